@@ -1,0 +1,853 @@
+/**
+ * `TokenKeeper`: keeps many sellers' access tokens fresh without ever losing a rotated refresh
+ * token.
+ *
+ * The order of a refresh is fixed:
+ * 1. take the seller's lease in the store (owner id + expiry, store clock); if another process has
+ *    it, wait and adopt its result;
+ * 2. send the refresh; the moment the answer arrives, append it to the store's journal;
+ * 3. compare-and-swap the token row on the version the refresh started from (this, not the lease,
+ *    is the real guard: a stale holder cannot overwrite, and the loser adopts the winner's token);
+ * 4. await the `rotated` hooks, then hand the access token to the callers.
+ *
+ * A crash between 2 and 3 is finished from the journal by whoever reads the seller next; a crash
+ * before 2 is recovered by presenting the old refresh token again inside the server's replay window
+ * (CONTRACT §4.2), which answers with the same pair.
+ *
+ * @module
+ */
+
+import {
+  ClientHaltedError,
+  ConnectionError,
+  InvalidClientError,
+  InvalidGrantError,
+  InvalidResponseError,
+  LeaseTimeoutError,
+  OAuthError,
+  ReauthorizationRequiredError,
+  RefreshOutcomeUnknownError,
+  RetryableHttpError,
+  ServerError,
+  StoreError,
+  TokenNotFoundError,
+  UnauthorizedClientError,
+} from './errors.ts';
+import { backoffDelay, clampDelay, MAX_TIMER_MS, sleep, TokenBucket } from './limiter.ts';
+import type { OAuth, OAuthResponse } from './oauth.ts';
+import type { JournalEntry, StoredToken, TokenData, TokenStore } from './store.ts';
+
+/** Retry policy for transient refresh failures. */
+export interface RetryOptions {
+  /** Total attempts per refresh, including the first. Default 5. */
+  attempts?: number;
+  /** First backoff step in ms. Default 250. */
+  baseDelayMs?: number;
+  /** Backoff cap in ms; also the longest `Retry-After` honoured before giving up. Default 30 000. */
+  maxDelayMs?: number;
+}
+
+/** Background refresh settings (see {@link TokenKeeper.start}). */
+export interface SchedulerOptions {
+  /** How often to look for due tokens when none were left over, in ms (jittered ±20 %). Default 30 000. */
+  intervalMs?: number;
+  /** Most tokens claimed per look. Default: what the rate allows within half a lease, at most 1000. */
+  batchSize?: number;
+  /** Most refreshes in flight at once. Default 8. */
+  concurrency?: number;
+  /** Most refresh requests per second started by the scheduler (token bucket). Default 20. */
+  ratePerSecond?: number;
+  /** Bucket size: how many requests may start back to back. Default 1 (evenly spaced). */
+  burst?: number;
+}
+
+/** Options of {@link TokenKeeper}. */
+export interface TokenKeeperOptions {
+  /** The OAuth client that talks to the token endpoint. */
+  oauth: OAuth;
+  /** The application id. */
+  clientId: string;
+  /** The application secret. */
+  clientSecret: string;
+  /** Where tokens, leases and the journal live. */
+  store: TokenStore;
+  /** Refresh when less than this many seconds are left. Default: when less than 20 % of the lifetime is left. */
+  refreshBeforeSeconds?: number;
+  /** Spread refreshes earlier by up to this fraction of the lifetime, at random. Default 0.05. */
+  refreshJitterRatio?: number;
+  /** Lease length in ms; longer than one request plus a save. Default max(30 000, 3 × the OAuth timeout). */
+  leaseMs?: number;
+  /** The server's refresh replay window in seconds (`RENOVA_REFRESH_GRACE_SECONDS`). 0 = never re-present a refresh token whose outcome is unknown. Default 60. */
+  replayWindowSeconds?: number;
+  /** Retry policy for transient failures. */
+  retry?: RetryOptions;
+  /** How long `getAccessToken` waits for another process's refresh before giving up, in ms. Default leaseMs + 5 000. */
+  waitTimeoutMs?: number;
+  /** Poll period while another process refreshes, in ms. Default 50. */
+  pollIntervalMs?: number;
+  /** This keeper's lease owner id. Default a random UUID. A stable id per worker lets a restarted worker take back its own leases at once; never share one between live processes. */
+  ownerId?: string;
+  /** Background refresh settings. */
+  scheduler?: SchedulerOptions;
+  /** Local clock in ms (tests). Default `Date.now`. */
+  clock?: () => number;
+  /** Random source in [0, 1) (tests). Default `Math.random`. */
+  random?: () => number;
+}
+
+/** Payload of the `rotated` event. */
+export interface RotatedEvent {
+  /** The seller. */
+  userId: number;
+  /** The token as now stored. */
+  token: StoredToken;
+  /** `refresh`: this keeper got it from the server; `journal`: finished from a journaled answer after a crash. */
+  source: 'refresh' | 'journal';
+}
+
+/** Payload of the `reauthorization_required` event. */
+export interface ReauthorizationRequiredEvent {
+  /** The seller. */
+  userId: number;
+  /** Why. */
+  reason: string;
+  /** The error `getAccessToken` throws for this seller from now on. */
+  error: ReauthorizationRequiredError;
+}
+
+/** Payload of the `error` event. */
+export interface KeeperErrorEvent {
+  /** The seller, when the error concerns one. */
+  userId?: number;
+  /** What went wrong. */
+  error: unknown;
+  /** Where: `refresh`, `scheduler`, `hook`, `lease`, `journal`. */
+  during: string;
+}
+
+/** The events of {@link TokenKeeper} and their payloads. */
+export interface KeeperEvents {
+  /** A rotated token is durably stored. Listeners are awaited before the access token is handed out. */
+  rotated: RotatedEvent;
+  /** A seller's grant is gone; ask the seller to authorize again. */
+  reauthorization_required: ReauthorizationRequiredEvent;
+  /** Something failed; the keeper carries on. */
+  error: KeeperErrorEvent;
+}
+
+/** A listener of a {@link KeeperEvents} event. May be async; `rotated` listeners are awaited. */
+export type KeeperListener<K extends keyof KeeperEvents> = (event: KeeperEvents[K]) => void | Promise<void>;
+
+/** Counters for metrics (monotonic since the keeper was created, except the gauges noted). */
+export interface KeeperMetrics {
+  /** Refresh requests sent to the server (retries included). */
+  refreshRequests: number;
+  /** Rotations this keeper stored. */
+  rotations: number;
+  /** Times this keeper adopted a token another process stored instead of its own answer. */
+  adopted: number;
+  /** Journaled answers finished after a crash. */
+  journalRecovered: number;
+  /** Sellers marked as needing re-authorization. */
+  reauthorizationRequired: number;
+  /** Retries after transient failures. */
+  retries: number;
+  /** Requests whose outcome was unknown (timeout or reset after sending). */
+  unknownOutcomes: number;
+  /** Times a caller waited for another process's lease. */
+  leaseWaits: number;
+  /** Refreshes that ended in an error. */
+  failures: number;
+  /** `getAccessToken` calls answered with the current, still valid, access token after a refresh failed. */
+  staleServed: number;
+  /** Failed compare-and-swaps (another writer got there first). */
+  casConflicts: number;
+  /** Times refreshing was halted for the whole application (`invalid_client`). */
+  clientHalts: number;
+  /** Tokens the scheduler claimed. */
+  scheduledClaimed: number;
+  /** Claimed tokens the scheduler refreshed. */
+  scheduledRefreshed: number;
+  /** Claimed tokens that turned out not to need a refresh any more. */
+  scheduledSkipped: number;
+  /** Gauge: refreshes in flight in this process. */
+  inFlight: number;
+  /** Gauge: claimed tokens waiting in the scheduler's queue. */
+  queued: number;
+}
+
+/** Signals that the lease was lost while retrying; the refresh loop starts over. */
+class LeaseLost extends Error {}
+
+type Flow = { force: boolean; fromVersion?: number; scheduled: boolean };
+
+const isTransient = (e: unknown): boolean =>
+  e instanceof RetryableHttpError ||
+  e instanceof ServerError ||
+  (e instanceof ConnectionError && e.requestSent === false) ||
+  e instanceof StoreError;
+
+const isUnknownOutcome = (e: unknown): boolean =>
+  e instanceof OAuthError && 'requestSent' in e && (e as { requestSent: unknown }).requestSent === 'unknown';
+
+/**
+ * Keeps sellers' tokens fresh. See the module documentation for the guarantees.
+ *
+ * @example
+ * ```ts
+ * const keeper = new TokenKeeper({ oauth, clientId, clientSecret, store: new SqliteTokenStore({ path }) });
+ * await keeper.save(userId, await oauth.create({ body: { client_id, client_secret, code, redirect_uri } }));
+ * const accessToken = await keeper.getAccessToken(userId);
+ * keeper.start(); // background refresh
+ * ```
+ */
+export class TokenKeeper {
+  /** The lease owner id of this keeper. */
+  readonly ownerId: string;
+  readonly #oauth: OAuth;
+  readonly #store: TokenStore;
+  #clientId: string;
+  #clientSecret: string;
+  readonly #refreshBeforeMs: number | undefined;
+  readonly #jitterRatio: number;
+  readonly #leaseMs: number;
+  readonly #replayWindowMs: number;
+  readonly #attempts: number;
+  readonly #baseDelayMs: number;
+  readonly #maxDelayMs: number;
+  readonly #waitTimeoutMs: number;
+  readonly #pollMs: number;
+  readonly #clock: () => number;
+  readonly #random: () => number;
+  readonly #inflight = new Map<number, Promise<StoredToken>>();
+  readonly #listeners: { [K in keyof KeeperEvents]: Set<KeeperListener<K>> } = {
+    rotated: new Set(),
+    reauthorization_required: new Set(),
+    error: new Set(),
+  };
+  readonly #metrics: KeeperMetrics = {
+    refreshRequests: 0,
+    rotations: 0,
+    adopted: 0,
+    journalRecovered: 0,
+    reauthorizationRequired: 0,
+    retries: 0,
+    unknownOutcomes: 0,
+    leaseWaits: 0,
+    failures: 0,
+    staleServed: 0,
+    casConflicts: 0,
+    clientHalts: 0,
+    scheduledClaimed: 0,
+    scheduledRefreshed: 0,
+    scheduledSkipped: 0,
+    inFlight: 0,
+    queued: 0,
+  };
+  #halted: InvalidClientError | null = null;
+  // scheduler state
+  readonly #sched: Required<Omit<SchedulerOptions, 'batchSize'>> & { batchSize: number };
+  #running: AbortController | null = null;
+  #timer: ReturnType<typeof setTimeout> | null = null;
+  #queue: StoredToken[] = [];
+  #active = new Set<Promise<void>>();
+  #bucket: TokenBucket;
+  #ticking = false;
+  #moreDue = false;
+
+  /** @param options - see {@link TokenKeeperOptions} */
+  constructor(options: TokenKeeperOptions) {
+    this.#oauth = options.oauth;
+    this.#store = options.store;
+    this.#clientId = options.clientId;
+    this.#clientSecret = options.clientSecret;
+    this.#refreshBeforeMs =
+      options.refreshBeforeSeconds === undefined
+        ? undefined
+        : Math.max(0, options.refreshBeforeSeconds * 1000);
+    this.#jitterRatio = Math.min(0.3, Math.max(0, options.refreshJitterRatio ?? 0.05));
+    this.#leaseMs = clampDelay(options.leaseMs ?? Math.max(30_000, 3 * options.oauth.timeout));
+    this.#replayWindowMs = Math.max(0, (options.replayWindowSeconds ?? 60) * 1000);
+    this.#attempts = Math.max(1, options.retry?.attempts ?? 5);
+    this.#baseDelayMs = Math.max(1, options.retry?.baseDelayMs ?? 250);
+    this.#maxDelayMs = Math.max(this.#baseDelayMs, options.retry?.maxDelayMs ?? 30_000);
+    this.#waitTimeoutMs = options.waitTimeoutMs ?? this.#leaseMs + 5_000;
+    this.#pollMs = Math.max(1, options.pollIntervalMs ?? 50);
+    this.#clock = options.clock ?? Date.now;
+    this.#random = options.random ?? Math.random;
+    this.ownerId = options.ownerId ?? globalThis.crypto.randomUUID();
+    const s = options.scheduler ?? {};
+    const ratePerSecond = s.ratePerSecond ?? 20;
+    this.#sched = {
+      intervalMs: clampDelay(s.intervalMs ?? 30_000),
+      concurrency: Math.max(1, s.concurrency ?? 8),
+      ratePerSecond,
+      burst: Math.max(1, s.burst ?? 1),
+      batchSize: 1,
+    };
+    this.#sched.batchSize = Math.max(
+      1,
+      s.batchSize ??
+        Math.min(1000, Math.floor((ratePerSecond * this.#leaseMs) / 2000) + this.#sched.concurrency),
+    );
+    this.#bucket = new TokenBucket(ratePerSecond, this.#sched.burst);
+  }
+
+  // ---------------------------------------------------------------- events and metrics
+
+  /**
+   * Adds a listener. `rotated` listeners are awaited (in order) after the rotated token is stored
+   * and before any caller receives the new access token; a throwing listener is reported as an
+   * `error` event and does not undo the rotation.
+   *
+   * @returns a function that removes the listener
+   */
+  on<K extends keyof KeeperEvents>(event: K, listener: KeeperListener<K>): () => void {
+    (this.#listeners[event] as Set<KeeperListener<K>>).add(listener);
+    return () => this.off(event, listener);
+  }
+
+  /** Removes a listener added with {@link TokenKeeper.on}. */
+  off<K extends keyof KeeperEvents>(event: K, listener: KeeperListener<K>): void {
+    (this.#listeners[event] as Set<KeeperListener<K>>).delete(listener);
+  }
+
+  async #emit<K extends keyof KeeperEvents>(event: K, payload: KeeperEvents[K]): Promise<void> {
+    for (const listener of [...(this.#listeners[event] as Set<KeeperListener<K>>)]) {
+      try {
+        await listener(payload);
+      } catch (error) {
+        if (event !== 'error')
+          await this.#emit('error', { error, during: 'hook', userId: (payload as RotatedEvent).userId });
+      }
+    }
+  }
+
+  /** A snapshot of the counters. */
+  metrics(): KeeperMetrics {
+    return { ...this.#metrics, queued: this.#queue.length };
+  }
+
+  // ---------------------------------------------------------------- public API
+
+  /**
+   * Stores a fresh authorization (the answer of `OAuth.create`, or any token answer) for a seller,
+   * unconditionally: it replaces whatever was stored and clears a `reauthorization_required` mark.
+   *
+   * @param userId - the seller; must match `response.user_id` when present
+   * @param response - the token answer
+   * @returns the stored token
+   */
+  async save(
+    userId: number,
+    response: Omit<OAuthResponse, 'api_response'> | OAuthResponse,
+  ): Promise<StoredToken> {
+    if (typeof response.user_id === 'number' && response.user_id !== userId) {
+      throw new TypeError(`token answer is for seller ${response.user_id}, not ${userId}`);
+    }
+    return this.#store.put(this.#toData(userId, response, this.#clock(), null));
+  }
+
+  /**
+   * Returns a valid access token for the seller, refreshing first when it is due. Concurrent calls
+   * for one seller share one refresh in this process, and processes sharing the store share one
+   * refresh through the lease. If the refresh fails for a reason other than a lost grant and the
+   * current access token has not expired, that token is returned (and the failure emitted as `error`).
+   *
+   * @throws {@link TokenNotFoundError} nothing stored for the seller
+   * @throws {@link ReauthorizationRequiredError} the grant is gone
+   * @throws {@link OAuthError} the refresh failed and the stored access token has expired
+   */
+  async getAccessToken(userId: number): Promise<string> {
+    return (await this.getToken(userId)).accessToken;
+  }
+
+  /** Like {@link TokenKeeper.getAccessToken}, but returns the whole stored token. */
+  async getToken(userId: number): Promise<StoredToken> {
+    const rec = await this.#store.get(userId);
+    if (rec === null) throw new TokenNotFoundError(userId);
+    this.#throwIfReauth(rec);
+    if (!this.#isDue(rec)) return rec;
+    try {
+      return await this.#singleFlight(userId, { force: false, scheduled: false });
+    } catch (error) {
+      if (error instanceof ReauthorizationRequiredError || error instanceof TokenNotFoundError) throw error;
+      if (rec.expiresAt > this.#clock()) {
+        this.#metrics.staleServed++;
+        await this.#emit('error', { userId, error, during: 'refresh' });
+        return rec;
+      }
+      throw error;
+    }
+  }
+
+  /**
+   * Refreshes the seller's token now, whether due or not (single-flight; if another process
+   * rotated it meanwhile, that result is returned instead of refreshing again).
+   */
+  async refresh(userId: number): Promise<StoredToken> {
+    const rec = await this.#store.get(userId);
+    if (rec === null) throw new TokenNotFoundError(userId);
+    this.#throwIfReauth(rec);
+    return this.#singleFlight(userId, { force: true, fromVersion: rec.version, scheduled: false });
+  }
+
+  /** Deletes the seller's tokens from the store (after the seller revoked the application, say). */
+  forget(userId: number): Promise<void> {
+    return this.#store.delete(userId);
+  }
+
+  /**
+   * Finishes every journaled rotation whose compare-and-swap never happened (a crash between the
+   * server's answer and the save) and drops obsolete journal entries. Called by {@link start};
+   * `getAccessToken` also does it per seller on demand.
+   *
+   * @returns how many rotations were finished
+   */
+  async recover(): Promise<number> {
+    let n = 0;
+    const entries = await this.#store.journalList();
+    const users = [...new Set(entries.map((e) => e.userId))];
+    for (const userId of users) {
+      const rec = await this.#store.get(userId);
+      if (rec === null) {
+        for (const e of entries) if (e.userId === userId) await this.#store.journalDelete(e.id);
+        continue;
+      }
+      if ((await this.#recoverUser(rec)) !== null) n++;
+    }
+    return n;
+  }
+
+  /**
+   * Replaces the application credentials (after a secret rotation) and lifts an `invalid_client` halt.
+   */
+  setClientCredentials(clientId: string, clientSecret: string): void {
+    this.#clientId = clientId;
+    this.#clientSecret = clientSecret;
+    this.#halted = null;
+  }
+
+  /** Lifts an `invalid_client` halt without changing credentials. */
+  resume(): void {
+    this.#halted = null;
+  }
+
+  /** The `invalid_client` error that halted refreshing, or `null`. */
+  get halted(): InvalidClientError | null {
+    return this.#halted;
+  }
+
+  // ---------------------------------------------------------------- refresh machinery
+
+  #isDue(rec: StoredToken): boolean {
+    if (rec.refreshAt === null) return false;
+    return this.#clock() >= rec.refreshAt;
+  }
+
+  #throwIfReauth(rec: StoredToken): void {
+    if (rec.status === 'reauthorization_required') {
+      throw new ReauthorizationRequiredError(
+        rec.userId,
+        rec.reason ?? 'the grant was rejected',
+        undefined,
+        rec.updatedAt,
+      );
+    }
+    if (rec.refreshAt === null && rec.expiresAt <= this.#clock()) {
+      throw new ReauthorizationRequiredError(
+        rec.userId,
+        'the access token expired and there is no refresh token',
+      );
+    }
+  }
+
+  #toData(
+    userId: number,
+    r: Omit<OAuthResponse, 'api_response'>,
+    sentAt: number,
+    previous: TokenData | null,
+  ): TokenData {
+    const lifetimeMs = Math.max(0, r.expires_in * 1000);
+    const expiresAt = sentAt + lifetimeMs;
+    const refreshToken = r.refresh_token ?? previous?.refreshToken ?? null;
+    let refreshAt: number | null = null;
+    if (refreshToken !== null) {
+      const margin = Math.min(this.#refreshBeforeMs ?? lifetimeMs * 0.2, lifetimeMs);
+      const jitter = this.#random() * this.#jitterRatio * lifetimeMs;
+      // Never schedule a refresh in the first half of a lifetime because of the margin+jitter alone,
+      // unless the caller's margin itself asks for it (prevents refresh loops on short tokens).
+      refreshAt = Math.max(
+        expiresAt - margin - jitter,
+        Math.min(sentAt + lifetimeMs / 2, expiresAt - margin),
+      );
+    }
+    return {
+      userId,
+      accessToken: r.access_token,
+      refreshToken,
+      tokenType: r.token_type ?? 'Bearer',
+      scope: r.scope ?? '',
+      publicKey: r.public_key ?? previous?.publicKey ?? null,
+      liveMode: r.live_mode ?? previous?.liveMode ?? true,
+      expiresAt,
+      refreshAt,
+    };
+  }
+
+  #singleFlight(userId: number, flow: Flow): Promise<StoredToken> {
+    const existing = this.#inflight.get(userId);
+    if (existing !== undefined) return existing;
+    this.#metrics.inFlight++;
+    const p = this.#refreshFlow(userId, flow).finally(() => {
+      this.#inflight.delete(userId);
+      this.#metrics.inFlight--;
+    });
+    this.#inflight.set(userId, p);
+    return p;
+  }
+
+  #needsWork(rec: StoredToken, flow: Flow): boolean {
+    if (flow.force) return flow.fromVersion === undefined || rec.version === flow.fromVersion;
+    return this.#isDue(rec);
+  }
+
+  async #refreshFlow(userId: number, flow: Flow): Promise<StoredToken> {
+    const started = this.#clock();
+    try {
+      for (;;) {
+        if (this.#halted !== null) throw new ClientHaltedError(this.#halted);
+        const rec = await this.#store.get(userId);
+        if (rec === null) throw new TokenNotFoundError(userId);
+        this.#throwIfReauth(rec);
+        if (!this.#needsWork(rec, flow)) {
+          if (flow.scheduled) this.#metrics.scheduledSkipped++;
+          return rec;
+        }
+        const recovered = await this.#recoverUser(rec);
+        if (recovered !== null) return recovered;
+        if (!(await this.#store.acquireLease(userId, this.ownerId, this.#leaseMs))) {
+          this.#metrics.leaseWaits++;
+          const other = await this.#waitForOther(userId, rec.version, started);
+          if (other !== null) {
+            this.#throwIfReauth(other);
+            this.#metrics.adopted++;
+            return other;
+          }
+          continue;
+        }
+        try {
+          const cur = await this.#store.get(userId);
+          if (cur === null) throw new TokenNotFoundError(userId);
+          this.#throwIfReauth(cur);
+          if (!this.#needsWork(cur, flow)) return cur;
+          const out = await this.#rotate(cur, flow);
+          if (flow.scheduled) this.#metrics.scheduledRefreshed++;
+          return out;
+        } catch (error) {
+          if (error instanceof LeaseLost) continue;
+          throw error;
+        } finally {
+          await this.#store.releaseLease(userId, this.ownerId).catch((error: unknown) => {
+            void this.#emit('error', { userId, error, during: 'lease' });
+          });
+        }
+      }
+    } catch (error) {
+      this.#metrics.failures++;
+      throw error;
+    }
+  }
+
+  /** Polls until another process's refresh lands (returns it) or its lease is free (returns null). */
+  async #waitForOther(userId: number, version: number, started: number): Promise<StoredToken | null> {
+    for (;;) {
+      if (this.#clock() - started > this.#waitTimeoutMs)
+        throw new LeaseTimeoutError(userId, this.#clock() - started);
+      await sleep(this.#pollMs * (0.5 + this.#random()));
+      const rec = await this.#store.get(userId);
+      if (rec === null) throw new TokenNotFoundError(userId);
+      if (rec.version !== version) return rec;
+      if (await this.#store.acquireLease(userId, this.ownerId, this.#leaseMs)) return null;
+    }
+  }
+
+  /** Finishes a journaled answer for this exact version, if there is one. */
+  async #recoverUser(rec: StoredToken): Promise<StoredToken | null> {
+    let entries: JournalEntry[];
+    try {
+      entries = await this.#store.journalList(rec.userId);
+    } catch (error) {
+      await this.#emit('error', { userId: rec.userId, error, during: 'journal' });
+      return null;
+    }
+    for (const e of entries) {
+      if (e.fromVersion < rec.version) {
+        await this.#store.journalDelete(e.id);
+        continue;
+      }
+      if (e.fromVersion !== rec.version) continue;
+      const stored = await this.#store.compareAndSwap(rec.userId, rec.version, e.token, e.id);
+      if (stored === null) continue;
+      this.#metrics.journalRecovered++;
+      await this.#emit('rotated', { userId: rec.userId, token: stored, source: 'journal' });
+      return stored;
+    }
+    return null;
+  }
+
+  async #rotate(rec: StoredToken, flow: Flow): Promise<StoredToken> {
+    const userId = rec.userId;
+    let firstUnknownAt: number | undefined;
+    let attempt = 0;
+    for (;;) {
+      attempt++;
+      if (flow.scheduled && this.#running !== null) await this.#bucket.take();
+      const sentAt = this.#clock();
+      let response: OAuthResponse;
+      try {
+        this.#metrics.refreshRequests++;
+        response = await this.#oauth.refresh({
+          body: {
+            client_id: this.#clientId,
+            client_secret: this.#clientSecret,
+            refresh_token: rec.refreshToken ?? '',
+          },
+        });
+      } catch (error) {
+        if (error instanceof InvalidGrantError || error instanceof UnauthorizedClientError) {
+          return this.#onGrantRejected(rec, error);
+        }
+        if (error instanceof InvalidClientError) {
+          if (this.#halted === null) {
+            this.#halted = error;
+            this.#metrics.clientHalts++;
+          }
+          throw new ClientHaltedError(error);
+        }
+        let delay: number;
+        if (isUnknownOutcome(error)) {
+          this.#metrics.unknownOutcomes++;
+          firstUnknownAt ??= sentAt;
+          delay = backoffDelay(attempt, this.#baseDelayMs, this.#maxDelayMs, this.#random);
+        } else if (isTransient(error)) {
+          const retryAfter = error instanceof RetryableHttpError ? error.retryAfter : undefined;
+          delay =
+            retryAfter === undefined
+              ? backoffDelay(attempt, this.#baseDelayMs, this.#maxDelayMs, this.#random)
+              : retryAfter * 1000 + this.#random() * this.#baseDelayMs;
+          if (delay > this.#maxDelayMs) throw error;
+        } else {
+          throw error;
+        }
+        if (firstUnknownAt !== undefined) {
+          // The server may have rotated already: only re-present the old refresh token while its
+          // replay window surely still answers with the same pair.
+          const deadline = firstUnknownAt + this.#replayWindowMs - this.#oauth.timeout - 1_000;
+          if (this.#clock() + delay >= deadline) throw new RefreshOutcomeUnknownError(userId, error);
+        } else if (attempt >= this.#attempts) {
+          throw error;
+        }
+        this.#metrics.retries++;
+        await sleep(delay);
+        if (!(await this.#store.acquireLease(userId, this.ownerId, this.#leaseMs))) throw new LeaseLost();
+        continue;
+      }
+      return this.#commit(rec, response, sentAt);
+    }
+  }
+
+  async #commit(rec: StoredToken, response: OAuthResponse, sentAt: number): Promise<StoredToken> {
+    const userId = rec.userId;
+    if (response.user_id !== userId) {
+      throw new InvalidResponseError(
+        'invalid_response',
+        `refresh for seller ${userId} answered with tokens of seller ${response.user_id}`,
+        { status: response.api_response.status },
+      );
+    }
+    const next = this.#toData(userId, response, sentAt, rec);
+    const entry: JournalEntry = {
+      id: globalThis.crypto.randomUUID(),
+      userId,
+      fromVersion: rec.version,
+      token: next,
+      receivedAt: this.#clock(),
+    };
+    let journaled = true;
+    try {
+      await this.#store.journalAppend(entry);
+    } catch (error) {
+      journaled = false;
+      await this.#emit('error', { userId, error, during: 'journal' });
+    }
+    let stored: StoredToken | null = null;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        stored = await this.#store.compareAndSwap(
+          userId,
+          rec.version,
+          next,
+          journaled ? entry.id : undefined,
+        );
+        break;
+      } catch (error) {
+        if (attempt >= this.#attempts) throw error;
+        await this.#emit('error', { userId, error, during: 'save' });
+        await sleep(backoffDelay(attempt, this.#baseDelayMs, this.#maxDelayMs, this.#random));
+      }
+    }
+    if (stored === null) {
+      // Someone else stored a newer token for this seller first: adopt it.
+      this.#metrics.casConflicts++;
+      if (journaled) await this.#store.journalDelete(entry.id).catch(() => {});
+      const cur = await this.#store.get(userId);
+      if (cur === null) throw new TokenNotFoundError(userId);
+      this.#throwIfReauth(cur);
+      this.#metrics.adopted++;
+      return cur;
+    }
+    this.#metrics.rotations++;
+    await this.#emit('rotated', { userId, token: stored, source: 'refresh' });
+    return stored;
+  }
+
+  async #onGrantRejected(rec: StoredToken, error: OAuthError): Promise<StoredToken> {
+    const userId = rec.userId;
+    // Maybe another process rotated meanwhile (our token was already spent): adopt its token.
+    const cur = await this.#store.get(userId);
+    if (cur === null) throw new TokenNotFoundError(userId);
+    if (cur.version !== rec.version) {
+      this.#throwIfReauth(cur);
+      this.#metrics.adopted++;
+      return cur;
+    }
+    const recovered = await this.#recoverUser(cur);
+    if (recovered !== null) return recovered;
+    const reason = error.description ?? error.message;
+    const marked = await this.#store.markReauthorizationRequired(
+      userId,
+      rec.version,
+      `${error.error}: ${reason}`,
+    );
+    if (!marked) {
+      const again = await this.#store.get(userId);
+      if (again !== null && again.status === 'active') {
+        this.#metrics.adopted++;
+        return again;
+      }
+    }
+    this.#metrics.reauthorizationRequired++;
+    const err = new ReauthorizationRequiredError(userId, `${error.error}: ${reason}`, error, this.#clock());
+    await this.#emit('reauthorization_required', { userId, reason: err.reason, error: err });
+    throw err;
+  }
+
+  // ---------------------------------------------------------------- scheduler
+
+  /**
+   * Starts background refresh: finishes journaled rotations, then repeatedly claims due tokens from
+   * the store (by the store's clock, under a lease, earliest first) and refreshes them with at most
+   * `concurrency` in flight and at most `ratePerSecond` requests per second. Idempotent.
+   */
+  start(): void {
+    if (this.#running !== null) return;
+    this.#running = new AbortController();
+    this.#bucket = new TokenBucket(this.#sched.ratePerSecond, this.#sched.burst);
+    const signal = this.#running.signal;
+    void this.recover()
+      .catch((error: unknown) => this.#emit('error', { error, during: 'journal' }))
+      .then(() => {
+        if (!signal.aborted) void this.#tick();
+      });
+  }
+
+  /**
+   * Stops background refresh: no new claims, queued tokens are released, and the returned promise
+   * resolves once refreshes already in flight have finished (they are never cut off mid-rotation).
+   */
+  async stop(): Promise<void> {
+    const running = this.#running;
+    if (running === null) return;
+    this.#running = null;
+    running.abort();
+    if (this.#timer !== null) clearTimeout(this.#timer);
+    this.#timer = null;
+    const queued = this.#queue;
+    this.#queue = [];
+    await Promise.allSettled(queued.map((t) => this.#store.releaseLease(t.userId, this.ownerId)));
+    await Promise.allSettled([...this.#active]);
+  }
+
+  /** Whether the scheduler is running. */
+  get running(): boolean {
+    return this.#running !== null;
+  }
+
+  #scheduleTick(delayMs: number): void {
+    if (this.#running === null) return;
+    if (this.#timer !== null) clearTimeout(this.#timer);
+    this.#timer = setTimeout(
+      () => {
+        this.#timer = null;
+        void this.#tick();
+      },
+      Math.min(clampDelay(delayMs), MAX_TIMER_MS),
+    );
+  }
+
+  async #tick(): Promise<void> {
+    if (this.#running === null || this.#ticking) return;
+    this.#ticking = true;
+    let claimed = 0;
+    let want = 0;
+    try {
+      if (this.#halted === null) {
+        want = this.#sched.batchSize - this.#queue.length - this.#active.size;
+        if (want > 0) {
+          const due = await this.#store.claimDue(this.ownerId, want, this.#leaseMs);
+          claimed = due.length;
+          this.#metrics.scheduledClaimed += claimed;
+          if (this.#running === null) {
+            await Promise.allSettled(due.map((t) => this.#store.releaseLease(t.userId, this.ownerId)));
+            return;
+          }
+          this.#queue.push(...due);
+        }
+      }
+    } catch (error) {
+      await this.#emit('error', { error, during: 'scheduler' });
+    } finally {
+      this.#ticking = false;
+    }
+    // More may be due when the claim came back full (or there was no room): look again soon.
+    this.#moreDue = want <= 0 || claimed >= want;
+    this.#pump();
+    const jittered = this.#sched.intervalMs * (0.8 + 0.4 * this.#random());
+    this.#scheduleTick(this.#moreDue ? Math.min(jittered, 250) : jittered);
+  }
+
+  #pump(): void {
+    while (this.#running !== null && this.#active.size < this.#sched.concurrency && this.#queue.length > 0) {
+      const token = this.#queue.shift() as StoredToken;
+      const task: Promise<void> = this.#runScheduled(token).finally(() => {
+        this.#active.delete(task);
+        this.#pump();
+        if (this.#moreDue && this.#queue.length === 0 && this.#running !== null && !this.#ticking) {
+          this.#scheduleTick(0);
+        }
+      });
+      this.#active.add(task);
+    }
+  }
+
+  async #runScheduled(token: StoredToken): Promise<void> {
+    try {
+      await this.#singleFlight(token.userId, { force: false, scheduled: true });
+    } catch (error) {
+      if (!(error instanceof ReauthorizationRequiredError)) {
+        await this.#emit('error', { userId: token.userId, error, during: 'scheduler' });
+      }
+    }
+  }
+}

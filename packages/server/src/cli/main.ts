@@ -1,0 +1,266 @@
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { OAuthError } from '../core/errors.ts';
+import { openRuntime, type Runtime, resolveDb, startServer } from '../runtime.ts';
+import { runDemo } from './demo.ts';
+
+/**
+ * The `renova` CLI (CONTRACT §5). Each command parses its flags and calls the same services the
+ * admin API calls; `--json` prints the same objects. A bad flag or value exits non-zero with a
+ * message saying what is wrong.
+ */
+const program = new Command('renova')
+  .description('Renova: an OAuth 2.0 token service wire-compatible with Mercado Pago')
+  .showHelpAfterError('(run with --help for usage)')
+  .configureOutput({ outputError: (text, write) => write(text) });
+
+const dbOption = () =>
+  new Option(
+    '--db <path-or-url>',
+    'SQLite file or postgres:// URL (default: $RENOVA_DB, then ./data/renova.db)',
+  );
+
+function positiveInt(name: string) {
+  return (value: string): number => {
+    if (!/^[1-9][0-9]{0,15}$/.test(value))
+      throw new InvalidArgumentError(`${name} must be a positive integer.`);
+    return Number(value);
+  };
+}
+
+function port(value: string): number {
+  const n = Number(value);
+  if (!/^[0-9]+$/.test(value) || n > 65535) throw new InvalidArgumentError('port must be 0 to 65535.');
+  return n;
+}
+
+function clientId(value: string): string {
+  if (!/^[0-9]{16}$/.test(value)) throw new InvalidArgumentError('client id must be 16 digits.');
+  return value;
+}
+
+/** `24h`, `30m`, `90s`, `2d` or plain seconds. */
+export function duration(value: string): number {
+  const match = /^([0-9]+)([smhd]?)$/.exec(value);
+  if (!match) throw new InvalidArgumentError('use a duration like 24h, 30m, 90s, 2d or a number of seconds.');
+  const unit = { '': 1, s: 1, m: 60, h: 3600, d: 86400 }[match[2] as '' | 's' | 'm' | 'h' | 'd'];
+  return Number(match[1]) * unit;
+}
+
+const collect = (value: string, previous: string[] = []) => [...previous, value];
+
+/** Opens the database named by --db, runs `work`, prints its result, closes. */
+async function withRuntime<T>(
+  options: { db?: string; json?: boolean },
+  work: (runtime: Runtime) => Promise<T>,
+  human: (result: T) => string,
+): Promise<void> {
+  const runtime = await openRuntime(resolveDb(options.db));
+  try {
+    const result = await work(runtime);
+    process.stdout.write(`${options.json ? JSON.stringify(result, null, 2) : human(result)}\n`);
+  } finally {
+    await runtime.close();
+  }
+}
+
+program
+  .command('serve')
+  .description('run the HTTP server')
+  .option('--host <host>', 'address to listen on', '127.0.0.1')
+  .option('--port <port>', 'port to listen on (0 picks a free one)', port, 8080)
+  .addOption(dbOption())
+  .option('--issuer <url>', 'issuer URL announced in metadata and redirects (default: http://host:port)')
+  .option('--demo', 'create (once) a demo seller and application and print how to try the flow')
+  .action(async (options: { host: string; port: number; db?: string; issuer?: string; demo?: boolean }) => {
+    if (options.issuer !== undefined && !/^https?:\/\/[^/?#]+$/.test(options.issuer.replace(/\/$/, ''))) {
+      throw new InvalidArgumentError('--issuer must be an http(s) URL without a path, query or fragment.');
+    }
+    const server = await startServer({
+      host: options.host,
+      port: options.port,
+      db: resolveDb(options.db),
+      issuer: options.issuer?.replace(/\/$/, ''),
+      adminToken: process.env.RENOVA_ADMIN_TOKEN || undefined,
+    });
+    process.stdout.write(`renova listening on ${server.url}\n`);
+    if (options.demo) await runDemo(server.services, server.issuer);
+    let closing = false;
+    const shutdown = (signal: string) => {
+      if (closing) return;
+      closing = true;
+      server.app.log.info({ signal }, 'shutting down');
+      server.close().then(
+        () => process.exit(0),
+        () => process.exit(1),
+      );
+    };
+    process.on('SIGINT', () => shutdown('SIGINT'));
+    process.on('SIGTERM', () => shutdown('SIGTERM'));
+  });
+
+program
+  .command('migrate')
+  .description('apply pending database migrations')
+  .addOption(dbOption())
+  .action(async (options: { db?: string }) => {
+    const db = resolveDb(options.db);
+    const runtime = await openRuntime(db);
+    await runtime.close();
+    process.stdout.write(`migrations applied to ${db}\n`);
+  });
+
+const user = program.command('user').description('manage users (sellers and application owners)');
+user
+  .command('create')
+  .description('create a user')
+  .requiredOption('--email <email>', 'login email')
+  .option('--password <password>', 'login password for the consent page (at least 8 characters)')
+  .option('--nickname <nickname>', 'display name')
+  .option('--site-id <site>', 'Mercado Pago site: MLA, MLB, MLM, MLC, MCO, MPE or MLU', 'MLA')
+  .addOption(dbOption())
+  .option('--json', 'print JSON')
+  .action(
+    (options: {
+      email: string;
+      password?: string;
+      nickname?: string;
+      siteId: string;
+      db?: string;
+      json?: boolean;
+    }) =>
+      withRuntime(
+        options,
+        (rt) =>
+          rt.services.registry.createUser({
+            email: options.email,
+            password: options.password,
+            nickname: options.nickname,
+            siteId: options.siteId,
+          }),
+        (u) => `created user ${u.id} (${u.email}, ${u.nickname}, ${u.site_id})`,
+      ),
+  );
+
+const app = program.command('app').description('manage applications (OAuth clients)');
+app
+  .command('create')
+  .description('register an application')
+  .requiredOption('--name <name>', 'application name shown to sellers')
+  .requiredOption('--owner <user-id>', 'id of the owning user', positiveInt('--owner'))
+  .requiredOption('--redirect-uri <uri>', 'allowed redirect URI (repeatable)', collect)
+  .option('--scope <scopes>', 'scopes the application may ask for', 'offline_access read write')
+  .option('--pkce-required', 'refuse authorization requests without PKCE')
+  .option('--notification-url <url>', 'where mp-connect webhooks are sent')
+  .addOption(dbOption())
+  .option('--json', 'print JSON')
+  .action(
+    (options: {
+      name: string;
+      owner: number;
+      redirectUri: string[];
+      scope: string;
+      pkceRequired?: boolean;
+      notificationUrl?: string;
+      db?: string;
+      json?: boolean;
+    }) =>
+      withRuntime(
+        options,
+        (rt) =>
+          rt.services.registry.createApplication({
+            name: options.name,
+            ownerUserId: options.owner,
+            redirectUris: options.redirectUri,
+            scope: options.scope,
+            pkceRequired: options.pkceRequired ?? false,
+            notificationUrl: options.notificationUrl,
+          }),
+        (a) =>
+          [
+            `created application ${a.client_id} (${a.name})`,
+            `client_secret:  ${a.client_secret}`,
+            `webhook_secret: ${a.webhook_secret}`,
+            'These secrets are shown once; Renova keeps only a hash (client) or a sealed copy (webhook).',
+          ].join('\n'),
+      ),
+  );
+app
+  .command('rotate-secret')
+  .description('issue a new client secret; the old one keeps working during the overlap')
+  .requiredOption('--client-id <id>', 'application id', clientId)
+  .option('--overlap <duration>', 'how long the old secret keeps working', duration, 86400)
+  .addOption(dbOption())
+  .option('--json', 'print JSON')
+  .action((options: { clientId: string; overlap: number; db?: string; json?: boolean }) =>
+    withRuntime(
+      options,
+      (rt) => rt.services.registry.rotateClientSecret(options.clientId, options.overlap),
+      (r) => `new client_secret: ${r.client_secret} (the previous one works for ${options.overlap} s more)`,
+    ),
+  );
+
+program
+  .command('authorize')
+  .description("record a seller's consent as an operator and issue an authorization code")
+  .requiredOption('--client-id <id>', 'application id', clientId)
+  .requiredOption('--user-id <uid>', 'seller id', positiveInt('--user-id'))
+  .option('--redirect-uri <uri>', "redirect URI (default: the application's first)")
+  .option('--scope <scopes>', "scopes (default: the application's)")
+  .option('--code-challenge <challenge>', 'PKCE code challenge')
+  .option('--code-challenge-method <method>', 'S256 or plain')
+  .addOption(dbOption())
+  .option('--json', 'print JSON')
+  .action(
+    (options: {
+      clientId: string;
+      userId: number;
+      redirectUri?: string;
+      scope?: string;
+      codeChallenge?: string;
+      codeChallengeMethod?: string;
+      db?: string;
+      json?: boolean;
+    }) =>
+      withRuntime(
+        options,
+        (rt) =>
+          rt.services.registry.authorize({
+            clientId: options.clientId,
+            userId: options.userId,
+            redirectUri: options.redirectUri,
+            scope: options.scope,
+            codeChallenge: options.codeChallenge,
+            codeChallengeMethod: options.codeChallengeMethod,
+          }),
+        (r) =>
+          `code: ${r.code}\nredirect_uri: ${r.redirect_uri}\n(valid for a single use, within 10 minutes)`,
+      ),
+  );
+
+const grant = program.command('grant').description("manage sellers' authorizations");
+grant
+  .command('revoke')
+  .description("revoke a seller's authorization of an application and every token of it")
+  .requiredOption('--client-id <id>', 'application id', clientId)
+  .requiredOption('--user-id <uid>', 'seller id', positiveInt('--user-id'))
+  .addOption(dbOption())
+  .option('--json', 'print JSON')
+  .action((options: { clientId: string; userId: number; db?: string; json?: boolean }) =>
+    withRuntime(
+      options,
+      async (rt) => {
+        await rt.services.registry.revokeGrant(options.clientId, options.userId);
+        return { revoked: true, client_id: options.clientId, user_id: options.userId };
+      },
+      () => `revoked: application ${options.clientId} no longer acts for user ${options.userId}`,
+    ),
+  );
+
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  const message =
+    error instanceof OAuthError ? error.description : error instanceof Error ? error.message : String(error);
+  process.stderr.write(`error: ${message}\n`);
+  process.exitCode = error instanceof InvalidArgumentError ? 2 : 1;
+}

@@ -1,0 +1,181 @@
+import type { ApplicationRecord, StoragePort } from '../storage/contract.ts';
+import {
+  type ClientAuthScheme,
+  InvalidClientError,
+  InvalidRequestError,
+  RateLimitedError,
+} from './errors.ts';
+import { type Params, stringParam } from './params.ts';
+import type { Clock } from './ports.ts';
+import type { RateLimiter } from './rate-limit.ts';
+import { looksLikeAccessToken, parseAccessToken, sameDigest, sha256 } from './tokens.ts';
+
+const GENERIC = 'client authentication failed: check client_id and client_secret';
+
+/** Credentials as presented, before any lookup. */
+interface PresentedCredentials {
+  scheme: ClientAuthScheme;
+  clientId: string | undefined;
+  secret: string | undefined;
+}
+
+/**
+ * RFC 6749 §2.3.1: HTTP Basic with the form-urlencoded client id and secret. A `Bearer` header is
+ * ignored on purpose: the mercadopago Node SDK sends the integrator's own token there (CONTRACT §4.2).
+ */
+function parseBasic(authorization: string | undefined): { clientId: string; secret: string } | null {
+  if (authorization === undefined) return null;
+  const match = /^Basic[ ]+([A-Za-z0-9+/=._~-]+)\s*$/i.exec(authorization);
+  if (!match?.[1]) {
+    if (/^Basic\b/i.test(authorization)) {
+      throw new InvalidClientError(
+        'the Basic authorization header is malformed; send base64(client_id:client_secret)',
+        'basic',
+      );
+    }
+    return null;
+  }
+  const decoded = Buffer.from(match[1], 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  if (colon < 0) {
+    throw new InvalidClientError(
+      'the Basic authorization header must carry client_id:client_secret',
+      'basic',
+    );
+  }
+  try {
+    return {
+      clientId: decodeURIComponent(decoded.slice(0, colon).replace(/\+/g, ' ')),
+      secret: decodeURIComponent(decoded.slice(colon + 1).replace(/\+/g, ' ')),
+    };
+  } catch {
+    throw new InvalidClientError('the Basic credentials are not valid form-urlencoded text', 'basic');
+  }
+}
+
+/** Which method the request uses; more than one is refused (RFC 6749 §2.3). */
+export function presentedCredentials(
+  params: Params,
+  authorization: string | undefined,
+): PresentedCredentials {
+  const basic = parseBasic(authorization);
+  const bodyId = stringParam(params, 'client_id');
+  const bodySecret = stringParam(params, 'client_secret');
+  if (basic) {
+    if (bodySecret !== undefined) {
+      throw new InvalidClientError(
+        'use exactly one client authentication method: HTTP Basic or client_secret in the body, not both',
+        'basic',
+      );
+    }
+    if (bodyId !== undefined && bodyId !== basic.clientId) {
+      throw new InvalidClientError('client_id in the body differs from the one in the Basic header', 'basic');
+    }
+    return { scheme: 'basic', clientId: basic.clientId, secret: basic.secret };
+  }
+  if (bodySecret !== undefined && looksLikeAccessToken(bodySecret)) {
+    return { scheme: 'access_token', clientId: bodyId, secret: bodySecret };
+  }
+  return { scheme: bodySecret === undefined ? 'none' : 'body', clientId: bodyId, secret: bodySecret };
+}
+
+/** Parameters a request must carry for client authentication, given the method it chose. */
+export function credentialParamNames(credentials: PresentedCredentials): string[] {
+  if (credentials.scheme === 'basic') return [];
+  if (credentials.scheme === 'access_token') return ['client_secret'];
+  return ['client_id', 'client_secret'];
+}
+
+export class ClientAuthenticator {
+  readonly #storage: StoragePort;
+  readonly #clock: Clock;
+  readonly #limiter: RateLimiter;
+
+  constructor(storage: StoragePort, clock: Clock, limiter: RateLimiter) {
+    this.#storage = storage;
+    this.#clock = clock;
+    this.#limiter = limiter;
+  }
+
+  /**
+   * Authenticates the client of a token, revocation or introspection request. Failed attempts are
+   * counted per client and per address; past the limit the caller gets 429 before any lookup.
+   */
+  async authenticate(credentials: PresentedCredentials, remoteAddress: string): Promise<ApplicationRecord> {
+    const now = this.#clock.now();
+    const keys = [`addr:${remoteAddress}`];
+    if (credentials.clientId !== undefined) keys.push(`client:${credentials.clientId}`);
+    for (const key of keys) {
+      const wait = await this.#limiter.retryAfter(key, now);
+      if (wait > 0) {
+        throw new RateLimitedError(`too many failed client authentications; retry in ${wait} s`, wait);
+      }
+    }
+    try {
+      return await this.#verify(credentials, now);
+    } catch (error) {
+      if (error instanceof InvalidClientError) {
+        await Promise.all(keys.map((key) => this.#limiter.recordFailure(key, now)));
+      }
+      throw error;
+    }
+  }
+
+  async #verify(credentials: PresentedCredentials, now: number): Promise<ApplicationRecord> {
+    const { scheme, secret } = credentials;
+    if (secret === undefined) {
+      throw new InvalidRequestError('client authentication is required: send client_id and client_secret');
+    }
+    if (scheme === 'access_token') return this.#verifyOwnAccessToken(credentials.clientId, secret, now);
+    const clientId = credentials.clientId;
+    if (clientId === undefined) {
+      throw new InvalidRequestError('client_id is required with client_secret');
+    }
+    const app = /^[0-9]{16}$/.test(clientId) ? await this.#storage.findApplication(clientId) : null;
+    if (!app) throw new InvalidClientError(GENERIC, scheme, { detail: `unknown client_id ${clientId}` });
+    const presented = sha256(secret);
+    // Client secrets are server-generated with ~190 bits, so one SHA-256 compared in constant time is
+    // as strong as bcrypt and costs microseconds (GUIDE.md; Hydra spent ~90 % of its time in bcrypt).
+    const valid = app.secrets.some(
+      (s) => (s.expiresAt === null || s.expiresAt > now) && sameDigest(s.hash, presented),
+    );
+    if (!valid) throw new InvalidClientError(GENERIC, scheme, { detail: `wrong secret for ${clientId}` });
+    return app;
+  }
+
+  /**
+   * CONTRACT §4.2 form 3: `client_secret` is an unexpired access token that the application obtained
+   * for itself with client_credentials (the mercadopago Java SDK sends this and no client_id).
+   */
+  async #verifyOwnAccessToken(
+    clientId: string | undefined,
+    token: string,
+    now: number,
+  ): Promise<ApplicationRecord> {
+    const parsed = parseAccessToken(token);
+    const record = parsed ? await this.#storage.findAccessToken(parsed.id) : null;
+    if (
+      !parsed ||
+      !record ||
+      !sameDigest(record.hash, sha256(parsed.secret)) ||
+      record.kind !== 'client_credentials' ||
+      record.revoked ||
+      record.expiresAt <= now
+    ) {
+      throw new InvalidClientError(
+        'client_secret is not a valid client_credentials access token of this application; send client_id and client_secret instead',
+        'access_token',
+      );
+    }
+    if (clientId !== undefined && clientId !== record.clientId) {
+      throw new InvalidClientError(
+        'client_id does not match the application of the access token',
+        'access_token',
+      );
+    }
+    const app = await this.#storage.findApplication(record.clientId);
+    if (!app)
+      throw new InvalidClientError(GENERIC, 'access_token', { detail: 'application of token is gone' });
+    return app;
+  }
+}

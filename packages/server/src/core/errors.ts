@@ -1,0 +1,120 @@
+/**
+ * OAuth errors. `core/` throws these; the HTTP layer alone turns them into status codes and the
+ * JSON body of CONTRACT §4.3. `description` is what the client sees: it says what is wrong and how
+ * to fix it, never a secret. `detail` is the precise reason, kept for logs only (RFC 6749 §5.2 lets
+ * a server be vague to clients about why a grant or a credential failed).
+ */
+export type OAuthErrorCode =
+  | 'invalid_request'
+  | 'invalid_client'
+  | 'invalid_grant'
+  | 'unauthorized_client'
+  | 'unsupported_grant_type'
+  | 'invalid_scope'
+  | 'access_denied'
+  | 'unsupported_response_type'
+  | 'invalid_token'
+  | 'local_rate_limited'
+  | 'temporarily_unavailable'
+  | 'not_found'
+  | 'server_error';
+
+export interface OAuthErrorOptions {
+  /** Precise reason for the logs; never sent to the client. */
+  detail?: string;
+  cause?: unknown;
+}
+
+export class OAuthError extends Error {
+  readonly error: OAuthErrorCode;
+  readonly description: string;
+  readonly detail: string | undefined;
+
+  constructor(error: OAuthErrorCode, description: string, options: OAuthErrorOptions = {}) {
+    super(description, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.error = error;
+    this.description = description;
+    this.detail = options.detail;
+  }
+}
+
+export class InvalidRequestError extends OAuthError {
+  constructor(description: string, options?: OAuthErrorOptions) {
+    super('invalid_request', description, options);
+  }
+}
+
+/** The request body exceeded the size limit. Still `invalid_request`, answered with 413. */
+export class RequestTooLargeError extends InvalidRequestError {}
+
+/** How the client tried to authenticate; RFC 6749 §5.2 wants 401 + WWW-Authenticate for Basic. */
+export type ClientAuthScheme = 'basic' | 'body' | 'access_token' | 'none';
+
+export class InvalidClientError extends OAuthError {
+  readonly scheme: ClientAuthScheme;
+  constructor(description: string, scheme: ClientAuthScheme, options?: OAuthErrorOptions) {
+    super('invalid_client', description, options);
+    this.scheme = scheme;
+  }
+}
+
+export class InvalidGrantError extends OAuthError {
+  constructor(description: string, options?: OAuthErrorOptions) {
+    super('invalid_grant', description, options);
+  }
+}
+
+export class UnauthorizedClientError extends OAuthError {
+  constructor(description: string, options?: OAuthErrorOptions) {
+    super('unauthorized_client', description, options);
+  }
+}
+
+export class UnsupportedGrantTypeError extends OAuthError {
+  constructor(description: string, options?: OAuthErrorOptions) {
+    super('unsupported_grant_type', description, options);
+  }
+}
+
+export class InvalidScopeError extends OAuthError {
+  constructor(description: string, options?: OAuthErrorOptions) {
+    super('invalid_scope', description, options);
+  }
+}
+
+export class AccessDeniedError extends OAuthError {
+  constructor(description: string, options?: OAuthErrorOptions) {
+    super('access_denied', description, options);
+  }
+}
+
+/** A bearer token presented to a resource endpoint is unknown, expired or revoked (RFC 6750 §3.1). */
+export class InvalidTokenError extends OAuthError {
+  constructor(description: string, options?: OAuthErrorOptions) {
+    super('invalid_token', description, options);
+  }
+}
+
+export class RateLimitedError extends OAuthError {
+  readonly retryAfterSeconds: number;
+  constructor(description: string, retryAfterSeconds: number, options?: OAuthErrorOptions) {
+    super('local_rate_limited', description, options);
+    this.retryAfterSeconds = retryAfterSeconds;
+  }
+}
+
+/** Storage could not be reached or did not commit; nothing was half-written. */
+export class TemporarilyUnavailableError extends OAuthError {
+  readonly retryAfterSeconds: number;
+  constructor(description: string, retryAfterSeconds = 1, options?: OAuthErrorOptions) {
+    super('temporarily_unavailable', description, options);
+    this.retryAfterSeconds = retryAfterSeconds;
+  }
+}
+
+export class NotFoundError extends OAuthError {
+  constructor(description: string, options?: OAuthErrorOptions) {
+    super('not_found', description, options);
+  }
+}

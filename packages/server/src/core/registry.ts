@@ -1,0 +1,307 @@
+import type { ApplicationRecord, StoragePort, UserRecord } from '../storage/contract.ts';
+import type { Lifetimes } from './config.ts';
+import { InvalidRequestError, NotFoundError } from './errors.ts';
+import { hashPassword } from './passwords.ts';
+import type { Clock, RandomSource } from './ports.ts';
+import { ALL_SCOPES, formatScope, narrowScope } from './scopes.ts';
+import type { Sealer } from './sealing.ts';
+import { formatGrantToken, newClientId, newClientSecret, newValidator, sha256 } from './tokens.ts';
+
+/** Site ids of the markets Mercado Pago serves, with their country. */
+export const SITES: Readonly<Record<string, string>> = {
+  MLA: 'AR',
+  MLB: 'BR',
+  MLM: 'MX',
+  MLC: 'CL',
+  MCO: 'CO',
+  MPE: 'PE',
+  MLU: 'UY',
+};
+
+export const WEBHOOK_SECRET_PURPOSE = 'webhook-secret';
+
+export interface CreateUserInput {
+  email: string;
+  password?: string | undefined;
+  nickname?: string | undefined;
+  siteId?: string | undefined;
+}
+
+export interface UserView {
+  id: number;
+  email: string;
+  nickname: string;
+  site_id: string;
+}
+
+export interface CreateApplicationInput {
+  name: string;
+  ownerUserId: number;
+  redirectUris: string[];
+  scope?: string | undefined;
+  pkceRequired?: boolean | undefined;
+  notificationUrl?: string | null | undefined;
+}
+
+/** The admin API's answer for a new application (CONTRACT §4.5); secrets are shown this once. */
+export interface CreatedApplication {
+  client_id: string;
+  client_secret: string;
+  name: string;
+  owner_user_id: number;
+  redirect_uris: string[];
+  scopes: string[];
+  pkce_required: boolean;
+  notification_url: string | null;
+  webhook_secret: string;
+}
+
+export interface AuthorizeInput {
+  clientId: string;
+  userId: number;
+  redirectUri?: string | undefined;
+  scope?: string | undefined;
+  codeChallenge?: string | undefined;
+  codeChallengeMethod?: string | undefined;
+}
+
+const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+const CODE_CHALLENGE = /^[A-Za-z0-9._~-]{43,128}$/;
+
+export function userView(user: UserRecord): UserView {
+  return { id: user.id, email: user.email, nickname: user.nickname, site_id: user.siteId };
+}
+
+/**
+ * A redirect URI must be absolute, without a fragment (RFC 6749 §3.1.2), and https except on
+ * loopback (RFC 8252 §7.3 and RFC 9700 §2.1 allow http only there).
+ */
+export function checkRedirectUri(uri: string, what = 'redirect_uri'): string {
+  let url: URL;
+  try {
+    url = new URL(uri);
+  } catch {
+    throw new InvalidRequestError(`${what} "${uri}" is not an absolute URL`);
+  }
+  if (url.hash !== '' || uri.includes('#'))
+    throw new InvalidRequestError(`${what} must not contain a fragment (#…)`);
+  const loopback = ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname);
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && loopback)) {
+    throw new InvalidRequestError(`${what} must use https (http is allowed only for localhost)`);
+  }
+  return uri;
+}
+
+/**
+ * Users, applications and operator-recorded consent: what the admin API and the CLI share.
+ * Every input is validated here, so both front ends give the same messages.
+ */
+export class Registry {
+  readonly #storage: StoragePort;
+  readonly #clock: Clock;
+  readonly #random: RandomSource;
+  readonly #lifetimes: Lifetimes;
+  readonly #sealer: Sealer;
+
+  constructor(deps: {
+    storage: StoragePort;
+    clock: Clock;
+    random: RandomSource;
+    lifetimes: Lifetimes;
+    sealer: Sealer;
+  }) {
+    this.#storage = deps.storage;
+    this.#clock = deps.clock;
+    this.#random = deps.random;
+    this.#lifetimes = deps.lifetimes;
+    this.#sealer = deps.sealer;
+  }
+
+  async createUser(input: CreateUserInput): Promise<UserView> {
+    const email = input.email.trim();
+    if (!EMAIL.test(email)) throw new InvalidRequestError(`email "${input.email}" is not a valid address`);
+    const siteId = (input.siteId ?? 'MLA').toUpperCase();
+    if (!(siteId in SITES)) {
+      throw new InvalidRequestError(
+        `site_id "${input.siteId}" is unknown; use one of ${Object.keys(SITES).join(', ')}`,
+      );
+    }
+    if (input.password !== undefined && input.password.length < 8) {
+      throw new InvalidRequestError('password must be at least 8 characters');
+    }
+    if (await this.#storage.findUserByEmail(email)) {
+      throw new InvalidRequestError(`a user with email ${email} already exists`);
+    }
+    const nickname = input.nickname?.trim() || email.split('@')[0]?.toUpperCase() || 'SELLER';
+    const user = await this.#storage.createUser({
+      email,
+      nickname,
+      siteId,
+      passwordHash: input.password === undefined ? null : await hashPassword(input.password),
+      createdAt: this.#clock.now(),
+    });
+    return userView(user);
+  }
+
+  async createApplication(input: CreateApplicationInput): Promise<CreatedApplication> {
+    const name = input.name.trim();
+    if (name.length === 0 || name.length > 100)
+      throw new InvalidRequestError('name must be 1 to 100 characters');
+    if (!(await this.#storage.findUserById(input.ownerUserId))) {
+      throw new InvalidRequestError(`owner user ${input.ownerUserId} does not exist; create the user first`);
+    }
+    if (input.redirectUris.length === 0)
+      throw new InvalidRequestError('at least one redirect URI is required');
+    const redirectUris = [...new Set(input.redirectUris.map((u) => checkRedirectUri(u)))];
+    const scope =
+      input.scope === undefined
+        ? ALL_SCOPES.join(' ')
+        : narrowScope(input.scope, ALL_SCOPES.join(' '), 'the known scopes');
+    const notificationUrl = input.notificationUrl ? checkNotificationUrl(input.notificationUrl) : null;
+    const clientSecret = newClientSecret(this.#random);
+    const webhookSecret = this.#random.bytes(32).toString('hex');
+    const clientId = newClientId(this.#random);
+    await this.#storage.createApplication({
+      clientId,
+      name,
+      ownerUserId: input.ownerUserId,
+      redirectUris,
+      scope,
+      pkceRequired: input.pkceRequired ?? false,
+      notificationUrl,
+      webhookSecretSealed: this.#sealer.seal(`${WEBHOOK_SECRET_PURPOSE}:${clientId}`, webhookSecret),
+      ownerPublicKey: this.#random.uuid(),
+      secretHash: sha256(clientSecret),
+      createdAt: this.#clock.now(),
+    });
+    return {
+      client_id: clientId,
+      client_secret: clientSecret,
+      name,
+      owner_user_id: input.ownerUserId,
+      redirect_uris: redirectUris,
+      scopes: scope.split(' '),
+      pkce_required: input.pkceRequired ?? false,
+      notification_url: notificationUrl,
+      webhook_secret: webhookSecret,
+    };
+  }
+
+  /** Issues a new current secret; the old ones keep working for `overlapSeconds`. */
+  async rotateClientSecret(clientId: string, overlapSeconds?: number): Promise<{ client_secret: string }> {
+    const overlap = overlapSeconds ?? this.#lifetimes.clientSecretOverlapSeconds;
+    if (!Number.isSafeInteger(overlap) || overlap < 0) {
+      throw new InvalidRequestError('overlap_seconds must be a whole number of seconds, 0 or more');
+    }
+    const secret = newClientSecret(this.#random);
+    const now = this.#clock.now();
+    if (!(await this.#storage.rotateClientSecret(clientId, sha256(secret), now + overlap * 1000, now))) {
+      throw new NotFoundError(`application ${clientId} does not exist`);
+    }
+    return { client_secret: secret };
+  }
+
+  async requireApplication(clientId: string): Promise<ApplicationRecord> {
+    const app = /^[0-9]{16}$/.test(clientId) ? await this.#storage.findApplication(clientId) : null;
+    if (!app) throw new NotFoundError(`application ${clientId} does not exist`);
+    return app;
+  }
+
+  /**
+   * Records the seller's consent and issues an authorization code exactly as the consent page does
+   * (CONTRACT §4.5 `POST /admin/authorizations`).
+   */
+  async authorize(input: AuthorizeInput): Promise<{ code: string; redirect_uri: string }> {
+    const app = await this.requireApplication(input.clientId);
+    if (!(await this.#storage.findUserById(input.userId))) {
+      throw new InvalidRequestError(`user ${input.userId} does not exist`);
+    }
+    const redirectUri = input.redirectUri ?? app.redirectUris[0];
+    if (redirectUri === undefined || !app.redirectUris.includes(redirectUri)) {
+      throw new InvalidRequestError(
+        `redirect_uri must be one registered for the application: ${app.redirectUris.join(', ')}`,
+      );
+    }
+    const scope =
+      input.scope === undefined ? app.scope : narrowScope(input.scope, app.scope, "the application's scopes");
+    const pkce = checkPkceRequest(input.codeChallenge, input.codeChallengeMethod, app.pkceRequired);
+    const code = await this.issueCode({ app, userId: input.userId, redirectUri, scope, ...pkce });
+    return { code, redirect_uri: redirectUri };
+  }
+
+  /** Shared by the consent page and the operator path: the grant is recorded with the code. */
+  async issueCode(args: {
+    app: ApplicationRecord;
+    userId: number;
+    redirectUri: string;
+    scope: string;
+    codeChallenge: string | null;
+    codeChallengeMethod: 'S256' | 'plain' | null;
+  }): Promise<string> {
+    const now = this.#clock.now();
+    const validator = newValidator(this.#random);
+    const { codeId } = await this.#storage.recordConsent({
+      hash: validator.hash,
+      clientId: args.app.clientId,
+      userId: args.userId,
+      redirectUri: args.redirectUri,
+      scope: formatScope(args.scope.split(' ')),
+      codeChallenge: args.codeChallenge,
+      codeChallengeMethod: args.codeChallengeMethod,
+      createdAt: now,
+      expiresAt: now + this.#lifetimes.authorizationCodeSeconds * 1000,
+      publicKey: this.#random.uuid(),
+    });
+    return formatGrantToken('code', codeId, validator.secret, args.userId);
+  }
+
+  async revokeGrant(clientId: string, userId: number): Promise<void> {
+    if (!(await this.#storage.revokeGrant(clientId, userId, this.#clock.now()))) {
+      throw new NotFoundError(`user ${userId} has no active authorization for application ${clientId}`);
+    }
+  }
+}
+
+function checkNotificationUrl(uri: string): string {
+  let url: URL;
+  try {
+    url = new URL(uri);
+  } catch {
+    throw new InvalidRequestError(`notification_url "${uri}" is not an absolute URL`);
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+    throw new InvalidRequestError('notification_url must be an http or https URL');
+  }
+  return uri;
+}
+
+/**
+ * RFC 7636 §4.3: `code_challenge_method` defaults to `plain`. An application registered with PKCE
+ * required refuses a request without a challenge (CONTRACT §4.1).
+ */
+export function checkPkceRequest(
+  challenge: string | undefined,
+  method: string | undefined,
+  required: boolean,
+): { codeChallenge: string | null; codeChallengeMethod: 'S256' | 'plain' | null } {
+  if (challenge === undefined) {
+    if (method !== undefined)
+      throw new InvalidRequestError('code_challenge_method was sent without code_challenge');
+    if (required) {
+      throw new InvalidRequestError(
+        'this application requires PKCE: send code_challenge and code_challenge_method=S256',
+      );
+    }
+    return { codeChallenge: null, codeChallengeMethod: null };
+  }
+  const normalized = method === undefined ? 'plain' : method === 's256' ? 'S256' : method;
+  if (normalized !== 'S256' && normalized !== 'plain') {
+    throw new InvalidRequestError('code_challenge_method must be S256 or plain');
+  }
+  if (!CODE_CHALLENGE.test(challenge)) {
+    throw new InvalidRequestError(
+      'code_challenge must be 43 to 128 characters of [A-Za-z0-9-._~] (RFC 7636 §4.2)',
+    );
+  }
+  return { codeChallenge: challenge, codeChallengeMethod: normalized };
+}

@@ -1,0 +1,207 @@
+import { timingSafeEqual } from 'node:crypto';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  LogController,
+} from 'fastify';
+import { Counter, collectDefaultMetrics, Histogram, Registry as MetricsRegistry } from 'prom-client';
+import { InvalidRequestError, NotFoundError, OAuthError } from '../core/errors.ts';
+import type { Params } from '../core/params.ts';
+import { ALL_SCOPES } from '../core/scopes.ts';
+import type { Services } from '../services.ts';
+import { registerAdminRoutes } from './admin.ts';
+import { parseParamsBody } from './body.ts';
+import { toErrorReply } from './errors.ts';
+import { usersMeView } from './views.ts';
+
+export interface HttpOptions {
+  /** The issuer identifier (RFC 8414 §2), e.g. `http://127.0.0.1:8080`. */
+  issuer: string;
+  /** Enables the admin API (CONTRACT §4.5) when set. */
+  adminToken?: string | undefined;
+  logger?: FastifyBaseLogger | false;
+}
+
+/** CONTRACT §4.2: a body over 16 KiB is rejected. */
+const BODY_LIMIT = 16 * 1024;
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Set by a handler for the metrics label. */
+    grantType?: string;
+  }
+}
+
+/** Builds the HTTP application. This layer alone knows URLs, headers and status codes. */
+export async function buildApp(services: Services, options: HttpOptions): Promise<FastifyInstance> {
+  const app: FastifyInstance = Fastify({
+    ...(options.logger ? { loggerInstance: options.logger } : { logger: false }),
+    // Per-request access logs would cost more than the token endpoint's own work; errors are logged.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: BODY_LIMIT,
+    trustProxy: false,
+    return503OnClosing: true,
+  });
+
+  const metrics = createMetrics();
+
+  app.setErrorHandler((error, request, reply) => {
+    const answer = toErrorReply(error);
+    if (answer.status >= 500 && !(error instanceof OAuthError)) {
+      request.log.error({ err: error, url: request.url }, 'request failed');
+    } else if (error instanceof OAuthError && error.detail) {
+      request.log.info({ error: error.error, detail: error.detail, url: request.url }, 'request refused');
+    }
+    void reply
+      .code(answer.status)
+      .headers(answer.headers)
+      .header('cache-control', 'no-store')
+      .send(answer.body);
+  });
+
+  app.setNotFoundHandler((request, reply) => {
+    const answer = toErrorReply(
+      new NotFoundError(`no route for ${request.method} ${request.url.split('?')[0]}`),
+    );
+    void reply.code(answer.status).send(answer.body);
+  });
+
+  // The OAuth endpoints parse their own bodies, so that every malformed body gets a precise
+  // invalid_request (JSON syntax errors located, duplicate form parameters refused).
+  await app.register(async (oauth) => {
+    oauth.removeAllContentTypeParsers();
+    oauth.addContentTypeParser('*', { parseAs: 'string', bodyLimit: BODY_LIMIT }, (_request, body, done) =>
+      done(null, body),
+    );
+
+    const clientRequest = (request: FastifyRequest) => ({
+      params: readParams(request),
+      authorization: request.headers.authorization,
+      remoteAddress: request.ip,
+    });
+
+    oauth.post('/oauth/token', async (request, reply) => {
+      const end = metrics.tokenDuration.startTimer();
+      let outcome = 'error';
+      let grantType = 'unknown';
+      try {
+        const input = clientRequest(request);
+        grantType = typeof input.params.grant_type === 'string' ? input.params.grant_type : 'unknown';
+        const result = await services.tokens.handle(input);
+        outcome = result.outcome;
+        void reply.header('cache-control', 'no-store').header('pragma', 'no-cache');
+        return result.response;
+      } catch (error) {
+        if (error instanceof OAuthError) outcome = error.error;
+        throw error;
+      } finally {
+        const known = ['authorization_code', 'refresh_token', 'client_credentials'].includes(grantType);
+        const labels = { grant_type: known ? grantType : 'other', outcome };
+        metrics.tokenRequests.inc(labels);
+        end(labels);
+      }
+    });
+
+    oauth.post('/oauth/revoke', async (request, reply) => {
+      await services.inspection.revoke(clientRequest(request));
+      void reply.header('cache-control', 'no-store');
+      return {};
+    });
+
+    oauth.post('/oauth/introspect', async (request, reply) => {
+      const answer = await services.inspection.introspect(clientRequest(request));
+      void reply.header('cache-control', 'no-store');
+      return answer;
+    });
+  });
+
+  app.get('/.well-known/oauth-authorization-server', async () => metadata(options.issuer));
+
+  app.get('/users/me', async (request) => {
+    const { user } = await services.inspection.userOfBearer(request.headers.authorization);
+    return usersMeView(user);
+  });
+
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/readyz', async (_request, reply) => {
+    try {
+      await services.storage.ping();
+      return { status: 'ready' };
+    } catch {
+      return reply.code(503).header('retry-after', '1').send({ status: 'unavailable' });
+    }
+  });
+  app.get('/metrics', async (_request, reply) => {
+    void reply.header('content-type', metrics.registry.contentType);
+    return metrics.registry.metrics();
+  });
+
+  await app.register(async (admin) => registerAdminRoutes(admin, services, options.adminToken));
+  return app;
+}
+
+/** CONTRACT §4.2: parameters in the query string are rejected; the body is the only source. */
+function readParams(request: FastifyRequest): Params {
+  const query = request.url.indexOf('?');
+  if (query >= 0 && query < request.url.length - 1) {
+    throw new InvalidRequestError(
+      'parameters must be sent in the request body, not in the query string (RFC 6749 §3.2)',
+    );
+  }
+  return parseParamsBody(request.headers['content-type'], request.body as string | undefined);
+}
+
+/** RFC 8414 §2. */
+function metadata(issuer: string) {
+  return {
+    issuer,
+    authorization_endpoint: `${issuer}/authorization`,
+    token_endpoint: `${issuer}/oauth/token`,
+    revocation_endpoint: `${issuer}/oauth/revoke`,
+    introspection_endpoint: `${issuer}/oauth/introspect`,
+    userinfo_endpoint: `${issuer}/users/me`,
+    response_types_supported: ['code'],
+    response_modes_supported: ['query'],
+    grant_types_supported: ['authorization_code', 'refresh_token', 'client_credentials'],
+    code_challenge_methods_supported: ['S256', 'plain'],
+    token_endpoint_auth_methods_supported: ['client_secret_post', 'client_secret_basic'],
+    revocation_endpoint_auth_methods_supported: ['client_secret_post', 'client_secret_basic'],
+    introspection_endpoint_auth_methods_supported: ['client_secret_post', 'client_secret_basic'],
+    scopes_supported: [...ALL_SCOPES],
+    authorization_response_iss_parameter_supported: true,
+  };
+}
+
+function createMetrics() {
+  const registry = new MetricsRegistry();
+  collectDefaultMetrics({ register: registry });
+  return {
+    registry,
+    tokenRequests: new Counter({
+      name: 'renova_token_requests_total',
+      help: 'Token endpoint requests by grant type and outcome (issued, rotated, replayed, or the error code).',
+      labelNames: ['grant_type', 'outcome'] as const,
+      registers: [registry],
+    }),
+    tokenDuration: new Histogram({
+      name: 'renova_token_request_duration_seconds',
+      help: 'Token endpoint latency, including the durable commit.',
+      labelNames: ['grant_type', 'outcome'] as const,
+      buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5],
+      registers: [registry],
+    }),
+  };
+}
+
+/** Constant-time check of the admin bearer token. */
+export function isAdmin(request: FastifyRequest, adminToken: string): boolean {
+  const match = /^Bearer[ ]+(\S+)$/i.exec(request.headers.authorization ?? '');
+  if (!match?.[1]) return false;
+  const a = Buffer.from(match[1]);
+  const b = Buffer.from(adminToken);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+export type { FastifyReply };

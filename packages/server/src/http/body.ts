@@ -1,0 +1,74 @@
+import { InvalidRequestError } from '../core/errors.ts';
+import type { Params } from '../core/params.ts';
+
+/**
+ * Request bodies of the JSON endpoints (CONTRACT §4.2): an `application/json` object or an
+ * `application/x-www-form-urlencoded` form. Every refusal says what to change.
+ */
+export function parseParamsBody(contentType: string | undefined, raw: string | undefined): Params {
+  const mediaType = contentType?.split(';')[0]?.trim().toLowerCase();
+  if (raw === undefined || raw.trim() === '') {
+    if (mediaType === undefined) {
+      throw new InvalidRequestError(
+        'the request has no body; send the parameters as application/x-www-form-urlencoded or application/json',
+      );
+    }
+    return {};
+  }
+  if (mediaType === 'application/json') return parseJsonObject(raw);
+  if (mediaType === 'application/x-www-form-urlencoded') return parseForm(raw);
+  throw new InvalidRequestError(
+    `Content-Type ${mediaType === undefined ? 'is missing' : `"${mediaType}" is not supported`}; send application/x-www-form-urlencoded or application/json`,
+  );
+}
+
+/** RFC 6749 §3.2: "Request and response parameters MUST NOT be included more than once." */
+function parseForm(raw: string): Params {
+  const params: Record<string, string> = Object.create(null);
+  for (const [name, value] of new URLSearchParams(raw)) {
+    if (name in params)
+      throw new InvalidRequestError(`parameter ${name} is given more than once; send it once`);
+    params[name] = value;
+  }
+  return params;
+}
+
+function parseJsonObject(raw: string): Params {
+  let value: unknown;
+  try {
+    value = JSON.parse(raw);
+  } catch (error) {
+    throw new InvalidRequestError(describeJsonError(raw, (error as Error).message));
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new InvalidRequestError('the JSON body must be an object, like {"grant_type":"refresh_token", …}');
+  }
+  // A JSON object with "__proto__" must not reach code that copies it into a prototype chain.
+  return Object.assign(Object.create(null), value) as Params;
+}
+
+/** Turns V8's "… at position N" into line and column, and names the usual mistakes. */
+export function describeJsonError(raw: string, message: string): string {
+  const position = /position (\d+)/.exec(message)?.[1];
+  const reason = message
+    .replace(/ in JSON at position \d+.*$/, '')
+    .replace(/^Unexpected end of JSON input$/, 'the body ends early');
+  let where = '';
+  let hint = '';
+  if (position !== undefined) {
+    const offset = Number(position);
+    const before = raw.slice(0, offset);
+    const line = before.split('\n').length;
+    const column = offset - before.lastIndexOf('\n');
+    where = ` at line ${line}, column ${column}`;
+    if (/,\s*$/.test(before) && /^\s*[}\]]/.test(raw.slice(offset))) {
+      hint = ' (a trailing comma before the closing brace: remove it)';
+    } else if (raw[offset] === "'" || /^\s*'/.test(raw.slice(offset))) {
+      hint = ' (JSON strings and names use double quotes, not single quotes)';
+    }
+  }
+  const grantHint = /"grant_type"\s*:\s*"refresh-token"/.test(raw)
+    ? ' Also, grant_type must be "refresh_token" with an underscore.'
+    : '';
+  return `the request body is not valid JSON: ${reason}${where}${hint}.${grantHint}`;
+}

@@ -1,0 +1,224 @@
+/**
+ * The storage port. `core/` owns this interface and names its methods for protocol intent; each
+ * adapter (SQLite, PostgreSQL) makes every method atomic on its own. Compound single-use steps
+ * (`exchangeAuthorizationCode`, `rotateRefreshToken`, `revokeFamily`, `revokeGrant`) are ONE method,
+ * so no caller ever holds a transaction across an `await`, and no caller can split
+ * find → check → consume into a race (hydra#1719, Keycloak CVE-2026-1035).
+ *
+ * Times are milliseconds since the epoch. Hashes are SHA-256 digests of a token's secret half.
+ * A method that resolves has committed durably; a method that rejects has written nothing.
+ */
+
+export interface UserRecord {
+  id: number;
+  email: string;
+  nickname: string;
+  siteId: string;
+  passwordHash: string | null;
+  createdAt: number;
+}
+
+export interface NewUser {
+  email: string;
+  nickname: string;
+  siteId: string;
+  passwordHash: string | null;
+  createdAt: number;
+}
+
+export interface ClientSecretRecord {
+  hash: Buffer;
+  /** null: current secret; otherwise the end of its overlap after a rotation. */
+  expiresAt: number | null;
+}
+
+export interface ApplicationRecord {
+  clientId: string;
+  name: string;
+  ownerUserId: number;
+  redirectUris: string[];
+  scope: string;
+  pkceRequired: boolean;
+  notificationUrl: string | null;
+  /** The owner's public key uuid, used for client_credentials responses. */
+  ownerPublicKey: string;
+  createdAt: number;
+  secrets: ClientSecretRecord[];
+}
+
+export interface NewApplication {
+  clientId: string;
+  name: string;
+  ownerUserId: number;
+  redirectUris: string[];
+  scope: string;
+  pkceRequired: boolean;
+  notificationUrl: string | null;
+  /** The webhook secret, sealed under the server key (never plaintext). */
+  webhookSecretSealed: Buffer;
+  ownerPublicKey: string;
+  secretHash: Buffer;
+  createdAt: number;
+}
+
+export interface NewAuthorizationCode {
+  hash: Buffer;
+  clientId: string;
+  userId: number;
+  redirectUri: string;
+  scope: string;
+  codeChallenge: string | null;
+  codeChallengeMethod: 'S256' | 'plain' | null;
+  createdAt: number;
+  expiresAt: number;
+  /** Used only if the (application, seller) grant does not exist yet. */
+  publicKey: string;
+}
+
+export interface AuthorizationCodeRecord {
+  id: number;
+  hash: Buffer;
+  clientId: string;
+  userId: number;
+  redirectUri: string;
+  scope: string;
+  codeChallenge: string | null;
+  codeChallengeMethod: 'S256' | 'plain' | null;
+  expiresAt: number;
+}
+
+export interface NewAccessToken {
+  hash: Buffer;
+  scope: string;
+  issuedAt: number;
+  expiresAt: number;
+}
+
+export interface NewRefreshToken {
+  hash: Buffer;
+  issuedAt: number;
+  expiresAt: number;
+}
+
+export type ExchangeOutcome =
+  | { outcome: 'issued'; familyId: number; accessTokenId: number; refreshTokenId: number; publicKey: string }
+  /** The code was already used: every token issued from it has now been revoked (RFC 6749 §4.1.2). */
+  | { outcome: 'code_reused' }
+  /** The seller revoked the application between consent and exchange. */
+  | { outcome: 'grant_revoked' };
+
+export interface RefreshTokenRecord {
+  id: number;
+  hash: Buffer;
+  familyId: number;
+  clientId: string;
+  userId: number;
+  /** The grant's scope; new refresh tokens keep it (RFC 6749 §6). */
+  scope: string;
+  liveMode: boolean;
+  publicKey: string;
+  issuedAt: number;
+  expiresAt: number;
+  rotatedAt: number | null;
+  revoked: boolean;
+}
+
+export interface IssuedPair {
+  accessTokenId: number;
+  refreshTokenId: number;
+  access: { scope: string; issuedAt: number; expiresAt: number };
+}
+
+export type RotateOutcome =
+  | ({ outcome: 'rotated' } & IssuedPair)
+  /** Presented again inside the replay window: the first answer, still sealed. */
+  | ({ outcome: 'replayed'; replaySeal: Buffer } & IssuedPair)
+  /** Presented after its rotation, outside the window: the whole family is now revoked. */
+  | { outcome: 'reused'; familyId: number }
+  | { outcome: 'revoked' };
+
+export interface RotateRefreshToken {
+  refreshTokenId: number;
+  now: number;
+  /** Replay window in ms; 0 disables replay. */
+  graceMs: number;
+  access: NewAccessToken;
+  refresh: NewRefreshToken;
+  /** Sealed secrets of the new pair, stored for replays (see core/tokens.ts sealReplay). */
+  replaySeal: Buffer;
+}
+
+export interface AccessTokenRecord {
+  id: number;
+  hash: Buffer;
+  clientId: string;
+  userId: number;
+  scope: string;
+  liveMode: boolean;
+  kind: 'user' | 'client_credentials';
+  issuedAt: number;
+  expiresAt: number;
+  revoked: boolean;
+}
+
+export interface NewClientCredentialsToken extends NewAccessToken {
+  clientId: string;
+  userId: number;
+  liveMode: boolean;
+}
+
+export interface GrantRecord {
+  clientId: string;
+  userId: number;
+  scope: string;
+  createdAt: number;
+  updatedAt: number;
+  revokedAt: number | null;
+}
+
+export interface StoragePort {
+  /** Applies pending migrations; safe to call on every start. */
+  migrate(): Promise<void>;
+  /** Resolves when the storage answers a trivial query. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+
+  createUser(user: NewUser): Promise<UserRecord>;
+  findUserById(id: number): Promise<UserRecord | null>;
+  findUserByEmail(email: string): Promise<UserRecord | null>;
+
+  createApplication(app: NewApplication): Promise<void>;
+  findApplication(clientId: string): Promise<ApplicationRecord | null>;
+  listApplicationsByOwner(ownerUserId: number): Promise<ApplicationRecord[]>;
+  /** Rotation: current secrets get `overlapUntil` as their end, then `hash` becomes current. */
+  rotateClientSecret(clientId: string, hash: Buffer, overlapUntil: number, now: number): Promise<boolean>;
+
+  /** Records (or widens) the seller's consent and issues a code for it, atomically. */
+  recordConsent(code: NewAuthorizationCode): Promise<{ codeId: number }>;
+  findAuthorizationCode(id: number): Promise<AuthorizationCodeRecord | null>;
+  /**
+   * Marks the code used if and only if it is unused (one conditional write), then opens a token
+   * family and issues its first pair. A code already used revokes that family instead.
+   */
+  exchangeAuthorizationCode(args: {
+    codeId: number;
+    now: number;
+    liveMode: boolean;
+    access: NewAccessToken;
+    refresh: NewRefreshToken;
+  }): Promise<ExchangeOutcome>;
+
+  findRefreshToken(id: number): Promise<RefreshTokenRecord | null>;
+  /** Rotates, replays or detects reuse, under any concurrency exactly one rotation per token. */
+  rotateRefreshToken(args: RotateRefreshToken): Promise<RotateOutcome>;
+
+  issueClientCredentialsToken(token: NewClientCredentialsToken): Promise<{ accessTokenId: number }>;
+  findAccessToken(id: number): Promise<AccessTokenRecord | null>;
+
+  revokeAccessToken(id: number, now: number): Promise<void>;
+  /** Revokes a refresh token family: every refresh and access token descending from one code. */
+  revokeFamily(familyId: number, now: number): Promise<void>;
+  /** Revokes the seller's authorization of the application and every token of it. */
+  revokeGrant(clientId: string, userId: number, now: number): Promise<boolean>;
+  findGrant(clientId: string, userId: number): Promise<GrantRecord | null>;
+}

@@ -1,0 +1,567 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import { TemporarilyUnavailableError } from '../../core/errors.ts';
+import type {
+  AccessTokenRecord,
+  ApplicationRecord,
+  AuthorizationCodeRecord,
+  ExchangeOutcome,
+  GrantRecord,
+  NewAccessToken,
+  NewApplication,
+  NewAuthorizationCode,
+  NewClientCredentialsToken,
+  NewRefreshToken,
+  NewUser,
+  RefreshTokenRecord,
+  RotateOutcome,
+  RotateRefreshToken,
+  StoragePort,
+  UserRecord,
+} from '../contract.ts';
+import { GroupCommitter } from './group-commit.ts';
+import { SQLITE_MIGRATIONS } from './migrations.ts';
+
+type Row = Record<string, unknown>;
+
+export interface SqliteStorageOptions {
+  /** File path, or ':memory:' for tests that need no durability. */
+  path: string;
+}
+
+/** SQLite error codes that mean "the storage is busy or broken", not "the request is wrong". */
+const UNAVAILABLE_CODES = /^SQLITE_(BUSY|LOCKED|IOERR|FULL|CANTOPEN|READONLY|CORRUPT|NOTADB|PROTOCOL)/;
+
+function unavailable(error: unknown): never {
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === 'string' && UNAVAILABLE_CODES.test(code)) {
+    throw new TemporarilyUnavailableError('the token store is busy or unavailable; retry shortly', 1, {
+      cause: error,
+      detail: code,
+    });
+  }
+  throw error;
+}
+
+const toUser = (r: Row): UserRecord => ({
+  id: r.id as number,
+  email: r.email as string,
+  nickname: r.nickname as string,
+  siteId: r.site_id as string,
+  passwordHash: (r.password_hash as string | null) ?? null,
+  createdAt: r.created_at as number,
+});
+
+function prepareStatements(db: Database.Database) {
+  const p = (sql: string) => db.prepare(sql);
+  return {
+    insertUser: p(
+      'INSERT INTO users (email, nickname, site_id, password_hash, created_at) VALUES (?, ?, ?, ?, ?) RETURNING *',
+    ),
+    userById: p('SELECT * FROM users WHERE id = ?'),
+    userByEmail: p('SELECT * FROM users WHERE email = ?'),
+    insertApplication: p(
+      `INSERT INTO applications (client_id, name, owner_user_id, redirect_uris, scope, pkce_required,
+       notification_url, webhook_secret_sealed, owner_public_key, created_at)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ),
+    insertSecret: p(
+      'INSERT INTO client_secrets (client_id, secret_hash, created_at, expires_at) VALUES (?, ?, ?, NULL)',
+    ),
+    applicationById: p('SELECT * FROM applications WHERE client_id = ?'),
+    applicationsByOwner: p('SELECT client_id FROM applications WHERE owner_user_id = ? ORDER BY created_at'),
+    secretsOf: p(
+      'SELECT secret_hash, expires_at FROM client_secrets WHERE client_id = ? AND (expires_at IS NULL OR expires_at > ?)',
+    ),
+    endCurrentSecrets: p(
+      'UPDATE client_secrets SET expires_at = ? WHERE client_id = ? AND (expires_at IS NULL OR expires_at > ?)',
+    ),
+    upsertGrant: p(
+      `INSERT INTO grants (client_id, user_id, scope, public_key, created_at, updated_at, revoked_at)
+     VALUES (?, ?, ?, ?, ?, ?, NULL)
+     ON CONFLICT (client_id, user_id) DO UPDATE SET
+       scope = excluded.scope, updated_at = excluded.updated_at, revoked_at = NULL,
+       created_at = CASE WHEN grants.revoked_at IS NULL THEN grants.created_at ELSE excluded.created_at END
+     RETURNING id`,
+    ),
+    grantOf: p('SELECT * FROM grants WHERE client_id = ? AND user_id = ?'),
+    insertCode: p(
+      `INSERT INTO authorization_codes (code_hash, grant_id, client_id, user_id, redirect_uri, scope,
+       code_challenge, code_challenge_method, created_at, expires_at)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ),
+    codeById: p('SELECT * FROM authorization_codes WHERE id = ?'),
+    useCode: p('UPDATE authorization_codes SET used_at = ? WHERE id = ? AND used_at IS NULL'),
+    codeFamily: p('SELECT family_id, grant_id FROM authorization_codes WHERE id = ?'),
+    setCodeFamily: p('UPDATE authorization_codes SET family_id = ? WHERE id = ?'),
+    liveGrantById: p('SELECT id, scope, public_key FROM grants WHERE id = ? AND revoked_at IS NULL'),
+    insertFamily: p(
+      'INSERT INTO token_families (grant_id, scope, live_mode, created_at) VALUES (?, ?, ?, ?)',
+    ),
+    revokeFamily: p('UPDATE token_families SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL'),
+    insertRefresh: p(
+      'INSERT INTO refresh_tokens (token_hash, family_id, issued_at, expires_at) VALUES (?, ?, ?, ?)',
+    ),
+    insertAccess: p(
+      `INSERT INTO access_tokens (token_hash, family_id, client_id, user_id, scope, live_mode, issued_at, expires_at)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+    ),
+    refreshById: p(
+      `SELECT r.id, r.token_hash, r.family_id, r.issued_at, r.expires_at, r.rotated_at, r.revoked_at,
+            f.scope, f.live_mode, f.revoked_at AS family_revoked_at,
+            g.client_id, g.user_id, g.public_key
+     FROM refresh_tokens r JOIN token_families f ON f.id = r.family_id JOIN grants g ON g.id = f.grant_id
+     WHERE r.id = ?`,
+    ),
+    rotationState: p(
+      `SELECT r.rotated_at, r.revoked_at, r.family_id, r.successor_refresh_id, r.successor_access_id, r.replay_seal,
+            f.revoked_at AS family_revoked_at, f.live_mode, g.client_id, g.user_id
+     FROM refresh_tokens r JOIN token_families f ON f.id = r.family_id JOIN grants g ON g.id = f.grant_id
+     WHERE r.id = ?`,
+    ),
+    markRotated: p(
+      `UPDATE refresh_tokens SET rotated_at = ?, successor_refresh_id = ?, successor_access_id = ?, replay_seal = ?
+     WHERE id = ? AND rotated_at IS NULL`,
+    ),
+    successorState: p('SELECT rotated_at, revoked_at FROM refresh_tokens WHERE id = ?'),
+    accessIssue: p('SELECT scope, issued_at, expires_at FROM access_tokens WHERE id = ?'),
+    accessById: p(
+      `SELECT a.*, f.revoked_at AS family_revoked_at
+     FROM access_tokens a LEFT JOIN token_families f ON f.id = a.family_id WHERE a.id = ?`,
+    ),
+    revokeAccess: p('UPDATE access_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL'),
+    revokeGrant: p(
+      'UPDATE grants SET revoked_at = ? WHERE client_id = ? AND user_id = ? AND revoked_at IS NULL RETURNING id',
+    ),
+    revokeFamiliesOfGrant: p(
+      'UPDATE token_families SET revoked_at = ? WHERE grant_id = ? AND revoked_at IS NULL',
+    ),
+    ping: p('SELECT 1'),
+  };
+}
+
+type Statements = ReturnType<typeof prepareStatements>;
+
+/**
+ * The embedded SQLite adapter: WAL, `synchronous=FULL`, writes group-committed (see
+ * group-commit.ts). Reads run directly on the same connection between batches and see only
+ * committed rows; every single-use decision is re-taken inside the write step.
+ */
+export class SqliteStorage implements StoragePort {
+  readonly db: Database.Database;
+  readonly #writes: GroupCommitter;
+  #statements: Statements | undefined;
+
+  constructor(options: SqliteStorageOptions) {
+    if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
+    this.db = new Database(options.path);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = FULL');
+    this.db.pragma('foreign_keys = ON');
+    this.db.pragma('busy_timeout = 5000');
+    this.#writes = new GroupCommitter(this.db);
+  }
+
+  get commitStats(): { batches: number; steps: number } {
+    return this.#writes.stats;
+  }
+
+  async migrate(): Promise<void> {
+    const db = this.db;
+    db.exec(
+      'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)',
+    );
+    // BEGIN IMMEDIATE serializes concurrent starters on one file: the second waits, then sees the
+    // versions the first applied.
+    db.transaction(() => {
+      const applied = new Set(
+        (db.prepare('SELECT version FROM schema_migrations').all() as Row[]).map((r) => r.version as number),
+      );
+      for (const migration of SQLITE_MIGRATIONS) {
+        if (applied.has(migration.version)) continue;
+        db.exec(migration.sql);
+        db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(
+          migration.version,
+          migration.name,
+          Date.now(),
+        );
+      }
+    }).immediate();
+    this.#statements = prepareStatements(db);
+  }
+
+  private get s(): Statements {
+    if (!this.#statements) throw new Error('SqliteStorage.migrate() must run before use');
+    return this.#statements;
+  }
+
+  /** A group-committed write; storage failures become 503 `temporarily_unavailable`. */
+  #write<T>(step: () => T): Promise<T> {
+    return this.#writes.run(step).catch(unavailable);
+  }
+
+  /** A direct read; storage failures become 503 `temporarily_unavailable`. */
+  #read<T>(query: () => T): Promise<T> {
+    try {
+      return Promise.resolve(query());
+    } catch (error) {
+      return Promise.reject(error).catch(unavailable);
+    }
+  }
+
+  async ping(): Promise<void> {
+    await this.#read(() => this.s.ping.get());
+  }
+
+  async close(): Promise<void> {
+    // Let any batch already scheduled commit first.
+    await new Promise((resolve) => setImmediate(resolve));
+    if (this.db.open) this.db.close();
+  }
+
+  createUser(user: NewUser): Promise<UserRecord> {
+    return this.#write(() =>
+      toUser(
+        this.s.insertUser.get(
+          user.email,
+          user.nickname,
+          user.siteId,
+          user.passwordHash,
+          user.createdAt,
+        ) as Row,
+      ),
+    );
+  }
+
+  findUserById(id: number): Promise<UserRecord | null> {
+    return this.#read(() => {
+      const row = this.s.userById.get(id) as Row | undefined;
+      return row ? toUser(row) : null;
+    });
+  }
+
+  findUserByEmail(email: string): Promise<UserRecord | null> {
+    return this.#read(() => {
+      const row = this.s.userByEmail.get(email) as Row | undefined;
+      return row ? toUser(row) : null;
+    });
+  }
+
+  createApplication(app: NewApplication): Promise<void> {
+    return this.#write(() => {
+      this.s.insertApplication.run(
+        app.clientId,
+        app.name,
+        app.ownerUserId,
+        JSON.stringify(app.redirectUris),
+        app.scope,
+        app.pkceRequired ? 1 : 0,
+        app.notificationUrl,
+        app.webhookSecretSealed,
+        app.ownerPublicKey,
+        app.createdAt,
+      );
+      this.s.insertSecret.run(app.clientId, app.secretHash, app.createdAt);
+    });
+  }
+
+  findApplication(clientId: string, now = Date.now()): Promise<ApplicationRecord | null> {
+    return this.#read(() => {
+      const row = this.s.applicationById.get(clientId) as Row | undefined;
+      if (!row) return null;
+      const secrets = (this.s.secretsOf.all(clientId, now) as Row[]).map((s) => ({
+        hash: s.secret_hash as Buffer,
+        expiresAt: (s.expires_at as number | null) ?? null,
+      }));
+      return {
+        clientId: row.client_id as string,
+        name: row.name as string,
+        ownerUserId: row.owner_user_id as number,
+        redirectUris: JSON.parse(row.redirect_uris as string) as string[],
+        scope: row.scope as string,
+        pkceRequired: row.pkce_required === 1,
+        notificationUrl: (row.notification_url as string | null) ?? null,
+        ownerPublicKey: row.owner_public_key as string,
+        createdAt: row.created_at as number,
+        secrets,
+      };
+    });
+  }
+
+  async listApplicationsByOwner(ownerUserId: number): Promise<ApplicationRecord[]> {
+    const ids = await this.#read(() => this.s.applicationsByOwner.all(ownerUserId) as Row[]);
+    const apps = await Promise.all(ids.map((r) => this.findApplication(r.client_id as string)));
+    return apps.filter((a): a is ApplicationRecord => a !== null);
+  }
+
+  rotateClientSecret(clientId: string, hash: Buffer, overlapUntil: number, now: number): Promise<boolean> {
+    return this.#write(() => {
+      if (!this.s.applicationById.get(clientId)) return false;
+      this.s.endCurrentSecrets.run(overlapUntil, clientId, overlapUntil);
+      this.s.insertSecret.run(clientId, hash, now);
+      return true;
+    });
+  }
+
+  recordConsent(code: NewAuthorizationCode): Promise<{ codeId: number }> {
+    return this.#write(() => {
+      const grant = this.s.upsertGrant.get(
+        code.clientId,
+        code.userId,
+        code.scope,
+        code.publicKey,
+        code.createdAt,
+        code.createdAt,
+      ) as Row;
+      const info = this.s.insertCode.run(
+        code.hash,
+        grant.id,
+        code.clientId,
+        code.userId,
+        code.redirectUri,
+        code.scope,
+        code.codeChallenge,
+        code.codeChallengeMethod,
+        code.createdAt,
+        code.expiresAt,
+      );
+      return { codeId: Number(info.lastInsertRowid) };
+    });
+  }
+
+  findAuthorizationCode(id: number): Promise<AuthorizationCodeRecord | null> {
+    return this.#read(() => {
+      const row = this.s.codeById.get(id) as Row | undefined;
+      if (!row) return null;
+      return {
+        id: row.id as number,
+        hash: row.code_hash as Buffer,
+        clientId: row.client_id as string,
+        userId: row.user_id as number,
+        redirectUri: row.redirect_uri as string,
+        scope: row.scope as string,
+        codeChallenge: (row.code_challenge as string | null) ?? null,
+        codeChallengeMethod: (row.code_challenge_method as 'S256' | 'plain' | null) ?? null,
+        expiresAt: row.expires_at as number,
+      };
+    });
+  }
+
+  exchangeAuthorizationCode(args: {
+    codeId: number;
+    now: number;
+    liveMode: boolean;
+    access: NewAccessToken;
+    refresh: NewRefreshToken;
+  }): Promise<ExchangeOutcome> {
+    return this.#write((): ExchangeOutcome => {
+      const s = this.s;
+      // The single-use guard: one conditional write; exactly one caller sees a changed row.
+      if (s.useCode.run(args.now, args.codeId).changes !== 1) {
+        const used = s.codeFamily.get(args.codeId) as Row | undefined;
+        if (used?.family_id != null) s.revokeFamily.run(args.now, used.family_id);
+        return { outcome: 'code_reused' };
+      }
+      const code = s.codeFamily.get(args.codeId) as Row;
+      const codeRow = s.codeById.get(args.codeId) as Row;
+      const grant = s.liveGrantById.get(code.grant_id) as Row | undefined;
+      if (!grant) return { outcome: 'grant_revoked' };
+      const familyId = Number(
+        s.insertFamily.run(code.grant_id, codeRow.scope, args.liveMode ? 1 : 0, args.now).lastInsertRowid,
+      );
+      s.setCodeFamily.run(familyId, args.codeId);
+      const { accessTokenId, refreshTokenId } = this.#insertPair(
+        familyId,
+        codeRow.client_id as string,
+        codeRow.user_id as number,
+        args.liveMode,
+        args.access,
+        args.refresh,
+      );
+      return {
+        outcome: 'issued',
+        familyId,
+        accessTokenId,
+        refreshTokenId,
+        publicKey: grant.public_key as string,
+      };
+    });
+  }
+
+  #insertPair(
+    familyId: number,
+    clientId: string,
+    userId: number,
+    liveMode: boolean,
+    access: NewAccessToken,
+    refresh: NewRefreshToken,
+  ): { accessTokenId: number; refreshTokenId: number } {
+    const accessTokenId = Number(
+      this.s.insertAccess.run(
+        access.hash,
+        familyId,
+        clientId,
+        userId,
+        access.scope,
+        liveMode ? 1 : 0,
+        access.issuedAt,
+        access.expiresAt,
+      ).lastInsertRowid,
+    );
+    const refreshTokenId = Number(
+      this.s.insertRefresh.run(refresh.hash, familyId, refresh.issuedAt, refresh.expiresAt).lastInsertRowid,
+    );
+    return { accessTokenId, refreshTokenId };
+  }
+
+  findRefreshToken(id: number): Promise<RefreshTokenRecord | null> {
+    return this.#read(() => {
+      const row = this.s.refreshById.get(id) as Row | undefined;
+      if (!row) return null;
+      return {
+        id: row.id as number,
+        hash: row.token_hash as Buffer,
+        familyId: row.family_id as number,
+        clientId: row.client_id as string,
+        userId: row.user_id as number,
+        scope: row.scope as string,
+        liveMode: row.live_mode === 1,
+        publicKey: row.public_key as string,
+        issuedAt: row.issued_at as number,
+        expiresAt: row.expires_at as number,
+        rotatedAt: (row.rotated_at as number | null) ?? null,
+        revoked: row.revoked_at != null || row.family_revoked_at != null,
+      };
+    });
+  }
+
+  rotateRefreshToken(args: RotateRefreshToken): Promise<RotateOutcome> {
+    return this.#write((): RotateOutcome => {
+      const s = this.s;
+      const state = s.rotationState.get(args.refreshTokenId) as Row | undefined;
+      if (!state || state.revoked_at != null || state.family_revoked_at != null)
+        return { outcome: 'revoked' };
+      const familyId = state.family_id as number;
+
+      if (state.rotated_at == null) {
+        const pair = this.#insertPair(
+          familyId,
+          state.client_id as string,
+          state.user_id as number,
+          state.live_mode === 1,
+          args.access,
+          args.refresh,
+        );
+        // Conditional on rotated_at IS NULL: the single-use guard holds even if this step ever ran
+        // outside the serialized batch.
+        const changed = s.markRotated.run(
+          args.now,
+          pair.refreshTokenId,
+          pair.accessTokenId,
+          args.replaySeal,
+          args.refreshTokenId,
+        ).changes;
+        if (changed !== 1) throw new Error('refresh token rotated concurrently inside one transaction');
+        return {
+          outcome: 'rotated',
+          ...pair,
+          access: {
+            scope: args.access.scope,
+            issuedAt: args.access.issuedAt,
+            expiresAt: args.access.expiresAt,
+          },
+        };
+      }
+
+      // Already rotated. A replay is allowed only inside the window and only while the successor
+      // has not been used itself (CONTRACT §4.2); anything else is reuse (RFC 9700 §4.14.2).
+      const successor = s.successorState.get(state.successor_refresh_id) as Row | undefined;
+      const insideWindow = args.graceMs > 0 && args.now - (state.rotated_at as number) <= args.graceMs;
+      if (insideWindow && successor && successor.rotated_at == null && successor.revoked_at == null) {
+        const access = s.accessIssue.get(state.successor_access_id) as Row;
+        return {
+          outcome: 'replayed',
+          replaySeal: state.replay_seal as Buffer,
+          accessTokenId: state.successor_access_id as number,
+          refreshTokenId: state.successor_refresh_id as number,
+          access: {
+            scope: access.scope as string,
+            issuedAt: access.issued_at as number,
+            expiresAt: access.expires_at as number,
+          },
+        };
+      }
+      s.revokeFamily.run(args.now, familyId);
+      return { outcome: 'reused', familyId };
+    });
+  }
+
+  issueClientCredentialsToken(token: NewClientCredentialsToken): Promise<{ accessTokenId: number }> {
+    return this.#write(() => ({
+      accessTokenId: Number(
+        this.s.insertAccess.run(
+          token.hash,
+          null,
+          token.clientId,
+          token.userId,
+          token.scope,
+          token.liveMode ? 1 : 0,
+          token.issuedAt,
+          token.expiresAt,
+        ).lastInsertRowid,
+      ),
+    }));
+  }
+
+  findAccessToken(id: number): Promise<AccessTokenRecord | null> {
+    return this.#read(() => {
+      const row = this.s.accessById.get(id) as Row | undefined;
+      if (!row) return null;
+      return {
+        id: row.id as number,
+        hash: row.token_hash as Buffer,
+        clientId: row.client_id as string,
+        userId: row.user_id as number,
+        scope: row.scope as string,
+        liveMode: row.live_mode === 1,
+        kind: row.family_id == null ? 'client_credentials' : 'user',
+        issuedAt: row.issued_at as number,
+        expiresAt: row.expires_at as number,
+        revoked: row.revoked_at != null || row.family_revoked_at != null,
+      };
+    });
+  }
+
+  async revokeAccessToken(id: number, now: number): Promise<void> {
+    await this.#write(() => this.s.revokeAccess.run(now, id));
+  }
+
+  async revokeFamily(familyId: number, now: number): Promise<void> {
+    await this.#write(() => this.s.revokeFamily.run(now, familyId));
+  }
+
+  revokeGrant(clientId: string, userId: number, now: number): Promise<boolean> {
+    return this.#write(() => {
+      const grant = this.s.revokeGrant.get(now, clientId, userId) as Row | undefined;
+      if (!grant) return false;
+      this.s.revokeFamiliesOfGrant.run(now, grant.id);
+      return true;
+    });
+  }
+
+  findGrant(clientId: string, userId: number): Promise<GrantRecord | null> {
+    return this.#read(() => {
+      const row = this.s.grantOf.get(clientId, userId) as Row | undefined;
+      if (!row) return null;
+      return {
+        clientId: row.client_id as string,
+        userId: row.user_id as number,
+        scope: row.scope as string,
+        createdAt: row.created_at as number,
+        updatedAt: row.updated_at as number,
+        revokedAt: (row.revoked_at as number | null) ?? null,
+      };
+    });
+  }
+}

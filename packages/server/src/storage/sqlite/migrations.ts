@@ -1,0 +1,108 @@
+/**
+ * Versioned schema. Append new migrations; never edit an applied one. Tokens and codes are keyed by
+ * an increasing INTEGER PRIMARY KEY (the selector they carry in clear) and hold only the SHA-256 of
+ * their secret half. Times are epoch milliseconds.
+ */
+export const SQLITE_MIGRATIONS: readonly { version: number; name: string; sql: string }[] = [
+  {
+    version: 1,
+    name: 'core token lifecycle',
+    sql: `
+CREATE TABLE users (
+  id            INTEGER PRIMARY KEY,
+  email         TEXT NOT NULL UNIQUE COLLATE NOCASE,
+  nickname      TEXT NOT NULL,
+  site_id       TEXT NOT NULL,
+  password_hash TEXT,
+  created_at    INTEGER NOT NULL
+);
+
+CREATE TABLE applications (
+  client_id             TEXT PRIMARY KEY,
+  name                  TEXT NOT NULL,
+  owner_user_id         INTEGER NOT NULL REFERENCES users(id),
+  redirect_uris         TEXT NOT NULL,
+  scope                 TEXT NOT NULL,
+  pkce_required         INTEGER NOT NULL,
+  notification_url      TEXT,
+  webhook_secret_sealed BLOB NOT NULL,
+  owner_public_key      TEXT NOT NULL,
+  created_at            INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE client_secrets (
+  id          INTEGER PRIMARY KEY,
+  client_id   TEXT NOT NULL REFERENCES applications(client_id),
+  secret_hash BLOB NOT NULL,
+  created_at  INTEGER NOT NULL,
+  expires_at  INTEGER
+);
+CREATE INDEX client_secrets_by_client ON client_secrets(client_id);
+
+CREATE TABLE grants (
+  id         INTEGER PRIMARY KEY,
+  client_id  TEXT NOT NULL REFERENCES applications(client_id),
+  user_id    INTEGER NOT NULL REFERENCES users(id),
+  scope      TEXT NOT NULL,
+  public_key TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  revoked_at INTEGER,
+  UNIQUE (client_id, user_id)
+);
+CREATE INDEX grants_by_user ON grants(user_id);
+
+CREATE TABLE authorization_codes (
+  id                    INTEGER PRIMARY KEY,
+  code_hash             BLOB NOT NULL,
+  grant_id              INTEGER NOT NULL REFERENCES grants(id),
+  client_id             TEXT NOT NULL,
+  user_id               INTEGER NOT NULL,
+  redirect_uri          TEXT NOT NULL,
+  scope                 TEXT NOT NULL,
+  code_challenge        TEXT,
+  code_challenge_method TEXT,
+  created_at            INTEGER NOT NULL,
+  expires_at            INTEGER NOT NULL,
+  used_at               INTEGER,
+  family_id             INTEGER
+);
+
+CREATE TABLE token_families (
+  id         INTEGER PRIMARY KEY,
+  grant_id   INTEGER NOT NULL REFERENCES grants(id),
+  scope      TEXT NOT NULL,
+  live_mode  INTEGER NOT NULL,
+  created_at INTEGER NOT NULL,
+  revoked_at INTEGER
+);
+CREATE INDEX token_families_by_grant ON token_families(grant_id);
+
+CREATE TABLE refresh_tokens (
+  id                   INTEGER PRIMARY KEY,
+  token_hash           BLOB NOT NULL,
+  family_id            INTEGER NOT NULL REFERENCES token_families(id),
+  issued_at            INTEGER NOT NULL,
+  expires_at           INTEGER NOT NULL,
+  rotated_at           INTEGER,
+  successor_refresh_id INTEGER,
+  successor_access_id  INTEGER,
+  replay_seal          BLOB,
+  revoked_at           INTEGER
+);
+
+CREATE TABLE access_tokens (
+  id         INTEGER PRIMARY KEY,
+  token_hash BLOB NOT NULL,
+  family_id  INTEGER REFERENCES token_families(id),
+  client_id  TEXT NOT NULL,
+  user_id    INTEGER NOT NULL,
+  scope      TEXT NOT NULL,
+  live_mode  INTEGER NOT NULL,
+  issued_at  INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL,
+  revoked_at INTEGER
+);
+`,
+  },
+];
