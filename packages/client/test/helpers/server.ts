@@ -64,7 +64,7 @@ export async function startServer(env: Record<string, string> = {}): Promise<Ren
     process.execPath,
     ['--import', 'tsx', SERVER_MAIN, 'serve', '--host', '127.0.0.1', '--port', String(port), '--db', join(dir, 'renova.db')],
     {
-      cwd: dir,
+      cwd: resolve(SERVER_MAIN, '../../..'),
       env: { ...process.env, RENOVA_ADMIN_TOKEN: token, LOG_LEVEL: 'warn', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     },
