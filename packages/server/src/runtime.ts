@@ -72,6 +72,7 @@ export interface ServeOptions {
 
 export interface RunningServer {
   app: FastifyInstance;
+  logger: Logger | undefined;
   services: Services;
   url: string;
   issuer: string;
@@ -99,8 +100,11 @@ export async function startServer(
   const host = options.host.includes(':') ? `[${options.host}]` : options.host;
   const url = `http://${host}:${port}`;
   if (!options.issuer) issuer = url;
+  if (logger)
+    logger.info({ url, issuer, db: options.db.replace(/\/\/[^@]*@/, '//***@') }, 'renova listening');
   return {
     app,
+    logger: logger || undefined,
     services: runtime.services,
     url,
     issuer,

@@ -88,7 +88,7 @@ program
     const shutdown = (signal: string) => {
       if (closing) return;
       closing = true;
-      server.app.log.info({ signal }, 'shutting down');
+      server.logger?.info({ signal }, 'shutting down');
       server.close().then(
         () => process.exit(0),
         () => process.exit(1),

@@ -4,7 +4,6 @@ import Fastify, {
   type FastifyInstance,
   type FastifyReply,
   type FastifyRequest,
-  LogController,
 } from 'fastify';
 import { Counter, collectDefaultMetrics, Histogram, Registry as MetricsRegistry } from 'prom-client';
 import { InvalidRequestError, NotFoundError, OAuthError } from '../core/errors.ts';
@@ -36,10 +35,11 @@ declare module 'fastify' {
 
 /** Builds the HTTP application. This layer alone knows URLs, headers and status codes. */
 export async function buildApp(services: Services, options: HttpOptions): Promise<FastifyInstance> {
+  // Fastify gets no logger: a child logger per request cost more than the token endpoint's own
+  // checks. Refusals and failures are logged here, with their private detail.
+  const log = options.logger || undefined;
   const app: FastifyInstance = Fastify({
-    ...(options.logger ? { loggerInstance: options.logger } : { logger: false }),
-    // Per-request access logs would cost more than the token endpoint's own work; errors are logged.
-    logController: new LogController({ disableRequestLogging: true }),
+    logger: false,
     bodyLimit: BODY_LIMIT,
     trustProxy: false,
     return503OnClosing: true,
@@ -50,9 +50,9 @@ export async function buildApp(services: Services, options: HttpOptions): Promis
   app.setErrorHandler((error, request, reply) => {
     const answer = toErrorReply(error);
     if (answer.status >= 500 && !(error instanceof OAuthError)) {
-      request.log.error({ err: error, url: request.url }, 'request failed');
+      log?.error({ err: error, method: request.method, url: request.url }, 'request failed');
     } else if (error instanceof OAuthError && error.detail) {
-      request.log.info({ error: error.error, detail: error.detail, url: request.url }, 'request refused');
+      log?.info({ error: error.error, detail: error.detail, url: request.url }, 'request refused');
     }
     void reply
       .code(answer.status)

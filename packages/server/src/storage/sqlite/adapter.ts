@@ -1,6 +1,4 @@
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import { TemporarilyUnavailableError } from '../../core/errors.ts';
 import type {
   AccessTokenRecord,
@@ -20,14 +18,20 @@ import type {
   StoragePort,
   UserRecord,
 } from '../contract.ts';
-import { GroupCommitter } from './group-commit.ts';
+import { openConnection } from './connection.ts';
 import { SQLITE_MIGRATIONS } from './migrations.ts';
-
-type Row = Record<string, unknown>;
+import { prepareStatements, type Statements } from './statements.ts';
+import { type Row, type StepArgs, type StepResult, toUser, type WriteStepName } from './write-steps.ts';
+import { InlineWriter, WorkerWriter, type Writer } from './writer.ts';
 
 export interface SqliteStorageOptions {
   /** File path, or ':memory:' for tests that need no durability. */
   path: string;
+  /**
+   * `worker` (default for files): writes and their fsync run in a worker thread. `inline`: on the
+   * calling thread, as short-lived CLI commands and ':memory:' databases need.
+   */
+  writer?: 'worker' | 'inline';
 }
 
 /** SQLite error codes that mean "the storage is busy or broken", not "the request is wrong". */
@@ -44,125 +48,22 @@ function unavailable(error: unknown): never {
   throw error;
 }
 
-const toUser = (r: Row): UserRecord => ({
-  id: r.id as number,
-  email: r.email as string,
-  nickname: r.nickname as string,
-  siteId: r.site_id as string,
-  passwordHash: (r.password_hash as string | null) ?? null,
-  createdAt: r.created_at as number,
-});
-
-function prepareStatements(db: Database.Database) {
-  const p = (sql: string) => db.prepare(sql);
-  return {
-    insertUser: p(
-      'INSERT INTO users (email, nickname, site_id, password_hash, created_at) VALUES (?, ?, ?, ?, ?) RETURNING *',
-    ),
-    userById: p('SELECT * FROM users WHERE id = ?'),
-    userByEmail: p('SELECT * FROM users WHERE email = ?'),
-    insertApplication: p(
-      `INSERT INTO applications (client_id, name, owner_user_id, redirect_uris, scope, pkce_required,
-       notification_url, webhook_secret_sealed, owner_public_key, created_at)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    ),
-    insertSecret: p(
-      'INSERT INTO client_secrets (client_id, secret_hash, created_at, expires_at) VALUES (?, ?, ?, NULL)',
-    ),
-    applicationById: p('SELECT * FROM applications WHERE client_id = ?'),
-    applicationsByOwner: p('SELECT client_id FROM applications WHERE owner_user_id = ? ORDER BY created_at'),
-    secretsOf: p('SELECT secret_hash, expires_at FROM client_secrets WHERE client_id = ?'),
-    endCurrentSecrets: p(
-      'UPDATE client_secrets SET expires_at = ? WHERE client_id = ? AND (expires_at IS NULL OR expires_at > ?)',
-    ),
-    upsertGrant: p(
-      `INSERT INTO grants (client_id, user_id, scope, public_key, created_at, updated_at, revoked_at)
-     VALUES (?, ?, ?, ?, ?, ?, NULL)
-     ON CONFLICT (client_id, user_id) DO UPDATE SET
-       scope = excluded.scope, updated_at = excluded.updated_at, revoked_at = NULL,
-       created_at = CASE WHEN grants.revoked_at IS NULL THEN grants.created_at ELSE excluded.created_at END
-     RETURNING id`,
-    ),
-    grantOf: p('SELECT * FROM grants WHERE client_id = ? AND user_id = ?'),
-    insertCode: p(
-      `INSERT INTO authorization_codes (code_hash, grant_id, client_id, user_id, redirect_uri, scope,
-       code_challenge, code_challenge_method, created_at, expires_at)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    ),
-    codeById: p('SELECT * FROM authorization_codes WHERE id = ?'),
-    useCode: p('UPDATE authorization_codes SET used_at = ? WHERE id = ? AND used_at IS NULL'),
-    codeFamily: p('SELECT family_id, grant_id FROM authorization_codes WHERE id = ?'),
-    setCodeFamily: p('UPDATE authorization_codes SET family_id = ? WHERE id = ?'),
-    liveGrantById: p('SELECT id, scope, public_key FROM grants WHERE id = ? AND revoked_at IS NULL'),
-    insertFamily: p(
-      'INSERT INTO token_families (grant_id, scope, live_mode, created_at) VALUES (?, ?, ?, ?)',
-    ),
-    revokeFamily: p('UPDATE token_families SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL'),
-    insertRefresh: p(
-      'INSERT INTO refresh_tokens (token_hash, family_id, issued_at, expires_at) VALUES (?, ?, ?, ?)',
-    ),
-    insertAccess: p(
-      `INSERT INTO access_tokens (token_hash, family_id, client_id, user_id, scope, live_mode, issued_at, expires_at)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-    ),
-    refreshById: p(
-      `SELECT r.id, r.token_hash, r.family_id, r.issued_at, r.expires_at, r.rotated_at, r.revoked_at,
-            f.scope, f.live_mode, f.revoked_at AS family_revoked_at,
-            g.client_id, g.user_id, g.public_key
-     FROM refresh_tokens r JOIN token_families f ON f.id = r.family_id JOIN grants g ON g.id = f.grant_id
-     WHERE r.id = ?`,
-    ),
-    rotationState: p(
-      `SELECT r.rotated_at, r.revoked_at, r.family_id, r.successor_refresh_id, r.successor_access_id, r.replay_seal,
-            f.revoked_at AS family_revoked_at, f.live_mode, g.client_id, g.user_id
-     FROM refresh_tokens r JOIN token_families f ON f.id = r.family_id JOIN grants g ON g.id = f.grant_id
-     WHERE r.id = ?`,
-    ),
-    markRotated: p(
-      `UPDATE refresh_tokens SET rotated_at = ?, successor_refresh_id = ?, successor_access_id = ?, replay_seal = ?
-     WHERE id = ? AND rotated_at IS NULL`,
-    ),
-    successorState: p('SELECT rotated_at, revoked_at FROM refresh_tokens WHERE id = ?'),
-    accessIssue: p('SELECT scope, issued_at, expires_at FROM access_tokens WHERE id = ?'),
-    accessById: p(
-      `SELECT a.*, f.revoked_at AS family_revoked_at
-     FROM access_tokens a LEFT JOIN token_families f ON f.id = a.family_id WHERE a.id = ?`,
-    ),
-    revokeAccess: p('UPDATE access_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL'),
-    revokeGrant: p(
-      'UPDATE grants SET revoked_at = ? WHERE client_id = ? AND user_id = ? AND revoked_at IS NULL RETURNING id',
-    ),
-    revokeFamiliesOfGrant: p(
-      'UPDATE token_families SET revoked_at = ? WHERE grant_id = ? AND revoked_at IS NULL',
-    ),
-    ping: p('SELECT 1'),
-  };
-}
-
-type Statements = ReturnType<typeof prepareStatements>;
-
 /**
- * The embedded SQLite adapter: WAL, `synchronous=FULL`, writes group-committed (see
- * group-commit.ts). Reads run directly on the same connection between batches and see only
- * committed rows; every single-use decision is re-taken inside the write step.
+ * The embedded SQLite adapter: WAL, `synchronous=FULL`, writes group-committed by a writer (see
+ * writer.ts and group-commit.ts). Reads run on this thread's own connection and see only committed
+ * rows; every single-use decision is re-taken inside the write step.
  */
 export class SqliteStorage implements StoragePort {
   readonly db: Database.Database;
-  readonly #writes: GroupCommitter;
+  readonly #path: string;
+  readonly #writerKind: 'worker' | 'inline';
+  #writer: Writer | undefined;
   #statements: Statements | undefined;
 
   constructor(options: SqliteStorageOptions) {
-    if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
-    this.db = new Database(options.path);
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = FULL');
-    this.db.pragma('foreign_keys = ON');
-    this.db.pragma('busy_timeout = 5000');
-    this.#writes = new GroupCommitter(this.db);
-  }
-
-  get commitStats(): { batches: number; steps: number } {
-    return this.#writes.stats;
+    this.#path = options.path;
+    this.#writerKind = options.path === ':memory:' ? 'inline' : (options.writer ?? 'worker');
+    this.db = openConnection(options.path);
   }
 
   async migrate(): Promise<void> {
@@ -187,6 +88,7 @@ export class SqliteStorage implements StoragePort {
       }
     }).immediate();
     this.#statements = prepareStatements(db);
+    this.#writer = this.#writerKind === 'worker' ? new WorkerWriter(this.#path) : new InlineWriter(db);
   }
 
   private get s(): Statements {
@@ -194,9 +96,10 @@ export class SqliteStorage implements StoragePort {
     return this.#statements;
   }
 
-  /** A group-committed write; storage failures become 503 `temporarily_unavailable`. */
-  #write<T>(step: () => T): Promise<T> {
-    return this.#writes.run(step).catch(unavailable);
+  /** A group-committed write step; storage failures become 503 `temporarily_unavailable`. */
+  #write<K extends WriteStepName>(name: K, args: StepArgs<K>): Promise<StepResult<K>> {
+    if (!this.#writer) throw new Error('SqliteStorage.migrate() must run before use');
+    return this.#writer.run(name, args).catch(unavailable);
   }
 
   /** A direct read; storage failures become 503 `temporarily_unavailable`. */
@@ -213,23 +116,12 @@ export class SqliteStorage implements StoragePort {
   }
 
   async close(): Promise<void> {
-    // Let any batch already scheduled commit first.
-    await new Promise((resolve) => setImmediate(resolve));
+    await this.#writer?.close();
     if (this.db.open) this.db.close();
   }
 
   createUser(user: NewUser): Promise<UserRecord> {
-    return this.#write(() =>
-      toUser(
-        this.s.insertUser.get(
-          user.email,
-          user.nickname,
-          user.siteId,
-          user.passwordHash,
-          user.createdAt,
-        ) as Row,
-      ),
-    );
+    return this.#write('createUser', user);
   }
 
   findUserById(id: number): Promise<UserRecord | null> {
@@ -247,21 +139,7 @@ export class SqliteStorage implements StoragePort {
   }
 
   createApplication(app: NewApplication): Promise<void> {
-    return this.#write(() => {
-      this.s.insertApplication.run(
-        app.clientId,
-        app.name,
-        app.ownerUserId,
-        JSON.stringify(app.redirectUris),
-        app.scope,
-        app.pkceRequired ? 1 : 0,
-        app.notificationUrl,
-        app.webhookSecretSealed,
-        app.ownerPublicKey,
-        app.createdAt,
-      );
-      this.s.insertSecret.run(app.clientId, app.secretHash, app.createdAt);
-    });
+    return this.#write('createApplication', app);
   }
 
   findApplication(clientId: string): Promise<ApplicationRecord | null> {
@@ -294,38 +172,11 @@ export class SqliteStorage implements StoragePort {
   }
 
   rotateClientSecret(clientId: string, hash: Buffer, overlapUntil: number, now: number): Promise<boolean> {
-    return this.#write(() => {
-      if (!this.s.applicationById.get(clientId)) return false;
-      this.s.endCurrentSecrets.run(overlapUntil, clientId, overlapUntil);
-      this.s.insertSecret.run(clientId, hash, now);
-      return true;
-    });
+    return this.#write('rotateClientSecret', { clientId, hash, overlapUntil, now });
   }
 
   recordConsent(code: NewAuthorizationCode): Promise<{ codeId: number }> {
-    return this.#write(() => {
-      const grant = this.s.upsertGrant.get(
-        code.clientId,
-        code.userId,
-        code.scope,
-        code.publicKey,
-        code.createdAt,
-        code.createdAt,
-      ) as Row;
-      const info = this.s.insertCode.run(
-        code.hash,
-        grant.id,
-        code.clientId,
-        code.userId,
-        code.redirectUri,
-        code.scope,
-        code.codeChallenge,
-        code.codeChallengeMethod,
-        code.createdAt,
-        code.expiresAt,
-      );
-      return { codeId: Number(info.lastInsertRowid) };
-    });
+    return this.#write('recordConsent', code);
   }
 
   findAuthorizationCode(id: number): Promise<AuthorizationCodeRecord | null> {
@@ -353,64 +204,7 @@ export class SqliteStorage implements StoragePort {
     access: NewAccessToken;
     refresh: NewRefreshToken;
   }): Promise<ExchangeOutcome> {
-    return this.#write((): ExchangeOutcome => {
-      const s = this.s;
-      // The single-use guard: one conditional write; exactly one caller sees a changed row.
-      if (s.useCode.run(args.now, args.codeId).changes !== 1) {
-        const used = s.codeFamily.get(args.codeId) as Row | undefined;
-        if (used?.family_id != null) s.revokeFamily.run(args.now, used.family_id);
-        return { outcome: 'code_reused' };
-      }
-      const code = s.codeFamily.get(args.codeId) as Row;
-      const codeRow = s.codeById.get(args.codeId) as Row;
-      const grant = s.liveGrantById.get(code.grant_id) as Row | undefined;
-      if (!grant) return { outcome: 'grant_revoked' };
-      const familyId = Number(
-        s.insertFamily.run(code.grant_id, codeRow.scope, args.liveMode ? 1 : 0, args.now).lastInsertRowid,
-      );
-      s.setCodeFamily.run(familyId, args.codeId);
-      const { accessTokenId, refreshTokenId } = this.#insertPair(
-        familyId,
-        codeRow.client_id as string,
-        codeRow.user_id as number,
-        args.liveMode,
-        args.access,
-        args.refresh,
-      );
-      return {
-        outcome: 'issued',
-        familyId,
-        accessTokenId,
-        refreshTokenId,
-        publicKey: grant.public_key as string,
-      };
-    });
-  }
-
-  #insertPair(
-    familyId: number,
-    clientId: string,
-    userId: number,
-    liveMode: boolean,
-    access: NewAccessToken,
-    refresh: NewRefreshToken,
-  ): { accessTokenId: number; refreshTokenId: number } {
-    const accessTokenId = Number(
-      this.s.insertAccess.run(
-        access.hash,
-        familyId,
-        clientId,
-        userId,
-        access.scope,
-        liveMode ? 1 : 0,
-        access.issuedAt,
-        access.expiresAt,
-      ).lastInsertRowid,
-    );
-    const refreshTokenId = Number(
-      this.s.insertRefresh.run(refresh.hash, familyId, refresh.issuedAt, refresh.expiresAt).lastInsertRowid,
-    );
-    return { accessTokenId, refreshTokenId };
+    return this.#write('exchangeAuthorizationCode', args);
   }
 
   findRefreshToken(id: number): Promise<RefreshTokenRecord | null> {
@@ -435,81 +229,11 @@ export class SqliteStorage implements StoragePort {
   }
 
   rotateRefreshToken(args: RotateRefreshToken): Promise<RotateOutcome> {
-    return this.#write((): RotateOutcome => {
-      const s = this.s;
-      const state = s.rotationState.get(args.refreshTokenId) as Row | undefined;
-      if (!state || state.revoked_at != null || state.family_revoked_at != null)
-        return { outcome: 'revoked' };
-      const familyId = state.family_id as number;
-
-      if (state.rotated_at == null) {
-        const pair = this.#insertPair(
-          familyId,
-          state.client_id as string,
-          state.user_id as number,
-          state.live_mode === 1,
-          args.access,
-          args.refresh,
-        );
-        // Conditional on rotated_at IS NULL: the single-use guard holds even if this step ever ran
-        // outside the serialized batch.
-        const changed = s.markRotated.run(
-          args.now,
-          pair.refreshTokenId,
-          pair.accessTokenId,
-          args.replaySeal,
-          args.refreshTokenId,
-        ).changes;
-        if (changed !== 1) throw new Error('refresh token rotated concurrently inside one transaction');
-        return {
-          outcome: 'rotated',
-          ...pair,
-          access: {
-            scope: args.access.scope,
-            issuedAt: args.access.issuedAt,
-            expiresAt: args.access.expiresAt,
-          },
-        };
-      }
-
-      // Already rotated. A replay is allowed only inside the window and only while the successor
-      // has not been used itself (CONTRACT §4.2); anything else is reuse (RFC 9700 §4.14.2).
-      const successor = s.successorState.get(state.successor_refresh_id) as Row | undefined;
-      const insideWindow = args.graceMs > 0 && args.now - (state.rotated_at as number) <= args.graceMs;
-      if (insideWindow && successor && successor.rotated_at == null && successor.revoked_at == null) {
-        const access = s.accessIssue.get(state.successor_access_id) as Row;
-        return {
-          outcome: 'replayed',
-          replaySeal: state.replay_seal as Buffer,
-          accessTokenId: state.successor_access_id as number,
-          refreshTokenId: state.successor_refresh_id as number,
-          access: {
-            scope: access.scope as string,
-            issuedAt: access.issued_at as number,
-            expiresAt: access.expires_at as number,
-          },
-        };
-      }
-      s.revokeFamily.run(args.now, familyId);
-      return { outcome: 'reused', familyId };
-    });
+    return this.#write('rotateRefreshToken', args);
   }
 
   issueClientCredentialsToken(token: NewClientCredentialsToken): Promise<{ accessTokenId: number }> {
-    return this.#write(() => ({
-      accessTokenId: Number(
-        this.s.insertAccess.run(
-          token.hash,
-          null,
-          token.clientId,
-          token.userId,
-          token.scope,
-          token.liveMode ? 1 : 0,
-          token.issuedAt,
-          token.expiresAt,
-        ).lastInsertRowid,
-      ),
-    }));
+    return this.#write('issueClientCredentialsToken', token);
   }
 
   findAccessToken(id: number): Promise<AccessTokenRecord | null> {
@@ -531,21 +255,16 @@ export class SqliteStorage implements StoragePort {
     });
   }
 
-  async revokeAccessToken(id: number, now: number): Promise<void> {
-    await this.#write(() => this.s.revokeAccess.run(now, id));
+  revokeAccessToken(id: number, now: number): Promise<void> {
+    return this.#write('revokeAccessToken', { id, now });
   }
 
-  async revokeFamily(familyId: number, now: number): Promise<void> {
-    await this.#write(() => this.s.revokeFamily.run(now, familyId));
+  revokeFamily(familyId: number, now: number): Promise<void> {
+    return this.#write('revokeFamily', { familyId, now });
   }
 
   revokeGrant(clientId: string, userId: number, now: number): Promise<boolean> {
-    return this.#write(() => {
-      const grant = this.s.revokeGrant.get(now, clientId, userId) as Row | undefined;
-      if (!grant) return false;
-      this.s.revokeFamiliesOfGrant.run(now, grant.id);
-      return true;
-    });
+    return this.#write('revokeGrant', { clientId, userId, now });
   }
 
   findGrant(clientId: string, userId: number): Promise<GrantRecord | null> {
