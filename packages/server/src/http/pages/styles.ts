@@ -107,7 +107,7 @@ input:focus-visible { outline: 3px solid var(--focus); outline-offset: 1px; bord
   display: flex; align-items: center; justify-content: space-between; gap: 8px; flex-wrap: wrap;
   background: var(--bg); border: 1px solid var(--border); border-radius: 10px; padding: 10px 14px; font-size: 14px;
 }
-.account-chip strong { word-break: break-all; }
+.account-chip strong { overflow-wrap: anywhere; }
 .scopes { list-style: none; padding: 0; margin: 0; border: 1px solid var(--border); border-radius: 12px; }
 .scopes li { display: flex; gap: 14px; padding: 14px 16px; }
 .scopes li + li { border-top: 1px solid var(--border); }

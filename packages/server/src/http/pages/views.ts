@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { ALL_SCOPES, type Scope, scopeSet } from '../../core/scopes.ts';
+import { type Scope, scopeSet } from '../../core/scopes.ts';
 import { html, raw, type SafeHtml } from './html.ts';
 import { formatDate, type Locale, MESSAGES, type Messages } from './i18n.ts';
 
@@ -75,11 +75,12 @@ function avatar(name: string, size: '' | 'sm' = ''): SafeHtml {
   return html`<span class="avatar ${size} hue-${hue}" aria-hidden="true">${initials}</span>`;
 }
 
+/** Most consequential first: acting on the seller's behalf, then reading, then staying connected. */
+const SCOPE_ORDER: readonly Scope[] = ['write', 'read', 'offline_access'];
+
 function scopeList(t: Messages, scope: string): SafeHtml {
   const granted = scopeSet(scope);
-  // Most consequential first: acting on the seller's behalf, then reading, then staying connected.
-  const order: Scope[] = ['write', 'read', 'offline_access'];
-  return html`<ul class="scopes">${order
+  return html`<ul class="scopes">${SCOPE_ORDER
     .filter((s) => granted.has(s))
     .map(
       (s) =>
