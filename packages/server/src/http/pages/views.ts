@@ -80,12 +80,10 @@ const SCOPE_ORDER: readonly Scope[] = ['write', 'read', 'offline_access'];
 
 function scopeList(t: Messages, scope: string): SafeHtml {
   const granted = scopeSet(scope);
-  return html`<ul class="scopes">${SCOPE_ORDER
-    .filter((s) => granted.has(s))
-    .map(
-      (s) =>
-        html`<li><span class="icon">${SCOPE_ICONS[s]}</span><span><strong>${t.consent.scopes[s].title}</strong><span class="detail">${t.consent.scopes[s].detail}</span></span></li>`,
-    )}</ul>`;
+  return html`<ul class="scopes">${SCOPE_ORDER.filter((s) => granted.has(s)).map(
+    (s) =>
+      html`<li><span class="icon">${SCOPE_ICONS[s]}</span><span><strong>${t.consent.scopes[s].title}</strong><span class="detail">${t.consent.scopes[s].detail}</span></span></li>`,
+  )}</ul>`;
 }
 
 export function loginPage(args: {
@@ -192,7 +190,7 @@ export function accountPage(args: {
     <div class="body">
       <h2>${g.applicationName}</h2>
       <div class="meta">${t.account.authorizedOn(formatDate(args.locale, g.createdAt))}</div>
-      <ul class="chips" aria-label="${t.account.canDo}">${ALL_SCOPES.filter((s) =>
+      <ul class="chips" aria-label="${t.account.canDo}">${SCOPE_ORDER.filter((s) =>
         scopeSet(g.scope).has(s),
       ).map((s) => html`<li>${t.consent.scopes[s].title}</li>`)}</ul>
     </div>
