@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
+import { DEMO_PASSWORD, DEMO_SELLER } from '../src/cli/demo.ts';
 import { buildApp } from '../src/http/app.ts';
+import { startServer } from '../src/runtime.ts';
 import { createServices } from '../src/services.ts';
 import { type Harness, harness, postForm, type Seeded } from './helpers/fixtures.ts';
 import { storageFactories } from './helpers/storages.ts';
@@ -305,6 +307,50 @@ describe('session cookie under an https issuer', () => {
       await app.close();
     } finally {
       await testStorage.cleanup();
+    }
+  });
+});
+
+describe('demo mode', () => {
+  test('the printed link runs consent, and the demo callback page exchanges the code and refreshes', async () => {
+    const server = await startServer({
+      host: '127.0.0.1',
+      port: 0,
+      db: ':memory:',
+      logger: false,
+      demo: true,
+    });
+    try {
+      const app = server.app;
+      assert.ok(server.demo?.lines.some((line) => line.includes(`${server.issuer}/demo/start`)));
+      const start = await app.inject({ url: '/demo/start' });
+      assert.equal(start.statusCode, 302);
+      const demoCookie = String([start.headers['set-cookie']].flat()[0]).split(';')[0] as string;
+      const authorization = new URL(String(start.headers.location));
+      assert.equal(authorization.searchParams.get('code_challenge_method'), 'S256');
+      const next = `${authorization.pathname}${authorization.search}`;
+      const { cookie } = await signIn(app, DEMO_SELLER, DEMO_PASSWORD, next);
+      const consent = await app.inject({ url: next, headers: { cookie: cookie as string } });
+      const approved = await app.inject({
+        method: 'POST',
+        url: next,
+        headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: cookie as string },
+        payload: new URLSearchParams({ decision: 'allow', csrf: csrfOf(consent.body) }).toString(),
+      });
+      const callback = new URL(String(approved.headers.location));
+      assert.equal(`${callback.origin}${callback.pathname}`, `${server.issuer}/demo/callback`);
+      const page = await app.inject({
+        url: `${callback.pathname}${callback.search}`,
+        headers: { cookie: demoCookie, 'accept-language': 'en' },
+      });
+      assert.equal(page.statusCode, 200);
+      assert.equal(page.body.match(/· HTTP 200/g)?.length, 2);
+      assert.match(page.body, /&quot;refresh_token&quot;: &quot;TG-/);
+      // Without the browser's state cookie the answer is not used.
+      const forged = await app.inject({ url: `${callback.pathname}${callback.search}` });
+      assert.equal(forged.statusCode, 400);
+    } finally {
+      await server.close();
     }
   });
 });
