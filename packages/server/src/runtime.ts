@@ -2,9 +2,11 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
+import { type DemoInfo, runDemo } from './cli/demo.ts';
 import { lifetimesFromEnv } from './core/config.ts';
 import { cryptoRandom } from './core/random.ts';
-import { buildApp } from './http/app.ts';
+import { webhookPolicyFromEnv } from './core/webhooks.ts';
+import { buildApp, type DemoState } from './http/app.ts';
 import { createServices, type Services } from './services.ts';
 import type { StoragePort } from './storage/contract.ts';
 import { SqliteStorage } from './storage/sqlite/adapter.ts';
@@ -57,8 +59,19 @@ export interface Runtime {
 export async function openRuntime(db: string, env: NodeJS.ProcessEnv = process.env): Promise<Runtime> {
   const lifetimes = lifetimesFromEnv(env);
   const storage = await openStorage(db);
-  const services = createServices({ storage, serverKey: loadServerKey(db, env), lifetimes });
-  return { services, close: () => storage.close() };
+  const services = createServices({
+    storage,
+    serverKey: loadServerKey(db, env),
+    lifetimes,
+    webhookPolicy: webhookPolicyFromEnv(env),
+  });
+  return {
+    services,
+    async close() {
+      await services.webhooks.stop();
+      await storage.close();
+    },
+  };
 }
 
 export interface ServeOptions {
@@ -68,6 +81,10 @@ export interface ServeOptions {
   issuer?: string | undefined;
   adminToken?: string | undefined;
   logger?: Logger | false;
+  /** `--demo`: create the demo data and serve the demo start and callback pages. */
+  demo?: boolean | undefined;
+  /** Deliver webhooks from this process (default true). */
+  webhooks?: boolean | undefined;
 }
 
 export interface RunningServer {
@@ -76,6 +93,8 @@ export interface RunningServer {
   services: Services;
   url: string;
   issuer: string;
+  /** Set with `demo: true`: what `serve --demo` prints. */
+  demo?: DemoInfo | undefined;
   close(): Promise<void>;
 }
 
@@ -87,12 +106,14 @@ export async function startServer(
   const logger = options.logger ?? pino({ level: env.RENOVA_LOG_LEVEL ?? 'info' });
   // The issuer is only known once the port is; with --port 0 it is built after listen().
   let issuer = options.issuer ?? '';
+  const demoState: DemoState | undefined = options.demo ? {} : undefined;
   const app = await buildApp(runtime.services, {
     get issuer() {
       return issuer;
     },
     adminToken: options.adminToken,
     logger,
+    demo: demoState,
   });
   await app.listen({ host: options.host, port: options.port });
   const address = app.server.address();
@@ -102,12 +123,24 @@ export async function startServer(
   if (!options.issuer) issuer = url;
   if (logger)
     logger.info({ url, issuer, db: options.db.replace(/\/\/[^@]*@/, '//***@') }, 'renova listening');
+  runtime.services.webhooks.useLogger(logger || undefined);
+  if (options.webhooks !== false) runtime.services.webhooks.start();
+  let demo: DemoInfo | undefined;
+  if (demoState) {
+    demo = await runDemo(runtime.services, issuer);
+    // Only a hash of the client secret is stored, so the demo callback page keeps the fresh one
+    // in memory to exchange codes with it.
+    demoState.clientId = demo.clientId;
+    demoState.clientSecret = demo.clientSecret;
+    demoState.redirectUri = demo.redirectUri;
+  }
   return {
     app,
     logger: logger || undefined,
     services: runtime.services,
     url,
     issuer,
+    demo,
     async close() {
       await app.close();
       await runtime.close();

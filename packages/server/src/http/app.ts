@@ -12,8 +12,12 @@ import { ALL_SCOPES } from '../core/scopes.ts';
 import type { Services } from '../services.ts';
 import { registerAdminRoutes } from './admin.ts';
 import { parseParamsBody } from './body.ts';
+import { type DemoState, registerDemoPages } from './demo.ts';
 import { toErrorReply } from './errors.ts';
+import { registerSellerPages } from './seller.ts';
 import { usersMeView } from './views.ts';
+
+export type { DemoState };
 
 export interface HttpOptions {
   /** The issuer identifier (RFC 8414 §2), e.g. `http://127.0.0.1:8080`. */
@@ -21,6 +25,8 @@ export interface HttpOptions {
   /** Enables the admin API (CONTRACT §4.5) when set. */
   adminToken?: string | undefined;
   logger?: FastifyBaseLogger | false;
+  /** `serve --demo`: serves /demo/start and /demo/callback with these (late-filled) credentials. */
+  demo?: DemoState | undefined;
 }
 
 /** CONTRACT §4.2: a body over 16 KiB is rejected. */
@@ -139,6 +145,11 @@ export async function buildApp(services: Services, options: HttpOptions): Promis
   });
 
   await app.register(async (admin) => registerAdminRoutes(admin, services, options.adminToken));
+  // The seller's side: consent, sign-in, account page (and the demo client in demo mode).
+  await app.register(async (pages) => {
+    registerSellerPages(pages, services, { issuer: () => options.issuer, demo: options.demo !== undefined });
+    if (options.demo) registerDemoPages(pages, services, () => options.issuer, options.demo);
+  });
   return app;
 }
 

@@ -11,17 +11,30 @@ import type {
   NewAuthorizationCode,
   NewClientCredentialsToken,
   NewRefreshToken,
+  NewSellerSession,
   NewUser,
+  NewWebhookEvent,
   RefreshTokenRecord,
   RotateOutcome,
   RotateRefreshToken,
+  SellerGrantRecord,
   StoragePort,
   UserRecord,
+  WebhookAttempt,
+  WebhookEventRecord,
+  WebhookStatus,
 } from '../contract.ts';
 import { openConnection } from './connection.ts';
 import { SQLITE_MIGRATIONS } from './migrations.ts';
 import { prepareStatements, type Statements } from './statements.ts';
-import { type Row, type StepArgs, type StepResult, toUser, type WriteStepName } from './write-steps.ts';
+import {
+  type Row,
+  type StepArgs,
+  type StepResult,
+  toUser,
+  toWebhookEvent,
+  type WriteStepName,
+} from './write-steps.ts';
 import { InlineWriter, WorkerWriter, type Writer } from './writer.ts';
 
 export interface SqliteStorageOptions {
@@ -161,6 +174,7 @@ export class SqliteStorage implements StoragePort {
         ownerPublicKey: row.owner_public_key as string,
         createdAt: row.created_at as number,
         secrets,
+        webhookSecretSealed: row.webhook_secret_sealed as Buffer,
       };
     });
   }
@@ -175,8 +189,11 @@ export class SqliteStorage implements StoragePort {
     return this.#write('rotateClientSecret', { clientId, hash, overlapUntil, now });
   }
 
-  recordConsent(code: NewAuthorizationCode): Promise<{ codeId: number }> {
-    return this.#write('recordConsent', code);
+  recordConsent(
+    code: NewAuthorizationCode,
+    onNewGrant?: NewWebhookEvent,
+  ): Promise<{ codeId: number; grantCreated: boolean }> {
+    return this.#write('recordConsent', { code, onNewGrant });
   }
 
   findAuthorizationCode(id: number): Promise<AuthorizationCodeRecord | null> {
@@ -263,8 +280,60 @@ export class SqliteStorage implements StoragePort {
     return this.#write('revokeFamily', { familyId, now });
   }
 
-  revokeGrant(clientId: string, userId: number, now: number): Promise<boolean> {
-    return this.#write('revokeGrant', { clientId, userId, now });
+  revokeGrant(clientId: string, userId: number, now: number, event?: NewWebhookEvent): Promise<boolean> {
+    return this.#write('revokeGrant', { clientId, userId, now, event });
+  }
+
+  listActiveGrantsOfUser(userId: number): Promise<SellerGrantRecord[]> {
+    return this.#read(() =>
+      (this.s.activeGrantsOfUser.all(userId) as Row[]).map((r) => ({
+        clientId: r.client_id as string,
+        applicationName: r.name as string,
+        scope: r.scope as string,
+        createdAt: r.created_at as number,
+        updatedAt: r.updated_at as number,
+      })),
+    );
+  }
+
+  createSellerSession(session: NewSellerSession): Promise<void> {
+    return this.#write('createSellerSession', session);
+  }
+
+  findSellerSession(hash: Buffer, now: number): Promise<{ userId: number; expiresAt: number } | null> {
+    return this.#read(() => {
+      const row = this.s.sessionByHash.get(hash, now) as Row | undefined;
+      return row ? { userId: row.user_id as number, expiresAt: row.expires_at as number } : null;
+    });
+  }
+
+  deleteSellerSession(hash: Buffer): Promise<void> {
+    return this.#write('deleteSellerSession', { hash });
+  }
+
+  claimDueWebhookEvents(args: {
+    now: number;
+    leaseMs: number;
+    limit: number;
+  }): Promise<WebhookEventRecord[]> {
+    return this.#write('claimDueWebhookEvents', args);
+  }
+
+  recordWebhookAttempt(attempt: WebhookAttempt): Promise<boolean> {
+    return this.#write('recordWebhookAttempt', attempt);
+  }
+
+  listWebhookEvents(args: { status?: WebhookStatus; limit: number }): Promise<WebhookEventRecord[]> {
+    return this.#read(() =>
+      (args.status === undefined
+        ? (this.s.webhookEvents.all(args.limit) as Row[])
+        : (this.s.webhookEventsByStatus.all(args.status, args.limit) as Row[])
+      ).map(toWebhookEvent),
+    );
+  }
+
+  retryWebhookEvent(id: number, now: number): Promise<boolean> {
+    return this.#write('retryWebhookEvent', { id, now });
   }
 
   findGrant(clientId: string, userId: number): Promise<GrantRecord | null> {

@@ -86,6 +86,43 @@ export function prepareStatements(db: Database.Database) {
     revokeFamiliesOfGrant: p(
       'UPDATE token_families SET revoked_at = ? WHERE grant_id = ? AND revoked_at IS NULL',
     ),
+    grantState: p('SELECT revoked_at FROM grants WHERE client_id = ? AND user_id = ?'),
+    activeGrantsOfUser: p(
+      `SELECT g.client_id, a.name, g.scope, g.created_at, g.updated_at
+     FROM grants g JOIN applications a ON a.client_id = g.client_id
+     WHERE g.user_id = ? AND g.revoked_at IS NULL ORDER BY g.updated_at DESC, g.id DESC`,
+    ),
+    insertWebhookEvent: p(
+      `INSERT INTO webhook_events (client_id, user_id, action, url, created_at, next_attempt_at)
+     VALUES (?, ?, ?, ?, ?, ?)`,
+    ),
+    claimWebhookEvents: p(
+      `UPDATE webhook_events SET lease_until = @leaseUntil
+     WHERE id IN (
+       SELECT id FROM webhook_events
+       WHERE status = 'pending' AND next_attempt_at <= @now AND (lease_until IS NULL OR lease_until <= @now)
+       ORDER BY next_attempt_at, id LIMIT @limit)
+     RETURNING *`,
+    ),
+    recordWebhookAttempt: p(
+      `UPDATE webhook_events SET attempts = attempts + 1, last_attempt_at = @at, last_status = @httpStatus,
+       last_error = @error, lease_until = NULL, status = @status,
+       next_attempt_at = COALESCE(@nextAttemptAt, next_attempt_at),
+       delivered_at = CASE WHEN @status = 'delivered' THEN @at ELSE delivered_at END
+     WHERE id = @id AND status = 'pending'`,
+    ),
+    webhookEvents: p('SELECT * FROM webhook_events ORDER BY id DESC LIMIT ?'),
+    webhookEventsByStatus: p('SELECT * FROM webhook_events WHERE status = ? ORDER BY id DESC LIMIT ?'),
+    retryWebhookEvent: p(
+      `UPDATE webhook_events SET status = 'pending', next_attempt_at = ?, lease_until = NULL
+     WHERE id = ? AND status IN ('pending', 'dead')`,
+    ),
+    insertSession: p(
+      'INSERT INTO seller_sessions (id_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)',
+    ),
+    deleteExpiredSessions: p('DELETE FROM seller_sessions WHERE expires_at <= ?'),
+    sessionByHash: p('SELECT user_id, expires_at FROM seller_sessions WHERE id_hash = ? AND expires_at > ?'),
+    deleteSession: p('DELETE FROM seller_sessions WHERE id_hash = ?'),
     ping: p('SELECT 1'),
   };
 }

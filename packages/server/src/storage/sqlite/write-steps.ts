@@ -5,14 +5,36 @@ import type {
   NewAuthorizationCode,
   NewClientCredentialsToken,
   NewRefreshToken,
+  NewSellerSession,
   NewUser,
+  NewWebhookEvent,
   RotateOutcome,
   RotateRefreshToken,
   UserRecord,
+  WebhookAttempt,
+  WebhookEventRecord,
+  WebhookStatus,
 } from '../contract.ts';
 import type { Statements } from './statements.ts';
 
 export type Row = Record<string, unknown>;
+
+export const toWebhookEvent = (r: Row): WebhookEventRecord => ({
+  id: r.id as number,
+  clientId: r.client_id as string,
+  userId: r.user_id as number,
+  action: r.action as WebhookEventRecord['action'],
+  url: r.url as string,
+  createdAt: r.created_at as number,
+  status: r.status as WebhookStatus,
+  attempts: r.attempts as number,
+  nextAttemptAt: r.next_attempt_at as number,
+  leaseUntil: (r.lease_until as number | null) ?? null,
+  lastAttemptAt: (r.last_attempt_at as number | null) ?? null,
+  lastStatus: (r.last_status as number | null) ?? null,
+  lastError: (r.last_error as string | null) ?? null,
+  deliveredAt: (r.delivered_at as number | null) ?? null,
+});
 
 export const toUser = (r: Row): UserRecord => ({
   id: r.id as number,
@@ -22,6 +44,18 @@ export const toUser = (r: Row): UserRecord => ({
   passwordHash: (r.password_hash as string | null) ?? null,
   createdAt: r.created_at as number,
 });
+
+/** Called only inside a write step, so the event commits (or not) with the change it reports. */
+function appendWebhookEvent(s: Statements, event: NewWebhookEvent): void {
+  s.insertWebhookEvent.run(
+    event.clientId,
+    event.userId,
+    event.action,
+    event.url,
+    event.createdAt,
+    event.createdAt,
+  );
+}
 
 function insertPair(
   s: Statements,
@@ -89,7 +123,12 @@ export const writeSteps = {
     return true;
   },
 
-  recordConsent(s: Statements, code: NewAuthorizationCode): { codeId: number } {
+  recordConsent(
+    s: Statements,
+    { code, onNewGrant }: { code: NewAuthorizationCode; onNewGrant: NewWebhookEvent | undefined },
+  ): { codeId: number; grantCreated: boolean } {
+    const before = s.grantState.get(code.clientId, code.userId) as Row | undefined;
+    const grantCreated = before === undefined || before.revoked_at != null;
     const grant = s.upsertGrant.get(
       code.clientId,
       code.userId,
@@ -110,7 +149,9 @@ export const writeSteps = {
       code.createdAt,
       code.expiresAt,
     );
-    return { codeId: Number(info.lastInsertRowid) };
+    // The outbox row commits (or not) with the consent it reports (CONTRACT §4.6).
+    if (grantCreated && onNewGrant) appendWebhookEvent(s, onNewGrant);
+    return { codeId: Number(info.lastInsertRowid), grantCreated };
   },
 
   exchangeAuthorizationCode(
@@ -234,11 +275,58 @@ export const writeSteps = {
     s.revokeFamily.run(args.now, args.familyId);
   },
 
-  revokeGrant(s: Statements, args: { clientId: string; userId: number; now: number }): boolean {
+  revokeGrant(
+    s: Statements,
+    args: { clientId: string; userId: number; now: number; event: NewWebhookEvent | undefined },
+  ): boolean {
     const grant = s.revokeGrant.get(args.now, args.clientId, args.userId) as Row | undefined;
     if (!grant) return false;
     s.revokeFamiliesOfGrant.run(args.now, grant.id);
+    if (args.event) appendWebhookEvent(s, args.event);
     return true;
+  },
+
+  createSellerSession(s: Statements, session: NewSellerSession): void {
+    s.deleteExpiredSessions.run(session.createdAt);
+    s.insertSession.run(session.hash, session.userId, session.createdAt, session.expiresAt);
+  },
+
+  deleteSellerSession(s: Statements, args: { hash: Buffer }): void {
+    s.deleteSession.run(args.hash);
+  },
+
+  claimDueWebhookEvents(
+    s: Statements,
+    args: { now: number; leaseMs: number; limit: number },
+  ): WebhookEventRecord[] {
+    return (
+      s.claimWebhookEvents.all({
+        now: args.now,
+        leaseUntil: args.now + args.leaseMs,
+        limit: args.limit,
+      }) as Row[]
+    )
+      .map(toWebhookEvent)
+      .sort((a, b) => a.nextAttemptAt - b.nextAttemptAt || a.id - b.id);
+  },
+
+  recordWebhookAttempt(s: Statements, attempt: WebhookAttempt): boolean {
+    const status: WebhookStatus =
+      attempt.outcome === 'delivered' ? 'delivered' : attempt.outcome === 'dead' ? 'dead' : 'pending';
+    return (
+      s.recordWebhookAttempt.run({
+        id: attempt.id,
+        at: attempt.at,
+        httpStatus: attempt.httpStatus,
+        error: attempt.error,
+        status,
+        nextAttemptAt: attempt.outcome === 'retry' ? (attempt.nextAttemptAt ?? attempt.at) : null,
+      }).changes === 1
+    );
+  },
+
+  retryWebhookEvent(s: Statements, args: { id: number; now: number }): boolean {
+    return s.retryWebhookEvent.run(args.now, args.id).changes === 1;
   },
 };
 
