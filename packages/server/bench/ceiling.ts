@@ -1,4 +1,5 @@
 import { createServer } from 'node:http';
+import Fastify from 'fastify';
 
 /**
  * The throughput ceiling: a plain node:http server that reads the body and answers a canned

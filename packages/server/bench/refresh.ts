@@ -22,6 +22,8 @@ const { values: options } = parseArgs({
     warmup: { type: 'string', default: '2' },
     db: { type: 'string' },
     'skip-ceiling': { type: 'boolean', default: false },
+    /** Also measure the canned answer through Fastify: the framework's share of the cost. */
+    'with-fastify': { type: 'boolean', default: false },
     json: { type: 'boolean', default: false },
   },
 });
@@ -61,6 +63,13 @@ function spawnListening(
     });
     child.once('exit', (code) => reject(new Error(`process exited (${code}) before listening`)));
   });
+}
+
+/** CPU seconds (user + system, all threads) the process has used, from /proc. */
+function cpuSeconds(pid: number | undefined): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  // Fields 14 and 15 of stat(5), utime and stime, in clock ticks (100 per second on Linux).
+  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 function peakRssMiB(pid: number | undefined): number {
@@ -158,7 +167,7 @@ async function drive(
   return measured;
 }
 
-function summarize(name: string, m: Measured, rss: number) {
+function summarize(name: string, m: Measured, rss: number, cpu: number) {
   const sorted = [...m.latenciesMs].sort((a, b) => a - b);
   const pct = (p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
   return {
@@ -169,6 +178,8 @@ function summarize(name: string, m: Measured, rss: number) {
     p99_ms: Number(pct(99).toFixed(2)),
     errors: m.errors,
     peak_rss_mib: rss,
+    // Server CPU per request: robust to a noisy machine, unlike requests/s.
+    server_cpu_us_per_req: m.requests > 0 ? Math.round((cpu * 1e6) / m.requests) : 0,
   };
 }
 
@@ -197,8 +208,10 @@ async function measureRenova() {
     const seedSeconds = (performance.now() - seedStart) / 1000;
     // The warm-up advances each chain in place; the timed run continues from there.
     await drive(pool, warmupMs, creds, tokens);
+    const cpuBefore = cpuSeconds(child.pid);
     const measured = await drive(pool, durationMs, creds, tokens);
-    return { summary: summarize('renova', measured, peakRssMiB(child.pid)), seedSeconds };
+    const cpu = cpuSeconds(child.pid) - cpuBefore;
+    return { summary: summarize('renova', measured, peakRssMiB(child.pid), cpu), seedSeconds };
   } finally {
     await pool.close();
     child.kill('SIGTERM');
@@ -207,9 +220,14 @@ async function measureRenova() {
   }
 }
 
-async function measureCeiling() {
+async function measureCeiling(variant: 'node:http' | 'fastify' = 'node:http') {
   const { child, url } = await spawnListening(
-    ['--import', 'tsx', join(import.meta.dirname, 'ceiling.ts')],
+    [
+      '--import',
+      'tsx',
+      join(import.meta.dirname, 'ceiling.ts'),
+      ...(variant === 'fastify' ? ['--fastify'] : []),
+    ],
     {},
     /ceiling listening on (http:\/\/\S+)/,
   );
@@ -218,8 +236,15 @@ async function measureCeiling() {
     const creds = { client_id: '4934588586838432', client_secret: 'x'.repeat(32) };
     const tokens = Array.from({ length: concurrency }, () => `TG-${'0'.repeat(48)}-1`);
     await drive(pool, warmupMs, creds, tokens);
+    const cpuBefore = cpuSeconds(child.pid);
     const measured = await drive(pool, durationMs, creds, tokens);
-    return summarize('node:http ceiling', measured, peakRssMiB(child.pid));
+    const cpu = cpuSeconds(child.pid) - cpuBefore;
+    return summarize(
+      variant === 'fastify' ? 'fastify, canned answer' : 'node:http ceiling',
+      measured,
+      peakRssMiB(child.pid),
+      cpu,
+    );
   } finally {
     await pool.close();
     child.kill('SIGTERM');
@@ -228,6 +253,7 @@ async function measureCeiling() {
 
 const renova = await measureRenova();
 const ceiling = options['skip-ceiling'] ? null : await measureCeiling();
+const fastify = options['with-fastify'] ? await measureCeiling('fastify') : null;
 const report = {
   machine: {
     cpus: cpus().length,
@@ -243,7 +269,7 @@ const report = {
     durable: 'SQLite WAL synchronous=FULL',
   },
   seed_seconds: Number(renova.seedSeconds.toFixed(1)),
-  results: ceiling ? [renova.summary, ceiling] : [renova.summary],
+  results: [renova.summary, ceiling, fastify].filter((r) => r !== null),
   ratio_to_ceiling: ceiling
     ? Number((renova.summary.requests_per_s / ceiling.requests_per_s).toFixed(2))
     : null,

@@ -2,8 +2,8 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { openConnection, reviveBuffers } from './connection.ts';
 import { GroupCommitter } from './group-commit.ts';
 import { prepareStatements } from './statements.ts';
-import { type WriteStepName, writeSteps } from './write-steps.ts';
-import type { WorkerReply } from './writer.ts';
+import { writeSteps } from './write-steps.ts';
+import type { WorkerReply, WorkerRequest } from './writer.ts';
 
 /** The writer thread: owns the write connection and group-commits the steps it is sent. */
 const port = parentPort;
@@ -12,26 +12,28 @@ const db = openConnection((workerData as { path: string }).path);
 const statements = prepareStatements(db);
 const committer = new GroupCommitter(db);
 
-port.on('message', (message: { id: number; name: WriteStepName; args: unknown } | { close: true }) => {
+function reply(id: number, result: PromiseSettledResult<unknown>): WorkerReply {
+  if (result.status === 'fulfilled') return { id, ok: true, value: result.value };
+  const error = result.reason as { message?: string; code?: string };
+  return { id, ok: false, error: { message: String(error?.message ?? error), code: error?.code } };
+}
+
+port.on('message', (message: WorkerRequest[] | { close: true }) => {
   if ('close' in message) {
-    // Steps already queued commit first: run() scheduled them before this message arrived.
+    // Steps already queued commit first: their flush was scheduled before this message arrived.
     setImmediate(() => {
       db.close();
       port.close();
     });
     return;
   }
-  const step = writeSteps[message.name] as (s: typeof statements, args: unknown) => unknown;
-  const args = reviveBuffers(message.args);
-  committer
-    .run(() => step(statements, args))
-    .then(
-      (value) => port.postMessage({ id: message.id, ok: true, value } satisfies WorkerReply),
-      (error: { message?: string; code?: string }) =>
-        port.postMessage({
-          id: message.id,
-          ok: false,
-          error: { message: String(error?.message ?? error), code: error?.code },
-        } satisfies WorkerReply),
-    );
+  // Every step of the message joins the committer's current batch; the answers go back together.
+  const results = message.map((request) => {
+    const step = writeSteps[request.name] as (s: typeof statements, args: unknown) => unknown;
+    const args = reviveBuffers(request.args);
+    return committer.run(() => step(statements, args));
+  });
+  void Promise.allSettled(results).then((settled) =>
+    port.postMessage(settled.map((result, i) => reply((message[i] as WorkerRequest).id, result))),
+  );
 });
