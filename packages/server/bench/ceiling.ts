@@ -17,16 +17,32 @@ const body = JSON.stringify({
   live_mode: true,
 });
 
-const server = createServer((request, response) => {
-  request.resume();
-  request.on('end', () => {
-    response.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
-    response.end(body);
+/**
+ * With `--fastify`, the same canned answer through Fastify configured as Renova's app is (a
+ * catch-all string body parser, no logger, the body parsed as JSON): the framework's share.
+ */
+if (process.argv.includes('--fastify')) {
+  const app = Fastify({ logger: false, bodyLimit: 16 * 1024 });
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'string' }, (_request, raw, done) => done(null, raw));
+  app.post('/oauth/token', async (request, reply) => {
+    JSON.parse(request.body as string);
+    void reply.header('cache-control', 'no-store').header('content-type', 'application/json');
+    return body;
   });
-});
-server.listen(0, '127.0.0.1', () => {
-  const address = server.address();
-  process.stdout.write(
-    `ceiling listening on http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}\n`,
-  );
-});
+  const url = await app.listen({ host: '127.0.0.1', port: 0 });
+  process.stdout.write(`ceiling listening on ${url}\n`);
+} else {
+  const server = createServer((request, response) => {
+    request.resume();
+    request.on('end', () => {
+      response.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+      response.end(body);
+    });
+  });
+  server.listen(0, '127.0.0.1', () => {
+    const address = server.address();
+    const port = typeof address === 'object' && address ? address.port : 0;
+    process.stdout.write(`ceiling listening on http://127.0.0.1:${port}\n`);
+  });
+}
