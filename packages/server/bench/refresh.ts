@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -65,16 +65,37 @@ function spawnListening(
   });
 }
 
-/** CPU seconds (user + system, all threads) the process has used, from /proc. */
-function cpuSeconds(pid: number | undefined): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-  // Fields 14 and 15 of stat(5), utime and stime, in clock ticks (100 per second on Linux).
-  return (Number(fields[11]) + Number(fields[12])) / 100;
+/** The process and its children, from /proc. */
+function processTree(pid: number | undefined): number[] {
+  const statOf = (p: string) => readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  const children = readdirSync('/proc')
+    .filter((p) => /^[0-9]+$/.test(p))
+    .filter((p) => {
+      try {
+        return Number(statOf(p)[1]) === pid;
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+  return pid === undefined ? [] : [pid, ...children];
 }
 
+/** CPU seconds (user + system, all threads) the process tree has used. */
+function cpuSeconds(pid: number | undefined): number {
+  return processTree(pid).reduce((sum, p) => {
+    const fields = readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+    // Fields 14 and 15 of stat(5), utime and stime, in clock ticks (100 per second on Linux).
+    return sum + (Number(fields[11]) + Number(fields[12])) / 100;
+  }, 0);
+}
+
+/** Peak resident memory of the process tree, summed. */
 function peakRssMiB(pid: number | undefined): number {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? 0);
+  const kb = processTree(pid).reduce((sum, p) => {
+    const status = readFileSync(`/proc/${p}/status`, 'utf8');
+    return sum + Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? 0);
+  }, 0);
   return Math.round(kb / 1024);
 }
 
