@@ -7,6 +7,8 @@ import { cryptoRandom } from './core/random.ts';
 import { buildApp } from './http/app.ts';
 import { createServices, type Services } from './services.ts';
 import type { StoragePort } from './storage/contract.ts';
+import { Housekeeper } from './storage/housekeeping.ts';
+import { PostgresStorage } from './storage/postgres/adapter.ts';
 import { SqliteStorage } from './storage/sqlite/adapter.ts';
 
 export const DEFAULT_DB = './data/renova.db';
@@ -16,12 +18,17 @@ export function resolveDb(flag: string | undefined, env: NodeJS.ProcessEnv = pro
   return flag ?? env.RENOVA_DB ?? DEFAULT_DB;
 }
 
+export const isPostgresUrl = (db: string): boolean => /^postgres(ql)?:\/\//.test(db);
+
+/** Opens the storage named by `db` (a SQLite path or a postgres:// URL) and applies migrations. */
 export async function openStorage(db: string): Promise<StoragePort> {
-  if (/^postgres(ql)?:\/\//.test(db)) {
-    throw new Error('PostgreSQL storage is not available in this version; use a SQLite file path for --db');
+  const storage = isPostgresUrl(db) ? new PostgresStorage({ connectionString: db }) : new SqliteStorage({ path: db });
+  try {
+    await storage.migrate();
+  } catch (error) {
+    await storage.close().catch(() => {});
+    throw error;
   }
-  const storage = new SqliteStorage({ path: db });
-  await storage.migrate();
   return storage;
 }
 
@@ -38,7 +45,7 @@ export function loadServerKey(db: string, env: NodeJS.ProcessEnv = process.env):
     return Buffer.from(fromEnv, 'hex');
   }
   if (db === ':memory:') return cryptoRandom.bytes(32);
-  if (/^postgres(ql)?:\/\//.test(db))
+  if (isPostgresUrl(db))
     throw new Error('set RENOVA_SECRET_KEY (64 hex characters) when using PostgreSQL');
   const file = join(dirname(db), 'renova.key');
   if (existsSync(file)) return Buffer.from(readFileSync(file, 'utf8').trim(), 'hex');
@@ -93,7 +100,21 @@ export async function startServer(
     adminToken: options.adminToken,
     logger,
   });
+  // Housekeeping (expired codes and tokens) on every instance, jittered; RENOVA_PURGE_INTERVAL_SECONDS=0
+  // turns it off (e.g. when one designated instance or a cron job does it).
+  const purgeSeconds = Number(env.RENOVA_PURGE_INTERVAL_SECONDS ?? 300);
+  const housekeeper =
+    Number.isFinite(purgeSeconds) && purgeSeconds > 0
+      ? new Housekeeper({
+          storage: runtime.services.storage,
+          intervalMs: purgeSeconds * 1000,
+          codeGraceMs: runtime.services.lifetimes.refreshGraceSeconds * 1000 + 60_000,
+          onError: (error) => logger && logger.warn({ err: error }, 'housekeeping round failed'),
+          onRound: (totals) => logger && logger.debug(totals, 'housekeeping round'),
+        })
+      : undefined;
   await app.listen({ host: options.host, port: options.port });
+  housekeeper?.start();
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : options.port;
   const host = options.host.includes(':') ? `[${options.host}]` : options.host;
@@ -105,6 +126,7 @@ export async function startServer(
     url,
     issuer,
     async close() {
+      await housekeeper?.stop();
       await app.close();
       await runtime.close();
     },

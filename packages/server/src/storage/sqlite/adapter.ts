@@ -14,6 +14,8 @@ import type {
   NewClientCredentialsToken,
   NewRefreshToken,
   NewUser,
+  PurgeExpired,
+  PurgeResult,
   RefreshTokenRecord,
   RotateOutcome,
   RotateRefreshToken,
@@ -136,6 +138,15 @@ function prepareStatements(db: Database.Database) {
     ),
     revokeFamiliesOfGrant: p(
       'UPDATE token_families SET revoked_at = ? WHERE grant_id = ? AND revoked_at IS NULL',
+    ),
+    purgeCodes: p(
+      'DELETE FROM authorization_codes WHERE id IN (SELECT id FROM authorization_codes WHERE expires_at < ? ORDER BY expires_at LIMIT ?)',
+    ),
+    purgeAccess: p(
+      'DELETE FROM access_tokens WHERE id IN (SELECT id FROM access_tokens WHERE expires_at < ? ORDER BY expires_at LIMIT ?)',
+    ),
+    purgeRefresh: p(
+      'DELETE FROM refresh_tokens WHERE id IN (SELECT id FROM refresh_tokens WHERE expires_at < ? ORDER BY expires_at LIMIT ?)',
     ),
     ping: p('SELECT 1'),
   };
@@ -561,6 +572,22 @@ export class SqliteStorage implements StoragePort {
         createdAt: row.created_at as number,
         updatedAt: row.updated_at as number,
         revokedAt: (row.revoked_at as number | null) ?? null,
+      };
+    });
+  }
+
+  purgeExpired(args: PurgeExpired): Promise<PurgeResult> {
+    // Through the group-commit writer, one bounded DELETE per table: the write lock is held for a
+    // few thousand row deletions at most, between batches of requests, never across an await.
+    return this.#write((): PurgeResult => {
+      const codes = this.s.purgeCodes.run(args.now - args.codeGraceMs, args.limit).changes;
+      const accessTokens = this.s.purgeAccess.run(args.now, args.limit).changes;
+      const refreshTokens = this.s.purgeRefresh.run(args.now, args.limit).changes;
+      return {
+        codes,
+        accessTokens,
+        refreshTokens,
+        more: codes === args.limit || accessTokens === args.limit || refreshTokens === args.limit,
       };
     });
   }

@@ -105,4 +105,13 @@ CREATE TABLE access_tokens (
 );
 `,
   },
+  {
+    version: 2,
+    name: 'expiry indexes for housekeeping',
+    sql: `
+CREATE INDEX authorization_codes_by_expiry ON authorization_codes(expires_at);
+CREATE INDEX access_tokens_by_expiry ON access_tokens(expires_at);
+CREATE INDEX refresh_tokens_by_expiry ON refresh_tokens(expires_at);
+`,
+  },
 ];

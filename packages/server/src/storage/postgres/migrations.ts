@@ -1,0 +1,209 @@
+/**
+ * Versioned PostgreSQL schema, mirroring the SQLite one (storage/sqlite/migrations.ts) table for
+ * table. Append new migrations; never edit an applied one. The runner (adapter.ts `migrate`) holds a
+ * transaction-level advisory lock, so several instances starting at once apply each version once.
+ *
+ * Ids are BIGINT identities: tokens carry them in clear as their selector (core/tokens.ts: 15 hex
+ * digits, parsed as a JS safe integer), so every sequence stops at 2^53 − 1, well below 2^60.
+ * Times are epoch milliseconds in BIGINT, like SQLite.
+ */
+export interface PgMigration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+const ID = 'BIGINT GENERATED ALWAYS AS IDENTITY (MAXVALUE 9007199254740991) PRIMARY KEY';
+
+export const PG_MIGRATIONS: readonly PgMigration[] = [
+  {
+    version: 1,
+    name: 'core token lifecycle',
+    sql: `
+CREATE TABLE users (
+  id            ${ID},
+  email         TEXT NOT NULL,
+  nickname      TEXT NOT NULL,
+  site_id       TEXT NOT NULL,
+  password_hash TEXT,
+  created_at    BIGINT NOT NULL
+);
+-- SQLite declares the column COLLATE NOCASE; here the unique index is on lower(email).
+CREATE UNIQUE INDEX users_email_nocase ON users (lower(email));
+
+CREATE TABLE applications (
+  client_id             TEXT PRIMARY KEY,
+  name                  TEXT NOT NULL,
+  owner_user_id         BIGINT NOT NULL REFERENCES users(id),
+  redirect_uris         TEXT NOT NULL,
+  scope                 TEXT NOT NULL,
+  pkce_required         BOOLEAN NOT NULL,
+  notification_url      TEXT,
+  webhook_secret_sealed BYTEA NOT NULL,
+  owner_public_key      TEXT NOT NULL,
+  created_at            BIGINT NOT NULL
+);
+CREATE INDEX applications_by_owner ON applications(owner_user_id);
+
+CREATE TABLE client_secrets (
+  id          ${ID},
+  client_id   TEXT NOT NULL REFERENCES applications(client_id),
+  secret_hash BYTEA NOT NULL,
+  created_at  BIGINT NOT NULL,
+  expires_at  BIGINT
+);
+CREATE INDEX client_secrets_by_client ON client_secrets(client_id);
+
+CREATE TABLE grants (
+  id         ${ID},
+  client_id  TEXT NOT NULL REFERENCES applications(client_id),
+  user_id    BIGINT NOT NULL REFERENCES users(id),
+  scope      TEXT NOT NULL,
+  public_key TEXT NOT NULL,
+  created_at BIGINT NOT NULL,
+  updated_at BIGINT NOT NULL,
+  revoked_at BIGINT,
+  UNIQUE (client_id, user_id)
+);
+CREATE INDEX grants_by_user ON grants(user_id);
+
+CREATE TABLE authorization_codes (
+  id                    ${ID},
+  code_hash             BYTEA NOT NULL,
+  grant_id              BIGINT NOT NULL REFERENCES grants(id),
+  client_id             TEXT NOT NULL,
+  user_id               BIGINT NOT NULL,
+  redirect_uri          TEXT NOT NULL,
+  scope                 TEXT NOT NULL,
+  code_challenge        TEXT,
+  code_challenge_method TEXT,
+  created_at            BIGINT NOT NULL,
+  expires_at            BIGINT NOT NULL,
+  used_at               BIGINT,
+  family_id             BIGINT
+);
+CREATE INDEX authorization_codes_by_expiry ON authorization_codes(expires_at);
+
+CREATE TABLE token_families (
+  id         ${ID},
+  grant_id   BIGINT NOT NULL REFERENCES grants(id),
+  scope      TEXT NOT NULL,
+  live_mode  BOOLEAN NOT NULL,
+  created_at BIGINT NOT NULL,
+  revoked_at BIGINT
+);
+CREATE INDEX token_families_by_grant ON token_families(grant_id);
+
+-- No foreign keys from the token tables: each FK check would take a KEY SHARE lock on the family
+-- row and a lookup per insert on the hot path; the adapter writes family_id from a row it just read.
+CREATE TABLE refresh_tokens (
+  id                   ${ID},
+  token_hash           BYTEA NOT NULL,
+  family_id            BIGINT NOT NULL,
+  issued_at            BIGINT NOT NULL,
+  expires_at           BIGINT NOT NULL,
+  rotated_at           BIGINT,
+  successor_refresh_id BIGINT,
+  successor_access_id  BIGINT,
+  replay_seal          BYTEA,
+  revoked_at           BIGINT
+);
+CREATE INDEX refresh_tokens_by_expiry ON refresh_tokens(expires_at);
+
+CREATE TABLE access_tokens (
+  id         ${ID},
+  token_hash BYTEA NOT NULL,
+  family_id  BIGINT,
+  client_id  TEXT NOT NULL,
+  user_id    BIGINT NOT NULL,
+  scope      TEXT NOT NULL,
+  live_mode  BOOLEAN NOT NULL,
+  issued_at  BIGINT NOT NULL,
+  expires_at BIGINT NOT NULL,
+  revoked_at BIGINT
+);
+CREATE INDEX access_tokens_by_expiry ON access_tokens(expires_at);
+
+-- The refresh hot path in one round trip (CONTRACT §4.2: rotation, replay window, reuse).
+-- Decision tree identical to SqliteStorage.rotateRefreshToken. The presented token's row is locked
+-- FOR UPDATE only while it is still unrotated: rotated_at is set once and never cleared, so a
+-- committed rotation can be read without a lock. Concurrent rotators queue on that row lock; after
+-- the first commits, READ COMMITTED re-reads the row, sees rotated_at and takes the replay path.
+CREATE FUNCTION renova_rotate_refresh(
+  p_id bigint, p_now bigint, p_grace bigint,
+  a_hash bytea, a_scope text, a_issued bigint, a_expires bigint,
+  r_hash bytea, r_issued bigint, r_expires bigint, p_seal bytea,
+  OUT outcome text, OUT family_id bigint, OUT access_id bigint, OUT refresh_id bigint,
+  OUT access_scope text, OUT access_issued bigint, OUT access_expires bigint, OUT seal bytea)
+LANGUAGE plpgsql AS $fn$
+DECLARE
+  t refresh_tokens%ROWTYPE;
+  fam_revoked bigint;
+  fam_live boolean;
+  g_client text;
+  g_user bigint;
+  s_rotated bigint;
+  s_revoked bigint;
+  s_found boolean;
+BEGIN
+  SELECT * INTO t FROM refresh_tokens r WHERE r.id = p_id;
+  IF FOUND AND t.rotated_at IS NULL THEN
+    SELECT * INTO t FROM refresh_tokens r WHERE r.id = p_id FOR UPDATE;
+  END IF;
+  IF NOT FOUND OR t.revoked_at IS NOT NULL THEN
+    outcome := 'revoked';
+    RETURN;
+  END IF;
+  SELECT f.revoked_at, f.live_mode, g.client_id, g.user_id
+    INTO fam_revoked, fam_live, g_client, g_user
+    FROM token_families f JOIN grants g ON g.id = f.grant_id WHERE f.id = t.family_id;
+  IF NOT FOUND OR fam_revoked IS NOT NULL THEN
+    outcome := 'revoked';
+    RETURN;
+  END IF;
+  family_id := t.family_id;
+
+  IF t.rotated_at IS NULL THEN
+    INSERT INTO access_tokens (token_hash, family_id, client_id, user_id, scope, live_mode, issued_at, expires_at)
+      VALUES (a_hash, t.family_id, g_client, g_user, a_scope, fam_live, a_issued, a_expires)
+      RETURNING id INTO access_id;
+    INSERT INTO refresh_tokens (token_hash, family_id, issued_at, expires_at)
+      VALUES (r_hash, t.family_id, r_issued, r_expires)
+      RETURNING id INTO refresh_id;
+    -- Conditional on rotated_at IS NULL, like SQLite: the single-use guard is the write itself.
+    UPDATE refresh_tokens SET rotated_at = p_now, successor_refresh_id = refresh_id,
+           successor_access_id = access_id, replay_seal = p_seal
+     WHERE id = p_id AND rotated_at IS NULL;
+    IF NOT FOUND THEN
+      RAISE EXCEPTION 'refresh token % rotated concurrently', p_id USING ERRCODE = '40001';
+    END IF;
+    outcome := 'rotated';
+    access_scope := a_scope;
+    access_issued := a_issued;
+    access_expires := a_expires;
+    RETURN;
+  END IF;
+
+  -- Already rotated. A replay is allowed only inside the window and only while the successor has
+  -- not been used itself (CONTRACT §4.2); anything else is reuse (RFC 9700 §4.14.2). The successor
+  -- is read FOR SHARE so that its own rotation, if in flight, is decided first.
+  SELECT r.rotated_at, r.revoked_at INTO s_rotated, s_revoked
+    FROM refresh_tokens r WHERE r.id = t.successor_refresh_id FOR SHARE;
+  s_found := FOUND;
+  IF p_grace > 0 AND p_now - t.rotated_at <= p_grace AND s_found
+     AND s_rotated IS NULL AND s_revoked IS NULL THEN
+    SELECT a.scope, a.issued_at, a.expires_at INTO access_scope, access_issued, access_expires
+      FROM access_tokens a WHERE a.id = t.successor_access_id;
+    outcome := 'replayed';
+    access_id := t.successor_access_id;
+    refresh_id := t.successor_refresh_id;
+    seal := t.replay_seal;
+    RETURN;
+  END IF;
+  UPDATE token_families SET revoked_at = p_now WHERE id = t.family_id AND revoked_at IS NULL;
+  outcome := 'reused';
+END
+$fn$;
+`,
+  },
+];
