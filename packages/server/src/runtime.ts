@@ -22,7 +22,9 @@ export const isPostgresUrl = (db: string): boolean => /^postgres(ql)?:\/\//.test
 
 /** Opens the storage named by `db` (a SQLite path or a postgres:// URL) and applies migrations. */
 export async function openStorage(db: string): Promise<StoragePort> {
-  const storage = isPostgresUrl(db) ? new PostgresStorage({ connectionString: db }) : new SqliteStorage({ path: db });
+  const storage = isPostgresUrl(db)
+    ? new PostgresStorage({ connectionString: db })
+    : new SqliteStorage({ path: db });
   try {
     await storage.migrate();
   } catch (error) {
@@ -45,8 +47,7 @@ export function loadServerKey(db: string, env: NodeJS.ProcessEnv = process.env):
     return Buffer.from(fromEnv, 'hex');
   }
   if (db === ':memory:') return cryptoRandom.bytes(32);
-  if (isPostgresUrl(db))
-    throw new Error('set RENOVA_SECRET_KEY (64 hex characters) when using PostgreSQL');
+  if (isPostgresUrl(db)) throw new Error('set RENOVA_SECRET_KEY (64 hex characters) when using PostgreSQL');
   const file = join(dirname(db), 'renova.key');
   if (existsSync(file)) return Buffer.from(readFileSync(file, 'utf8').trim(), 'hex');
   mkdirSync(dirname(file), { recursive: true });
@@ -109,8 +110,12 @@ export async function startServer(
           storage: runtime.services.storage,
           intervalMs: purgeSeconds * 1000,
           codeGraceMs: runtime.services.lifetimes.refreshGraceSeconds * 1000 + 60_000,
-          onError: (error) => logger && logger.warn({ err: error }, 'housekeeping round failed'),
-          onRound: (totals) => logger && logger.debug(totals, 'housekeeping round'),
+          onError: (error) => {
+            if (logger) logger.warn({ err: error }, 'housekeeping round failed');
+          },
+          onRound: (totals) => {
+            if (logger) logger.debug(totals, 'housekeeping round');
+          },
         })
       : undefined;
   await app.listen({ host: options.host, port: options.port });

@@ -44,6 +44,8 @@ export interface ApplicationRecord {
   ownerPublicKey: string;
   createdAt: number;
   secrets: ClientSecretRecord[];
+  /** The webhook secret, sealed under the server key (purpose `webhook-secret:<client_id>`). */
+  webhookSecretSealed: Buffer;
 }
 
 export interface NewApplication {
@@ -197,6 +199,73 @@ export interface PurgeResult {
   more: boolean;
 }
 
+/** A grant as the seller's account page lists it: active, with the application's name. */
+export interface SellerGrantRecord {
+  clientId: string;
+  applicationName: string;
+  scope: string;
+  /** When the seller (last) authorized the application from a revoked or absent state. */
+  createdAt: number;
+  /** When the seller last consented (a re-consent or a scope change). */
+  updatedAt: number;
+}
+
+export type WebhookAction = 'application.authorized' | 'application.deauthorized';
+
+/**
+ * An mp-connect notification to deliver (CONTRACT §4.6), written to the outbox in the same
+ * transaction as the change it reports. The body is built at delivery time from these fields; its
+ * `id` is the row id the storage assigns.
+ */
+export interface NewWebhookEvent {
+  clientId: string;
+  userId: number;
+  action: WebhookAction;
+  /** The full target: `{notification_url}?data.id={user_id}&type=mp-connect`. */
+  url: string;
+  createdAt: number;
+}
+
+/** `pending` until a 2xx; `dead` after the last allowed attempt failed (retryable by an operator). */
+export type WebhookStatus = 'pending' | 'delivered' | 'dead';
+
+export interface WebhookEventRecord extends NewWebhookEvent {
+  id: number;
+  status: WebhookStatus;
+  /** Attempts made so far (recorded ones; a claimed, in-flight attempt is not counted yet). */
+  attempts: number;
+  nextAttemptAt: number;
+  /** While in the future, one dispatcher holds the event; expired leases are claimable again. */
+  leaseUntil: number | null;
+  lastAttemptAt: number | null;
+  /** HTTP status of the last attempt, or null if it got no response (timeout, refused). */
+  lastStatus: number | null;
+  lastError: string | null;
+  deliveredAt: number | null;
+}
+
+/** The result of one delivery attempt, recorded by `recordWebhookAttempt`. */
+export interface WebhookAttempt {
+  id: number;
+  at: number;
+  httpStatus: number | null;
+  error: string | null;
+  /**
+   * `delivered`: a 2xx; `retry`: try again at `nextAttemptAt`; `dead`: the last allowed attempt
+   * failed, stop trying.
+   */
+  outcome: 'delivered' | 'retry' | 'dead';
+  nextAttemptAt?: number;
+}
+
+export interface NewSellerSession {
+  /** SHA-256 of the session cookie's value; the value itself is never stored. */
+  hash: Buffer;
+  userId: number;
+  createdAt: number;
+  expiresAt: number;
+}
+
 export interface StoragePort {
   /** Applies pending migrations; safe to call on every start. */
   migrate(): Promise<void>;
@@ -214,8 +283,18 @@ export interface StoragePort {
   /** Rotation: current secrets get `overlapUntil` as their end, then `hash` becomes current. */
   rotateClientSecret(clientId: string, hash: Buffer, overlapUntil: number, now: number): Promise<boolean>;
 
-  /** Records (or widens) the seller's consent and issues a code for it, atomically. */
-  recordConsent(code: NewAuthorizationCode): Promise<{ codeId: number }>;
+  /**
+   * Records (or widens) the seller's consent and issues a code for it, atomically.
+   *
+   * `grantCreated` is true when this call created the (application, seller) grant or re-activated
+   * a revoked one; false for a re-consent of an active grant. When `onNewGrant` is given, that event
+   * is appended to the webhook outbox in the SAME transaction, if and only if `grantCreated`
+   * (a re-consent sends no new `application.authorized`).
+   */
+  recordConsent(
+    code: NewAuthorizationCode,
+    onNewGrant?: NewWebhookEvent,
+  ): Promise<{ codeId: number; grantCreated: boolean }>;
   findAuthorizationCode(id: number): Promise<AuthorizationCodeRecord | null>;
   /**
    * Marks the code used if and only if it is unused (one conditional write), then opens a token
@@ -239,9 +318,48 @@ export interface StoragePort {
   revokeAccessToken(id: number, now: number): Promise<void>;
   /** Revokes a refresh token family: every refresh and access token descending from one code. */
   revokeFamily(familyId: number, now: number): Promise<void>;
-  /** Revokes the seller's authorization of the application and every token of it. */
-  revokeGrant(clientId: string, userId: number, now: number): Promise<boolean>;
+  /**
+   * Revokes the seller's authorization of the application and every token of it. Resolves false
+   * when there was no active grant. When `event` is given, it is appended to the webhook outbox in
+   * the SAME transaction, if and only if an active grant was revoked (the call resolves true).
+   */
+  revokeGrant(clientId: string, userId: number, now: number, event?: NewWebhookEvent): Promise<boolean>;
   findGrant(clientId: string, userId: number): Promise<GrantRecord | null>;
+  /** The seller's active grants (revoked ones are left out), newest consent first. */
+  listActiveGrantsOfUser(userId: number): Promise<SellerGrantRecord[]>;
+
+  // Seller sessions (the consent and account pages). Only hashes of cookie values are stored.
+
+  /** Stores a new session; also deletes sessions that expired before `session.createdAt`. */
+  createSellerSession(session: NewSellerSession): Promise<void>;
+  /** The session's user, or null when unknown or expired at `now`. */
+  findSellerSession(hash: Buffer, now: number): Promise<{ userId: number; expiresAt: number } | null>;
+  /** Logout; deleting an unknown session is not an error. */
+  deleteSellerSession(hash: Buffer): Promise<void>;
+
+  // The webhook outbox (CONTRACT §4.6). Events are appended only by recordConsent and revokeGrant.
+
+  /**
+   * Leases up to `limit` due events, oldest first: status `pending`, `nextAttemptAt <= now`, and no
+   * unexpired lease. Each returned event now has `leaseUntil = now + leaseMs`, set atomically in
+   * one conditional write, so concurrent dispatchers (in one process or many) never claim the same
+   * event while its lease runs. A dispatcher that dies mid-delivery loses its lease at expiry and
+   * the event is claimed again (at-least-once delivery; receivers dedupe on the body's `id`).
+   */
+  claimDueWebhookEvents(args: { now: number; leaseMs: number; limit: number }): Promise<WebhookEventRecord[]>;
+  /**
+   * Records one delivery attempt: increments `attempts`, stores the status and error, clears the
+   * lease, and moves the event to `delivered`, to `dead`, or back to `pending` at `nextAttemptAt`.
+   * Ignored (resolves false) when the event is no longer `pending`.
+   */
+  recordWebhookAttempt(attempt: WebhookAttempt): Promise<boolean>;
+  /** For operators: events by status (all when omitted), newest first. */
+  listWebhookEvents(args: { status?: WebhookStatus; limit: number }): Promise<WebhookEventRecord[]>;
+  /**
+   * For operators: makes a `dead` (or `pending`) event due at `now` again, keeping its attempt
+   * count. Resolves false when the event is unknown or already delivered.
+   */
+  retryWebhookEvent(id: number, now: number): Promise<boolean>;
 
   /**
    * Deletes expired codes (past `codeGraceMs`), expired access tokens and expired refresh tokens,

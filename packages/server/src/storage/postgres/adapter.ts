@@ -11,14 +11,20 @@ import type {
   NewAuthorizationCode,
   NewClientCredentialsToken,
   NewRefreshToken,
+  NewSellerSession,
   NewUser,
+  NewWebhookEvent,
   PurgeExpired,
   PurgeResult,
   RefreshTokenRecord,
   RotateOutcome,
   RotateRefreshToken,
+  SellerGrantRecord,
   StoragePort,
   UserRecord,
+  WebhookAttempt,
+  WebhookEventRecord,
+  WebhookStatus,
 } from '../contract.ts';
 import { PG_MIGRATIONS } from './migrations.ts';
 
@@ -149,9 +155,35 @@ function toApplication(row: Row): ApplicationRecord {
     notificationUrl: (row.notification_url as string | null) ?? null,
     ownerPublicKey: row.owner_public_key as string,
     createdAt: row.created_at as number,
+    webhookSecretSealed: row.webhook_secret_sealed as Buffer,
     secrets: secrets.map((s) => ({ hash: Buffer.from(s.h, 'hex'), expiresAt: s.e ?? null })),
   };
 }
+
+const toWebhookEvent = (r: Row): WebhookEventRecord => ({
+  id: r.id as number,
+  clientId: r.client_id as string,
+  userId: r.user_id as number,
+  action: r.action as WebhookEventRecord['action'],
+  url: r.url as string,
+  createdAt: r.created_at as number,
+  status: r.status as WebhookStatus,
+  attempts: r.attempts as number,
+  nextAttemptAt: r.next_attempt_at as number,
+  leaseUntil: (r.lease_until as number | null) ?? null,
+  lastAttemptAt: (r.last_attempt_at as number | null) ?? null,
+  lastStatus: (r.last_status as number | null) ?? null,
+  lastError: (r.last_error as string | null) ?? null,
+  deliveredAt: (r.delivered_at as number | null) ?? null,
+});
+
+const insertWebhookEvent = (event: NewWebhookEvent) =>
+  q(
+    'insert_webhook_event',
+    `INSERT INTO webhook_events (client_id, user_id, action, url, created_at, next_attempt_at)
+     VALUES ($1, $2, $3, $4, $5, $5)`,
+    [event.clientId, event.userId, event.action, event.url, event.createdAt],
+  );
 
 /**
  * The PostgreSQL adapter: many Renova instances on one database behave as one. Every single-use
@@ -253,7 +285,9 @@ export class PostgresStorage implements StoragePort {
         text: 'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)',
       });
       const applied = new Set(
-        (await db.query({ text: 'SELECT version FROM schema_migrations' })).rows.map((r) => r.version as number),
+        (await db.query({ text: 'SELECT version FROM schema_migrations' })).rows.map(
+          (r) => r.version as number,
+        ),
       );
       for (const migration of PG_MIGRATIONS) {
         if (applied.has(migration.version)) continue;
@@ -371,41 +405,64 @@ export class PostgresStorage implements StoragePort {
     });
   }
 
-  async recordConsent(code: NewAuthorizationCode): Promise<{ codeId: number }> {
-    // One statement: the grant upsert and the code insert commit together.
-    const { rows } = await this.#run(
-      q(
-        'record_consent',
-        `WITH g AS (
-           INSERT INTO grants (client_id, user_id, scope, public_key, created_at, updated_at, revoked_at)
+  recordConsent(
+    code: NewAuthorizationCode,
+    onNewGrant?: NewWebhookEvent,
+  ): Promise<{ codeId: number; grantCreated: boolean }> {
+    return this.#tx(async (db) => {
+      // Lock the grant row if it exists, so "was it active before?" and the upsert are one decision.
+      const before = await db.query(
+        q('lock_grant', 'SELECT revoked_at FROM grants WHERE client_id = $1 AND user_id = $2 FOR UPDATE', [
+          code.clientId,
+          code.userId,
+        ]),
+      );
+      const upserted = await db.query(
+        q(
+          'upsert_grant',
+          `INSERT INTO grants (client_id, user_id, scope, public_key, created_at, updated_at, revoked_at)
            VALUES ($1, $2, $3, $4, $5, $5, NULL)
            ON CONFLICT (client_id, user_id) DO UPDATE SET
              scope = excluded.scope, updated_at = excluded.updated_at, revoked_at = NULL,
              created_at = CASE WHEN grants.revoked_at IS NULL THEN grants.created_at ELSE excluded.created_at END
-           RETURNING id)
-         INSERT INTO authorization_codes (code_hash, grant_id, client_id, user_id, redirect_uri, scope,
-           code_challenge, code_challenge_method, created_at, expires_at)
-         SELECT $6, g.id, $1, $2, $7, $3, $8, $9, $5, $10 FROM g
-         RETURNING id`,
-        [
-          code.clientId,
-          code.userId,
-          code.scope,
-          code.publicKey,
-          code.createdAt,
-          code.hash,
-          code.redirectUri,
-          code.codeChallenge,
-          code.codeChallengeMethod,
-          code.expiresAt,
-        ],
-      ),
-    );
-    return { codeId: (rows[0] as Row).id as number };
+           RETURNING id, (xmax = 0) AS inserted`,
+          [code.clientId, code.userId, code.scope, code.publicKey, code.createdAt],
+        ),
+      );
+      const grant = upserted.rows[0] as Row;
+      // Without a prior row, only the caller whose INSERT won created the grant; a concurrent
+      // caller that fell into ON CONFLICT re-consented to a grant that was just created.
+      const prior = before.rows[0];
+      const grantCreated = prior ? prior.revoked_at != null : grant.inserted === true;
+      const inserted = await db.query(
+        q(
+          'insert_code',
+          `INSERT INTO authorization_codes (code_hash, grant_id, client_id, user_id, redirect_uri, scope,
+             code_challenge, code_challenge_method, created_at, expires_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id`,
+          [
+            code.hash,
+            grant.id,
+            code.clientId,
+            code.userId,
+            code.redirectUri,
+            code.scope,
+            code.codeChallenge,
+            code.codeChallengeMethod,
+            code.createdAt,
+            code.expiresAt,
+          ],
+        ),
+      );
+      if (grantCreated && onNewGrant) await db.query(insertWebhookEvent(onNewGrant));
+      return { codeId: (inserted.rows[0] as Row).id as number, grantCreated };
+    });
   }
 
   async findAuthorizationCode(id: number): Promise<AuthorizationCodeRecord | null> {
-    const { rows } = await this.#run(q('code_by_id', 'SELECT * FROM authorization_codes WHERE id = $1', [id]));
+    const { rows } = await this.#run(
+      q('code_by_id', 'SELECT * FROM authorization_codes WHERE id = $1', [id]),
+    );
     const row = rows[0];
     if (!row) return null;
     return {
@@ -456,9 +513,11 @@ export class PostgresStorage implements StoragePort {
       // FOR SHARE conflicts with revokeGrant's UPDATE of this row: either the revocation waits for
       // this family to exist and then revokes it, or this exchange sees the revocation.
       const grant = await db.query(
-        q('share_live_grant', 'SELECT public_key FROM grants WHERE id = $1 AND revoked_at IS NULL FOR SHARE', [
-          code.grant_id,
-        ]),
+        q(
+          'share_live_grant',
+          'SELECT public_key FROM grants WHERE id = $1 AND revoked_at IS NULL FOR SHARE',
+          [code.grant_id],
+        ),
       );
       const live = grant.rows[0];
       if (!live) return { outcome: 'grant_revoked' };
@@ -538,19 +597,23 @@ export class PostgresStorage implements StoragePort {
     // One round trip: the decision tree runs inside the database (renova_rotate_refresh, see
     // migrations.ts), in the statement's own transaction, holding the token's row lock only there.
     const { rows } = await this.#run(
-      q('rotate_refresh', 'SELECT * FROM renova_rotate_refresh($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)', [
-        args.refreshTokenId,
-        args.now,
-        args.graceMs,
-        args.access.hash,
-        args.access.scope,
-        args.access.issuedAt,
-        args.access.expiresAt,
-        args.refresh.hash,
-        args.refresh.issuedAt,
-        args.refresh.expiresAt,
-        args.replaySeal,
-      ]),
+      q(
+        'rotate_refresh',
+        'SELECT * FROM renova_rotate_refresh($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)',
+        [
+          args.refreshTokenId,
+          args.now,
+          args.graceMs,
+          args.access.hash,
+          args.access.scope,
+          args.access.issuedAt,
+          args.access.expiresAt,
+          args.refresh.hash,
+          args.refresh.issuedAt,
+          args.refresh.expiresAt,
+          args.replaySeal,
+        ],
+      ),
     );
     const r = rows[0] as Row;
     const pair = () => ({
@@ -580,7 +643,15 @@ export class PostgresStorage implements StoragePort {
         'insert_cc_token',
         `INSERT INTO access_tokens (token_hash, family_id, client_id, user_id, scope, live_mode, issued_at, expires_at)
          VALUES ($1, NULL, $2, $3, $4, $5, $6, $7) RETURNING id`,
-        [token.hash, token.clientId, token.userId, token.scope, token.liveMode, token.issuedAt, token.expiresAt],
+        [
+          token.hash,
+          token.clientId,
+          token.userId,
+          token.scope,
+          token.liveMode,
+          token.issuedAt,
+          token.expiresAt,
+        ],
       ),
     );
     return { accessTokenId: (rows[0] as Row).id as number };
@@ -629,7 +700,7 @@ export class PostgresStorage implements StoragePort {
     );
   }
 
-  revokeGrant(clientId: string, userId: number, now: number): Promise<boolean> {
+  revokeGrant(clientId: string, userId: number, now: number, event?: NewWebhookEvent): Promise<boolean> {
     // Two statements, not one CTE: under READ COMMITTED the second statement takes a fresh snapshot
     // after the grant's row lock was granted, so it also sees a family that an exchange holding
     // FOR SHARE on the grant committed meanwhile (a single statement would miss it).
@@ -650,6 +721,8 @@ export class PostgresStorage implements StoragePort {
           [now, row.id],
         ),
       );
+      // The outbox row commits with the revocation or not at all (CONTRACT §4.6).
+      if (event) await db.query(insertWebhookEvent(event));
       return true;
     });
   }
@@ -668,6 +741,126 @@ export class PostgresStorage implements StoragePort {
       updatedAt: row.updated_at as number,
       revokedAt: (row.revoked_at as number | null) ?? null,
     };
+  }
+
+  async listActiveGrantsOfUser(userId: number): Promise<SellerGrantRecord[]> {
+    const { rows } = await this.#run(
+      q(
+        'active_grants_of_user',
+        `SELECT g.client_id, a.name, g.scope, g.created_at, g.updated_at
+         FROM grants g JOIN applications a ON a.client_id = g.client_id
+         WHERE g.user_id = $1 AND g.revoked_at IS NULL ORDER BY g.updated_at DESC, g.id DESC`,
+        [userId],
+      ),
+    );
+    return rows.map((r) => ({
+      clientId: r.client_id as string,
+      applicationName: r.name as string,
+      scope: r.scope as string,
+      createdAt: r.created_at as number,
+      updatedAt: r.updated_at as number,
+    }));
+  }
+
+  async createSellerSession(session: NewSellerSession): Promise<void> {
+    await this.#run(
+      q(
+        'insert_session',
+        `WITH expired AS (DELETE FROM seller_sessions WHERE expires_at <= $3)
+         INSERT INTO seller_sessions (id_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)`,
+        [session.hash, session.userId, session.createdAt, session.expiresAt],
+      ),
+    );
+  }
+
+  async findSellerSession(hash: Buffer, now: number): Promise<{ userId: number; expiresAt: number } | null> {
+    const { rows } = await this.#run(
+      q(
+        'session_by_hash',
+        'SELECT user_id, expires_at FROM seller_sessions WHERE id_hash = $1 AND expires_at > $2',
+        [hash, now],
+      ),
+    );
+    const row = rows[0];
+    return row ? { userId: row.user_id as number, expiresAt: row.expires_at as number } : null;
+  }
+
+  async deleteSellerSession(hash: Buffer): Promise<void> {
+    await this.#run(q('delete_session', 'DELETE FROM seller_sessions WHERE id_hash = $1', [hash]));
+  }
+
+  async claimDueWebhookEvents(args: {
+    now: number;
+    leaseMs: number;
+    limit: number;
+  }): Promise<WebhookEventRecord[]> {
+    // SKIP LOCKED: dispatchers on several instances take disjoint events without waiting on each
+    // other; the lease condition is re-checked on the locked, current row.
+    const { rows } = await this.#run(
+      q(
+        'claim_webhook_events',
+        `UPDATE webhook_events SET lease_until = $2
+         WHERE id IN (
+           SELECT id FROM webhook_events
+           WHERE status = 'pending' AND next_attempt_at <= $1 AND (lease_until IS NULL OR lease_until <= $1)
+           ORDER BY next_attempt_at, id LIMIT $3 FOR UPDATE SKIP LOCKED)
+         RETURNING *`,
+        [args.now, args.now + args.leaseMs, args.limit],
+      ),
+    );
+    return rows.map(toWebhookEvent).sort((a, b) => a.nextAttemptAt - b.nextAttemptAt || a.id - b.id);
+  }
+
+  async recordWebhookAttempt(attempt: WebhookAttempt): Promise<boolean> {
+    const status: WebhookStatus =
+      attempt.outcome === 'delivered' ? 'delivered' : attempt.outcome === 'dead' ? 'dead' : 'pending';
+    const result = await this.#run(
+      q(
+        'record_webhook_attempt',
+        `UPDATE webhook_events SET attempts = attempts + 1, last_attempt_at = $2, last_status = $3,
+           last_error = $4, lease_until = NULL, status = $5,
+           next_attempt_at = COALESCE($6, next_attempt_at),
+           delivered_at = CASE WHEN $5 = 'delivered' THEN $2 ELSE delivered_at END
+         WHERE id = $1 AND status = 'pending'`,
+        [
+          attempt.id,
+          attempt.at,
+          attempt.httpStatus,
+          attempt.error,
+          status,
+          attempt.outcome === 'retry' ? (attempt.nextAttemptAt ?? attempt.at) : null,
+        ],
+      ),
+    );
+    return result.rowCount === 1;
+  }
+
+  async listWebhookEvents(args: { status?: WebhookStatus; limit: number }): Promise<WebhookEventRecord[]> {
+    const { rows } =
+      args.status === undefined
+        ? await this.#run(
+            q('webhook_events', 'SELECT * FROM webhook_events ORDER BY id DESC LIMIT $1', [args.limit]),
+          )
+        : await this.#run(
+            q(
+              'webhook_events_by_status',
+              'SELECT * FROM webhook_events WHERE status = $1 ORDER BY id DESC LIMIT $2',
+              [args.status, args.limit],
+            ),
+          );
+    return rows.map(toWebhookEvent);
+  }
+
+  async retryWebhookEvent(id: number, now: number): Promise<boolean> {
+    const result = await this.#run(
+      q(
+        'retry_webhook_event',
+        `UPDATE webhook_events SET status = 'pending', next_attempt_at = $1, lease_until = NULL
+         WHERE id = $2 AND status IN ('pending', 'dead')`,
+        [now, id],
+      ),
+    );
+    return result.rowCount === 1;
   }
 
   async purgeExpired(args: PurgeExpired): Promise<PurgeResult> {

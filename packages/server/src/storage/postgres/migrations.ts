@@ -206,4 +206,36 @@ END
 $fn$;
 `,
   },
+  {
+    version: 2,
+    name: 'seller sessions and webhook outbox',
+    sql: `
+CREATE TABLE seller_sessions (
+  id_hash    BYTEA PRIMARY KEY,
+  user_id    BIGINT NOT NULL REFERENCES users(id),
+  created_at BIGINT NOT NULL,
+  expires_at BIGINT NOT NULL
+);
+CREATE INDEX seller_sessions_by_expiry ON seller_sessions(expires_at);
+
+CREATE TABLE webhook_events (
+  id              ${ID},
+  client_id       TEXT NOT NULL REFERENCES applications(client_id),
+  user_id         BIGINT NOT NULL,
+  action          TEXT NOT NULL,
+  url             TEXT NOT NULL,
+  created_at      BIGINT NOT NULL,
+  status          TEXT NOT NULL DEFAULT 'pending',
+  attempts        INTEGER NOT NULL DEFAULT 0,
+  next_attempt_at BIGINT NOT NULL,
+  lease_until     BIGINT,
+  last_attempt_at BIGINT,
+  last_status     INTEGER,
+  last_error      TEXT,
+  delivered_at    BIGINT
+);
+-- The dispatcher's query: due pending events, oldest first.
+CREATE INDEX webhook_events_due ON webhook_events(status, next_attempt_at);
+`,
+  },
 ];

@@ -13,14 +13,20 @@ import type {
   NewAuthorizationCode,
   NewClientCredentialsToken,
   NewRefreshToken,
+  NewSellerSession,
   NewUser,
+  NewWebhookEvent,
   PurgeExpired,
   PurgeResult,
   RefreshTokenRecord,
   RotateOutcome,
   RotateRefreshToken,
+  SellerGrantRecord,
   StoragePort,
   UserRecord,
+  WebhookAttempt,
+  WebhookEventRecord,
+  WebhookStatus,
 } from '../contract.ts';
 import { GroupCommitter } from './group-commit.ts';
 import { SQLITE_MIGRATIONS } from './migrations.ts';
@@ -53,6 +59,23 @@ const toUser = (r: Row): UserRecord => ({
   siteId: r.site_id as string,
   passwordHash: (r.password_hash as string | null) ?? null,
   createdAt: r.created_at as number,
+});
+
+const toWebhookEvent = (r: Row): WebhookEventRecord => ({
+  id: r.id as number,
+  clientId: r.client_id as string,
+  userId: r.user_id as number,
+  action: r.action as WebhookEventRecord['action'],
+  url: r.url as string,
+  createdAt: r.created_at as number,
+  status: r.status as WebhookStatus,
+  attempts: r.attempts as number,
+  nextAttemptAt: r.next_attempt_at as number,
+  leaseUntil: (r.lease_until as number | null) ?? null,
+  lastAttemptAt: (r.last_attempt_at as number | null) ?? null,
+  lastStatus: (r.last_status as number | null) ?? null,
+  lastError: (r.last_error as string | null) ?? null,
+  deliveredAt: (r.delivered_at as number | null) ?? null,
 });
 
 function prepareStatements(db: Database.Database) {
@@ -148,6 +171,43 @@ function prepareStatements(db: Database.Database) {
     purgeRefresh: p(
       'DELETE FROM refresh_tokens WHERE id IN (SELECT id FROM refresh_tokens WHERE expires_at < ? ORDER BY expires_at LIMIT ?)',
     ),
+    grantState: p('SELECT revoked_at FROM grants WHERE client_id = ? AND user_id = ?'),
+    activeGrantsOfUser: p(
+      `SELECT g.client_id, a.name, g.scope, g.created_at, g.updated_at
+     FROM grants g JOIN applications a ON a.client_id = g.client_id
+     WHERE g.user_id = ? AND g.revoked_at IS NULL ORDER BY g.updated_at DESC, g.id DESC`,
+    ),
+    insertWebhookEvent: p(
+      `INSERT INTO webhook_events (client_id, user_id, action, url, created_at, next_attempt_at)
+     VALUES (?, ?, ?, ?, ?, ?)`,
+    ),
+    claimWebhookEvents: p(
+      `UPDATE webhook_events SET lease_until = @leaseUntil
+     WHERE id IN (
+       SELECT id FROM webhook_events
+       WHERE status = 'pending' AND next_attempt_at <= @now AND (lease_until IS NULL OR lease_until <= @now)
+       ORDER BY next_attempt_at, id LIMIT @limit)
+     RETURNING *`,
+    ),
+    recordWebhookAttempt: p(
+      `UPDATE webhook_events SET attempts = attempts + 1, last_attempt_at = @at, last_status = @httpStatus,
+       last_error = @error, lease_until = NULL, status = @status,
+       next_attempt_at = COALESCE(@nextAttemptAt, next_attempt_at),
+       delivered_at = CASE WHEN @status = 'delivered' THEN @at ELSE delivered_at END
+     WHERE id = @id AND status = 'pending'`,
+    ),
+    webhookEvents: p('SELECT * FROM webhook_events ORDER BY id DESC LIMIT ?'),
+    webhookEventsByStatus: p('SELECT * FROM webhook_events WHERE status = ? ORDER BY id DESC LIMIT ?'),
+    retryWebhookEvent: p(
+      `UPDATE webhook_events SET status = 'pending', next_attempt_at = ?, lease_until = NULL
+     WHERE id = ? AND status IN ('pending', 'dead')`,
+    ),
+    insertSession: p(
+      'INSERT INTO seller_sessions (id_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)',
+    ),
+    deleteExpiredSessions: p('DELETE FROM seller_sessions WHERE expires_at <= ?'),
+    sessionByHash: p('SELECT user_id, expires_at FROM seller_sessions WHERE id_hash = ? AND expires_at > ?'),
+    deleteSession: p('DELETE FROM seller_sessions WHERE id_hash = ?'),
     ping: p('SELECT 1'),
   };
 }
@@ -296,6 +356,7 @@ export class SqliteStorage implements StoragePort {
         ownerPublicKey: row.owner_public_key as string,
         createdAt: row.created_at as number,
         secrets,
+        webhookSecretSealed: row.webhook_secret_sealed as Buffer,
       };
     });
   }
@@ -315,8 +376,14 @@ export class SqliteStorage implements StoragePort {
     });
   }
 
-  recordConsent(code: NewAuthorizationCode): Promise<{ codeId: number }> {
+  recordConsent(
+    code: NewAuthorizationCode,
+    onNewGrant?: NewWebhookEvent,
+  ): Promise<{ codeId: number; grantCreated: boolean }> {
     return this.#write(() => {
+      // Read and upsert inside one write step: no other step runs in between.
+      const before = this.s.grantState.get(code.clientId, code.userId) as Row | undefined;
+      const grantCreated = before === undefined || before.revoked_at != null;
       const grant = this.s.upsertGrant.get(
         code.clientId,
         code.userId,
@@ -337,7 +404,8 @@ export class SqliteStorage implements StoragePort {
         code.createdAt,
         code.expiresAt,
       );
-      return { codeId: Number(info.lastInsertRowid) };
+      if (grantCreated && onNewGrant) this.#appendWebhookEvent(onNewGrant);
+      return { codeId: Number(info.lastInsertRowid), grantCreated };
     });
   }
 
@@ -552,13 +620,103 @@ export class SqliteStorage implements StoragePort {
     await this.#write(() => this.s.revokeFamily.run(now, familyId));
   }
 
-  revokeGrant(clientId: string, userId: number, now: number): Promise<boolean> {
+  revokeGrant(clientId: string, userId: number, now: number, event?: NewWebhookEvent): Promise<boolean> {
     return this.#write(() => {
       const grant = this.s.revokeGrant.get(now, clientId, userId) as Row | undefined;
       if (!grant) return false;
       this.s.revokeFamiliesOfGrant.run(now, grant.id);
+      if (event) this.#appendWebhookEvent(event);
       return true;
     });
+  }
+
+  /** Called only inside a write step, so the event commits (or not) with the change it reports. */
+  #appendWebhookEvent(event: NewWebhookEvent): void {
+    this.s.insertWebhookEvent.run(
+      event.clientId,
+      event.userId,
+      event.action,
+      event.url,
+      event.createdAt,
+      event.createdAt,
+    );
+  }
+
+  listActiveGrantsOfUser(userId: number): Promise<SellerGrantRecord[]> {
+    return this.#read(() =>
+      (this.s.activeGrantsOfUser.all(userId) as Row[]).map((r) => ({
+        clientId: r.client_id as string,
+        applicationName: r.name as string,
+        scope: r.scope as string,
+        createdAt: r.created_at as number,
+        updatedAt: r.updated_at as number,
+      })),
+    );
+  }
+
+  async createSellerSession(session: NewSellerSession): Promise<void> {
+    await this.#write(() => {
+      this.s.deleteExpiredSessions.run(session.createdAt);
+      this.s.insertSession.run(session.hash, session.userId, session.createdAt, session.expiresAt);
+    });
+  }
+
+  findSellerSession(hash: Buffer, now: number): Promise<{ userId: number; expiresAt: number } | null> {
+    return this.#read(() => {
+      const row = this.s.sessionByHash.get(hash, now) as Row | undefined;
+      return row ? { userId: row.user_id as number, expiresAt: row.expires_at as number } : null;
+    });
+  }
+
+  async deleteSellerSession(hash: Buffer): Promise<void> {
+    await this.#write(() => this.s.deleteSession.run(hash));
+  }
+
+  claimDueWebhookEvents(args: {
+    now: number;
+    leaseMs: number;
+    limit: number;
+  }): Promise<WebhookEventRecord[]> {
+    return this.#write(() =>
+      (
+        this.s.claimWebhookEvents.all({
+          now: args.now,
+          leaseUntil: args.now + args.leaseMs,
+          limit: args.limit,
+        }) as Row[]
+      )
+        .map(toWebhookEvent)
+        .sort((a, b) => a.nextAttemptAt - b.nextAttemptAt || a.id - b.id),
+    );
+  }
+
+  recordWebhookAttempt(attempt: WebhookAttempt): Promise<boolean> {
+    const status: WebhookStatus =
+      attempt.outcome === 'delivered' ? 'delivered' : attempt.outcome === 'dead' ? 'dead' : 'pending';
+    return this.#write(
+      () =>
+        this.s.recordWebhookAttempt.run({
+          id: attempt.id,
+          at: attempt.at,
+          httpStatus: attempt.httpStatus,
+          error: attempt.error,
+          status,
+          nextAttemptAt: attempt.outcome === 'retry' ? (attempt.nextAttemptAt ?? attempt.at) : null,
+        }).changes === 1,
+    );
+  }
+
+  listWebhookEvents(args: { status?: WebhookStatus; limit: number }): Promise<WebhookEventRecord[]> {
+    return this.#read(() =>
+      (args.status === undefined
+        ? (this.s.webhookEvents.all(args.limit) as Row[])
+        : (this.s.webhookEventsByStatus.all(args.status, args.limit) as Row[])
+      ).map(toWebhookEvent),
+    );
+  }
+
+  retryWebhookEvent(id: number, now: number): Promise<boolean> {
+    return this.#write(() => this.s.retryWebhookEvent.run(now, id).changes === 1);
   }
 
   findGrant(clientId: string, userId: number): Promise<GrantRecord | null> {

@@ -107,6 +107,38 @@ CREATE TABLE access_tokens (
   },
   {
     version: 2,
+    name: 'seller sessions and webhook outbox',
+    sql: `
+CREATE TABLE seller_sessions (
+  id_hash    BLOB PRIMARY KEY,
+  user_id    INTEGER NOT NULL REFERENCES users(id),
+  created_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX seller_sessions_by_expiry ON seller_sessions(expires_at);
+
+CREATE TABLE webhook_events (
+  id              INTEGER PRIMARY KEY,
+  client_id       TEXT NOT NULL REFERENCES applications(client_id),
+  user_id         INTEGER NOT NULL,
+  action          TEXT NOT NULL,
+  url             TEXT NOT NULL,
+  created_at      INTEGER NOT NULL,
+  status          TEXT NOT NULL DEFAULT 'pending',
+  attempts        INTEGER NOT NULL DEFAULT 0,
+  next_attempt_at INTEGER NOT NULL,
+  lease_until     INTEGER,
+  last_attempt_at INTEGER,
+  last_status     INTEGER,
+  last_error      TEXT,
+  delivered_at    INTEGER
+);
+-- The dispatcher's query: due pending events, oldest first.
+CREATE INDEX webhook_events_due ON webhook_events(status, next_attempt_at);
+`,
+  },
+  {
+    version: 3,
     name: 'expiry indexes for housekeeping',
     sql: `
 CREATE INDEX authorization_codes_by_expiry ON authorization_codes(expires_at);
