@@ -67,7 +67,7 @@ export function toErrorReply(error: unknown): ErrorReply {
     if (error.error === 'invalid_token') {
       // RFC 6750 §3: the challenge names the error.
       return reply(401, error.error, error.description, {
-        'www-authenticate': `Bearer realm="renova", error="invalid_token", error_description="${error.description.replace(/"/g, "'")}"`,
+        'www-authenticate': 'Bearer realm="renova", error="invalid_token"',
       });
     }
     return reply(STATUS[error.error] ?? 400, error.error, error.description);

@@ -28,7 +28,7 @@ export interface NewUser {
 
 export interface ClientSecretRecord {
   hash: Buffer;
-  /** null: current secret; otherwise the end of its overlap after a rotation. */
+  /** null: current secret; otherwise the end of its overlap after a rotation (core checks it against its clock). */
   expiresAt: number | null;
 }
 

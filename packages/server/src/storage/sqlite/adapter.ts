@@ -96,9 +96,7 @@ function prepareStatements(db: Database.Database) {
     ),
     applicationById: p('SELECT * FROM applications WHERE client_id = ?'),
     applicationsByOwner: p('SELECT client_id FROM applications WHERE owner_user_id = ? ORDER BY created_at'),
-    secretsOf: p(
-      'SELECT secret_hash, expires_at FROM client_secrets WHERE client_id = ? AND (expires_at IS NULL OR expires_at > ?)',
-    ),
+    secretsOf: p('SELECT secret_hash, expires_at FROM client_secrets WHERE client_id = ?'),
     endCurrentSecrets: p(
       'UPDATE client_secrets SET expires_at = ? WHERE client_id = ? AND (expires_at IS NULL OR expires_at > ?)',
     ),
@@ -337,11 +335,11 @@ export class SqliteStorage implements StoragePort {
     });
   }
 
-  findApplication(clientId: string, now = Date.now()): Promise<ApplicationRecord | null> {
+  findApplication(clientId: string): Promise<ApplicationRecord | null> {
     return this.#read(() => {
       const row = this.s.applicationById.get(clientId) as Row | undefined;
       if (!row) return null;
-      const secrets = (this.s.secretsOf.all(clientId, now) as Row[]).map((s) => ({
+      const secrets = (this.s.secretsOf.all(clientId) as Row[]).map((s) => ({
         hash: s.secret_hash as Buffer,
         expiresAt: (s.expires_at as number | null) ?? null,
       }));

@@ -1,0 +1,36 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { StoragePort } from '../../src/storage/contract.ts';
+import { SqliteStorage } from '../../src/storage/sqlite/adapter.ts';
+
+/** A migrated, empty storage for one test, and how to throw it away. */
+export interface TestStorage {
+  storage: StoragePort;
+  cleanup(): Promise<void>;
+}
+
+export interface StorageFactory {
+  name: string;
+  create(): Promise<TestStorage>;
+}
+
+/** A real file (WAL, synchronous=FULL) in a temp folder: the same code path as production. */
+export const sqliteFactory: StorageFactory = {
+  name: 'sqlite',
+  async create() {
+    const dir = mkdtempSync(join(tmpdir(), 'renova-test-'));
+    const storage = new SqliteStorage({ path: join(dir, 'renova.db') });
+    await storage.migrate();
+    return {
+      storage,
+      async cleanup() {
+        await storage.close();
+        rmSync(dir, { recursive: true, force: true });
+      },
+    };
+  },
+};
+
+/** Every engine the suites run against. */
+export const storageFactories: StorageFactory[] = [sqliteFactory];

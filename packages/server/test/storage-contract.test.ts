@@ -1,0 +1,323 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, describe, test } from 'node:test';
+import { sha256 } from '../src/core/tokens.ts';
+import type { NewAccessToken, NewRefreshToken, StoragePort } from '../src/storage/contract.ts';
+import { storageFactories, type TestStorage } from './helpers/storages.ts';
+
+const T0 = Date.UTC(2026, 10, 25, 12);
+const DAY = 86_400_000;
+const hash = () => sha256(randomBytes(16));
+const access = (now: number, scope = 'offline_access read write'): NewAccessToken => ({
+  hash: hash(),
+  scope,
+  issuedAt: now,
+  expiresAt: now + 180 * DAY,
+});
+const refresh = (now: number): NewRefreshToken => ({
+  hash: hash(),
+  issuedAt: now,
+  expiresAt: now + 180 * DAY,
+});
+
+let seq = 0;
+async function seedGrant(storage: StoragePort) {
+  seq += 1;
+  const owner = await storage.createUser({
+    email: `o${seq}@x.test`,
+    nickname: 'O',
+    siteId: 'MLA',
+    passwordHash: null,
+    createdAt: T0,
+  });
+  const seller = await storage.createUser({
+    email: `s${seq}@x.test`,
+    nickname: 'S',
+    siteId: 'MLB',
+    passwordHash: null,
+    createdAt: T0,
+  });
+  const clientId = String(1_000_000_000_000_000 + seq);
+  await storage.createApplication({
+    clientId,
+    name: 'App',
+    ownerUserId: owner.id,
+    redirectUris: ['https://a.test/cb'],
+    scope: 'offline_access read write',
+    pkceRequired: false,
+    notificationUrl: null,
+    webhookSecretSealed: Buffer.alloc(60),
+    ownerPublicKey: '00000000-0000-4000-8000-000000000000',
+    secretHash: sha256('secret'),
+    createdAt: T0,
+  });
+  const { codeId } = await storage.recordConsent({
+    hash: hash(),
+    clientId,
+    userId: seller.id,
+    redirectUri: 'https://a.test/cb',
+    scope: 'offline_access read write',
+    codeChallenge: null,
+    codeChallengeMethod: null,
+    createdAt: T0,
+    expiresAt: T0 + 600_000,
+    publicKey: '11111111-1111-4111-8111-111111111111',
+  });
+  return { clientId, sellerId: seller.id, codeId };
+}
+
+async function exchangeFresh(storage: StoragePort) {
+  const seeded = await seedGrant(storage);
+  const result = await storage.exchangeAuthorizationCode({
+    codeId: seeded.codeId,
+    now: T0,
+    liveMode: true,
+    access: access(T0),
+    refresh: refresh(T0),
+  });
+  assert.equal(result.outcome, 'issued');
+  if (result.outcome !== 'issued') throw new Error('unreachable');
+  return { ...seeded, ...result };
+}
+
+for (const factory of storageFactories) {
+  describe(`storage contract on ${factory.name}`, () => {
+    let ts: TestStorage;
+    let storage: StoragePort;
+    before(async () => {
+      ts = await factory.create();
+      storage = ts.storage;
+    });
+    after(async () => ts.cleanup());
+
+    test('stores users and finds them by id and by email, case-insensitively', async () => {
+      const user = await storage.createUser({
+        email: 'Mixed@Case.test',
+        nickname: 'M',
+        siteId: 'MLM',
+        passwordHash: 'scrypt$x',
+        createdAt: T0,
+      });
+      assert.deepEqual(await storage.findUserById(user.id), user);
+      assert.equal((await storage.findUserByEmail('mixed@case.test'))?.id, user.id);
+      assert.equal(await storage.findUserById(999_999), null);
+    });
+
+    test('exactly one of 20 concurrent exchanges of one code succeeds, and the losers revoke its family', async () => {
+      const seeded = await seedGrant(storage);
+      const results = await Promise.all(
+        Array.from({ length: 20 }, () =>
+          storage.exchangeAuthorizationCode({
+            codeId: seeded.codeId,
+            now: T0,
+            liveMode: true,
+            access: access(T0),
+            refresh: refresh(T0),
+          }),
+        ),
+      );
+      const issued = results.filter((r) => r.outcome === 'issued');
+      assert.equal(issued.length, 1);
+      assert.equal(results.filter((r) => r.outcome === 'code_reused').length, 19);
+      const winner = issued[0];
+      if (winner?.outcome !== 'issued') throw new Error('unreachable');
+      assert.equal((await storage.findRefreshToken(winner.refreshTokenId))?.revoked, true);
+      assert.equal((await storage.findAccessToken(winner.accessTokenId))?.revoked, true);
+    });
+
+    test('50 concurrent rotations of one refresh token make exactly one rotation and replay it to the others', async () => {
+      const family = await exchangeFresh(storage);
+      const results = await Promise.all(
+        Array.from({ length: 50 }, () =>
+          storage.rotateRefreshToken({
+            refreshTokenId: family.refreshTokenId,
+            now: T0 + 1000,
+            graceMs: 60_000,
+            access: access(T0 + 1000),
+            refresh: refresh(T0 + 1000),
+            replaySeal: randomBytes(60),
+          }),
+        ),
+      );
+      const rotated = results.filter((r) => r.outcome === 'rotated');
+      const replayed = results.filter((r) => r.outcome === 'replayed');
+      assert.equal(rotated.length, 1);
+      assert.equal(replayed.length, 49);
+      const first = rotated[0];
+      if (first?.outcome !== 'rotated') throw new Error('unreachable');
+      for (const r of replayed) {
+        if (r.outcome !== 'replayed') throw new Error('unreachable');
+        assert.equal(r.accessTokenId, first.accessTokenId);
+        assert.equal(r.refreshTokenId, first.refreshTokenId);
+        assert.deepEqual(r.access, first.access);
+      }
+      const old = await storage.findRefreshToken(family.refreshTokenId);
+      assert.equal(old?.rotatedAt, T0 + 1000);
+    });
+
+    test('a rotated token presented after the window is reuse and revokes the whole family', async () => {
+      const family = await exchangeFresh(storage);
+      const first = await storage.rotateRefreshToken({
+        refreshTokenId: family.refreshTokenId,
+        now: T0,
+        graceMs: 60_000,
+        access: access(T0),
+        refresh: refresh(T0),
+        replaySeal: randomBytes(60),
+      });
+      assert.equal(first.outcome, 'rotated');
+      if (first.outcome !== 'rotated') throw new Error('unreachable');
+      const late = await storage.rotateRefreshToken({
+        refreshTokenId: family.refreshTokenId,
+        now: T0 + 60_001,
+        graceMs: 60_000,
+        access: access(T0),
+        refresh: refresh(T0),
+        replaySeal: randomBytes(60),
+      });
+      assert.deepEqual(late, { outcome: 'reused', familyId: family.familyId });
+      assert.equal((await storage.findRefreshToken(first.refreshTokenId))?.revoked, true);
+      assert.equal((await storage.findAccessToken(first.accessTokenId))?.revoked, true);
+      assert.equal((await storage.findAccessToken(family.accessTokenId))?.revoked, true);
+    });
+
+    test('a rotated token is reuse inside the window once its successor has been used', async () => {
+      const family = await exchangeFresh(storage);
+      const first = await storage.rotateRefreshToken({
+        refreshTokenId: family.refreshTokenId,
+        now: T0,
+        graceMs: 60_000,
+        access: access(T0),
+        refresh: refresh(T0),
+        replaySeal: randomBytes(60),
+      });
+      if (first.outcome !== 'rotated') throw new Error('expected a rotation');
+      const second = await storage.rotateRefreshToken({
+        refreshTokenId: first.refreshTokenId,
+        now: T0 + 10,
+        graceMs: 60_000,
+        access: access(T0),
+        refresh: refresh(T0),
+        replaySeal: randomBytes(60),
+      });
+      assert.equal(second.outcome, 'rotated');
+      const replayOfOld = await storage.rotateRefreshToken({
+        refreshTokenId: family.refreshTokenId,
+        now: T0 + 20,
+        graceMs: 60_000,
+        access: access(T0),
+        refresh: refresh(T0),
+        replaySeal: randomBytes(60),
+      });
+      assert.equal(replayOfOld.outcome, 'reused');
+    });
+
+    test('with the window off, a second presentation is reuse', async () => {
+      const family = await exchangeFresh(storage);
+      const args = {
+        refreshTokenId: family.refreshTokenId,
+        now: T0,
+        graceMs: 0,
+        access: access(T0),
+        refresh: refresh(T0),
+        replaySeal: randomBytes(60),
+      };
+      assert.equal((await storage.rotateRefreshToken(args)).outcome, 'rotated');
+      assert.equal(
+        (await storage.rotateRefreshToken({ ...args, access: access(T0), refresh: refresh(T0) })).outcome,
+        'reused',
+      );
+    });
+
+    test('revoking a grant revokes every family of it and reports whether there was one', async () => {
+      const family = await exchangeFresh(storage);
+      assert.equal(await storage.revokeGrant(family.clientId, family.sellerId, T0), true);
+      assert.equal(await storage.revokeGrant(family.clientId, family.sellerId, T0), false);
+      assert.equal((await storage.findRefreshToken(family.refreshTokenId))?.revoked, true);
+      assert.equal((await storage.findAccessToken(family.accessTokenId))?.revoked, true);
+      assert.equal((await storage.findGrant(family.clientId, family.sellerId))?.revokedAt, T0);
+      const rotate = await storage.rotateRefreshToken({
+        refreshTokenId: family.refreshTokenId,
+        now: T0,
+        graceMs: 60_000,
+        access: access(T0),
+        refresh: refresh(T0),
+        replaySeal: randomBytes(60),
+      });
+      assert.equal(rotate.outcome, 'revoked');
+    });
+
+    test('a code issued before the seller revoked the application cannot be exchanged', async () => {
+      const seeded = await seedGrant(storage);
+      await storage.revokeGrant(seeded.clientId, seeded.sellerId, T0);
+      const result = await storage.exchangeAuthorizationCode({
+        codeId: seeded.codeId,
+        now: T0,
+        liveMode: true,
+        access: access(T0),
+        refresh: refresh(T0),
+      });
+      assert.equal(result.outcome, 'grant_revoked');
+    });
+
+    test('new consent after a revocation reactivates the grant for new codes only', async () => {
+      const family = await exchangeFresh(storage);
+      await storage.revokeGrant(family.clientId, family.sellerId, T0);
+      await storage.recordConsent({
+        hash: hash(),
+        clientId: family.clientId,
+        userId: family.sellerId,
+        redirectUri: 'https://a.test/cb',
+        scope: 'read',
+        codeChallenge: null,
+        codeChallengeMethod: null,
+        createdAt: T0 + 5,
+        expiresAt: T0 + 600_000,
+        publicKey: '22222222-2222-4222-8222-222222222222',
+      });
+      const grant = await storage.findGrant(family.clientId, family.sellerId);
+      assert.equal(grant?.revokedAt, null);
+      assert.equal(grant?.scope, 'read');
+      assert.equal((await storage.findRefreshToken(family.refreshTokenId))?.revoked, true);
+    });
+
+    test('revoking an access token revokes it alone; revoking a family revokes all of it', async () => {
+      const family = await exchangeFresh(storage);
+      await storage.revokeAccessToken(family.accessTokenId, T0);
+      assert.equal((await storage.findAccessToken(family.accessTokenId))?.revoked, true);
+      assert.equal((await storage.findRefreshToken(family.refreshTokenId))?.revoked, false);
+      await storage.revokeFamily(family.familyId, T0);
+      assert.equal((await storage.findRefreshToken(family.refreshTokenId))?.revoked, true);
+    });
+
+    test('a client secret rotation keeps the old secret until the end of the overlap', async () => {
+      const seeded = await seedGrant(storage);
+      assert.equal(await storage.rotateClientSecret(seeded.clientId, sha256('new'), T0 + 1000, T0), true);
+      const app = await storage.findApplication(seeded.clientId);
+      const secrets =
+        app?.secrets.map((s) => ({ hash: s.hash.toString('hex'), expiresAt: s.expiresAt })) ?? [];
+      assert.deepEqual(
+        secrets.sort((a, b) => (a.expiresAt ?? Infinity) - (b.expiresAt ?? Infinity)),
+        [
+          { hash: sha256('secret').toString('hex'), expiresAt: T0 + 1000 },
+          { hash: sha256('new').toString('hex'), expiresAt: null },
+        ],
+      );
+      assert.equal(await storage.rotateClientSecret('9999999999999999', sha256('x'), T0, T0), false);
+    });
+
+    test('client credentials tokens have no family and are found by id', async () => {
+      const seeded = await seedGrant(storage);
+      const { accessTokenId } = await storage.issueClientCredentialsToken({
+        ...access(T0, 'read write'),
+        clientId: seeded.clientId,
+        userId: 1,
+        liveMode: false,
+      });
+      const token = await storage.findAccessToken(accessTokenId);
+      assert.equal(token?.kind, 'client_credentials');
+      assert.equal(token?.liveMode, false);
+      assert.equal(token?.scope, 'read write');
+    });
+  });
+}
