@@ -32,6 +32,8 @@ type Row = Record<string, unknown>;
 
 export interface PostgresStorageOptions {
   connectionString: string;
+  /** Schema to work in (search_path); the default is the database's (`public`). Tests isolate with it. */
+  schema?: string;
   /** Connections per instance (default: RENOVA_PG_POOL_MAX, then 16). */
   poolMax?: number;
   /** How long a request may wait for a free connection before it is answered 503 (ms). */
@@ -140,7 +142,7 @@ const toUser = (r: Row): UserRecord => ({
 
 const APPLICATION_COLUMNS = `a.*, (
   SELECT coalesce(json_agg(json_build_object('h', encode(s.secret_hash, 'hex'), 'e', s.expires_at) ORDER BY s.id), '[]')
-  FROM client_secrets s WHERE s.client_id = a.client_id AND (s.expires_at IS NULL OR s.expires_at > $2)
+  FROM client_secrets s WHERE s.client_id = a.client_id
 ) AS secrets`;
 
 function toApplication(row: Row): ApplicationRecord {
@@ -199,6 +201,8 @@ export class PostgresStorage implements StoragePort {
   readonly stats = { retries: 0, unavailable: 0 };
 
   constructor(options: PostgresStorageOptions) {
+    if (options.schema !== undefined && !/^[a-z_][a-z0-9_]*$/.test(options.schema))
+      throw new Error('schema must be a lower-case SQL identifier');
     const poolMax = options.poolMax ?? Number(process.env.RENOVA_PG_POOL_MAX || 16);
     this.#maxAttempts = options.maxAttempts ?? 4;
     this.pool = new pg.Pool({
@@ -210,6 +214,7 @@ export class PostgresStorage implements StoragePort {
       keepAlive: true,
       application_name: 'renova',
       types,
+      ...(options.schema === undefined ? {} : { options: `-c search_path=${options.schema}` }),
     });
     // An idle connection that dies (database restart, network cut) emits 'error' on the pool; the
     // pool already discards it. Without a listener Node would treat it as fatal.
@@ -359,11 +364,10 @@ export class PostgresStorage implements StoragePort {
     );
   }
 
-  async findApplication(clientId: string, now = Date.now()): Promise<ApplicationRecord | null> {
+  async findApplication(clientId: string): Promise<ApplicationRecord | null> {
     const { rows } = await this.#run(
       q('application_by_id', `SELECT ${APPLICATION_COLUMNS} FROM applications a WHERE a.client_id = $1`, [
         clientId,
-        now,
       ]),
     );
     return rows[0] ? toApplication(rows[0]) : null;
@@ -374,7 +378,7 @@ export class PostgresStorage implements StoragePort {
       q(
         'applications_by_owner',
         `SELECT ${APPLICATION_COLUMNS} FROM applications a WHERE a.owner_user_id = $1 ORDER BY a.created_at, a.client_id`,
-        [ownerUserId, Date.now()],
+        [ownerUserId],
       ),
     );
     return rows.map(toApplication);
