@@ -185,10 +185,12 @@ BEGIN
   END IF;
 
   -- Already rotated. A replay is allowed only inside the window and only while the successor has
-  -- not been used itself (CONTRACT §4.2); anything else is reuse (RFC 9700 §4.14.2). The successor
-  -- is read FOR SHARE so that its own rotation, if in flight, is decided first.
+  -- not been used itself (CONTRACT §4.2); anything else is reuse (RFC 9700 §4.14.2). No lock is
+  -- needed: every flag read here only ever goes from NULL to set, so seeing them all NULL means they
+  -- were all NULL at the first read, and the replay, which writes nothing, is ordered there (before a
+  -- successor rotation still in flight). Replays therefore take no lock and write no WAL.
   SELECT r.rotated_at, r.revoked_at INTO s_rotated, s_revoked
-    FROM refresh_tokens r WHERE r.id = t.successor_refresh_id FOR SHARE;
+    FROM refresh_tokens r WHERE r.id = t.successor_refresh_id;
   s_found := FOUND;
   IF p_grace > 0 AND p_now - t.rotated_at <= p_grace AND s_found
      AND s_rotated IS NULL AND s_revoked IS NULL THEN
