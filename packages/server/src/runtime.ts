@@ -4,7 +4,9 @@ import type { FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
 import { lifetimesFromEnv } from './core/config.ts';
 import { cryptoRandom } from './core/random.ts';
+import { type FixedWindowOptions, InProcessRateLimiter, type RateLimiter } from './core/rate-limit.ts';
 import { buildApp } from './http/app.ts';
+import { RedisRateLimiter, rateLimitRedis } from './rate-limit/redis.ts';
 import { createServices, type Services } from './services.ts';
 import type { StoragePort } from './storage/contract.ts';
 import { Housekeeper } from './storage/housekeeping.ts';
@@ -56,6 +58,58 @@ export function loadServerKey(db: string, env: NodeJS.ProcessEnv = process.env):
   return key;
 }
 
+/** `max/windowSeconds`, e.g. `20/60`; `0` or `off` disables. */
+export function parseLimit(
+  name: string,
+  raw: string | undefined,
+  fallback: string,
+): FixedWindowOptions | null {
+  const value = raw === undefined || raw === '' ? fallback : raw;
+  if (value === '0' || value === 'off') return null;
+  const match = /^([1-9][0-9]*)\/([1-9][0-9]*)$/.exec(value);
+  if (!match)
+    throw new Error(`${name} must look like MAX/WINDOW_SECONDS (e.g. 20/60), or off; got "${value}"`);
+  return { maxFailures: Number(match[1]), windowSeconds: Number(match[2]) };
+}
+
+/**
+ * Rate limiters (issue 4 §4): failed client authentications (RENOVA_AUTH_FAILURE_LIMIT, default
+ * 20/60) and token requests (RENOVA_TOKEN_REQUEST_LIMIT, default off), each per client and per
+ * address; in Redis when REDIS_URL is set (keys under RENOVA_REDIS_PREFIX, default `renova:`), so
+ * every instance counts the same; in-process otherwise.
+ */
+function rateLimiters(env: NodeJS.ProcessEnv): {
+  rateLimiter: RateLimiter;
+  requestLimiter: RateLimiter | undefined;
+  close(): Promise<void>;
+} {
+  const failures = parseLimit('RENOVA_AUTH_FAILURE_LIMIT', env.RENOVA_AUTH_FAILURE_LIMIT, '20/60') ?? {
+    maxFailures: Number.MAX_SAFE_INTEGER,
+    windowSeconds: 60,
+  };
+  const requests = parseLimit('RENOVA_TOKEN_REQUEST_LIMIT', env.RENOVA_TOKEN_REQUEST_LIMIT, 'off');
+  const url = env.REDIS_URL;
+  if (url === undefined || url === '') {
+    return {
+      rateLimiter: new InProcessRateLimiter(failures),
+      requestLimiter: requests ? new InProcessRateLimiter(requests) : undefined,
+      close: async () => {},
+    };
+  }
+  const redis = rateLimitRedis(url);
+  // Deployments (or test runs) sharing one Redis keep their counters apart with a prefix.
+  const prefix = env.RENOVA_REDIS_PREFIX || 'renova:';
+  return {
+    rateLimiter: new RedisRateLimiter({ redis, prefix: `${prefix}authfail:`, ...failures }),
+    requestLimiter: requests
+      ? new RedisRateLimiter({ redis, prefix: `${prefix}tokenreq:`, ...requests })
+      : undefined,
+    async close() {
+      redis.disconnect();
+    },
+  };
+}
+
 export interface Runtime {
   services: Services;
   close(): Promise<void>;
@@ -64,9 +118,23 @@ export interface Runtime {
 /** Opens storage and wires the services, as `serve` and every CLI command do. */
 export async function openRuntime(db: string, env: NodeJS.ProcessEnv = process.env): Promise<Runtime> {
   const lifetimes = lifetimesFromEnv(env);
+  const serverKey = loadServerKey(db, env);
+  const limits = rateLimiters(env);
   const storage = await openStorage(db);
-  const services = createServices({ storage, serverKey: loadServerKey(db, env), lifetimes });
-  return { services, close: () => storage.close() };
+  const services = createServices({
+    storage,
+    serverKey,
+    lifetimes,
+    rateLimiter: limits.rateLimiter,
+    requestLimiter: limits.requestLimiter,
+  });
+  return {
+    services,
+    async close() {
+      await limits.close();
+      await storage.close();
+    },
+  };
 }
 
 export interface ServeOptions {

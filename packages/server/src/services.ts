@@ -18,6 +18,11 @@ export interface ServiceOptions {
   clock?: Clock;
   random?: RandomSource;
   rateLimiter?: RateLimiter;
+  /**
+   * Counts every token request per client and per address (issue 4 §4); none when omitted. Shared
+   * through Redis when several instances run.
+   */
+  requestLimiter?: RateLimiter;
 }
 
 /** Everything the HTTP layer and the CLI call: the composition root of `core/`. */
@@ -29,6 +34,7 @@ export interface Services {
   inspection: TokenInspection;
   registry: Registry;
   sealer: Sealer;
+  requestLimiter: RateLimiter | undefined;
 }
 
 export function createServices(options: ServiceOptions): Services {
@@ -47,5 +53,6 @@ export function createServices(options: ServiceOptions): Services {
     inspection: new TokenInspection(storage, clock, clients),
     registry: new Registry({ storage, clock, random, lifetimes, sealer }),
     sealer,
+    requestLimiter: options.requestLimiter,
   };
 }
