@@ -26,6 +26,7 @@ import type {
   WebhookEventRecord,
   WebhookStatus,
 } from '../contract.ts';
+import { APPLICATION_CHANNEL, ApplicationCache } from './application-cache.ts';
 import { PG_MIGRATIONS } from './migrations.ts';
 
 type Row = Record<string, unknown>;
@@ -42,6 +43,11 @@ export interface PostgresStorageOptions {
   queryTimeoutMs?: number;
   /** Attempts for a step that hit a serialization failure or deadlock (40001, 40P01). */
   maxAttempts?: number;
+  /**
+   * Lifetime of cached application records (see application-cache.ts); 0 disables the cache.
+   * Default: RENOVA_PG_APP_CACHE_MS, then 5000.
+   */
+  applicationCacheMs?: number;
 }
 
 /** `pg` returns BIGINT as text; every BIGINT here (ids < 2^53, epoch ms) fits a JS number. */
@@ -197,6 +203,7 @@ const insertWebhookEvent = (event: NewWebhookEvent) =>
 export class PostgresStorage implements StoragePort {
   readonly pool: pg.Pool;
   readonly #maxAttempts: number;
+  readonly #applications: ApplicationCache;
   /** Counters for metrics and the benchmark's "where time goes". */
   readonly stats = { retries: 0, unavailable: 0 };
 
@@ -205,17 +212,24 @@ export class PostgresStorage implements StoragePort {
       throw new Error('schema must be a lower-case SQL identifier');
     const poolMax = options.poolMax ?? Number(process.env.RENOVA_PG_POOL_MAX || 16);
     this.#maxAttempts = options.maxAttempts ?? 4;
-    this.pool = new pg.Pool({
+    const connection: pg.ClientConfig = {
       connectionString: options.connectionString,
-      max: poolMax,
       connectionTimeoutMillis: options.connectionTimeoutMs ?? 2_000,
-      query_timeout: options.queryTimeoutMs ?? 10_000,
-      idleTimeoutMillis: 30_000,
       keepAlive: true,
       application_name: 'renova',
       types,
       ...(options.schema === undefined ? {} : { options: `-c search_path=${options.schema}` }),
+    };
+    this.pool = new pg.Pool({
+      ...connection,
+      max: poolMax,
+      query_timeout: options.queryTimeoutMs ?? 10_000,
+      idleTimeoutMillis: 30_000,
     });
+    this.#applications = new ApplicationCache(
+      connection,
+      options.applicationCacheMs ?? Number(process.env.RENOVA_PG_APP_CACHE_MS ?? 5_000),
+    );
     // An idle connection that dies (database restart, network cut) emits 'error' on the pool; the
     // pool already discards it. Without a listener Node would treat it as fatal.
     this.pool.on('error', () => {});
@@ -303,6 +317,7 @@ export class PostgresStorage implements StoragePort {
         });
       }
     });
+    await this.#applications.start();
   }
 
   async ping(): Promise<void> {
@@ -310,6 +325,7 @@ export class PostgresStorage implements StoragePort {
   }
 
   async close(): Promise<void> {
+    await this.#applications.close();
     await this.pool.end();
   }
 
@@ -365,12 +381,16 @@ export class PostgresStorage implements StoragePort {
   }
 
   async findApplication(clientId: string): Promise<ApplicationRecord | null> {
-    const { rows } = await this.#run(
-      q('application_by_id', `SELECT ${APPLICATION_COLUMNS} FROM applications a WHERE a.client_id = $1`, [
-        clientId,
-      ]),
-    );
-    return rows[0] ? toApplication(rows[0]) : null;
+    const cached = this.#applications.get(clientId, Date.now());
+    if (cached) return cached;
+    return this.#applications.load(clientId, async () => {
+      const { rows } = await this.#run(
+        q('application_by_id', `SELECT ${APPLICATION_COLUMNS} FROM applications a WHERE a.client_id = $1`, [
+          clientId,
+        ]),
+      );
+      return rows[0] ? toApplication(rows[0]) : null;
+    });
   }
 
   async listApplicationsByOwner(ownerUserId: number): Promise<ApplicationRecord[]> {
@@ -384,8 +404,13 @@ export class PostgresStorage implements StoragePort {
     return rows.map(toApplication);
   }
 
-  rotateClientSecret(clientId: string, hash: Buffer, overlapUntil: number, now: number): Promise<boolean> {
-    return this.#tx(async (db) => {
+  async rotateClientSecret(
+    clientId: string,
+    hash: Buffer,
+    overlapUntil: number,
+    now: number,
+  ): Promise<boolean> {
+    const rotated = await this.#tx(async (db) => {
       // The application row lock serializes two rotations of one application.
       const app = await db.query(
         q('lock_application', 'SELECT 1 FROM applications WHERE client_id = $1 FOR UPDATE', [clientId]),
@@ -405,8 +430,12 @@ export class PostgresStorage implements StoragePort {
           [clientId, hash, now],
         ),
       );
+      // Delivered to every instance's application cache when (and only if) this commits.
+      await db.query(q('notify_application', 'SELECT pg_notify($1, $2)', [APPLICATION_CHANNEL, clientId]));
       return true;
     });
+    this.#applications.invalidate(clientId);
+    return rotated;
   }
 
   recordConsent(
