@@ -30,6 +30,8 @@ const { values: options } = parseArgs({
     'seed-grants': { type: 'string', default: '0' },
     'pool-max': { type: 'string', default: '16' },
     json: { type: 'boolean', default: false },
+    /** Writes a V8 CPU profile of every instance into this folder (where time goes inside Renova). */
+    'cpu-prof-dir': { type: 'string' },
   },
 });
 
@@ -49,9 +51,10 @@ const log = (line: string) => {
 };
 
 function spawnInstance(db: string): Promise<{ child: ChildProcess; url: string }> {
+  const profile = options['cpu-prof-dir'] ? ['--cpu-prof', `--cpu-prof-dir=${options['cpu-prof-dir']}`] : [];
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', SERVER_MAIN, 'serve', '--port', '0', '--db', db],
+    [...profile, '--import', 'tsx', SERVER_MAIN, 'serve', '--port', '0', '--db', db],
     {
       env: {
         ...process.env,

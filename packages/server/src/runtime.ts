@@ -22,6 +22,18 @@ export function resolveDb(flag: string | undefined, env: NodeJS.ProcessEnv = pro
 
 export const isPostgresUrl = (db: string): boolean => /^postgres(ql)?:\/\//.test(db);
 
+/** `db` for messages and logs: a postgres:// URL loses its password. */
+export function redactUrl(db: string): string {
+  if (!isPostgresUrl(db)) return db;
+  try {
+    const url = new URL(db);
+    if (url.password) url.password = '***';
+    return url.toString();
+  } catch {
+    return 'postgres://…';
+  }
+}
+
 /** Opens the storage named by `db` (a SQLite path or a postgres:// URL) and applies migrations. */
 export async function openStorage(db: string): Promise<StoragePort> {
   const storage = isPostgresUrl(db)
