@@ -581,19 +581,20 @@ export class TokenKeeper {
       await this.#emit('error', { userId: rec.userId, error, during: 'journal' });
       return null;
     }
+    let recovered: StoredToken | null = null;
     for (const e of entries) {
-      if (e.fromVersion < rec.version) {
-        await this.#store.journalDelete(e.id);
-        continue;
-      }
       if (e.fromVersion !== rec.version) continue;
-      const stored = await this.#store.compareAndSwap(rec.userId, rec.version, e.token, e.id);
-      if (stored === null) continue;
-      this.#metrics.journalRecovered++;
-      await this.#emit('rotated', { userId: rec.userId, token: stored, source: 'journal' });
-      return stored;
+      recovered = await this.#store.compareAndSwap(rec.userId, rec.version, e.token, e.id);
+      if (recovered !== null) break;
     }
-    return null;
+    const version = recovered?.version ?? rec.version;
+    for (const e of entries) {
+      if (e.fromVersion < version) await this.#store.journalDelete(e.id);
+    }
+    if (recovered === null) return null;
+    this.#metrics.journalRecovered++;
+    await this.#emit('rotated', { userId: rec.userId, token: recovered, source: 'journal' });
+    return recovered;
   }
 
   async #rotate(rec: StoredToken, flow: Flow): Promise<StoredToken> {

@@ -2,10 +2,12 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
+import { type DemoInfo, runDemo } from './cli/demo.ts';
 import { lifetimesFromEnv } from './core/config.ts';
 import { cryptoRandom } from './core/random.ts';
 import { type FixedWindowOptions, InProcessRateLimiter, type RateLimiter } from './core/rate-limit.ts';
-import { buildApp } from './http/app.ts';
+import { webhookPolicyFromEnv } from './core/webhooks.ts';
+import { buildApp, type DemoState } from './http/app.ts';
 import { RedisRateLimiter, rateLimitRedis } from './rate-limit/redis.ts';
 import { createServices, type Services } from './services.ts';
 import type { StoragePort } from './storage/contract.ts';
@@ -139,10 +141,12 @@ export async function openRuntime(db: string, env: NodeJS.ProcessEnv = process.e
     lifetimes,
     rateLimiter: limits.rateLimiter,
     requestLimiter: limits.requestLimiter,
+    webhookPolicy: webhookPolicyFromEnv(env),
   });
   return {
     services,
     async close() {
+      await services.webhooks.stop();
       await limits.close();
       await storage.close();
     },
@@ -156,13 +160,20 @@ export interface ServeOptions {
   issuer?: string | undefined;
   adminToken?: string | undefined;
   logger?: Logger | false;
+  /** `--demo`: create the demo data and serve the demo start and callback pages. */
+  demo?: boolean | undefined;
+  /** Deliver webhooks from this process (default true). */
+  webhooks?: boolean | undefined;
 }
 
 export interface RunningServer {
   app: FastifyInstance;
+  logger: Logger | undefined;
   services: Services;
   url: string;
   issuer: string;
+  /** Set with `demo: true`: what `serve --demo` prints. */
+  demo?: DemoInfo | undefined;
   close(): Promise<void>;
 }
 
@@ -174,12 +185,14 @@ export async function startServer(
   const logger = options.logger ?? pino({ level: env.RENOVA_LOG_LEVEL ?? 'info' });
   // The issuer is only known once the port is; with --port 0 it is built after listen().
   let issuer = options.issuer ?? '';
+  const demoState: DemoState | undefined = options.demo ? {} : undefined;
   const app = await buildApp(runtime.services, {
     get issuer() {
       return issuer;
     },
     adminToken: options.adminToken,
     logger,
+    demo: demoState,
   });
   // Housekeeping (expired codes and tokens) on every instance, jittered; RENOVA_PURGE_INTERVAL_SECONDS=0
   // turns it off (e.g. when one designated instance or a cron job does it).
@@ -205,11 +218,26 @@ export async function startServer(
   const host = options.host.includes(':') ? `[${options.host}]` : options.host;
   const url = `http://${host}:${port}`;
   if (!options.issuer) issuer = url;
+  if (logger)
+    logger.info({ url, issuer, db: options.db.replace(/\/\/[^@]*@/, '//***@') }, 'renova listening');
+  runtime.services.webhooks.useLogger(logger || undefined);
+  if (options.webhooks !== false) runtime.services.webhooks.start();
+  let demo: DemoInfo | undefined;
+  if (demoState) {
+    demo = await runDemo(runtime.services, issuer);
+    // Only a hash of the client secret is stored, so the demo callback page keeps the fresh one
+    // in memory to exchange codes with it.
+    demoState.clientId = demo.clientId;
+    demoState.clientSecret = demo.clientSecret;
+    demoState.redirectUri = demo.redirectUri;
+  }
   return {
     app,
+    logger: logger || undefined,
     services: runtime.services,
     url,
     issuer,
+    demo,
     async close() {
       await housekeeper?.stop();
       await app.close();

@@ -8,7 +8,9 @@ import { Registry } from './core/registry.ts';
 import { Sealer } from './core/sealing.ts';
 import { TokenEndpoint } from './core/token-endpoint.ts';
 import { TokenInspection } from './core/token-inspection.ts';
+import { DEFAULT_WEBHOOK_POLICY, type WebhookPolicy } from './core/webhooks.ts';
 import type { StoragePort } from './storage/contract.ts';
+import { WebhookDispatcher } from './webhooks/dispatcher.ts';
 
 export interface ServiceOptions {
   storage: StoragePort;
@@ -18,6 +20,11 @@ export interface ServiceOptions {
   clock?: Clock;
   random?: RandomSource;
   rateLimiter?: RateLimiter;
+  /** Throttles failed seller logins on the consent and account pages, per (address, email). */
+  loginLimiter?: RateLimiter;
+  webhookPolicy?: WebhookPolicy;
+  /** Injected for tests; the dispatcher uses the global fetch otherwise. */
+  webhookFetch?: typeof fetch;
   /**
    * Counts every token request per client and per address (issue 4 §4); none when omitted. Shared
    * through Redis when several instances run.
@@ -34,6 +41,10 @@ export interface Services {
   inspection: TokenInspection;
   registry: Registry;
   sealer: Sealer;
+  random: RandomSource;
+  loginLimiter: RateLimiter;
+  /** Not running until `start()`: `serve` starts it; one-shot CLI commands leave events queued. */
+  webhooks: WebhookDispatcher;
   requestLimiter: RateLimiter | undefined;
 }
 
@@ -45,14 +56,33 @@ export function createServices(options: ServiceOptions): Services {
   const { storage } = options;
   const clients = new ClientAuthenticator(storage, clock, rateLimiter);
   const sealer = new Sealer(options.serverKey, random);
+  const webhooks = new WebhookDispatcher({
+    storage,
+    sealer,
+    clock,
+    random,
+    policy: options.webhookPolicy ?? DEFAULT_WEBHOOK_POLICY,
+    fetch: options.webhookFetch,
+  });
   return {
     storage,
     lifetimes,
     clock,
     tokens: new TokenEndpoint({ storage, clock, random, lifetimes, rateLimiter }, clients),
     inspection: new TokenInspection(storage, clock, clients),
-    registry: new Registry({ storage, clock, random, lifetimes, sealer }),
+    registry: new Registry({
+      storage,
+      clock,
+      random,
+      lifetimes,
+      sealer,
+      onWebhookEnqueued: () => webhooks.nudge(),
+    }),
     sealer,
+    random,
+    // Seller passwords are guessable: 5 failures per (address, email) in 15 minutes, then a wait.
+    loginLimiter: options.loginLimiter ?? new InProcessRateLimiter({ maxFailures: 5, windowSeconds: 900 }),
+    webhooks,
     requestLimiter: options.requestLimiter,
   };
 }

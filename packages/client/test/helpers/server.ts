@@ -62,7 +62,18 @@ export async function startServer(env: Record<string, string> = {}): Promise<Ren
   let out = '';
   const child: ChildProcess = spawn(
     process.execPath,
-    ['--import', 'tsx', SERVER_MAIN, 'serve', '--host', '127.0.0.1', '--port', String(port), '--db', join(dir, 'renova.db')],
+    [
+      '--import',
+      'tsx',
+      SERVER_MAIN,
+      'serve',
+      '--host',
+      '127.0.0.1',
+      '--port',
+      String(port),
+      '--db',
+      join(dir, 'renova.db'),
+    ],
     {
       cwd: resolve(SERVER_MAIN, '../../..'),
       env: { ...process.env, RENOVA_ADMIN_TOKEN: token, LOG_LEVEL: 'warn', ...env },
@@ -132,12 +143,16 @@ export async function createApplication(
 ): Promise<{ clientId: string; clientSecret: string; redirectUri: string; ownerId: number }> {
   const owner = await createUser(server);
   const redirectUri = 'https://integrator.example/callback';
-  const app = await server.admin<{ client_id: string; client_secret: string }>('POST', '/admin/applications', {
-    name: 'client tests',
-    owner_user_id: owner,
-    redirect_uris: [redirectUri],
-    ...(scopes === undefined ? {} : { scopes }),
-  });
+  const app = await server.admin<{ client_id: string; client_secret: string }>(
+    'POST',
+    '/admin/applications',
+    {
+      name: 'client tests',
+      owner_user_id: owner,
+      redirect_uris: [redirectUri],
+      ...(scopes === undefined ? {} : { scopes }),
+    },
+  );
   return { clientId: app.client_id, clientSecret: app.client_secret, redirectUri, ownerId: owner };
 }
 
@@ -145,7 +160,6 @@ export async function createApplication(
 export async function createUser(server: RenovaServer): Promise<number> {
   const u = await server.admin<{ id: number }>('POST', '/admin/users', {
     email: `seller-${globalThis.crypto.randomUUID()}@example.test`,
-    password: 'correct horse battery staple',
   });
   return u.id;
 }

@@ -1,17 +1,29 @@
 import type { Services } from '../services.ts';
 
 const DEMO_OWNER = 'demo-integrator@renova.test';
-const DEMO_SELLER = 'demo-seller@renova.test';
-const DEMO_PASSWORD = 'renova-demo';
+export const DEMO_SELLER = 'demo-seller@renova.test';
+export const DEMO_PASSWORD = 'renova-demo';
 const DEMO_APP = 'Renova Demo Store';
 
+export interface DemoInfo {
+  clientId: string;
+  clientSecret: string;
+  /** `${issuer}/demo/callback`, served by Renova in demo mode. */
+  redirectUri: string;
+  sellerId: number;
+  /** Opens the consent flow for the demo application (state and PKCE set up by Renova). */
+  startUrl: string;
+  /** What `serve --demo` prints. */
+  lines: string[];
+}
+
 /**
- * `serve --demo`: creates (once) a demo integrator, a demo seller and a demo application, then
- * prints ready-to-paste commands for the whole lifecycle. The client secret cannot be shown again
+ * `serve --demo`: creates (once) a demo integrator, a demo seller and a demo application whose
+ * first redirect URI is Renova's own demo callback page. The client secret cannot be shown again
  * (only its hash is stored), so each start issues a fresh one by rotation; earlier ones keep
- * working for the usual overlap.
+ * working for the usual overlap, and the server keeps the fresh one in memory for the callback page.
  */
-export async function runDemo(services: Services, issuer: string): Promise<void> {
+export async function runDemo(services: Services, issuer: string): Promise<DemoInfo> {
   const { registry, storage } = services;
   const owner =
     (await storage.findUserByEmail(DEMO_OWNER)) ??
@@ -20,7 +32,9 @@ export async function runDemo(services: Services, issuer: string): Promise<void>
     (await storage.findUserByEmail(DEMO_SELLER)) ??
     (await registry.createUser({ email: DEMO_SELLER, password: DEMO_PASSWORD, nickname: 'DEMO_SELLER' }));
   const callback = `${issuer}/demo/callback`;
-  const existing = (await storage.listApplicationsByOwner(owner.id)).find((a) => a.name === DEMO_APP);
+  const existing = (await storage.listApplicationsByOwner(owner.id)).find(
+    (a) => a.name === DEMO_APP && a.redirectUris[0] === callback,
+  );
   const clientId =
     existing?.clientId ??
     (
@@ -31,10 +45,7 @@ export async function runDemo(services: Services, issuer: string): Promise<void>
       })
     ).client_id;
   const { client_secret: clientSecret } = await registry.rotateClientSecret(clientId);
-  const app = await registry.requireApplication(clientId);
-  const redirectUri = app.redirectUris[0] as string;
-  const { code } = await registry.authorize({ clientId, userId: seller.id, redirectUri });
-
+  const startUrl = `${issuer}/demo/start`;
   const lines = [
     '',
     'Demo data is ready:',
@@ -42,16 +53,17 @@ export async function runDemo(services: Services, issuer: string): Promise<void>
     `  application  ${DEMO_APP}, client_id ${clientId}`,
     `  client_secret (fresh for this run) ${clientSecret}`,
     '',
-    'Exchange this single-use code (valid 10 minutes) for tokens:',
-    `  curl -s ${issuer}/oauth/token -H 'content-type: application/json' \\`,
-    `    -d '{"grant_type":"authorization_code","client_id":"${clientId}","client_secret":"${clientSecret}","code":"${code}","redirect_uri":"${redirectUri}"}'`,
+    'Try the whole flow in a browser: sign in as the demo seller, approve, and watch the demo',
+    'callback page exchange the code and refresh the token:',
+    `  ${startUrl}`,
     '',
-    'Then refresh with the refresh_token from the answer:',
-    `  curl -s ${issuer}/oauth/token -d grant_type=refresh_token -d client_id=${clientId} \\`,
-    `    -d client_secret=${clientSecret} -d refresh_token=TG-…`,
+    `Your authorized applications: ${issuer}/account/applications`,
     '',
-    `More codes: npx renova authorize --client-id ${clientId} --user-id ${seller.id}`,
+    'Or, without a browser, record consent as an operator and exchange the code yourself:',
+    `  npx renova authorize --client-id ${clientId} --user-id ${seller.id} --redirect-uri http://localhost:3000/callback`,
+    `  curl -s ${issuer}/oauth/token -d grant_type=authorization_code -d client_id=${clientId} \\`,
+    `    -d client_secret=${clientSecret} -d redirect_uri=http://localhost:3000/callback -d code=TG-…`,
     '',
   ];
-  process.stdout.write(`${lines.join('\n')}\n`);
+  return { clientId, clientSecret, redirectUri: callback, sellerId: seller.id, startUrl, lines };
 }

@@ -1,7 +1,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { OAuthError } from '../core/errors.ts';
 import { openRuntime, openStorage, type Runtime, redactUrl, resolveDb, startServer } from '../runtime.ts';
-import { runDemo } from './demo.ts';
+import type { WebhookEventRecord } from '../storage/contract.ts';
 
 /**
  * The `renova` CLI (CONTRACT §5). Each command parses its flags and calls the same services the
@@ -81,14 +81,15 @@ program
       db: resolveDb(options.db),
       issuer: options.issuer?.replace(/\/$/, ''),
       adminToken: process.env.RENOVA_ADMIN_TOKEN || undefined,
+      demo: options.demo ?? false,
     });
     process.stdout.write(`renova listening on ${server.url}\n`);
-    if (options.demo) await runDemo(server.services, server.issuer);
+    if (server.demo) process.stdout.write(`${server.demo.lines.join('\n')}\n`);
     let closing = false;
     const shutdown = (signal: string) => {
       if (closing) return;
       closing = true;
-      server.app.log.info({ signal }, 'shutting down');
+      server.logger?.info({ signal }, 'shutting down');
       server.close().then(
         () => process.exit(0),
         () => process.exit(1),
@@ -258,6 +259,48 @@ grant
     ),
   );
 
+const webhooks = program.command('webhooks').description('inspect and retry mp-connect webhook deliveries');
+webhooks
+  .command('list')
+  .description('list webhook events, newest first')
+  .addOption(
+    new Option('--status <status>', 'only events with this status').choices(['pending', 'delivered', 'dead']),
+  )
+  .option('--limit <n>', 'how many events to show', positiveInt('--limit'), 50)
+  .addOption(dbOption())
+  .option('--json', 'print JSON')
+  .action(
+    (options: { status?: 'pending' | 'delivered' | 'dead'; limit: number; db?: string; json?: boolean }) =>
+      withRuntime(
+        options,
+        async (rt) =>
+          (await rt.services.storage.listWebhookEvents({ status: options.status, limit: options.limit })).map(
+            webhookEventView,
+          ),
+        (events) => formatWebhookTable(events),
+      ),
+  );
+webhooks
+  .command('retry')
+  .description('make a dead (or pending) event due now; a running server delivers it within a poll')
+  .requiredOption('--id <id>', 'event id (see `renova webhooks list`)', positiveInt('--id'))
+  .addOption(dbOption())
+  .option('--json', 'print JSON')
+  .action((options: { id: number; db?: string; json?: boolean }) =>
+    withRuntime(
+      options,
+      async (rt) => {
+        if (!(await rt.services.storage.retryWebhookEvent(options.id, Date.now()))) {
+          throw new InvalidArgumentError(
+            `webhook event ${options.id} does not exist or was already delivered.`,
+          );
+        }
+        return { id: options.id, status: 'pending' };
+      },
+      () => `webhook event ${options.id} is due again; a running \`renova serve\` will deliver it`,
+    ),
+  );
+
 try {
   await program.parseAsync(process.argv);
 } catch (error) {
@@ -265,4 +308,52 @@ try {
     error instanceof OAuthError ? error.description : error instanceof Error ? error.message : String(error);
   process.stderr.write(`error: ${message}\n`);
   process.exitCode = error instanceof InvalidArgumentError ? 2 : 1;
+}
+
+/** `renova webhooks list --json`: snake_case and ISO dates, like the admin API's objects. */
+function webhookEventView(e: WebhookEventRecord) {
+  const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+  return {
+    id: e.id,
+    status: e.status,
+    action: e.action,
+    application_id: e.clientId,
+    user_id: e.userId,
+    url: e.url,
+    attempts: e.attempts,
+    created_at: iso(e.createdAt),
+    next_attempt_at: e.status === 'pending' ? iso(e.nextAttemptAt) : null,
+    last_attempt_at: iso(e.lastAttemptAt),
+    last_status: e.lastStatus,
+    last_error: e.lastError,
+    delivered_at: iso(e.deliveredAt),
+  };
+}
+
+function formatWebhookTable(events: ReturnType<typeof webhookEventView>[]): string {
+  if (events.length === 0) return 'no webhook events';
+  const rows = events.map((e) => [
+    String(e.id),
+    e.status,
+    e.action,
+    e.application_id,
+    String(e.user_id),
+    String(e.attempts),
+    e.status === 'delivered'
+      ? `delivered ${e.delivered_at}`
+      : e.status === 'pending'
+        ? `next ${e.next_attempt_at}`
+        : 'gave up',
+    e.last_error ?? '',
+  ]);
+  const header = ['ID', 'STATUS', 'ACTION', 'APPLICATION', 'USER', 'TRIES', 'WHEN', 'LAST ERROR'];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  return [header, ...rows]
+    .map((r) =>
+      r
+        .map((c, i) => c.padEnd(widths[i] ?? 0))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
 }

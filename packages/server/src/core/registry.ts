@@ -6,6 +6,7 @@ import type { Clock, RandomSource } from './ports.ts';
 import { ALL_SCOPES, formatScope, narrowScope } from './scopes.ts';
 import type { Sealer } from './sealing.ts';
 import { formatGrantToken, newClientId, newClientSecret, newValidator, sha256 } from './tokens.ts';
+import { webhookEventFor } from './webhooks.ts';
 
 /** Site ids of the markets Mercado Pago serves, with their country. */
 export const SITES: Readonly<Record<string, string>> = {
@@ -102,6 +103,7 @@ export class Registry {
   readonly #random: RandomSource;
   readonly #lifetimes: Lifetimes;
   readonly #sealer: Sealer;
+  readonly #webhooksEnqueued: () => void;
 
   constructor(deps: {
     storage: StoragePort;
@@ -109,12 +111,15 @@ export class Registry {
     random: RandomSource;
     lifetimes: Lifetimes;
     sealer: Sealer;
+    /** Called after a webhook event was committed to the outbox, to wake the dispatcher. */
+    onWebhookEnqueued?: () => void;
   }) {
     this.#storage = deps.storage;
     this.#clock = deps.clock;
     this.#random = deps.random;
     this.#lifetimes = deps.lifetimes;
     this.#sealer = deps.sealer;
+    this.#webhooksEnqueued = deps.onWebhookEnqueued ?? (() => {});
   }
 
   async createUser(input: CreateUserInput): Promise<UserView> {
@@ -229,7 +234,11 @@ export class Registry {
     return { code, redirect_uri: redirectUri };
   }
 
-  /** Shared by the consent page and the operator path: the grant is recorded with the code. */
+  /**
+   * Shared by the consent page and the operator path: the grant is recorded with the code, and an
+   * `application.authorized` webhook is queued in the same transaction when the grant is new or was
+   * revoked (a re-consent of an active grant is not news to the application).
+   */
   async issueCode(args: {
     app: ApplicationRecord;
     userId: number;
@@ -240,25 +249,38 @@ export class Registry {
   }): Promise<string> {
     const now = this.#clock.now();
     const validator = newValidator(this.#random);
-    const { codeId } = await this.#storage.recordConsent({
-      hash: validator.hash,
-      clientId: args.app.clientId,
-      userId: args.userId,
-      redirectUri: args.redirectUri,
-      scope: formatScope(args.scope.split(' ')),
-      codeChallenge: args.codeChallenge,
-      codeChallengeMethod: args.codeChallengeMethod,
-      createdAt: now,
-      expiresAt: now + this.#lifetimes.authorizationCodeSeconds * 1000,
-      publicKey: this.#random.uuid(),
-    });
+    const event = webhookEventFor(args.app, args.userId, 'application.authorized', now);
+    const { codeId, grantCreated } = await this.#storage.recordConsent(
+      {
+        hash: validator.hash,
+        clientId: args.app.clientId,
+        userId: args.userId,
+        redirectUri: args.redirectUri,
+        scope: formatScope(args.scope.split(' ')),
+        codeChallenge: args.codeChallenge,
+        codeChallengeMethod: args.codeChallengeMethod,
+        createdAt: now,
+        expiresAt: now + this.#lifetimes.authorizationCodeSeconds * 1000,
+        publicKey: this.#random.uuid(),
+      },
+      event,
+    );
+    if (grantCreated && event) this.#webhooksEnqueued();
     return formatGrantToken('code', codeId, validator.secret, args.userId);
   }
 
+  /**
+   * Revokes the seller's authorization and every token of it (the account page, the admin API and
+   * the CLI), queueing `application.deauthorized` in the same transaction.
+   */
   async revokeGrant(clientId: string, userId: number): Promise<void> {
-    if (!(await this.#storage.revokeGrant(clientId, userId, this.#clock.now()))) {
+    const app = /^[0-9]{16}$/.test(clientId) ? await this.#storage.findApplication(clientId) : null;
+    const now = this.#clock.now();
+    const event = app ? webhookEventFor(app, userId, 'application.deauthorized', now) : undefined;
+    if (!app || !(await this.#storage.revokeGrant(clientId, userId, now, event))) {
       throw new NotFoundError(`user ${userId} has no active authorization for application ${clientId}`);
     }
+    if (event) this.#webhooksEnqueued();
   }
 }
 

@@ -20,6 +20,11 @@ export class Sealer {
     return Buffer.from(hkdfSync('sha256', this.#serverKey, 'renova/seal/v1', purpose, 32));
   }
 
+  /** A 32-byte key for `purpose`, derived from the server key (e.g. the CSRF token key). */
+  deriveKey(purpose: string): Buffer {
+    return this.#key(`key:${purpose}`);
+  }
+
   seal(purpose: string, plaintext: string): Buffer {
     const iv = this.#random.bytes(12);
     const cipher = createCipheriv('aes-256-gcm', this.#key(purpose), iv);

@@ -4,7 +4,6 @@ import Fastify, {
   type FastifyInstance,
   type FastifyReply,
   type FastifyRequest,
-  LogController,
 } from 'fastify';
 import { Counter, collectDefaultMetrics, Histogram, Registry as MetricsRegistry } from 'prom-client';
 import { presentedCredentials } from '../core/client-auth.ts';
@@ -14,8 +13,12 @@ import { ALL_SCOPES } from '../core/scopes.ts';
 import type { Services } from '../services.ts';
 import { registerAdminRoutes } from './admin.ts';
 import { parseParamsBody } from './body.ts';
+import { type DemoState, registerDemoPages } from './demo.ts';
 import { toErrorReply } from './errors.ts';
+import { registerSellerPages } from './seller.ts';
 import { usersMeView } from './views.ts';
+
+export type { DemoState };
 
 export interface HttpOptions {
   /** The issuer identifier (RFC 8414 §2), e.g. `http://127.0.0.1:8080`. */
@@ -23,6 +26,8 @@ export interface HttpOptions {
   /** Enables the admin API (CONTRACT §4.5) when set. */
   adminToken?: string | undefined;
   logger?: FastifyBaseLogger | false;
+  /** `serve --demo`: serves /demo/start and /demo/callback with these (late-filled) credentials. */
+  demo?: DemoState | undefined;
 }
 
 /** CONTRACT §4.2: a body over 16 KiB is rejected. */
@@ -37,10 +42,11 @@ declare module 'fastify' {
 
 /** Builds the HTTP application. This layer alone knows URLs, headers and status codes. */
 export async function buildApp(services: Services, options: HttpOptions): Promise<FastifyInstance> {
+  // Fastify gets no logger: a child logger per request cost more than the token endpoint's own
+  // checks. Refusals and failures are logged here, with their private detail.
+  const log = options.logger || undefined;
   const app: FastifyInstance = Fastify({
-    ...(options.logger ? { loggerInstance: options.logger } : { logger: false }),
-    // Per-request access logs would cost more than the token endpoint's own work; errors are logged.
-    logController: new LogController({ disableRequestLogging: true }),
+    logger: false,
     bodyLimit: BODY_LIMIT,
     trustProxy: false,
     return503OnClosing: true,
@@ -51,9 +57,9 @@ export async function buildApp(services: Services, options: HttpOptions): Promis
   app.setErrorHandler((error, request, reply) => {
     const answer = toErrorReply(error);
     if (answer.status >= 500 && !(error instanceof OAuthError)) {
-      request.log.error({ err: error, url: request.url }, 'request failed');
+      log?.error({ err: error, method: request.method, url: request.url }, 'request failed');
     } else if (error instanceof OAuthError && error.detail) {
-      request.log.info({ error: error.error, detail: error.detail, url: request.url }, 'request refused');
+      log?.info({ error: error.error, detail: error.detail, url: request.url }, 'request refused');
     }
     void reply
       .code(answer.status)
@@ -141,6 +147,11 @@ export async function buildApp(services: Services, options: HttpOptions): Promis
   });
 
   await app.register(async (admin) => registerAdminRoutes(admin, services, options.adminToken));
+  // The seller's side: consent, sign-in, account page (and the demo client in demo mode).
+  await app.register(async (pages) => {
+    registerSellerPages(pages, services, { issuer: () => options.issuer, demo: options.demo !== undefined });
+    if (options.demo) registerDemoPages(pages, services, () => options.issuer, options.demo);
+  });
   return app;
 }
 

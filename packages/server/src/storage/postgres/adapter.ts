@@ -26,7 +26,6 @@ import type {
   WebhookEventRecord,
   WebhookStatus,
 } from '../contract.ts';
-import { APPLICATION_CHANNEL, ApplicationCache } from './application-cache.ts';
 import { PG_MIGRATIONS } from './migrations.ts';
 
 type Row = Record<string, unknown>;
@@ -43,11 +42,6 @@ export interface PostgresStorageOptions {
   queryTimeoutMs?: number;
   /** Attempts for a step that hit a serialization failure or deadlock (40001, 40P01). */
   maxAttempts?: number;
-  /**
-   * Lifetime of cached application records (see application-cache.ts); 0 disables the cache.
-   * Default: RENOVA_PG_APP_CACHE_MS, then 5000.
-   */
-  applicationCacheMs?: number;
 }
 
 /** `pg` returns BIGINT as text; every BIGINT here (ids < 2^53, epoch ms) fits a JS number. */
@@ -203,7 +197,6 @@ const insertWebhookEvent = (event: NewWebhookEvent) =>
 export class PostgresStorage implements StoragePort {
   readonly pool: pg.Pool;
   readonly #maxAttempts: number;
-  readonly #applications: ApplicationCache;
   /** Counters for metrics and the benchmark's "where time goes". */
   readonly stats = { retries: 0, unavailable: 0 };
 
@@ -226,10 +219,7 @@ export class PostgresStorage implements StoragePort {
       query_timeout: options.queryTimeoutMs ?? 10_000,
       idleTimeoutMillis: 30_000,
     });
-    this.#applications = new ApplicationCache(
-      connection,
-      options.applicationCacheMs ?? Number(process.env.RENOVA_PG_APP_CACHE_MS ?? 5_000),
-    );
+
     // An idle connection that dies (database restart, network cut) emits 'error' on the pool; the
     // pool already discards it. Without a listener Node would treat it as fatal.
     this.pool.on('error', () => {});
@@ -317,7 +307,6 @@ export class PostgresStorage implements StoragePort {
         });
       }
     });
-    await this.#applications.start();
   }
 
   async ping(): Promise<void> {
@@ -325,7 +314,6 @@ export class PostgresStorage implements StoragePort {
   }
 
   async close(): Promise<void> {
-    await this.#applications.close();
     await this.pool.end();
   }
 
@@ -381,16 +369,12 @@ export class PostgresStorage implements StoragePort {
   }
 
   async findApplication(clientId: string): Promise<ApplicationRecord | null> {
-    const cached = this.#applications.get(clientId, Date.now());
-    if (cached) return cached;
-    return this.#applications.load(clientId, async () => {
-      const { rows } = await this.#run(
-        q('application_by_id', `SELECT ${APPLICATION_COLUMNS} FROM applications a WHERE a.client_id = $1`, [
-          clientId,
-        ]),
-      );
-      return rows[0] ? toApplication(rows[0]) : null;
-    });
+    const { rows } = await this.#run(
+      q('application_by_id', `SELECT ${APPLICATION_COLUMNS} FROM applications a WHERE a.client_id = $1`, [
+        clientId,
+      ]),
+    );
+    return rows[0] ? toApplication(rows[0]) : null;
   }
 
   async listApplicationsByOwner(ownerUserId: number): Promise<ApplicationRecord[]> {
@@ -404,13 +388,8 @@ export class PostgresStorage implements StoragePort {
     return rows.map(toApplication);
   }
 
-  async rotateClientSecret(
-    clientId: string,
-    hash: Buffer,
-    overlapUntil: number,
-    now: number,
-  ): Promise<boolean> {
-    const rotated = await this.#tx(async (db) => {
+  rotateClientSecret(clientId: string, hash: Buffer, overlapUntil: number, now: number): Promise<boolean> {
+    return this.#tx(async (db) => {
       // The application row lock serializes two rotations of one application.
       const app = await db.query(
         q('lock_application', 'SELECT 1 FROM applications WHERE client_id = $1 FOR UPDATE', [clientId]),
@@ -430,12 +409,8 @@ export class PostgresStorage implements StoragePort {
           [clientId, hash, now],
         ),
       );
-      // Delivered to every instance's application cache when (and only if) this commits.
-      await db.query(q('notify_application', 'SELECT pg_notify($1, $2)', [APPLICATION_CHANNEL, clientId]));
       return true;
     });
-    this.#applications.invalidate(clientId);
-    return rotated;
   }
 
   recordConsent(

@@ -1,0 +1,43 @@
+/** Builds stored token data from a token answer, due for refresh now (expiry close, refresh time passed). */
+
+import type { TokenData, TokenStore } from '../../src/index.ts';
+
+/** Token data from an answer, with `refreshAt` in the past and `expiresAt` soon (or already past). */
+export function dueToken(answer: Record<string, unknown>, expiresInMs = 60_000): TokenData {
+  return {
+    userId: answer.user_id as number,
+    accessToken: answer.access_token as string,
+    refreshToken: answer.refresh_token as string,
+    tokenType: 'Bearer',
+    scope: answer.scope as string,
+    publicKey: (answer.public_key as string | undefined) ?? null,
+    liveMode: true,
+    expiresAt: Date.now() + expiresInMs,
+    refreshAt: Date.now() - 1_000,
+  };
+}
+
+/** Resolves after `ms`. */
+export const delay = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** A store that delegates to `base` except for the methods in `overrides` (fault injection). */
+export function wrapStore(base: TokenStore, overrides: Partial<TokenStore>): TokenStore {
+  const methods = [
+    'get',
+    'put',
+    'compareAndSwap',
+    'markReauthorizationRequired',
+    'acquireLease',
+    'releaseLease',
+    'claimDue',
+    'journalAppend',
+    'journalList',
+    'journalDelete',
+    'delete',
+    'now',
+    'close',
+  ] as const;
+  const out: Record<string, unknown> = {};
+  for (const m of methods) out[m] = overrides[m] ?? (base[m] as (...a: unknown[]) => unknown).bind(base);
+  return out as unknown as TokenStore;
+}

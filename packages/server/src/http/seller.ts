@@ -1,0 +1,351 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import {
+  type AuthorizationRequestCheck,
+  authorizationResponseUrl,
+  checkAuthorizationRequest,
+} from '../core/authorization-request.ts';
+import { NotFoundError, OAuthError } from '../core/errors.ts';
+import { verifyPassword } from '../core/passwords.ts';
+import type { Services } from '../services.ts';
+import { toErrorReply } from './errors.ts';
+import { MESSAGES, negotiateLocale } from './pages/i18n.ts';
+import { STYLESHEET } from './pages/styles.ts';
+import { accountPage, consentPage, type ErrorKind, errorPage, loginPage } from './pages/views.ts';
+import { SellerSessions } from './sessions.ts';
+
+export interface SellerPagesOptions {
+  issuer: () => string;
+  /** Demo mode shows the demo seller's credentials on the login page. */
+  demo: boolean;
+}
+
+type Form = Map<string, string[]>;
+
+/** A scrypt hash of a random password, verified when the email is unknown, so timing says nothing. */
+const DUMMY_HASH = 'scrypt$32768$8$1$AAAAAAAAAAAAAAAAAAAAAA$3pmsj7I5FQcZwc6-lfK1Zr9e_dYhrtjPqs5O3V7yk4E';
+
+/**
+ * The seller's side (CONTRACT §4.1 and §4.4): sign-in, the consent page, and the account page that
+ * lists and revokes authorizations. Server-rendered HTML, no scripts; every form carries a CSRF
+ * token; every page forbids framing.
+ */
+export function registerSellerPages(
+  pages: FastifyInstance,
+  services: Services,
+  options: SellerPagesOptions,
+): void {
+  const { storage, registry, loginLimiter, clock } = services;
+  const sessions = new SellerSessions({
+    storage,
+    clock,
+    random: services.random,
+    csrfKey: services.sealer.deriveKey('csrf'),
+    secure: () => options.issuer().startsWith('https:'),
+  });
+
+  pages.removeAllContentTypeParsers();
+  pages.addContentTypeParser(
+    'application/x-www-form-urlencoded',
+    { parseAs: 'string', bodyLimit: 16 * 1024 },
+    (_request, body, done) => done(null, parseMulti(body as string)),
+  );
+
+  // Pages answer errors with a page, never with JSON.
+  pages.setErrorHandler((error, request, reply) => {
+    const answer = toErrorReply(error);
+    if (answer.status >= 500) request.log.error({ err: error, url: request.url }, 'page failed');
+    const kind: ErrorKind = answer.status === 429 ? 'throttled' : 'generic';
+    const detail = error instanceof OAuthError && answer.status < 500 ? error.description : undefined;
+    void reply.headers(answer.headers);
+    void sendPage(reply, answer.status, errorPage({ locale: localeOf(request), kind, detail }));
+  });
+
+  pages.get('/assets/renova.css', async (_request, reply) =>
+    reply
+      .header('content-type', 'text/css; charset=utf-8')
+      .header('cache-control', 'public, max-age=3600')
+      .header('x-content-type-options', 'nosniff')
+      .send(STYLESHEET),
+  );
+
+  // --- GET /authorization: validate, then sign in or show the consent screen -----------------
+  pages.get('/authorization', async (request, reply) => {
+    const check = await checkAuthorizationRequest(storage, queryOf(request));
+    if (check.kind !== 'valid') return endAuthorizationRequest(request, reply, check);
+    const visitor = await sessions.visitor(request);
+    sessions.commit(reply, visitor);
+    const next = `/authorization${rawQuery(request)}`;
+    if (!visitor.user) {
+      return sendPage(
+        reply,
+        200,
+        loginPage({
+          locale: localeOf(request),
+          csrf: visitor.csrf,
+          next,
+          appName: check.request.app.name,
+          demo: options.demo,
+        }),
+      );
+    }
+    const { app, redirectUri, scope } = check.request;
+    const owner = await storage.findUserById(app.ownerUserId);
+    const grant = await storage.findGrant(app.clientId, visitor.user.id);
+    return sendPage(
+      reply,
+      200,
+      consentPage({
+        locale: localeOf(request),
+        csrf: visitor.csrf,
+        action: next,
+        appName: app.name,
+        ownerNickname: owner?.nickname,
+        scope,
+        redirectHost: new URL(redirectUri).host,
+        email: visitor.user.email,
+        previouslyAuthorizedAt: grant && grant.revokedAt === null ? grant.createdAt : undefined,
+      }),
+      // The decision's answer redirects to the client: CSP form-action applies to that redirect.
+      { formActionOrigin: new URL(redirectUri).origin },
+    );
+  });
+
+  // --- POST /authorization: the seller's decision ---------------------------------------------
+  pages.post('/authorization', async (request, reply) => {
+    const check = await checkAuthorizationRequest(storage, queryOf(request));
+    if (check.kind !== 'valid') return endAuthorizationRequest(request, reply, check);
+    const visitor = await sessions.visitor(request);
+    if (!isSameSiteForm(request) || !sessions.checkCsrf(visitor, field(request, 'csrf'))) {
+      sessions.commit(reply, visitor);
+      return sendPage(reply, 403, errorPage({ locale: localeOf(request), kind: 'csrf' }));
+    }
+    // Signed out in another tab: show the sign-in form for the same request.
+    if (!visitor.user) return reply.redirect(`/authorization${rawQuery(request)}`, 303);
+    const { app, redirectUri, state, scope, codeChallenge, codeChallengeMethod } = check.request;
+    const issuer = options.issuer();
+    const decision = field(request, 'decision');
+    if (decision !== 'allow') {
+      // RFC 6749 §4.1.2.1: "access_denied: The resource owner or authorization server denied the request."
+      return redirectTo(
+        reply,
+        authorizationResponseUrl(redirectUri, issuer, {
+          error: 'access_denied',
+          description: 'the seller denied the request',
+          state,
+        }),
+      );
+    }
+    // Exactly what the operator path (`Registry.authorize`) does: grant, code and webhook in one step.
+    const code = await registry.issueCode({
+      app,
+      userId: visitor.user.id,
+      redirectUri,
+      scope,
+      codeChallenge,
+      codeChallengeMethod,
+    });
+    request.log.info({ client_id: app.clientId, user_id: visitor.user.id }, 'seller approved an application');
+    return redirectTo(reply, authorizationResponseUrl(redirectUri, issuer, { code, state }));
+  });
+
+  // --- Sign-in and sign-out ------------------------------------------------------------------
+  pages.post('/login', async (request, reply) => {
+    const visitor = await sessions.visitor(request);
+    const locale = localeOf(request);
+    if (!isSameSiteForm(request) || !sessions.checkCsrf(visitor, field(request, 'csrf'))) {
+      sessions.commit(reply, visitor);
+      return sendPage(reply, 403, errorPage({ locale, kind: 'csrf' }));
+    }
+    const next = safeNext(field(request, 'next'));
+    const email = (field(request, 'email') ?? '').trim();
+    const password = field(request, 'password') ?? '';
+    const again = async (status: number, error: string) => {
+      const appName = await appNameOf(next);
+      return sendPage(
+        reply,
+        status,
+        loginPage({ locale, csrf: visitor.csrf, next, appName, email, error, demo: options.demo }),
+      );
+    };
+    // RFC 6749 §10.10 and OWASP: make online guessing slow. Keyed by (address, email) so one
+    // attacker cannot lock a seller out from everywhere.
+    const key = `login:${request.ip}:${email.toLowerCase()}`;
+    const now = clock.now();
+    const wait = await loginLimiter.retryAfter(key, now);
+    if (wait > 0) {
+      void reply.header('retry-after', String(wait));
+      return again(429, MESSAGES[locale].signIn.throttled(Math.ceil(wait / 60)));
+    }
+    const user = email === '' ? null : await storage.findUserByEmail(email);
+    const ok = await verifyPassword(password, user?.passwordHash ?? DUMMY_HASH);
+    if (!user?.passwordHash || !ok) {
+      await loginLimiter.recordFailure(key, now);
+      return again(401, MESSAGES[locale].signIn.badCredentials);
+    }
+    await sessions.signIn(reply, visitor, user.id);
+    return reply.redirect(next, 303);
+  });
+
+  pages.post('/logout', async (request, reply) => {
+    const visitor = await sessions.visitor(request);
+    if (!isSameSiteForm(request) || !sessions.checkCsrf(visitor, field(request, 'csrf'))) {
+      sessions.commit(reply, visitor);
+      return sendPage(reply, 403, errorPage({ locale: localeOf(request), kind: 'csrf' }));
+    }
+    await sessions.signOut(reply, visitor);
+    return reply.redirect(safeNext(field(request, 'next')), 303);
+  });
+
+  // --- The account page (CONTRACT §4.4) --------------------------------------------------------
+  pages.get('/account/applications', async (request, reply) => {
+    const visitor = await sessions.visitor(request);
+    sessions.commit(reply, visitor);
+    const locale = localeOf(request);
+    if (!visitor.user) {
+      return sendPage(
+        reply,
+        200,
+        loginPage({ locale, csrf: visitor.csrf, next: '/account/applications', demo: options.demo }),
+      );
+    }
+    const grants = await storage.listActiveGrantsOfUser(visitor.user.id);
+    const removed = queryOf(request).get('removed')?.[0];
+    const removedApp = removed && /^[0-9]{16}$/.test(removed) ? await storage.findApplication(removed) : null;
+    return sendPage(
+      reply,
+      200,
+      accountPage({
+        locale,
+        csrf: visitor.csrf,
+        email: visitor.user.email,
+        grants,
+        removedName: removedApp?.name,
+      }),
+    );
+  });
+
+  pages.post('/account/applications/revoke', async (request, reply) => {
+    const visitor = await sessions.visitor(request);
+    if (!isSameSiteForm(request) || !sessions.checkCsrf(visitor, field(request, 'csrf'))) {
+      sessions.commit(reply, visitor);
+      return sendPage(reply, 403, errorPage({ locale: localeOf(request), kind: 'csrf' }));
+    }
+    if (!visitor.user) return reply.redirect('/account/applications', 303);
+    const clientId = field(request, 'client_id') ?? '';
+    try {
+      // Revokes the grant and every token of it in one storage step, and queues the webhook.
+      await registry.revokeGrant(clientId, visitor.user.id);
+      request.log.info({ client_id: clientId, user_id: visitor.user.id }, 'seller revoked an application');
+    } catch (error) {
+      // Already revoked (another tab, the operator): the page simply shows the current list.
+      if (!(error instanceof NotFoundError)) throw error;
+    }
+    return reply.redirect(`/account/applications?removed=${encodeURIComponent(clientId)}`, 303);
+  });
+
+  /** The two ways an authorization request ends before consent (RFC 6749 §4.1.2.1). */
+  function endAuthorizationRequest(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    check: Exclude<AuthorizationRequestCheck, { kind: 'valid' }>,
+  ) {
+    if (check.kind === 'page') {
+      const kind: ErrorKind = check.reason === 'unknown_client' ? 'unknownClient' : 'badRedirectUri';
+      return sendPage(reply, 400, errorPage({ locale: localeOf(request), kind, detail: check.description }));
+    }
+    return redirectTo(
+      reply,
+      authorizationResponseUrl(check.redirectUri, options.issuer(), {
+        error: check.error,
+        description: check.description,
+        state: check.state,
+      }),
+    );
+  }
+
+  async function appNameOf(next: string): Promise<string | undefined> {
+    if (!next.startsWith('/authorization?')) return undefined;
+    const check = await checkAuthorizationRequest(storage, parseMulti(next.slice('/authorization?'.length)));
+    return check.kind === 'valid' ? check.request.app.name : undefined;
+  }
+}
+
+/**
+ * Security headers of every page: no framing (clickjacking on the consent button), no scripts at
+ * all, styles and images only from this origin, forms only to this origin (plus the client's
+ * origin on the consent page, whose answer redirects there: CSP form-action covers redirects).
+ */
+export function sendPage(
+  reply: FastifyReply,
+  status: number,
+  body: string,
+  options: { formActionOrigin?: string } = {},
+): FastifyReply {
+  const formAction = options.formActionOrigin ? `'self' ${options.formActionOrigin}` : "'self'";
+  return reply
+    .code(status)
+    .header('content-type', 'text/html; charset=utf-8')
+    .header(
+      'content-security-policy',
+      `default-src 'none'; style-src 'self'; img-src 'self' data:; form-action ${formAction}; frame-ancestors 'none'; base-uri 'none'`,
+    )
+    .header('x-frame-options', 'DENY')
+    .header('x-content-type-options', 'nosniff')
+    .header('referrer-policy', 'no-referrer')
+    .header('cross-origin-opener-policy', 'same-origin')
+    .header('cache-control', 'no-store')
+    .header('vary', 'Accept-Language, Cookie')
+    .send(body);
+}
+
+/** The authorization response: a 302 (CONTRACT §4.1) that leaks no referrer and is never cached. */
+function redirectTo(reply: FastifyReply, location: string): FastifyReply {
+  return reply
+    .code(302)
+    .header('location', location)
+    .header('cache-control', 'no-store')
+    .header('referrer-policy', 'no-referrer')
+    .send();
+}
+
+export function localeOf(request: FastifyRequest) {
+  return negotiateLocale(request.headers['accept-language']);
+}
+
+/** Defense in depth beside the token: browsers say where a form post came from. */
+function isSameSiteForm(request: FastifyRequest): boolean {
+  const site = request.headers['sec-fetch-site'];
+  return site === undefined || site === 'same-origin' || site === 'none';
+}
+
+function rawQuery(request: FastifyRequest): string {
+  const i = request.url.indexOf('?');
+  return i >= 0 ? request.url.slice(i) : '';
+}
+
+function queryOf(request: FastifyRequest): Form {
+  return parseMulti(rawQuery(request).slice(1));
+}
+
+function parseMulti(text: string): Form {
+  const form: Form = new Map();
+  for (const [name, value] of new URLSearchParams(text)) {
+    const values = form.get(name);
+    if (values) values.push(value);
+    else form.set(name, [value]);
+  }
+  return form;
+}
+
+/** A form field given exactly once; a repeated field is treated as missing. */
+function field(request: FastifyRequest, name: string): string | undefined {
+  const form = request.body instanceof Map ? (request.body as Form) : undefined;
+  const values = form?.get(name);
+  return values?.length === 1 ? values[0] : undefined;
+}
+
+/** Where to go after sign-in or sign-out: only our own pages, never an open redirect. */
+function safeNext(next: string | undefined): string {
+  if (next && (next.startsWith('/authorization?') || next === '/account/applications')) return next;
+  return '/account/applications';
+}

@@ -1,0 +1,132 @@
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Clock, RandomSource } from '../core/ports.ts';
+import { sha256 } from '../core/tokens.ts';
+import type { StoragePort, UserRecord } from '../storage/contract.ts';
+
+/** A signed-in session lasts 12 hours; signing in again starts a new one. */
+export const SESSION_SECONDS = 12 * 3600;
+
+/** What a page request knows about its visitor. */
+export interface Visitor {
+  /** The cookie value: a random id, stored (hashed) only once the visitor signs in. */
+  cookie: string;
+  /** True when the cookie was just minted and must be sent with this response. */
+  fresh: boolean;
+  user: UserRecord | null;
+  /** The CSRF token every form on the page carries. */
+  csrf: string;
+}
+
+/**
+ * Seller sessions and CSRF protection for the consent and account pages.
+ *
+ * One cookie carries a random 256-bit value. Before sign-in it is stored nowhere; after sign-in the
+ * storage holds its SHA-256 and the user id. Signing in always mints a new value (session fixation:
+ * a value planted before login is worthless after it), and signing out deletes the stored session
+ * and mints another.
+ *
+ * CSRF: every form carries `HMAC-SHA-256(server-derived key, cookie value)` (a synchronizer token
+ * that needs no storage). A cross-site page can neither read the cookie nor compute the token. The
+ * cookie is `HttpOnly`, `SameSite=Lax` (cross-site POSTs do not carry it at all), `Secure` with the
+ * `__Host-` prefix when the issuer is https, so a sibling subdomain cannot plant it either.
+ */
+export class SellerSessions {
+  readonly #storage: StoragePort;
+  readonly #clock: Clock;
+  readonly #random: RandomSource;
+  readonly #csrfKey: Buffer;
+  readonly #secure: () => boolean;
+
+  constructor(deps: {
+    storage: StoragePort;
+    clock: Clock;
+    random: RandomSource;
+    csrfKey: Buffer;
+    /** True when the issuer is https: cookies get `Secure` and the `__Host-` prefix. */
+    secure: () => boolean;
+  }) {
+    this.#storage = deps.storage;
+    this.#clock = deps.clock;
+    this.#random = deps.random;
+    this.#csrfKey = deps.csrfKey;
+    this.#secure = deps.secure;
+  }
+
+  get #name(): string {
+    return this.#secure() ? '__Host-renova_session' : 'renova_session';
+  }
+
+  #mint(): string {
+    return this.#random.bytes(32).toString('base64url');
+  }
+
+  #csrfFor(cookie: string): string {
+    return createHmac('sha256', this.#csrfKey).update(`csrf:${cookie}`).digest('base64url');
+  }
+
+  /** Reads the visitor; mints an anonymous cookie (sent by `commit`) if there is none. */
+  async visitor(request: FastifyRequest): Promise<Visitor> {
+    const cookie = readCookie(request.headers.cookie, this.#name);
+    if (cookie === undefined || !/^[A-Za-z0-9_-]{43}$/.test(cookie)) {
+      const fresh = this.#mint();
+      return { cookie: fresh, fresh: true, user: null, csrf: this.#csrfFor(fresh) };
+    }
+    const session = await this.#storage.findSellerSession(sha256(cookie), this.#clock.now());
+    const user = session ? await this.#storage.findUserById(session.userId) : null;
+    return { cookie, fresh: false, user, csrf: this.#csrfFor(cookie) };
+  }
+
+  /**
+   * The form's token matches the cookie the request carries. A request without our cookie (a
+   * forged cross-site post, or a visitor whose cookie was minted on this very request) fails.
+   */
+  checkCsrf(visitor: Visitor, token: string | undefined): boolean {
+    if (visitor.fresh || token === undefined) return false;
+    const expected = Buffer.from(visitor.csrf);
+    const given = Buffer.from(token);
+    return given.length === expected.length && timingSafeEqual(given, expected);
+  }
+
+  /** Sends the visitor's cookie if it was minted on this request. */
+  commit(reply: FastifyReply, visitor: Visitor): void {
+    if (visitor.fresh) this.#setCookie(reply, visitor.cookie, undefined);
+  }
+
+  /** Signs the user in under a NEW cookie value; the previous session, if any, is deleted. */
+  async signIn(reply: FastifyReply, previous: Visitor, userId: number): Promise<void> {
+    if (!previous.fresh && previous.user) await this.#storage.deleteSellerSession(sha256(previous.cookie));
+    const cookie = this.#mint();
+    const now = this.#clock.now();
+    await this.#storage.createSellerSession({
+      hash: sha256(cookie),
+      userId,
+      createdAt: now,
+      expiresAt: now + SESSION_SECONDS * 1000,
+    });
+    this.#setCookie(reply, cookie, SESSION_SECONDS);
+  }
+
+  /** Deletes the session and replaces the cookie, so tokens of the old one die with it. */
+  async signOut(reply: FastifyReply, visitor: Visitor): Promise<void> {
+    if (!visitor.fresh) await this.#storage.deleteSellerSession(sha256(visitor.cookie));
+    this.#setCookie(reply, this.#mint(), undefined);
+  }
+
+  #setCookie(reply: FastifyReply, value: string, maxAgeSeconds: number | undefined): void {
+    const parts = [`${this.#name}=${value}`, 'Path=/', 'HttpOnly', 'SameSite=Lax'];
+    if (this.#secure()) parts.push('Secure');
+    if (maxAgeSeconds !== undefined) parts.push(`Max-Age=${maxAgeSeconds}`);
+    void reply.header('set-cookie', parts.join('; '));
+  }
+}
+
+/** RFC 6265 §5.4 cookie header: `a=1; b=2`. The first cookie of that name wins. */
+export function readCookie(header: string | undefined, name: string): string | undefined {
+  if (!header) return undefined;
+  for (const part of header.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
+  }
+  return undefined;
+}

@@ -1,0 +1,139 @@
+import type Database from 'better-sqlite3';
+
+/**
+ * Every statement the adapter runs, prepared once per connection (the main thread's reader and
+ * the writer each prepare their own).
+ */
+export function prepareStatements(db: Database.Database) {
+  const p = (sql: string) => db.prepare(sql);
+  return {
+    insertUser: p(
+      'INSERT INTO users (email, nickname, site_id, password_hash, created_at) VALUES (?, ?, ?, ?, ?) RETURNING *',
+    ),
+    userById: p('SELECT * FROM users WHERE id = ?'),
+    userByEmail: p('SELECT * FROM users WHERE email = ?'),
+    insertApplication: p(
+      `INSERT INTO applications (client_id, name, owner_user_id, redirect_uris, scope, pkce_required,
+       notification_url, webhook_secret_sealed, owner_public_key, created_at)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ),
+    insertSecret: p(
+      'INSERT INTO client_secrets (client_id, secret_hash, created_at, expires_at) VALUES (?, ?, ?, NULL)',
+    ),
+    applicationById: p('SELECT * FROM applications WHERE client_id = ?'),
+    applicationsByOwner: p('SELECT client_id FROM applications WHERE owner_user_id = ? ORDER BY created_at'),
+    secretsOf: p('SELECT secret_hash, expires_at FROM client_secrets WHERE client_id = ?'),
+    endCurrentSecrets: p(
+      'UPDATE client_secrets SET expires_at = ? WHERE client_id = ? AND (expires_at IS NULL OR expires_at > ?)',
+    ),
+    upsertGrant: p(
+      `INSERT INTO grants (client_id, user_id, scope, public_key, created_at, updated_at, revoked_at)
+     VALUES (?, ?, ?, ?, ?, ?, NULL)
+     ON CONFLICT (client_id, user_id) DO UPDATE SET
+       scope = excluded.scope, updated_at = excluded.updated_at, revoked_at = NULL,
+       created_at = CASE WHEN grants.revoked_at IS NULL THEN grants.created_at ELSE excluded.created_at END
+     RETURNING id`,
+    ),
+    grantOf: p('SELECT * FROM grants WHERE client_id = ? AND user_id = ?'),
+    insertCode: p(
+      `INSERT INTO authorization_codes (code_hash, grant_id, client_id, user_id, redirect_uri, scope,
+       code_challenge, code_challenge_method, created_at, expires_at)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ),
+    codeById: p('SELECT * FROM authorization_codes WHERE id = ?'),
+    useCode: p('UPDATE authorization_codes SET used_at = ? WHERE id = ? AND used_at IS NULL'),
+    codeFamily: p('SELECT family_id, grant_id FROM authorization_codes WHERE id = ?'),
+    setCodeFamily: p('UPDATE authorization_codes SET family_id = ? WHERE id = ?'),
+    liveGrantById: p('SELECT id, scope, public_key FROM grants WHERE id = ? AND revoked_at IS NULL'),
+    insertFamily: p(
+      'INSERT INTO token_families (grant_id, scope, live_mode, created_at) VALUES (?, ?, ?, ?)',
+    ),
+    revokeFamily: p('UPDATE token_families SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL'),
+    insertRefresh: p(
+      'INSERT INTO refresh_tokens (token_hash, family_id, issued_at, expires_at) VALUES (?, ?, ?, ?)',
+    ),
+    insertAccess: p(
+      `INSERT INTO access_tokens (token_hash, family_id, client_id, user_id, scope, live_mode, issued_at, expires_at)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+    ),
+    refreshById: p(
+      `SELECT r.id, r.token_hash, r.family_id, r.issued_at, r.expires_at, r.rotated_at, r.revoked_at,
+            f.scope, f.live_mode, f.revoked_at AS family_revoked_at,
+            g.client_id, g.user_id, g.public_key
+     FROM refresh_tokens r JOIN token_families f ON f.id = r.family_id JOIN grants g ON g.id = f.grant_id
+     WHERE r.id = ?`,
+    ),
+    rotationState: p(
+      `SELECT r.rotated_at, r.revoked_at, r.family_id, r.successor_refresh_id, r.successor_access_id, r.replay_seal,
+            f.revoked_at AS family_revoked_at, f.live_mode, g.client_id, g.user_id
+     FROM refresh_tokens r JOIN token_families f ON f.id = r.family_id JOIN grants g ON g.id = f.grant_id
+     WHERE r.id = ?`,
+    ),
+    markRotated: p(
+      `UPDATE refresh_tokens SET rotated_at = ?, successor_refresh_id = ?, successor_access_id = ?, replay_seal = ?
+     WHERE id = ? AND rotated_at IS NULL`,
+    ),
+    successorState: p('SELECT rotated_at, revoked_at FROM refresh_tokens WHERE id = ?'),
+    accessIssue: p('SELECT scope, issued_at, expires_at FROM access_tokens WHERE id = ?'),
+    accessById: p(
+      `SELECT a.*, f.revoked_at AS family_revoked_at
+     FROM access_tokens a LEFT JOIN token_families f ON f.id = a.family_id WHERE a.id = ?`,
+    ),
+    revokeAccess: p('UPDATE access_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL'),
+    revokeGrant: p(
+      'UPDATE grants SET revoked_at = ? WHERE client_id = ? AND user_id = ? AND revoked_at IS NULL RETURNING id',
+    ),
+    revokeFamiliesOfGrant: p(
+      'UPDATE token_families SET revoked_at = ? WHERE grant_id = ? AND revoked_at IS NULL',
+    ),
+    grantState: p('SELECT revoked_at FROM grants WHERE client_id = ? AND user_id = ?'),
+    activeGrantsOfUser: p(
+      `SELECT g.client_id, a.name, g.scope, g.created_at, g.updated_at
+     FROM grants g JOIN applications a ON a.client_id = g.client_id
+     WHERE g.user_id = ? AND g.revoked_at IS NULL ORDER BY g.updated_at DESC, g.id DESC`,
+    ),
+    insertWebhookEvent: p(
+      `INSERT INTO webhook_events (client_id, user_id, action, url, created_at, next_attempt_at)
+     VALUES (?, ?, ?, ?, ?, ?)`,
+    ),
+    claimWebhookEvents: p(
+      `UPDATE webhook_events SET lease_until = @leaseUntil
+     WHERE id IN (
+       SELECT id FROM webhook_events
+       WHERE status = 'pending' AND next_attempt_at <= @now AND (lease_until IS NULL OR lease_until <= @now)
+       ORDER BY next_attempt_at, id LIMIT @limit)
+     RETURNING *`,
+    ),
+    recordWebhookAttempt: p(
+      `UPDATE webhook_events SET attempts = attempts + 1, last_attempt_at = @at, last_status = @httpStatus,
+       last_error = @error, lease_until = NULL, status = @status,
+       next_attempt_at = COALESCE(@nextAttemptAt, next_attempt_at),
+       delivered_at = CASE WHEN @status = 'delivered' THEN @at ELSE delivered_at END
+     WHERE id = @id AND status = 'pending'`,
+    ),
+    webhookEvents: p('SELECT * FROM webhook_events ORDER BY id DESC LIMIT ?'),
+    webhookEventsByStatus: p('SELECT * FROM webhook_events WHERE status = ? ORDER BY id DESC LIMIT ?'),
+    retryWebhookEvent: p(
+      `UPDATE webhook_events SET status = 'pending', next_attempt_at = ?, lease_until = NULL
+     WHERE id = ? AND status IN ('pending', 'dead')`,
+    ),
+    insertSession: p(
+      'INSERT INTO seller_sessions (id_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)',
+    ),
+    deleteExpiredSessions: p('DELETE FROM seller_sessions WHERE expires_at <= ?'),
+    sessionByHash: p('SELECT user_id, expires_at FROM seller_sessions WHERE id_hash = ? AND expires_at > ?'),
+    deleteSession: p('DELETE FROM seller_sessions WHERE id_hash = ?'),
+    purgeCodes: p(
+      'DELETE FROM authorization_codes WHERE id IN (SELECT id FROM authorization_codes WHERE expires_at < ? ORDER BY expires_at LIMIT ?)',
+    ),
+    purgeAccess: p(
+      'DELETE FROM access_tokens WHERE id IN (SELECT id FROM access_tokens WHERE expires_at < ? ORDER BY expires_at LIMIT ?)',
+    ),
+    purgeRefresh: p(
+      'DELETE FROM refresh_tokens WHERE id IN (SELECT id FROM refresh_tokens WHERE expires_at < ? ORDER BY expires_at LIMIT ?)',
+    ),
+    ping: p('SELECT 1'),
+  };
+}
+
+export type Statements = ReturnType<typeof prepareStatements>;

@@ -1,0 +1,354 @@
+import type {
+  ExchangeOutcome,
+  NewAccessToken,
+  NewApplication,
+  NewAuthorizationCode,
+  NewClientCredentialsToken,
+  NewRefreshToken,
+  NewSellerSession,
+  NewUser,
+  NewWebhookEvent,
+  PurgeExpired,
+  PurgeResult,
+  RotateOutcome,
+  RotateRefreshToken,
+  UserRecord,
+  WebhookAttempt,
+  WebhookEventRecord,
+  WebhookStatus,
+} from '../contract.ts';
+import type { Statements } from './statements.ts';
+
+export type Row = Record<string, unknown>;
+
+export const toWebhookEvent = (r: Row): WebhookEventRecord => ({
+  id: r.id as number,
+  clientId: r.client_id as string,
+  userId: r.user_id as number,
+  action: r.action as WebhookEventRecord['action'],
+  url: r.url as string,
+  createdAt: r.created_at as number,
+  status: r.status as WebhookStatus,
+  attempts: r.attempts as number,
+  nextAttemptAt: r.next_attempt_at as number,
+  leaseUntil: (r.lease_until as number | null) ?? null,
+  lastAttemptAt: (r.last_attempt_at as number | null) ?? null,
+  lastStatus: (r.last_status as number | null) ?? null,
+  lastError: (r.last_error as string | null) ?? null,
+  deliveredAt: (r.delivered_at as number | null) ?? null,
+});
+
+export const toUser = (r: Row): UserRecord => ({
+  id: r.id as number,
+  email: r.email as string,
+  nickname: r.nickname as string,
+  siteId: r.site_id as string,
+  passwordHash: (r.password_hash as string | null) ?? null,
+  createdAt: r.created_at as number,
+});
+
+/** Called only inside a write step, so the event commits (or not) with the change it reports. */
+function appendWebhookEvent(s: Statements, event: NewWebhookEvent): void {
+  s.insertWebhookEvent.run(
+    event.clientId,
+    event.userId,
+    event.action,
+    event.url,
+    event.createdAt,
+    event.createdAt,
+  );
+}
+
+function insertPair(
+  s: Statements,
+  familyId: number,
+  clientId: string,
+  userId: number,
+  liveMode: boolean,
+  access: NewAccessToken,
+  refresh: NewRefreshToken,
+): { accessTokenId: number; refreshTokenId: number } {
+  const accessTokenId = Number(
+    s.insertAccess.run(
+      access.hash,
+      familyId,
+      clientId,
+      userId,
+      access.scope,
+      liveMode ? 1 : 0,
+      access.issuedAt,
+      access.expiresAt,
+    ).lastInsertRowid,
+  );
+  const refreshTokenId = Number(
+    s.insertRefresh.run(refresh.hash, familyId, refresh.issuedAt, refresh.expiresAt).lastInsertRowid,
+  );
+  return { accessTokenId, refreshTokenId };
+}
+
+/**
+ * Every write the SQLite adapter makes, one function per storage-port step. Each runs
+ * synchronously inside the writer's transaction (see group-commit.ts), so its reads and conditional
+ * writes are atomic with respect to every other step. Arguments and results are plain data so the
+ * steps can run in the writer thread.
+ */
+export const writeSteps = {
+  createUser(s: Statements, user: NewUser): UserRecord {
+    return toUser(
+      s.insertUser.get(user.email, user.nickname, user.siteId, user.passwordHash, user.createdAt) as Row,
+    );
+  },
+
+  createApplication(s: Statements, app: NewApplication): void {
+    s.insertApplication.run(
+      app.clientId,
+      app.name,
+      app.ownerUserId,
+      JSON.stringify(app.redirectUris),
+      app.scope,
+      app.pkceRequired ? 1 : 0,
+      app.notificationUrl,
+      app.webhookSecretSealed,
+      app.ownerPublicKey,
+      app.createdAt,
+    );
+    s.insertSecret.run(app.clientId, app.secretHash, app.createdAt);
+  },
+
+  rotateClientSecret(
+    s: Statements,
+    args: { clientId: string; hash: Buffer; overlapUntil: number; now: number },
+  ): boolean {
+    if (!s.applicationById.get(args.clientId)) return false;
+    s.endCurrentSecrets.run(args.overlapUntil, args.clientId, args.overlapUntil);
+    s.insertSecret.run(args.clientId, args.hash, args.now);
+    return true;
+  },
+
+  recordConsent(
+    s: Statements,
+    { code, onNewGrant }: { code: NewAuthorizationCode; onNewGrant: NewWebhookEvent | undefined },
+  ): { codeId: number; grantCreated: boolean } {
+    const before = s.grantState.get(code.clientId, code.userId) as Row | undefined;
+    const grantCreated = before === undefined || before.revoked_at != null;
+    const grant = s.upsertGrant.get(
+      code.clientId,
+      code.userId,
+      code.scope,
+      code.publicKey,
+      code.createdAt,
+      code.createdAt,
+    ) as Row;
+    const info = s.insertCode.run(
+      code.hash,
+      grant.id,
+      code.clientId,
+      code.userId,
+      code.redirectUri,
+      code.scope,
+      code.codeChallenge,
+      code.codeChallengeMethod,
+      code.createdAt,
+      code.expiresAt,
+    );
+    // The outbox row commits (or not) with the consent it reports (CONTRACT §4.6).
+    if (grantCreated && onNewGrant) appendWebhookEvent(s, onNewGrant);
+    return { codeId: Number(info.lastInsertRowid), grantCreated };
+  },
+
+  exchangeAuthorizationCode(
+    s: Statements,
+    args: {
+      codeId: number;
+      now: number;
+      liveMode: boolean;
+      access: NewAccessToken;
+      refresh: NewRefreshToken;
+    },
+  ): ExchangeOutcome {
+    // The single-use guard: one conditional write; exactly one caller sees a changed row.
+    if (s.useCode.run(args.now, args.codeId).changes !== 1) {
+      const used = s.codeFamily.get(args.codeId) as Row | undefined;
+      // RFC 6749 §4.1.2: "If an authorization code is used more than once, the authorization
+      // server MUST deny the request and SHOULD revoke (when possible) all tokens previously issued
+      // based on that authorization code."
+      if (used?.family_id != null) s.revokeFamily.run(args.now, used.family_id);
+      return { outcome: 'code_reused' };
+    }
+    const code = s.codeById.get(args.codeId) as Row;
+    const grant = s.liveGrantById.get(code.grant_id) as Row | undefined;
+    if (!grant) return { outcome: 'grant_revoked' };
+    const familyId = Number(
+      s.insertFamily.run(code.grant_id, code.scope, args.liveMode ? 1 : 0, args.now).lastInsertRowid,
+    );
+    s.setCodeFamily.run(familyId, args.codeId);
+    const pair = insertPair(
+      s,
+      familyId,
+      code.client_id as string,
+      code.user_id as number,
+      args.liveMode,
+      args.access,
+      args.refresh,
+    );
+    return { outcome: 'issued', familyId, ...pair, publicKey: grant.public_key as string };
+  },
+
+  rotateRefreshToken(s: Statements, args: RotateRefreshToken): RotateOutcome {
+    const state = s.rotationState.get(args.refreshTokenId) as Row | undefined;
+    if (!state || state.revoked_at != null || state.family_revoked_at != null) return { outcome: 'revoked' };
+    const familyId = state.family_id as number;
+
+    if (state.rotated_at == null) {
+      const pair = insertPair(
+        s,
+        familyId,
+        state.client_id as string,
+        state.user_id as number,
+        state.live_mode === 1,
+        args.access,
+        args.refresh,
+      );
+      // Conditional on rotated_at IS NULL: the single-use guard holds even if this step ever ran
+      // outside the serialized batch.
+      const changed = s.markRotated.run(
+        args.now,
+        pair.refreshTokenId,
+        pair.accessTokenId,
+        args.replaySeal,
+        args.refreshTokenId,
+      ).changes;
+      if (changed !== 1) throw new Error('refresh token rotated concurrently inside one transaction');
+      return {
+        outcome: 'rotated',
+        ...pair,
+        access: {
+          scope: args.access.scope,
+          issuedAt: args.access.issuedAt,
+          expiresAt: args.access.expiresAt,
+        },
+      };
+    }
+
+    // Already rotated. A replay is allowed only inside the window and only while the successor has
+    // not been used itself (CONTRACT §4.2); anything else is reuse (RFC 9700 §4.14.2).
+    const successor = s.successorState.get(state.successor_refresh_id) as Row | undefined;
+    const insideWindow = args.graceMs > 0 && args.now - (state.rotated_at as number) <= args.graceMs;
+    if (insideWindow && successor && successor.rotated_at == null && successor.revoked_at == null) {
+      const access = s.accessIssue.get(state.successor_access_id) as Row;
+      return {
+        outcome: 'replayed',
+        replaySeal: state.replay_seal as Buffer,
+        accessTokenId: state.successor_access_id as number,
+        refreshTokenId: state.successor_refresh_id as number,
+        access: {
+          scope: access.scope as string,
+          issuedAt: access.issued_at as number,
+          expiresAt: access.expires_at as number,
+        },
+      };
+    }
+    s.revokeFamily.run(args.now, familyId);
+    return { outcome: 'reused', familyId };
+  },
+
+  issueClientCredentialsToken(s: Statements, token: NewClientCredentialsToken): { accessTokenId: number } {
+    return {
+      accessTokenId: Number(
+        s.insertAccess.run(
+          token.hash,
+          null,
+          token.clientId,
+          token.userId,
+          token.scope,
+          token.liveMode ? 1 : 0,
+          token.issuedAt,
+          token.expiresAt,
+        ).lastInsertRowid,
+      ),
+    };
+  },
+
+  revokeAccessToken(s: Statements, args: { id: number; now: number }): void {
+    s.revokeAccess.run(args.now, args.id);
+  },
+
+  revokeFamily(s: Statements, args: { familyId: number; now: number }): void {
+    s.revokeFamily.run(args.now, args.familyId);
+  },
+
+  revokeGrant(
+    s: Statements,
+    args: { clientId: string; userId: number; now: number; event: NewWebhookEvent | undefined },
+  ): boolean {
+    const grant = s.revokeGrant.get(args.now, args.clientId, args.userId) as Row | undefined;
+    if (!grant) return false;
+    s.revokeFamiliesOfGrant.run(args.now, grant.id);
+    if (args.event) appendWebhookEvent(s, args.event);
+    return true;
+  },
+
+  createSellerSession(s: Statements, session: NewSellerSession): void {
+    s.deleteExpiredSessions.run(session.createdAt);
+    s.insertSession.run(session.hash, session.userId, session.createdAt, session.expiresAt);
+  },
+
+  deleteSellerSession(s: Statements, args: { hash: Buffer }): void {
+    s.deleteSession.run(args.hash);
+  },
+
+  claimDueWebhookEvents(
+    s: Statements,
+    args: { now: number; leaseMs: number; limit: number },
+  ): WebhookEventRecord[] {
+    return (
+      s.claimWebhookEvents.all({
+        now: args.now,
+        leaseUntil: args.now + args.leaseMs,
+        limit: args.limit,
+      }) as Row[]
+    )
+      .map(toWebhookEvent)
+      .sort((a, b) => a.nextAttemptAt - b.nextAttemptAt || a.id - b.id);
+  },
+
+  recordWebhookAttempt(s: Statements, attempt: WebhookAttempt): boolean {
+    const status: WebhookStatus =
+      attempt.outcome === 'delivered' ? 'delivered' : attempt.outcome === 'dead' ? 'dead' : 'pending';
+    return (
+      s.recordWebhookAttempt.run({
+        id: attempt.id,
+        at: attempt.at,
+        httpStatus: attempt.httpStatus,
+        error: attempt.error,
+        status,
+        nextAttemptAt: attempt.outcome === 'retry' ? (attempt.nextAttemptAt ?? attempt.at) : null,
+      }).changes === 1
+    );
+  },
+
+  retryWebhookEvent(s: Statements, args: { id: number; now: number }): boolean {
+    return s.retryWebhookEvent.run(args.now, args.id).changes === 1;
+  },
+
+  /**
+   * Housekeeping as one write step like any other: one bounded DELETE per table, so the write lock
+   * is held for a few thousand row deletions at most, between batches of requests.
+   */
+  purgeExpired(s: Statements, args: PurgeExpired): PurgeResult {
+    const codes = s.purgeCodes.run(args.now - args.codeGraceMs, args.limit).changes;
+    const accessTokens = s.purgeAccess.run(args.now, args.limit).changes;
+    const refreshTokens = s.purgeRefresh.run(args.now, args.limit).changes;
+    return {
+      codes,
+      accessTokens,
+      refreshTokens,
+      more: codes === args.limit || accessTokens === args.limit || refreshTokens === args.limit,
+    };
+  },
+};
+
+export type WriteSteps = typeof writeSteps;
+export type WriteStepName = keyof WriteSteps;
+export type StepArgs<K extends WriteStepName> = Parameters<WriteSteps[K]>[1];
+export type StepResult<K extends WriteStepName> = ReturnType<WriteSteps[K]>;

@@ -1,0 +1,39 @@
+import { parentPort, workerData } from 'node:worker_threads';
+import { openConnection, reviveBuffers } from './connection.ts';
+import { GroupCommitter } from './group-commit.ts';
+import { prepareStatements } from './statements.ts';
+import { writeSteps } from './write-steps.ts';
+import type { WorkerReply, WorkerRequest } from './writer.ts';
+
+/** The writer thread: owns the write connection and group-commits the steps it is sent. */
+const port = parentPort;
+if (!port) throw new Error('writer-worker must run as a worker thread');
+const db = openConnection((workerData as { path: string }).path);
+const statements = prepareStatements(db);
+const committer = new GroupCommitter(db);
+
+function reply(id: number, result: PromiseSettledResult<unknown>): WorkerReply {
+  if (result.status === 'fulfilled') return { id, ok: true, value: result.value };
+  const error = result.reason as { message?: string; code?: string };
+  return { id, ok: false, error: { message: String(error?.message ?? error), code: error?.code } };
+}
+
+port.on('message', (message: WorkerRequest[] | { close: true }) => {
+  if ('close' in message) {
+    // Steps already queued commit first: their flush was scheduled before this message arrived.
+    setImmediate(() => {
+      db.close();
+      port.close();
+    });
+    return;
+  }
+  // Every step of the message joins the committer's current batch; the answers go back together.
+  const results = message.map((request) => {
+    const step = writeSteps[request.name] as (s: typeof statements, args: unknown) => unknown;
+    const args = reviveBuffers(request.args);
+    return committer.run(() => step(statements, args));
+  });
+  void Promise.allSettled(results).then((settled) =>
+    port.postMessage(settled.map((result, i) => reply((message[i] as WorkerRequest).id, result))),
+  );
+});
