@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
@@ -30,6 +30,10 @@ const { values: options } = parseArgs({
     'seed-grants': { type: 'string', default: '0' },
     'pool-max': { type: 'string', default: '16' },
     json: { type: 'boolean', default: false },
+    // Accepted for the command line of bench/refresh.ts, which hands `--db postgres://…` and
+    // `--instances` runs over to this file; there is no ceiling run here.
+    'skip-ceiling': { type: 'boolean', default: false },
+    'with-fastify': { type: 'boolean', default: false },
     /** Writes a V8 CPU profile of every instance into this folder (where time goes inside Renova). */
     'cpu-prof-dir': { type: 'string' },
   },
@@ -268,29 +272,37 @@ async function main(): Promise<void> {
     );
     const sorted = measured.latenciesMs.sort((a, b) => a - b);
     const cpuSeconds = (ticks: number) => ticks / 100 / seconds;
+    const ticks = {
+      renova: after.renova.reduce((sum, t, i) => sum + t - (before.renova[i] ?? 0), 0),
+      postgres: after.postgres - before.postgres,
+    };
+    const perRequestUs = (ticksOrUs: number, unit: 'ticks' | 'us') =>
+      measured.requests > 0
+        ? Math.round((unit === 'ticks' ? ticksOrUs * 10_000 : ticksOrUs) / measured.requests)
+        : 0;
     const result = {
-      engine: 'postgres',
-      instances: urls.length,
+      name: `renova on postgres, ${urls.length} instance(s)`,
       mode,
       concurrency,
       sellers,
-      seedGrants,
-      machine: { cpus: cpus().length, model: cpus()[0]?.model },
-      requestsPerSecond: Math.round(measured.requests / seconds),
+      seed_grants: seedGrants,
+      machine: { cpus: cpus().length, cpu_model: cpus()[0]?.model, loadavg_1m: loadavg()[0] },
+      requests_per_s: Math.round(measured.requests / seconds),
+      p50_ms: Number(percentile(sorted, 50).toFixed(2)),
+      p90_ms: Number(percentile(sorted, 90).toFixed(2)),
+      p99_ms: Number(percentile(sorted, 99).toFixed(2)),
+      max_ms: Number((sorted[sorted.length - 1] ?? 0).toFixed(2)),
       errors: measured.errors,
-      latencyMs: {
-        p50: Number(percentile(sorted, 50).toFixed(2)),
-        p90: Number(percentile(sorted, 90).toFixed(2)),
-        p99: Number(percentile(sorted, 99).toFixed(2)),
-        max: Number((sorted[sorted.length - 1] ?? 0).toFixed(2)),
-      },
-      /** Cores busy, on average, per process group during the measured window. */
-      cpuCores: {
+      // Where time goes: CPU per request in each process group, robust to a noisy machine.
+      server_cpu_us_per_req: perRequestUs(ticks.renova, 'ticks'),
+      postgres_cpu_us_per_req: perRequestUs(ticks.postgres, 'ticks'),
+      bench_client_cpu_us_per_req: perRequestUs(after.bench.user + after.bench.system, 'us'),
+      cores_busy: {
         renova: after.renova.map((t, i) => Number(cpuSeconds(t - (before.renova[i] ?? 0)).toFixed(2))),
-        postgres: Number(cpuSeconds(after.postgres - before.postgres).toFixed(2)),
-        benchClient: Number(((after.bench.user + after.bench.system) / 1e6 / seconds).toFixed(2)),
+        postgres: Number(cpuSeconds(ticks.postgres).toFixed(2)),
+        bench_client: Number(((after.bench.user + after.bench.system) / 1e6 / seconds).toFixed(2)),
       },
-      rotationsStored: rotations.rows[0].n,
+      rotations_stored: rotations.rows[0].n,
     };
     process.stdout.write(`${JSON.stringify(result, null, options.json ? 0 : 2)}\n`);
     await Promise.all(pools.map((p) => p.close()));

@@ -124,11 +124,17 @@ CREATE TABLE access_tokens (
 );
 CREATE INDEX access_tokens_by_expiry ON access_tokens(expires_at);
 
--- The refresh hot path in one round trip (CONTRACT §4.2: rotation, replay window, reuse).
--- Decision tree identical to SqliteStorage.rotateRefreshToken. The presented token's row is locked
--- FOR UPDATE only while it is still unrotated: rotated_at is set once and never cleared, so a
--- committed rotation can be read without a lock. Concurrent rotators queue on that row lock; after
--- the first commits, READ COMMITTED re-reads the row, sees rotated_at and takes the replay path.
+-- The refresh hot path in one round trip (CONTRACT §4.2: rotation, replay window, reuse), with
+-- the decision tree of SqliteStorage.rotateRefreshToken. Four statements when it rotates:
+--   1. read the token with its family and grant (no lock);
+--   2. the single-use guard, one conditional write: UPDATE … WHERE rotated_at IS NULL, which also
+--      reserves the successors' ids; concurrent rotators queue on the row lock, and after the first
+--      commits READ COMMITTED re-checks the condition on the committed row and changes nothing;
+--   3-4. insert the successor pair under the reserved ids.
+-- A caller that lost the race, or that comes later, reads the committed rotation and decides
+-- between replay and reuse without taking any lock: every flag involved only ever goes from NULL
+-- to set, so seeing them all NULL means they were all NULL at the first read, and the replay,
+-- which writes nothing, is ordered there (before a successor rotation still in flight).
 CREATE FUNCTION renova_rotate_refresh(
   p_id bigint, p_now bigint, p_grace bigint,
   a_hash bytea, a_scope text, a_issued bigint, a_expires bigint,
@@ -137,58 +143,51 @@ CREATE FUNCTION renova_rotate_refresh(
   OUT access_scope text, OUT access_issued bigint, OUT access_expires bigint, OUT seal bytea)
 LANGUAGE plpgsql AS $fn$
 DECLARE
-  t refresh_tokens%ROWTYPE;
-  fam_revoked bigint;
-  fam_live boolean;
-  g_client text;
-  g_user bigint;
+  t record;
   s_rotated bigint;
   s_revoked bigint;
   s_found boolean;
 BEGIN
-  SELECT * INTO t FROM refresh_tokens r WHERE r.id = p_id;
-  IF FOUND AND t.rotated_at IS NULL THEN
-    SELECT * INTO t FROM refresh_tokens r WHERE r.id = p_id FOR UPDATE;
-  END IF;
-  IF NOT FOUND OR t.revoked_at IS NOT NULL THEN
+  SELECT r.family_id AS fid, r.rotated_at, r.revoked_at, r.successor_refresh_id, r.successor_access_id,
+         r.replay_seal, f.revoked_at AS family_revoked_at, f.live_mode, g.client_id, g.user_id
+    INTO t
+    FROM refresh_tokens r JOIN token_families f ON f.id = r.family_id JOIN grants g ON g.id = f.grant_id
+   WHERE r.id = p_id;
+  IF NOT FOUND OR t.revoked_at IS NOT NULL OR t.family_revoked_at IS NOT NULL THEN
     outcome := 'revoked';
     RETURN;
   END IF;
-  SELECT f.revoked_at, f.live_mode, g.client_id, g.user_id
-    INTO fam_revoked, fam_live, g_client, g_user
-    FROM token_families f JOIN grants g ON g.id = f.grant_id WHERE f.id = t.family_id;
-  IF NOT FOUND OR fam_revoked IS NOT NULL THEN
-    outcome := 'revoked';
-    RETURN;
-  END IF;
-  family_id := t.family_id;
+  family_id := t.fid;
 
   IF t.rotated_at IS NULL THEN
-    INSERT INTO access_tokens (token_hash, family_id, client_id, user_id, scope, live_mode, issued_at, expires_at)
-      VALUES (a_hash, t.family_id, g_client, g_user, a_scope, fam_live, a_issued, a_expires)
-      RETURNING id INTO access_id;
-    INSERT INTO refresh_tokens (token_hash, family_id, issued_at, expires_at)
-      VALUES (r_hash, t.family_id, r_issued, r_expires)
-      RETURNING id INTO refresh_id;
-    -- Conditional on rotated_at IS NULL, like SQLite: the single-use guard is the write itself.
-    UPDATE refresh_tokens SET rotated_at = p_now, successor_refresh_id = refresh_id,
-           successor_access_id = access_id, replay_seal = p_seal
-     WHERE id = p_id AND rotated_at IS NULL;
-    IF NOT FOUND THEN
-      RAISE EXCEPTION 'refresh token % rotated concurrently', p_id USING ERRCODE = '40001';
+    UPDATE refresh_tokens SET rotated_at = p_now,
+           successor_refresh_id = nextval(pg_get_serial_sequence('refresh_tokens', 'id')),
+           successor_access_id = nextval(pg_get_serial_sequence('access_tokens', 'id')),
+           replay_seal = p_seal
+     WHERE id = p_id AND rotated_at IS NULL
+     RETURNING successor_refresh_id, successor_access_id INTO refresh_id, access_id;
+    IF FOUND THEN
+      INSERT INTO access_tokens
+        (id, token_hash, family_id, client_id, user_id, scope, live_mode, issued_at, expires_at)
+        OVERRIDING SYSTEM VALUE VALUES (access_id, a_hash, t.fid, t.client_id, t.user_id, a_scope, t.live_mode, a_issued, a_expires);
+      INSERT INTO refresh_tokens (id, token_hash, family_id, issued_at, expires_at)
+        OVERRIDING SYSTEM VALUE VALUES (refresh_id, r_hash, t.fid, r_issued, r_expires);
+      outcome := 'rotated';
+      access_scope := a_scope;
+      access_issued := a_issued;
+      access_expires := a_expires;
+      RETURN;
     END IF;
-    outcome := 'rotated';
-    access_scope := a_scope;
-    access_issued := a_issued;
-    access_expires := a_expires;
-    RETURN;
+    -- Another caller rotated it first and has committed (the UPDATE waited for it): read that.
+    SELECT r.rotated_at, r.successor_refresh_id, r.successor_access_id, r.replay_seal
+      INTO t.rotated_at, t.successor_refresh_id, t.successor_access_id, t.replay_seal
+      FROM refresh_tokens r WHERE r.id = p_id;
+    access_id := NULL;
+    refresh_id := NULL;
   END IF;
 
   -- Already rotated. A replay is allowed only inside the window and only while the successor has
-  -- not been used itself (CONTRACT §4.2); anything else is reuse (RFC 9700 §4.14.2). No lock is
-  -- needed: every flag read here only ever goes from NULL to set, so seeing them all NULL means they
-  -- were all NULL at the first read, and the replay, which writes nothing, is ordered there (before a
-  -- successor rotation still in flight). Replays therefore take no lock and write no WAL.
+  -- not been used itself (CONTRACT §4.2); anything else is reuse (RFC 9700 §4.14.2).
   SELECT r.rotated_at, r.revoked_at INTO s_rotated, s_revoked
     FROM refresh_tokens r WHERE r.id = t.successor_refresh_id;
   s_found := FOUND;
@@ -202,7 +201,7 @@ BEGIN
     seal := t.replay_seal;
     RETURN;
   END IF;
-  UPDATE token_families SET revoked_at = p_now WHERE id = t.family_id AND revoked_at IS NULL;
+  UPDATE token_families SET revoked_at = p_now WHERE id = t.fid AND revoked_at IS NULL;
   outcome := 'reused';
 END
 $fn$;
