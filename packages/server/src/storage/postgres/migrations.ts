@@ -182,6 +182,11 @@ BEGIN
     SELECT r.rotated_at, r.successor_refresh_id, r.successor_access_id, r.replay_seal
       INTO t.rotated_at, t.successor_refresh_id, t.successor_access_id, t.replay_seal
       FROM refresh_tokens r WHERE r.id = p_id;
+    IF NOT FOUND THEN
+      -- Purged meanwhile (it had expired): nothing to rotate, nothing to revoke.
+      outcome := 'revoked';
+      RETURN;
+    END IF;
     access_id := NULL;
     refresh_id := NULL;
   END IF;
