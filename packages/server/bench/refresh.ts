@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -21,6 +21,11 @@ const { values: options } = parseArgs({
     duration: { type: 'string', default: '10' },
     warmup: { type: 'string', default: '2' },
     db: { type: 'string' },
+    /** Several instances on one PostgreSQL database: handled by bench/cluster.ts (issue 4). */
+    instances: { type: 'string' },
+    'seed-grants': { type: 'string' },
+    'pool-max': { type: 'string' },
+    'cpu-prof-dir': { type: 'string' },
     'skip-ceiling': { type: 'boolean', default: false },
     /** Also measure the canned answer through Fastify: the framework's share of the cost. */
     'with-fastify': { type: 'boolean', default: false },
@@ -270,6 +275,16 @@ async function measureCeiling(variant: 'node:http' | 'fastify' = 'node:http') {
     await pool.close();
     child.kill('SIGTERM');
   }
+}
+
+if (options.instances !== undefined || /^postgres(ql)?:\/\//.test(options.db ?? '')) {
+  // `--db postgres://…` and `--instances N` run N Renova processes on one PostgreSQL database.
+  const { status } = spawnSync(
+    process.execPath,
+    ['--import', 'tsx', join(import.meta.dirname, 'cluster.ts'), ...process.argv.slice(2)],
+    { stdio: 'inherit' },
+  );
+  process.exit(status ?? 1);
 }
 
 const renova = await measureRenova();

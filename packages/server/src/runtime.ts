@@ -5,10 +5,14 @@ import pino, { type Logger } from 'pino';
 import { type DemoInfo, runDemo } from './cli/demo.ts';
 import { lifetimesFromEnv } from './core/config.ts';
 import { cryptoRandom } from './core/random.ts';
+import { type FixedWindowOptions, InProcessRateLimiter, type RateLimiter } from './core/rate-limit.ts';
 import { webhookPolicyFromEnv } from './core/webhooks.ts';
 import { buildApp, type DemoState } from './http/app.ts';
+import { RedisRateLimiter, rateLimitRedis } from './rate-limit/redis.ts';
 import { createServices, type Services } from './services.ts';
 import type { StoragePort } from './storage/contract.ts';
+import { Housekeeper } from './storage/housekeeping.ts';
+import { PostgresStorage } from './storage/postgres/adapter.ts';
 import { SqliteStorage } from './storage/sqlite/adapter.ts';
 
 export const DEFAULT_DB = './data/renova.db';
@@ -18,12 +22,31 @@ export function resolveDb(flag: string | undefined, env: NodeJS.ProcessEnv = pro
   return flag ?? env.RENOVA_DB ?? DEFAULT_DB;
 }
 
-export async function openStorage(db: string): Promise<StoragePort> {
-  if (/^postgres(ql)?:\/\//.test(db)) {
-    throw new Error('PostgreSQL storage is not available in this version; use a SQLite file path for --db');
+export const isPostgresUrl = (db: string): boolean => /^postgres(ql)?:\/\//.test(db);
+
+/** `db` for messages and logs: a postgres:// URL loses its password. */
+export function redactUrl(db: string): string {
+  if (!isPostgresUrl(db)) return db;
+  try {
+    const url = new URL(db);
+    if (url.password) url.password = '***';
+    return url.toString();
+  } catch {
+    return 'postgres://…';
   }
-  const storage = new SqliteStorage({ path: db });
-  await storage.migrate();
+}
+
+/** Opens the storage named by `db` (a SQLite path or a postgres:// URL) and applies migrations. */
+export async function openStorage(db: string): Promise<StoragePort> {
+  const storage = isPostgresUrl(db)
+    ? new PostgresStorage({ connectionString: db })
+    : new SqliteStorage({ path: db });
+  try {
+    await storage.migrate();
+  } catch (error) {
+    await storage.close().catch(() => {});
+    throw error;
+  }
   return storage;
 }
 
@@ -40,14 +63,65 @@ export function loadServerKey(db: string, env: NodeJS.ProcessEnv = process.env):
     return Buffer.from(fromEnv, 'hex');
   }
   if (db === ':memory:') return cryptoRandom.bytes(32);
-  if (/^postgres(ql)?:\/\//.test(db))
-    throw new Error('set RENOVA_SECRET_KEY (64 hex characters) when using PostgreSQL');
+  if (isPostgresUrl(db)) throw new Error('set RENOVA_SECRET_KEY (64 hex characters) when using PostgreSQL');
   const file = join(dirname(db), 'renova.key');
   if (existsSync(file)) return Buffer.from(readFileSync(file, 'utf8').trim(), 'hex');
   mkdirSync(dirname(file), { recursive: true });
   const key = cryptoRandom.bytes(32);
   writeFileSync(file, `${key.toString('hex')}\n`, { mode: 0o600, flag: 'wx' });
   return key;
+}
+
+/** `max/windowSeconds`, e.g. `20/60`; `0` or `off` disables. */
+export function parseLimit(
+  name: string,
+  raw: string | undefined,
+  fallback: string,
+): FixedWindowOptions | null {
+  const value = raw === undefined || raw === '' ? fallback : raw;
+  if (value === '0' || value === 'off') return null;
+  const match = /^([1-9][0-9]*)\/([1-9][0-9]*)$/.exec(value);
+  if (!match)
+    throw new Error(`${name} must look like MAX/WINDOW_SECONDS (e.g. 20/60), or off; got "${value}"`);
+  return { maxFailures: Number(match[1]), windowSeconds: Number(match[2]) };
+}
+
+/**
+ * Rate limiters (issue 4 §4): failed client authentications (RENOVA_AUTH_FAILURE_LIMIT, default
+ * 20/60) and token requests (RENOVA_TOKEN_REQUEST_LIMIT, default off), each per client and per
+ * address; in Redis when REDIS_URL is set (keys under RENOVA_REDIS_PREFIX, default `renova:`), so
+ * every instance counts the same; in-process otherwise.
+ */
+function rateLimiters(env: NodeJS.ProcessEnv): {
+  rateLimiter: RateLimiter;
+  requestLimiter: RateLimiter | undefined;
+  close(): Promise<void>;
+} {
+  const failures = parseLimit('RENOVA_AUTH_FAILURE_LIMIT', env.RENOVA_AUTH_FAILURE_LIMIT, '20/60') ?? {
+    maxFailures: Number.MAX_SAFE_INTEGER,
+    windowSeconds: 60,
+  };
+  const requests = parseLimit('RENOVA_TOKEN_REQUEST_LIMIT', env.RENOVA_TOKEN_REQUEST_LIMIT, 'off');
+  const url = env.REDIS_URL;
+  if (url === undefined || url === '') {
+    return {
+      rateLimiter: new InProcessRateLimiter(failures),
+      requestLimiter: requests ? new InProcessRateLimiter(requests) : undefined,
+      close: async () => {},
+    };
+  }
+  const redis = rateLimitRedis(url);
+  // Deployments (or test runs) sharing one Redis keep their counters apart with a prefix.
+  const prefix = env.RENOVA_REDIS_PREFIX || 'renova:';
+  return {
+    rateLimiter: new RedisRateLimiter({ redis, prefix: `${prefix}authfail:`, ...failures }),
+    requestLimiter: requests
+      ? new RedisRateLimiter({ redis, prefix: `${prefix}tokenreq:`, ...requests })
+      : undefined,
+    async close() {
+      redis.disconnect();
+    },
+  };
 }
 
 export interface Runtime {
@@ -58,17 +132,22 @@ export interface Runtime {
 /** Opens storage and wires the services, as `serve` and every CLI command do. */
 export async function openRuntime(db: string, env: NodeJS.ProcessEnv = process.env): Promise<Runtime> {
   const lifetimes = lifetimesFromEnv(env);
+  const serverKey = loadServerKey(db, env);
+  const limits = rateLimiters(env);
   const storage = await openStorage(db);
   const services = createServices({
     storage,
-    serverKey: loadServerKey(db, env),
+    serverKey,
     lifetimes,
+    rateLimiter: limits.rateLimiter,
+    requestLimiter: limits.requestLimiter,
     webhookPolicy: webhookPolicyFromEnv(env),
   });
   return {
     services,
     async close() {
       await services.webhooks.stop();
+      await limits.close();
       await storage.close();
     },
   };
@@ -115,7 +194,25 @@ export async function startServer(
     logger,
     demo: demoState,
   });
+  // Housekeeping (expired codes and tokens) on every instance, jittered; RENOVA_PURGE_INTERVAL_SECONDS=0
+  // turns it off (e.g. when one designated instance or a cron job does it).
+  const purgeSeconds = Number(env.RENOVA_PURGE_INTERVAL_SECONDS ?? 300);
+  const housekeeper =
+    Number.isFinite(purgeSeconds) && purgeSeconds > 0
+      ? new Housekeeper({
+          storage: runtime.services.storage,
+          intervalMs: purgeSeconds * 1000,
+          codeGraceMs: runtime.services.lifetimes.refreshGraceSeconds * 1000 + 60_000,
+          onError: (error) => {
+            if (logger) logger.warn({ err: error }, 'housekeeping round failed');
+          },
+          onRound: (totals) => {
+            if (logger) logger.debug(totals, 'housekeeping round');
+          },
+        })
+      : undefined;
   await app.listen({ host: options.host, port: options.port });
+  housekeeper?.start();
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : options.port;
   const host = options.host.includes(':') ? `[${options.host}]` : options.host;
@@ -142,6 +239,7 @@ export async function startServer(
     issuer,
     demo,
     async close() {
+      await housekeeper?.stop();
       await app.close();
       await runtime.close();
     },

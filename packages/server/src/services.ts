@@ -25,6 +25,11 @@ export interface ServiceOptions {
   webhookPolicy?: WebhookPolicy;
   /** Injected for tests; the dispatcher uses the global fetch otherwise. */
   webhookFetch?: typeof fetch;
+  /**
+   * Counts every token request per client and per address (issue 4 §4); none when omitted. Shared
+   * through Redis when several instances run.
+   */
+  requestLimiter?: RateLimiter;
 }
 
 /** Everything the HTTP layer and the CLI call: the composition root of `core/`. */
@@ -40,6 +45,7 @@ export interface Services {
   loginLimiter: RateLimiter;
   /** Not running until `start()`: `serve` starts it; one-shot CLI commands leave events queued. */
   webhooks: WebhookDispatcher;
+  requestLimiter: RateLimiter | undefined;
 }
 
 export function createServices(options: ServiceOptions): Services {
@@ -77,5 +83,6 @@ export function createServices(options: ServiceOptions): Services {
     // Seller passwords are guessable: 5 failures per (address, email) in 15 minutes, then a wait.
     loginLimiter: options.loginLimiter ?? new InProcessRateLimiter({ maxFailures: 5, windowSeconds: 900 }),
     webhooks,
+    requestLimiter: options.requestLimiter,
   };
 }

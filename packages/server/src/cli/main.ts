@@ -1,6 +1,6 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { OAuthError } from '../core/errors.ts';
-import { openRuntime, type Runtime, resolveDb, startServer } from '../runtime.ts';
+import { openRuntime, openStorage, type Runtime, redactUrl, resolveDb, startServer } from '../runtime.ts';
 import type { WebhookEventRecord } from '../storage/contract.ts';
 
 /**
@@ -105,9 +105,11 @@ program
   .addOption(dbOption())
   .action(async (options: { db?: string }) => {
     const db = resolveDb(options.db);
-    const runtime = await openRuntime(db);
-    await runtime.close();
-    process.stdout.write(`migrations applied to ${db}\n`);
+    // Only the schema: no server key is needed (several instances may run this at once; the
+    // migration lock of each engine serializes them).
+    const storage = await openStorage(db);
+    await storage.close();
+    process.stdout.write(`migrations applied to ${redactUrl(db)}\n`);
   });
 
 const user = program.command('user').description('manage users (sellers and application owners)');

@@ -6,7 +6,8 @@ import Fastify, {
   type FastifyRequest,
 } from 'fastify';
 import { Counter, collectDefaultMetrics, Histogram, Registry as MetricsRegistry } from 'prom-client';
-import { InvalidRequestError, NotFoundError, OAuthError } from '../core/errors.ts';
+import { presentedCredentials } from '../core/client-auth.ts';
+import { InvalidRequestError, NotFoundError, OAuthError, RateLimitedError } from '../core/errors.ts';
 import type { Params } from '../core/params.ts';
 import { ALL_SCOPES } from '../core/scopes.ts';
 import type { Services } from '../services.ts';
@@ -95,6 +96,7 @@ export async function buildApp(services: Services, options: HttpOptions): Promis
       try {
         const input = clientRequest(request);
         grantType = typeof input.params.grant_type === 'string' ? input.params.grant_type : 'unknown';
+        if (services.requestLimiter) await countTokenRequest(services, input);
         const result = await services.tokens.handle(input);
         outcome = result.outcome;
         void reply.header('cache-control', 'no-store').header('pragma', 'no-cache');
@@ -151,6 +153,33 @@ export async function buildApp(services: Services, options: HttpOptions): Promis
     if (options.demo) registerDemoPages(pages, services, () => options.issuer, options.demo);
   });
   return app;
+}
+
+/**
+ * Token requests per address and per client (issue 4 §4), counted before any storage work so that a
+ * flood costs one counter increment each. The client id is the one presented, not yet verified:
+ * this only spreads the budget, authentication still decides.
+ */
+async function countTokenRequest(
+  services: Services,
+  input: { params: Params; authorization: string | undefined; remoteAddress: string },
+): Promise<void> {
+  const limiter = services.requestLimiter;
+  if (!limiter) return;
+  const now = services.clock.now();
+  const keys = [`addr:${input.remoteAddress}`];
+  let clientId: string | undefined;
+  try {
+    clientId = presentedCredentials(input.params, input.authorization).clientId;
+  } catch {
+    // Malformed credentials are answered by the token endpoint itself.
+  }
+  if (clientId !== undefined) keys.push(`client:${clientId}`);
+  for (const key of keys) {
+    const wait = await limiter.retryAfter(key, now);
+    if (wait > 0) throw new RateLimitedError(`too many token requests; retry in ${wait} s`, wait);
+  }
+  await Promise.all(keys.map((key) => limiter.recordFailure(key, now)));
 }
 
 /** CONTRACT §4.2: parameters in the query string are rejected; the body is the only source. */

@@ -178,6 +178,27 @@ export interface GrantRecord {
   revokedAt: number | null;
 }
 
+/** Housekeeping (CONTRACT §3 lifetimes): what may be deleted, in bounded batches. */
+export interface PurgeExpired {
+  now: number;
+  /**
+   * Codes are kept this long past their expiry, so that a late second presentation is still
+   * answered as an expired code and not as an unknown one (and clock skew between instances is
+   * absorbed).
+   */
+  codeGraceMs: number;
+  /** At most this many rows per table per call: each DELETE stays short. */
+  limit: number;
+}
+
+export interface PurgeResult {
+  codes: number;
+  accessTokens: number;
+  refreshTokens: number;
+  /** Some table had `limit` rows to delete: call again (after yielding). */
+  more: boolean;
+}
+
 /** A grant as the seller's account page lists it: active, with the application's name. */
 export interface SellerGrantRecord {
   clientId: string;
@@ -339,4 +360,11 @@ export interface StoragePort {
    * count. Resolves false when the event is unknown or already delivered.
    */
   retryWebhookEvent(id: number, now: number): Promise<boolean>;
+
+  /**
+   * Deletes expired codes (past `codeGraceMs`), expired access tokens and expired refresh tokens,
+   * rotated ones included: reuse detection needs a rotated refresh token only until it would have
+   * expired anyway, since an expired token is refused before any rotation logic runs.
+   */
+  purgeExpired(args: PurgeExpired): Promise<PurgeResult>;
 }

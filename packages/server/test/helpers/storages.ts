@@ -2,7 +2,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { StoragePort } from '../../src/storage/contract.ts';
+import { PostgresStorage } from '../../src/storage/postgres/adapter.ts';
 import { SqliteStorage } from '../../src/storage/sqlite/adapter.ts';
+import { createTestSchema } from './postgres.ts';
 
 /** A migrated, empty storage for one test, and how to throw it away. */
 export interface TestStorage {
@@ -32,5 +34,22 @@ export const sqliteFactory: StorageFactory = {
   },
 };
 
+/** A fresh schema in this run's throwaway database (helpers/postgres.ts); PostgreSQL must be up. */
+export const postgresFactory: StorageFactory = {
+  name: 'postgres',
+  async create() {
+    const { url, schema, drop } = await createTestSchema();
+    const storage = new PostgresStorage({ connectionString: url, schema, poolMax: 8 });
+    await storage.migrate();
+    return {
+      storage,
+      async cleanup() {
+        await storage.close();
+        await drop();
+      },
+    };
+  },
+};
+
 /** Every engine the suites run against. */
-export const storageFactories: StorageFactory[] = [sqliteFactory];
+export const storageFactories: StorageFactory[] = [sqliteFactory, postgresFactory];

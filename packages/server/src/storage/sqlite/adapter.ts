@@ -14,6 +14,8 @@ import type {
   NewSellerSession,
   NewUser,
   NewWebhookEvent,
+  PurgeExpired,
+  PurgeResult,
   RefreshTokenRecord,
   RotateOutcome,
   RotateRefreshToken,
@@ -334,6 +336,11 @@ export class SqliteStorage implements StoragePort {
 
   retryWebhookEvent(id: number, now: number): Promise<boolean> {
     return this.#write('retryWebhookEvent', { id, now });
+  }
+
+  /** Through the writer like every write: never holds the write lock across an await. */
+  purgeExpired(args: PurgeExpired): Promise<PurgeResult> {
+    return this.#write('purgeExpired', args);
   }
 
   findGrant(clientId: string, userId: number): Promise<GrantRecord | null> {

@@ -137,4 +137,13 @@ CREATE TABLE webhook_events (
 CREATE INDEX webhook_events_due ON webhook_events(status, next_attempt_at);
 `,
   },
+  {
+    version: 3,
+    name: 'expiry indexes for housekeeping',
+    sql: `
+CREATE INDEX authorization_codes_by_expiry ON authorization_codes(expires_at);
+CREATE INDEX access_tokens_by_expiry ON access_tokens(expires_at);
+CREATE INDEX refresh_tokens_by_expiry ON refresh_tokens(expires_at);
+`,
+  },
 ];

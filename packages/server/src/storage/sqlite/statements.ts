@@ -123,6 +123,15 @@ export function prepareStatements(db: Database.Database) {
     deleteExpiredSessions: p('DELETE FROM seller_sessions WHERE expires_at <= ?'),
     sessionByHash: p('SELECT user_id, expires_at FROM seller_sessions WHERE id_hash = ? AND expires_at > ?'),
     deleteSession: p('DELETE FROM seller_sessions WHERE id_hash = ?'),
+    purgeCodes: p(
+      'DELETE FROM authorization_codes WHERE id IN (SELECT id FROM authorization_codes WHERE expires_at < ? ORDER BY expires_at LIMIT ?)',
+    ),
+    purgeAccess: p(
+      'DELETE FROM access_tokens WHERE id IN (SELECT id FROM access_tokens WHERE expires_at < ? ORDER BY expires_at LIMIT ?)',
+    ),
+    purgeRefresh: p(
+      'DELETE FROM refresh_tokens WHERE id IN (SELECT id FROM refresh_tokens WHERE expires_at < ? ORDER BY expires_at LIMIT ?)',
+    ),
     ping: p('SELECT 1'),
   };
 }

@@ -8,6 +8,8 @@ import type {
   NewSellerSession,
   NewUser,
   NewWebhookEvent,
+  PurgeExpired,
+  PurgeResult,
   RotateOutcome,
   RotateRefreshToken,
   UserRecord,
@@ -327,6 +329,22 @@ export const writeSteps = {
 
   retryWebhookEvent(s: Statements, args: { id: number; now: number }): boolean {
     return s.retryWebhookEvent.run(args.now, args.id).changes === 1;
+  },
+
+  /**
+   * Housekeeping as one write step like any other: one bounded DELETE per table, so the write lock
+   * is held for a few thousand row deletions at most, between batches of requests.
+   */
+  purgeExpired(s: Statements, args: PurgeExpired): PurgeResult {
+    const codes = s.purgeCodes.run(args.now - args.codeGraceMs, args.limit).changes;
+    const accessTokens = s.purgeAccess.run(args.now, args.limit).changes;
+    const refreshTokens = s.purgeRefresh.run(args.now, args.limit).changes;
+    return {
+      codes,
+      accessTokens,
+      refreshTokens,
+      more: codes === args.limit || accessTokens === args.limit || refreshTokens === args.limit,
+    };
   },
 };
 

@@ -1,0 +1,87 @@
+import type { PurgeResult, StoragePort } from './contract.ts';
+
+export interface HousekeepingOptions {
+  storage: StoragePort;
+  /** Mean time between purge rounds (ms); each round is jittered ±25 % so instances spread out. */
+  intervalMs?: number;
+  /** Rows per DELETE. */
+  batchSize?: number;
+  /** Upper bound on batches per round, so one round never runs unbounded. */
+  maxBatchesPerRound?: number;
+  codeGraceMs?: number;
+  now?: () => number;
+  onError?: (error: unknown) => void;
+  onRound?: (totals: Omit<PurgeResult, 'more'>) => void;
+}
+
+/**
+ * Purges expired codes and tokens in bounded batches (issue 4 §6). Each batch is one short write
+ * (one DELETE of at most `batchSize` rows per table); between batches the loop yields to the event
+ * loop, so requests interleave with housekeeping instead of waiting behind it.
+ */
+export class Housekeeper {
+  readonly #options: Required<Omit<HousekeepingOptions, 'onError' | 'onRound'>> &
+    Pick<HousekeepingOptions, 'onError' | 'onRound'>;
+  #timer: NodeJS.Timeout | undefined;
+  #running: Promise<void> | undefined;
+  #stopped = true;
+
+  constructor(options: HousekeepingOptions) {
+    this.#options = {
+      intervalMs: 60_000,
+      batchSize: 1_000,
+      maxBatchesPerRound: 100,
+      codeGraceMs: 60_000,
+      now: Date.now,
+      ...options,
+    };
+  }
+
+  start(): void {
+    this.#stopped = false;
+    this.#schedule();
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    await this.#running;
+  }
+
+  #schedule(): void {
+    if (this.#stopped) return;
+    const jitter = 0.75 + Math.random() * 0.5;
+    this.#timer = setTimeout(() => {
+      this.#running = this.runOnce()
+        .then(() => undefined)
+        .catch((error: unknown) => this.#options.onError?.(error))
+        .finally(() => {
+          this.#running = undefined;
+          this.#schedule();
+        });
+    }, this.#options.intervalMs * jitter);
+    // Housekeeping alone must not keep the process alive.
+    this.#timer.unref();
+  }
+
+  /** One round: batches until nothing is left or the round's bound is reached. */
+  async runOnce(): Promise<Omit<PurgeResult, 'more'>> {
+    const totals = { codes: 0, accessTokens: 0, refreshTokens: 0 };
+    const o = this.#options;
+    for (let batch = 0; batch < o.maxBatchesPerRound; batch++) {
+      const result = await o.storage.purgeExpired({
+        now: o.now(),
+        codeGraceMs: o.codeGraceMs,
+        limit: o.batchSize,
+      });
+      totals.codes += result.codes;
+      totals.accessTokens += result.accessTokens;
+      totals.refreshTokens += result.refreshTokens;
+      if (!result.more) break;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    o.onRound?.(totals);
+    return totals;
+  }
+}

@@ -1,0 +1,247 @@
+/**
+ * Versioned PostgreSQL schema, mirroring the SQLite one (storage/sqlite/migrations.ts) table for
+ * table. Append new migrations; never edit an applied one. The runner (adapter.ts `migrate`) holds a
+ * transaction-level advisory lock, so several instances starting at once apply each version once.
+ *
+ * Ids are BIGINT identities: tokens carry them in clear as their selector (core/tokens.ts: 15 hex
+ * digits, parsed as a JS safe integer), so every sequence stops at 2^53 − 1, well below 2^60.
+ * Times are epoch milliseconds in BIGINT, like SQLite.
+ */
+export interface PgMigration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+const ID = 'BIGINT GENERATED ALWAYS AS IDENTITY (MAXVALUE 9007199254740991) PRIMARY KEY';
+
+export const PG_MIGRATIONS: readonly PgMigration[] = [
+  {
+    version: 1,
+    name: 'core token lifecycle',
+    sql: `
+CREATE TABLE users (
+  id            ${ID},
+  email         TEXT NOT NULL,
+  nickname      TEXT NOT NULL,
+  site_id       TEXT NOT NULL,
+  password_hash TEXT,
+  created_at    BIGINT NOT NULL
+);
+-- SQLite declares the column COLLATE NOCASE; here the unique index is on lower(email).
+CREATE UNIQUE INDEX users_email_nocase ON users (lower(email));
+
+CREATE TABLE applications (
+  client_id             TEXT PRIMARY KEY,
+  name                  TEXT NOT NULL,
+  owner_user_id         BIGINT NOT NULL REFERENCES users(id),
+  redirect_uris         TEXT NOT NULL,
+  scope                 TEXT NOT NULL,
+  pkce_required         BOOLEAN NOT NULL,
+  notification_url      TEXT,
+  webhook_secret_sealed BYTEA NOT NULL,
+  owner_public_key      TEXT NOT NULL,
+  created_at            BIGINT NOT NULL
+);
+CREATE INDEX applications_by_owner ON applications(owner_user_id);
+
+CREATE TABLE client_secrets (
+  id          ${ID},
+  client_id   TEXT NOT NULL REFERENCES applications(client_id),
+  secret_hash BYTEA NOT NULL,
+  created_at  BIGINT NOT NULL,
+  expires_at  BIGINT
+);
+CREATE INDEX client_secrets_by_client ON client_secrets(client_id);
+
+CREATE TABLE grants (
+  id         ${ID},
+  client_id  TEXT NOT NULL REFERENCES applications(client_id),
+  user_id    BIGINT NOT NULL REFERENCES users(id),
+  scope      TEXT NOT NULL,
+  public_key TEXT NOT NULL,
+  created_at BIGINT NOT NULL,
+  updated_at BIGINT NOT NULL,
+  revoked_at BIGINT,
+  UNIQUE (client_id, user_id)
+);
+CREATE INDEX grants_by_user ON grants(user_id);
+
+CREATE TABLE authorization_codes (
+  id                    ${ID},
+  code_hash             BYTEA NOT NULL,
+  grant_id              BIGINT NOT NULL REFERENCES grants(id),
+  client_id             TEXT NOT NULL,
+  user_id               BIGINT NOT NULL,
+  redirect_uri          TEXT NOT NULL,
+  scope                 TEXT NOT NULL,
+  code_challenge        TEXT,
+  code_challenge_method TEXT,
+  created_at            BIGINT NOT NULL,
+  expires_at            BIGINT NOT NULL,
+  used_at               BIGINT,
+  family_id             BIGINT
+);
+CREATE INDEX authorization_codes_by_expiry ON authorization_codes(expires_at);
+
+CREATE TABLE token_families (
+  id         ${ID},
+  grant_id   BIGINT NOT NULL REFERENCES grants(id),
+  scope      TEXT NOT NULL,
+  live_mode  BOOLEAN NOT NULL,
+  created_at BIGINT NOT NULL,
+  revoked_at BIGINT
+);
+CREATE INDEX token_families_by_grant ON token_families(grant_id);
+
+-- No foreign keys from the token tables: each FK check would take a KEY SHARE lock on the family
+-- row and a lookup per insert on the hot path; the adapter writes family_id from a row it just read.
+CREATE TABLE refresh_tokens (
+  id                   ${ID},
+  token_hash           BYTEA NOT NULL,
+  family_id            BIGINT NOT NULL,
+  issued_at            BIGINT NOT NULL,
+  expires_at           BIGINT NOT NULL,
+  rotated_at           BIGINT,
+  successor_refresh_id BIGINT,
+  successor_access_id  BIGINT,
+  replay_seal          BYTEA,
+  revoked_at           BIGINT
+);
+CREATE INDEX refresh_tokens_by_expiry ON refresh_tokens(expires_at);
+
+CREATE TABLE access_tokens (
+  id         ${ID},
+  token_hash BYTEA NOT NULL,
+  family_id  BIGINT,
+  client_id  TEXT NOT NULL,
+  user_id    BIGINT NOT NULL,
+  scope      TEXT NOT NULL,
+  live_mode  BOOLEAN NOT NULL,
+  issued_at  BIGINT NOT NULL,
+  expires_at BIGINT NOT NULL,
+  revoked_at BIGINT
+);
+CREATE INDEX access_tokens_by_expiry ON access_tokens(expires_at);
+
+-- The refresh hot path in one round trip (CONTRACT §4.2: rotation, replay window, reuse), with
+-- the decision tree of SqliteStorage.rotateRefreshToken. Four statements when it rotates:
+--   1. read the token with its family and grant (no lock);
+--   2. the single-use guard, one conditional write: UPDATE … WHERE rotated_at IS NULL, which also
+--      reserves the successors' ids; concurrent rotators queue on the row lock, and after the first
+--      commits READ COMMITTED re-checks the condition on the committed row and changes nothing;
+--   3-4. insert the successor pair under the reserved ids.
+-- A caller that lost the race, or that comes later, reads the committed rotation and decides
+-- between replay and reuse without taking any lock: every flag involved only ever goes from NULL
+-- to set, so seeing them all NULL means they were all NULL at the first read, and the replay,
+-- which writes nothing, is ordered there (before a successor rotation still in flight).
+CREATE FUNCTION renova_rotate_refresh(
+  p_id bigint, p_now bigint, p_grace bigint,
+  a_hash bytea, a_scope text, a_issued bigint, a_expires bigint,
+  r_hash bytea, r_issued bigint, r_expires bigint, p_seal bytea,
+  OUT outcome text, OUT family_id bigint, OUT access_id bigint, OUT refresh_id bigint,
+  OUT access_scope text, OUT access_issued bigint, OUT access_expires bigint, OUT seal bytea)
+LANGUAGE plpgsql AS $fn$
+DECLARE
+  t record;
+  s_rotated bigint;
+  s_revoked bigint;
+  s_found boolean;
+BEGIN
+  SELECT r.family_id AS fid, r.rotated_at, r.revoked_at, r.successor_refresh_id, r.successor_access_id,
+         r.replay_seal, f.revoked_at AS family_revoked_at, f.live_mode, g.client_id, g.user_id
+    INTO t
+    FROM refresh_tokens r JOIN token_families f ON f.id = r.family_id JOIN grants g ON g.id = f.grant_id
+   WHERE r.id = p_id;
+  IF NOT FOUND OR t.revoked_at IS NOT NULL OR t.family_revoked_at IS NOT NULL THEN
+    outcome := 'revoked';
+    RETURN;
+  END IF;
+  family_id := t.fid;
+
+  IF t.rotated_at IS NULL THEN
+    UPDATE refresh_tokens SET rotated_at = p_now,
+           successor_refresh_id = nextval(pg_get_serial_sequence('refresh_tokens', 'id')),
+           successor_access_id = nextval(pg_get_serial_sequence('access_tokens', 'id')),
+           replay_seal = p_seal
+     WHERE id = p_id AND rotated_at IS NULL
+     RETURNING successor_refresh_id, successor_access_id INTO refresh_id, access_id;
+    IF FOUND THEN
+      INSERT INTO access_tokens
+        (id, token_hash, family_id, client_id, user_id, scope, live_mode, issued_at, expires_at)
+        OVERRIDING SYSTEM VALUE VALUES (access_id, a_hash, t.fid, t.client_id, t.user_id, a_scope, t.live_mode, a_issued, a_expires);
+      INSERT INTO refresh_tokens (id, token_hash, family_id, issued_at, expires_at)
+        OVERRIDING SYSTEM VALUE VALUES (refresh_id, r_hash, t.fid, r_issued, r_expires);
+      outcome := 'rotated';
+      access_scope := a_scope;
+      access_issued := a_issued;
+      access_expires := a_expires;
+      RETURN;
+    END IF;
+    -- Another caller rotated it first and has committed (the UPDATE waited for it): read that.
+    SELECT r.rotated_at, r.successor_refresh_id, r.successor_access_id, r.replay_seal
+      INTO t.rotated_at, t.successor_refresh_id, t.successor_access_id, t.replay_seal
+      FROM refresh_tokens r WHERE r.id = p_id;
+    IF NOT FOUND THEN
+      -- Purged meanwhile (it had expired): nothing to rotate, nothing to revoke.
+      outcome := 'revoked';
+      RETURN;
+    END IF;
+    access_id := NULL;
+    refresh_id := NULL;
+  END IF;
+
+  -- Already rotated. A replay is allowed only inside the window and only while the successor has
+  -- not been used itself (CONTRACT §4.2); anything else is reuse (RFC 9700 §4.14.2).
+  SELECT r.rotated_at, r.revoked_at INTO s_rotated, s_revoked
+    FROM refresh_tokens r WHERE r.id = t.successor_refresh_id;
+  s_found := FOUND;
+  IF p_grace > 0 AND p_now - t.rotated_at <= p_grace AND s_found
+     AND s_rotated IS NULL AND s_revoked IS NULL THEN
+    SELECT a.scope, a.issued_at, a.expires_at INTO access_scope, access_issued, access_expires
+      FROM access_tokens a WHERE a.id = t.successor_access_id;
+    outcome := 'replayed';
+    access_id := t.successor_access_id;
+    refresh_id := t.successor_refresh_id;
+    seal := t.replay_seal;
+    RETURN;
+  END IF;
+  UPDATE token_families SET revoked_at = p_now WHERE id = t.fid AND revoked_at IS NULL;
+  outcome := 'reused';
+END
+$fn$;
+`,
+  },
+  {
+    version: 2,
+    name: 'seller sessions and webhook outbox',
+    sql: `
+CREATE TABLE seller_sessions (
+  id_hash    BYTEA PRIMARY KEY,
+  user_id    BIGINT NOT NULL REFERENCES users(id),
+  created_at BIGINT NOT NULL,
+  expires_at BIGINT NOT NULL
+);
+CREATE INDEX seller_sessions_by_expiry ON seller_sessions(expires_at);
+
+CREATE TABLE webhook_events (
+  id              ${ID},
+  client_id       TEXT NOT NULL REFERENCES applications(client_id),
+  user_id         BIGINT NOT NULL,
+  action          TEXT NOT NULL,
+  url             TEXT NOT NULL,
+  created_at      BIGINT NOT NULL,
+  status          TEXT NOT NULL DEFAULT 'pending',
+  attempts        INTEGER NOT NULL DEFAULT 0,
+  next_attempt_at BIGINT NOT NULL,
+  lease_until     BIGINT,
+  last_attempt_at BIGINT,
+  last_status     INTEGER,
+  last_error      TEXT,
+  delivered_at    BIGINT
+);
+-- The dispatcher's query: due pending events, oldest first.
+CREATE INDEX webhook_events_due ON webhook_events(status, next_attempt_at);
+`,
+  },
+];

@@ -1,0 +1,155 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, describe, test } from 'node:test';
+import { sha256 } from '../src/core/tokens.ts';
+import type { StoragePort } from '../src/storage/contract.ts';
+import { Housekeeper } from '../src/storage/housekeeping.ts';
+import { storageFactories, type TestStorage } from './helpers/storages.ts';
+
+const T0 = Date.UTC(2026, 10, 25, 12);
+const DAY = 86_400_000;
+const hash = () => sha256(randomBytes(16));
+
+let seq = 0;
+/** A grant with one exchanged code; tokens live `lifetimeMs`. */
+async function family(storage: StoragePort, lifetimeMs: number) {
+  seq += 1;
+  const user = await storage.createUser({
+    email: `hk${seq}@x.test`,
+    nickname: 'H',
+    siteId: 'MLA',
+    passwordHash: null,
+    createdAt: T0,
+  });
+  const clientId = String(2_000_000_000_000_000 + seq);
+  await storage.createApplication({
+    clientId,
+    name: 'App',
+    ownerUserId: user.id,
+    redirectUris: ['https://a.test/cb'],
+    scope: 'offline_access read write',
+    pkceRequired: false,
+    notificationUrl: null,
+    webhookSecretSealed: Buffer.alloc(60),
+    ownerPublicKey: '00000000-0000-4000-8000-000000000000',
+    secretHash: sha256('secret'),
+    createdAt: T0,
+  });
+  const { codeId } = await storage.recordConsent({
+    hash: hash(),
+    clientId,
+    userId: user.id,
+    redirectUri: 'https://a.test/cb',
+    scope: 'offline_access read write',
+    codeChallenge: null,
+    codeChallengeMethod: null,
+    createdAt: T0,
+    expiresAt: T0 + 600_000,
+    publicKey: '11111111-1111-4111-8111-111111111111',
+  });
+  const issued = await storage.exchangeAuthorizationCode({
+    codeId,
+    now: T0,
+    liveMode: true,
+    access: { hash: hash(), scope: 'read', issuedAt: T0, expiresAt: T0 + lifetimeMs },
+    refresh: { hash: hash(), issuedAt: T0, expiresAt: T0 + lifetimeMs },
+  });
+  if (issued.outcome !== 'issued') throw new Error('exchange failed');
+  return { codeId, ...issued };
+}
+
+async function rotate(storage: StoragePort, refreshTokenId: number, now: number, lifetimeMs: number) {
+  const result = await storage.rotateRefreshToken({
+    refreshTokenId,
+    now,
+    graceMs: 60_000,
+    access: { hash: hash(), scope: 'read', issuedAt: now, expiresAt: now + lifetimeMs },
+    refresh: { hash: hash(), issuedAt: now, expiresAt: now + lifetimeMs },
+    replaySeal: Buffer.alloc(48),
+  });
+  if (result.outcome !== 'rotated') throw new Error(`expected a rotation, got ${result.outcome}`);
+  return result;
+}
+
+for (const factory of storageFactories) {
+  describe(`housekeeping on ${factory.name}`, () => {
+    let t: TestStorage;
+    let storage: StoragePort;
+    before(async () => {
+      t = await factory.create();
+      storage = t.storage;
+    });
+    after(async () => t.cleanup());
+
+    test('purges expired codes, access tokens and refresh tokens in bounded batches and keeps the rest', async () => {
+      const short = await family(storage, DAY);
+      const shortNext = await rotate(storage, short.refreshTokenId, T0 + 1000, DAY);
+      const long = await family(storage, 180 * DAY);
+      const longNext = await rotate(storage, long.refreshTokenId, T0 + 1000, 180 * DAY);
+      const now = T0 + 2 * DAY;
+
+      // limit 1: each call deletes at most one row per table and says whether more is left.
+      const first = await storage.purgeExpired({ now, codeGraceMs: 60_000, limit: 1 });
+      assert.deepEqual(first, { codes: 1, accessTokens: 1, refreshTokens: 1, more: true });
+      let rest = { codes: 0, accessTokens: 0, refreshTokens: 0 };
+      for (;;) {
+        const r = await storage.purgeExpired({ now, codeGraceMs: 60_000, limit: 1 });
+        rest = {
+          codes: rest.codes + r.codes,
+          accessTokens: rest.accessTokens + r.accessTokens,
+          refreshTokens: rest.refreshTokens + r.refreshTokens,
+        };
+        if (!r.more) break;
+      }
+      // Both codes expired 10 minutes after T0; the short family's two pairs expired after a day.
+      assert.deepEqual(rest, { codes: 1, accessTokens: 1, refreshTokens: 1 });
+
+      assert.equal(await storage.findAuthorizationCode(short.codeId), null);
+      assert.equal(await storage.findRefreshToken(short.refreshTokenId), null);
+      assert.equal(await storage.findRefreshToken(shortNext.refreshTokenId), null);
+      assert.equal(await storage.findAccessToken(shortNext.accessTokenId), null);
+      // Unexpired rows stay, the rotated one included: reuse detection still needs it.
+      assert.equal((await storage.findRefreshToken(long.refreshTokenId))?.rotatedAt, T0 + 1000);
+      assert.ok(await storage.findRefreshToken(longNext.refreshTokenId));
+      assert.ok(await storage.findAccessToken(long.accessTokenId));
+    });
+
+    test('a rotated refresh token kept by housekeeping still triggers reuse detection', async () => {
+      const f = await family(storage, 180 * DAY);
+      const next = await rotate(storage, f.refreshTokenId, T0 + 1000, 180 * DAY);
+      await storage.purgeExpired({ now: T0 + 30 * DAY, codeGraceMs: 60_000, limit: 1000 });
+      const reuse = await storage.rotateRefreshToken({
+        refreshTokenId: f.refreshTokenId,
+        now: T0 + 30 * DAY,
+        graceMs: 60_000,
+        access: { hash: hash(), scope: 'read', issuedAt: T0, expiresAt: T0 + DAY },
+        refresh: { hash: hash(), issuedAt: T0, expiresAt: T0 + DAY },
+        replaySeal: Buffer.alloc(48),
+      });
+      assert.equal(reuse.outcome, 'reused');
+      assert.equal((await storage.findRefreshToken(next.refreshTokenId))?.revoked, true);
+    });
+
+    test('a code is kept for the grace period after it expires', async () => {
+      const f = await family(storage, DAY);
+      const expiredAt = T0 + 600_000;
+      await storage.purgeExpired({ now: expiredAt + 30_000, codeGraceMs: 60_000, limit: 1000 });
+      assert.ok(await storage.findAuthorizationCode(f.codeId));
+      await storage.purgeExpired({ now: expiredAt + 61_000, codeGraceMs: 60_000, limit: 1000 });
+      assert.equal(await storage.findAuthorizationCode(f.codeId), null);
+    });
+
+    test('the housekeeper runs batches until nothing is left, within its bound per round', async () => {
+      const now = T0 + 10 * DAY;
+      // Rows the earlier tests left behind go first, so the counts below are this test's own.
+      await new Housekeeper({ storage, batchSize: 1000, now: () => now }).runOnce();
+      for (let i = 0; i < 5; i++) await family(storage, DAY);
+      const bounded = new Housekeeper({ storage, batchSize: 1, maxBatchesPerRound: 2, now: () => now });
+      const partial = await bounded.runOnce();
+      assert.deepEqual(partial, { codes: 2, accessTokens: 2, refreshTokens: 2 });
+      const full = await new Housekeeper({ storage, batchSize: 2, now: () => now }).runOnce();
+      assert.deepEqual(full, { codes: 3, accessTokens: 3, refreshTokens: 3 });
+      assert.equal((await storage.purgeExpired({ now, codeGraceMs: 0, limit: 10 })).more, false);
+    });
+  });
+}
