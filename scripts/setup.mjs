@@ -1,0 +1,24 @@
+// Makes a fresh clone ready, so that `npm start` and `npm test` are the only commands a newcomer
+// needs: installs the npm dependencies when they are missing and, before tests, Debian's Chromium
+// for the browser tests. Runs as the `prestart` and `pretest` hooks; does nothing when all is there.
+import { execSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+
+const forTests = process.argv.includes('--test');
+const run = (command) => execSync(command, { stdio: 'inherit' });
+
+if (!existsSync('node_modules/.package-lock.json')) {
+  console.error('setup: installing npm dependencies (npm ci)…');
+  run('npm ci --no-audit --no-fund');
+}
+
+if (forTests && !existsSync('/usr/bin/chromium')) {
+  if (process.getuid?.() !== 0) {
+    console.error(
+      'setup: the browser tests need Chromium; install it with: sudo apt-get install -y chromium',
+    );
+    process.exit(1);
+  }
+  console.error('setup: installing Chromium from Debian for the browser tests…');
+  run('apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium');
+}
