@@ -77,6 +77,7 @@ export function createServices(options: ServiceOptions): Services {
       lifetimes,
       sealer,
       onWebhookEnqueued: () => webhooks.nudge(),
+      onClientSecretsChanged: (clientId) => clients.forget(clientId),
     }),
     sealer,
     random,

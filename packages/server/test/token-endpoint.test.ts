@@ -542,6 +542,23 @@ for (const factory of storageFactories) {
         assert.equal(after.status, 200);
       });
 
+      test('stops accepting a secret rotated out with no overlap at once, even just after using it', async () => {
+        const leaked = await h.seed();
+        const params = (secret: string) => ({
+          grant_type: 'client_credentials',
+          client_id: leaked.clientId,
+          client_secret: secret,
+        });
+        assert.equal((await postForm(h.app, '/oauth/token', params(leaked.clientSecret))).status, 200);
+        const { client_secret: next } = await h.services.registry.rotateClientSecret(leaked.clientId, 0);
+        assertError(
+          await postForm(h.app, '/oauth/token', params(leaked.clientSecret)),
+          400,
+          'invalid_client',
+        );
+        assert.equal((await postForm(h.app, '/oauth/token', params(next))).status, 200);
+      });
+
       test('accepts a rotated-out secret during the overlap and refuses it after', async () => {
         const rotating = await h.seed();
         const { client_secret: next } = await h.services.registry.rotateClientSecret(rotating.clientId, 60);

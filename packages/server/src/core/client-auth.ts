@@ -97,9 +97,10 @@ export class ClientAuthenticator {
   /**
    * Application records (and their secret hashes) read in the last few seconds. Reading them was the
    * single largest cost of a refresh. The cache only ever makes a secret *succeed* faster: a secret
-   * that does not match the cached record is checked again against a fresh read, so a rotation on
-   * another instance takes effect at once; expiry of rotated-out secrets is checked against the
-   * clock on every request.
+   * that does not match the cached record is checked again against a fresh read, so a new secret
+   * works at once everywhere; expiry of rotated-out secrets is checked against the clock on every
+   * request. A rotation on this process drops the entry (`forget`); on another instance, a secret
+   * rotated out with no overlap keeps working here for at most APP_CACHE_MS.
    */
   readonly #apps = new Map<string, { app: ApplicationRecord; readAt: number }>();
 
@@ -107,6 +108,11 @@ export class ClientAuthenticator {
     this.#storage = storage;
     this.#clock = clock;
     this.#limiter = limiter;
+  }
+
+  /** Drops what is cached about an application, after its secrets changed. */
+  forget(clientId: string): void {
+    this.#apps.delete(clientId);
   }
 
   /**

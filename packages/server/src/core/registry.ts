@@ -104,6 +104,7 @@ export class Registry {
   readonly #lifetimes: Lifetimes;
   readonly #sealer: Sealer;
   readonly #webhooksEnqueued: () => void;
+  readonly #secretsChanged: (clientId: string) => void;
 
   constructor(deps: {
     storage: StoragePort;
@@ -113,6 +114,8 @@ export class Registry {
     sealer: Sealer;
     /** Called after a webhook event was committed to the outbox, to wake the dispatcher. */
     onWebhookEnqueued?: () => void;
+    /** Called after a client secret rotation committed, to drop cached authentication data. */
+    onClientSecretsChanged?: (clientId: string) => void;
   }) {
     this.#storage = deps.storage;
     this.#clock = deps.clock;
@@ -120,6 +123,7 @@ export class Registry {
     this.#lifetimes = deps.lifetimes;
     this.#sealer = deps.sealer;
     this.#webhooksEnqueued = deps.onWebhookEnqueued ?? (() => {});
+    this.#secretsChanged = deps.onClientSecretsChanged ?? (() => {});
   }
 
   async createUser(input: CreateUserInput): Promise<UserView> {
@@ -203,6 +207,7 @@ export class Registry {
     if (!(await this.#storage.rotateClientSecret(clientId, sha256(secret), now + overlap * 1000, now))) {
       throw new NotFoundError(`application ${clientId} does not exist`);
     }
+    this.#secretsChanged(clientId);
     return { client_secret: secret };
   }
 
