@@ -250,12 +250,10 @@ export class TokenEndpoint {
       graceMs: lifetimes.refreshGraceSeconds * 1000,
       access: { hash: access.hash, scope: accessScope, issuedAt: now, expiresAt: accessExpiresAt },
       refresh: { hash: refresh.hash, issuedAt: now, expiresAt: now + lifetimes.refreshTokenSeconds * 1000 },
-      replaySeal: sealReplay(
-        parsed.secret,
-        token.id,
-        { accessSecret: access.secret, refreshSecret: refresh.secret },
-        random,
-      ),
+      replaySeal: sealReplay(parsed.secret, token.id, {
+        accessSecret: access.secret,
+        refreshSecret: refresh.secret,
+      }),
     });
     const base = {
       clientId: app.clientId,
