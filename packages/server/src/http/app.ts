@@ -33,13 +33,6 @@ export interface HttpOptions {
 /** CONTRACT §4.2: a body over 16 KiB is rejected. */
 const BODY_LIMIT = 16 * 1024;
 
-declare module 'fastify' {
-  interface FastifyRequest {
-    /** Set by a handler for the metrics label. */
-    grantType?: string;
-  }
-}
-
 /** Builds the HTTP application. This layer alone knows URLs, headers and status codes. */
 export async function buildApp(services: Services, options: HttpOptions): Promise<FastifyInstance> {
   // Fastify gets no logger: a child logger per request cost more than the token endpoint's own
@@ -149,7 +142,11 @@ export async function buildApp(services: Services, options: HttpOptions): Promis
   await app.register(async (admin) => registerAdminRoutes(admin, services, options.adminToken));
   // The seller's side: consent, sign-in, account page (and the demo client in demo mode).
   await app.register(async (pages) => {
-    registerSellerPages(pages, services, { issuer: () => options.issuer, demo: options.demo !== undefined });
+    registerSellerPages(pages, services, {
+      issuer: () => options.issuer,
+      demo: options.demo !== undefined,
+      log,
+    });
     if (options.demo) registerDemoPages(pages, services, () => options.issuer, options.demo);
   });
   return app;

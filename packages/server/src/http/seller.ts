@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import {
   type AuthorizationRequestCheck,
   authorizationResponseUrl,
@@ -14,6 +14,8 @@ import { accountPage, consentPage, type ErrorKind, errorPage, loginPage } from '
 import { SellerSessions } from './sessions.ts';
 
 export interface SellerPagesOptions {
+  /** Where refusals, approvals and failures are logged (Fastify itself runs without a logger). */
+  log?: FastifyBaseLogger | undefined;
   issuer: () => string;
   /** Demo mode shows the demo seller's credentials on the login page. */
   demo: boolean;
@@ -53,7 +55,7 @@ export function registerSellerPages(
   // Pages answer errors with a page, never with JSON.
   pages.setErrorHandler((error, request, reply) => {
     const answer = toErrorReply(error);
-    if (answer.status >= 500) request.log.error({ err: error, url: request.url }, 'page failed');
+    if (answer.status >= 500) options.log?.error({ err: error, url: request.url }, 'page failed');
     const kind: ErrorKind = answer.status === 429 ? 'throttled' : 'generic';
     const detail = error instanceof OAuthError && answer.status < 500 ? error.description : undefined;
     void reply.headers(answer.headers);
@@ -144,7 +146,10 @@ export function registerSellerPages(
       codeChallenge,
       codeChallengeMethod,
     });
-    request.log.info({ client_id: app.clientId, user_id: visitor.user.id }, 'seller approved an application');
+    options.log?.info(
+      { client_id: app.clientId, user_id: visitor.user.id },
+      'seller approved an application',
+    );
     return redirectTo(reply, authorizationResponseUrl(redirectUri, issuer, { code, state }));
   });
 
@@ -235,7 +240,7 @@ export function registerSellerPages(
     try {
       // Revokes the grant and every token of it in one storage step, and queues the webhook.
       await registry.revokeGrant(clientId, visitor.user.id);
-      request.log.info({ client_id: clientId, user_id: visitor.user.id }, 'seller revoked an application');
+      options.log?.info({ client_id: clientId, user_id: visitor.user.id }, 'seller revoked an application');
     } catch (error) {
       // Already revoked (another tab, the operator): the page simply shows the current list.
       if (!(error instanceof NotFoundError)) throw error;
