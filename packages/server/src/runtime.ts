@@ -153,6 +153,21 @@ export async function openRuntime(db: string, env: NodeJS.ProcessEnv = process.e
   };
 }
 
+/**
+ * RENOVA_TRUST_PROXY: whom to believe about the client address (X-Forwarded-For), which the
+ * per-address rate limits use. Unset or `false`: nobody, the socket's peer is the client. `true`:
+ * every hop. A number: that many hops. Otherwise a comma-separated list of proxy addresses or CIDRs.
+ */
+export function trustProxyFromEnv(value: string | undefined): boolean | number | string[] {
+  if (value === undefined || value === '' || value === 'false') return false;
+  if (value === 'true') return true;
+  if (/^[0-9]+$/.test(value)) return Number(value);
+  return value
+    .split(',')
+    .map((part) => part.trim())
+    .filter(Boolean);
+}
+
 export interface ServeOptions {
   host: string;
   port: number;
@@ -193,6 +208,7 @@ export async function startServer(
     adminToken: options.adminToken,
     logger,
     demo: demoState,
+    trustProxy: trustProxyFromEnv(env.RENOVA_TRUST_PROXY),
   });
   // Housekeeping (expired codes and tokens) on every instance, jittered; RENOVA_PURGE_INTERVAL_SECONDS=0
   // turns it off (e.g. when one designated instance or a cron job does it).

@@ -350,3 +350,25 @@ describe('admin API when RENOVA_ADMIN_TOKEN is not set', () => {
     await h.close();
   });
 });
+
+describe('client addresses behind a proxy', () => {
+  test('X-Forwarded-For is believed only from a trusted proxy', async () => {
+    const { trustProxyFromEnv } = await import('../src/runtime.ts');
+    assert.equal(trustProxyFromEnv(undefined), false);
+    assert.equal(trustProxyFromEnv('true'), true);
+    assert.equal(trustProxyFromEnv('2'), 2);
+    assert.deepEqual(trustProxyFromEnv('10.0.0.1, 10.1.0.0/16'), ['10.0.0.1', '10.1.0.0/16']);
+    const { buildApp } = await import('../src/http/app.ts');
+    const h = await harness(storageFactories[0] as (typeof storageFactories)[number]);
+    const seen: string[] = [];
+    for (const trustProxy of [false, ['127.0.0.1']]) {
+      const app = await buildApp(h.services, { issuer: 'http://x.test', logger: false, trustProxy });
+      app.get('/whoami', async (request) => request.ip);
+      const answer = await app.inject({ url: '/whoami', headers: { 'x-forwarded-for': '203.0.113.7' } });
+      seen.push(answer.body);
+      await app.close();
+    }
+    assert.deepEqual(seen, ['127.0.0.1', '203.0.113.7']);
+    await h.close();
+  });
+});

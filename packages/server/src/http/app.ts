@@ -28,6 +28,8 @@ export interface HttpOptions {
   logger?: FastifyBaseLogger | false;
   /** `serve --demo`: serves /demo/start and /demo/callback with these (late-filled) credentials. */
   demo?: DemoState | undefined;
+  /** Which proxies' X-Forwarded-For to believe (see runtime.ts trustProxyFromEnv); none by default. */
+  trustProxy?: boolean | number | string[];
 }
 
 /** CONTRACT §4.2: a body over 16 KiB is rejected. */
@@ -41,7 +43,14 @@ export async function buildApp(services: Services, options: HttpOptions): Promis
   const app: FastifyInstance = Fastify({
     logger: false,
     bodyLimit: BODY_LIMIT,
-    trustProxy: false,
+    // A hop count becomes a function: Fastify's types take booleans, addresses or a function.
+    trustProxy:
+      typeof options.trustProxy === 'number'
+        ? (
+            (hops: number) => (_address: string, hop: number) =>
+              hop < hops
+          )(options.trustProxy)
+        : (options.trustProxy ?? false),
     return503OnClosing: true,
   });
 
