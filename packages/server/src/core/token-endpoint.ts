@@ -102,11 +102,10 @@ export class TokenEndpoint {
     const { params } = request;
     const grantType = stringParam(params, 'grant_type');
     const credentials = presentedCredentials(params, request.authorization);
-    if (grantType === undefined) {
-      requireParams(params, ['grant_type', ...credentialParamNames(credentials)]);
-    }
-    const grant = this.#grants.get(grantType as string);
-    if (!grant) throw unsupportedGrantType(grantType as string);
+    // Without grant_type this throws, listing it and any missing credential parameters together.
+    if (grantType === undefined) requireParams(params, ['grant_type', ...credentialParamNames(credentials)]);
+    const grant = grantType === undefined ? undefined : this.#grants.get(grantType);
+    if (grant === undefined) throw unsupportedGrantType(grantType ?? '');
     requireParams(params, ['grant_type', ...credentialParamNames(credentials), ...grant.required]);
     const app = await this.#clients.authenticate(credentials, request.remoteAddress);
     return grant.handle({ params, app });
