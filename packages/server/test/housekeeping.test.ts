@@ -47,28 +47,38 @@ async function family(storage: StoragePort, lifetimeMs: number) {
     expiresAt: T0 + 600_000,
     publicKey: '11111111-1111-4111-8111-111111111111',
   });
+  const refreshHash = hash();
   const issued = await storage.exchangeAuthorizationCode({
     codeId,
     now: T0,
     liveMode: true,
     access: { hash: hash(), scope: 'read', issuedAt: T0, expiresAt: T0 + lifetimeMs },
-    refresh: { hash: hash(), issuedAt: T0, expiresAt: T0 + lifetimeMs },
+    refresh: { hash: refreshHash, issuedAt: T0, expiresAt: T0 + lifetimeMs },
   });
   if (issued.outcome !== 'issued') throw new Error('exchange failed');
-  return { codeId, ...issued };
+  return { codeId, clientId, refreshHash, ...issued };
 }
 
-async function rotate(storage: StoragePort, refreshTokenId: number, now: number, lifetimeMs: number) {
+async function rotate(
+  storage: StoragePort,
+  presented: { refreshTokenId: number; refreshHash: Buffer; clientId: string },
+  now: number,
+  lifetimeMs: number,
+) {
+  const refreshHash = hash();
   const result = await storage.rotateRefreshToken({
-    refreshTokenId,
+    refreshTokenId: presented.refreshTokenId,
+    presentedHash: presented.refreshHash,
+    clientId: presented.clientId,
+    requestedScope: 'read',
     now,
     graceMs: 60_000,
-    access: { hash: hash(), scope: 'read', issuedAt: now, expiresAt: now + lifetimeMs },
-    refresh: { hash: hash(), issuedAt: now, expiresAt: now + lifetimeMs },
+    access: { hash: hash(), issuedAt: now, expiresAt: now + lifetimeMs },
+    refresh: { hash: refreshHash, issuedAt: now, expiresAt: now + lifetimeMs },
     replaySeal: Buffer.alloc(48),
   });
   if (result.outcome !== 'rotated') throw new Error(`expected a rotation, got ${result.outcome}`);
-  return result;
+  return { ...result, refreshHash, clientId: presented.clientId };
 }
 
 for (const factory of storageFactories) {
@@ -83,9 +93,9 @@ for (const factory of storageFactories) {
 
     test('purges expired codes, access tokens and refresh tokens in bounded batches and keeps the rest', async () => {
       const short = await family(storage, DAY);
-      const shortNext = await rotate(storage, short.refreshTokenId, T0 + 1000, DAY);
+      const shortNext = await rotate(storage, short, T0 + 1000, DAY);
       const long = await family(storage, 180 * DAY);
-      const longNext = await rotate(storage, long.refreshTokenId, T0 + 1000, 180 * DAY);
+      const longNext = await rotate(storage, long, T0 + 1000, 180 * DAY);
       const now = T0 + 2 * DAY;
 
       // limit 1: each call deletes at most one row per table and says whether more is left.
@@ -116,13 +126,16 @@ for (const factory of storageFactories) {
 
     test('a rotated refresh token kept by housekeeping still triggers reuse detection', async () => {
       const f = await family(storage, 180 * DAY);
-      const next = await rotate(storage, f.refreshTokenId, T0 + 1000, 180 * DAY);
+      const next = await rotate(storage, f, T0 + 1000, 180 * DAY);
       await storage.purgeExpired({ now: T0 + 30 * DAY, codeGraceMs: 60_000, limit: 1000 });
       const reuse = await storage.rotateRefreshToken({
         refreshTokenId: f.refreshTokenId,
+        presentedHash: f.refreshHash,
+        clientId: f.clientId,
+        requestedScope: null,
         now: T0 + 30 * DAY,
         graceMs: 60_000,
-        access: { hash: hash(), scope: 'read', issuedAt: T0, expiresAt: T0 + DAY },
+        access: { hash: hash(), issuedAt: T0, expiresAt: T0 + DAY },
         refresh: { hash: hash(), issuedAt: T0, expiresAt: T0 + DAY },
         replaySeal: Buffer.alloc(48),
       });

@@ -2,7 +2,13 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { sha256 } from '../src/core/tokens.ts';
-import type { NewAccessToken, NewRefreshToken, StoragePort } from '../src/storage/contract.ts';
+import type {
+  NewAccessToken,
+  NewRefreshToken,
+  NewRotatedAccessToken,
+  RotateRefreshToken,
+  StoragePort,
+} from '../src/storage/contract.ts';
 import { storageFactories, type TestStorage } from './helpers/storages.ts';
 
 const T0 = Date.UTC(2026, 10, 25, 12);
@@ -19,9 +25,15 @@ const refresh = (now: number): NewRefreshToken => ({
   issuedAt: now,
   expiresAt: now + 180 * DAY,
 });
+/** A rotation's new access token: its scope is the storage's decision (requestedScope ?? grant). */
+const rotatedAccess = (now: number): NewRotatedAccessToken => ({
+  hash: hash(),
+  issuedAt: now,
+  expiresAt: now + 180 * DAY,
+});
 
 let seq = 0;
-async function seedGrant(storage: StoragePort) {
+async function seedGrant(storage: StoragePort, scope = 'offline_access read write') {
   seq += 1;
   const owner = await storage.createUser({
     email: `o${seq}@x.test`,
@@ -56,7 +68,7 @@ async function seedGrant(storage: StoragePort) {
     clientId,
     userId: seller.id,
     redirectUri: 'https://a.test/cb',
-    scope: 'offline_access read write',
+    scope,
     codeChallenge: null,
     codeChallengeMethod: null,
     createdAt: T0,
@@ -66,18 +78,38 @@ async function seedGrant(storage: StoragePort) {
   return { clientId, sellerId: seller.id, codeId };
 }
 
-async function exchangeFresh(storage: StoragePort) {
-  const seeded = await seedGrant(storage);
+async function exchangeFresh(storage: StoragePort, scope = 'offline_access read write') {
+  const seeded = await seedGrant(storage, scope);
+  const firstRefresh = refresh(T0);
   const result = await storage.exchangeAuthorizationCode({
     codeId: seeded.codeId,
     now: T0,
     liveMode: true,
-    access: access(T0),
-    refresh: refresh(T0),
+    access: access(T0, scope),
+    refresh: firstRefresh,
   });
   assert.equal(result.outcome, 'issued');
   if (result.outcome !== 'issued') throw new Error('unreachable');
-  return { ...seeded, ...result };
+  return { ...seeded, ...result, refreshHash: firstRefresh.hash };
+}
+
+/** Presents a refresh token as its rightful client would: its id, its secret's hash, its client. */
+function presenting(
+  token: { refreshTokenId: number; refreshHash: Buffer; clientId: string },
+  now: number,
+  graceMs = 60_000,
+): RotateRefreshToken {
+  return {
+    refreshTokenId: token.refreshTokenId,
+    presentedHash: token.refreshHash,
+    clientId: token.clientId,
+    requestedScope: null,
+    now,
+    graceMs,
+    access: rotatedAccess(now),
+    refresh: refresh(now),
+    replaySeal: randomBytes(60),
+  };
 }
 
 for (const factory of storageFactories) {
@@ -131,9 +163,12 @@ for (const factory of storageFactories) {
         Array.from({ length: 50 }, () =>
           storage.rotateRefreshToken({
             refreshTokenId: family.refreshTokenId,
+            presentedHash: family.refreshHash,
+            clientId: family.clientId,
+            requestedScope: null,
             now: T0 + 1000,
             graceMs: 60_000,
-            access: access(T0 + 1000),
+            access: rotatedAccess(T0 + 1000),
             refresh: refresh(T0 + 1000),
             replaySeal: randomBytes(60),
           }),
@@ -159,9 +194,12 @@ for (const factory of storageFactories) {
       const family = await exchangeFresh(storage);
       const first = await storage.rotateRefreshToken({
         refreshTokenId: family.refreshTokenId,
+        presentedHash: family.refreshHash,
+        clientId: family.clientId,
+        requestedScope: null,
         now: T0,
         graceMs: 60_000,
-        access: access(T0),
+        access: rotatedAccess(T0),
         refresh: refresh(T0),
         replaySeal: randomBytes(60),
       });
@@ -169,9 +207,12 @@ for (const factory of storageFactories) {
       if (first.outcome !== 'rotated') throw new Error('unreachable');
       const late = await storage.rotateRefreshToken({
         refreshTokenId: family.refreshTokenId,
+        presentedHash: family.refreshHash,
+        clientId: family.clientId,
+        requestedScope: null,
         now: T0 + 60_001,
         graceMs: 60_000,
-        access: access(T0),
+        access: rotatedAccess(T0),
         refresh: refresh(T0),
         replaySeal: randomBytes(60),
       });
@@ -183,29 +224,39 @@ for (const factory of storageFactories) {
 
     test('a rotated token is reuse inside the window once its successor has been used', async () => {
       const family = await exchangeFresh(storage);
+      const successor = refresh(T0);
       const first = await storage.rotateRefreshToken({
         refreshTokenId: family.refreshTokenId,
+        presentedHash: family.refreshHash,
+        clientId: family.clientId,
+        requestedScope: null,
         now: T0,
         graceMs: 60_000,
-        access: access(T0),
-        refresh: refresh(T0),
+        access: rotatedAccess(T0),
+        refresh: successor,
         replaySeal: randomBytes(60),
       });
       if (first.outcome !== 'rotated') throw new Error('expected a rotation');
       const second = await storage.rotateRefreshToken({
         refreshTokenId: first.refreshTokenId,
+        presentedHash: successor.hash,
+        clientId: family.clientId,
+        requestedScope: null,
         now: T0 + 10,
         graceMs: 60_000,
-        access: access(T0),
+        access: rotatedAccess(T0),
         refresh: refresh(T0),
         replaySeal: randomBytes(60),
       });
       assert.equal(second.outcome, 'rotated');
       const replayOfOld = await storage.rotateRefreshToken({
         refreshTokenId: family.refreshTokenId,
+        presentedHash: family.refreshHash,
+        clientId: family.clientId,
+        requestedScope: null,
         now: T0 + 20,
         graceMs: 60_000,
-        access: access(T0),
+        access: rotatedAccess(T0),
         refresh: refresh(T0),
         replaySeal: randomBytes(60),
       });
@@ -216,17 +267,150 @@ for (const factory of storageFactories) {
       const family = await exchangeFresh(storage);
       const args = {
         refreshTokenId: family.refreshTokenId,
+        presentedHash: family.refreshHash,
+        clientId: family.clientId,
+        requestedScope: null,
         now: T0,
         graceMs: 0,
-        access: access(T0),
+        access: rotatedAccess(T0),
         refresh: refresh(T0),
         replaySeal: randomBytes(60),
       };
       assert.equal((await storage.rotateRefreshToken(args)).outcome, 'rotated');
       assert.equal(
-        (await storage.rotateRefreshToken({ ...args, access: access(T0), refresh: refresh(T0) })).outcome,
+        (await storage.rotateRefreshToken({ ...args, access: rotatedAccess(T0), refresh: refresh(T0) }))
+          .outcome,
         'reused',
       );
+    });
+
+    /** A failed precondition wrote nothing: not rotated, not revoked, its access token alive. */
+    async function assertUntouched(family: { refreshTokenId: number; accessTokenId: number }) {
+      const token = await storage.findRefreshToken(family.refreshTokenId);
+      assert.equal(token?.rotatedAt, null);
+      assert.equal(token?.revoked, false);
+      assert.equal((await storage.findAccessToken(family.accessTokenId))?.revoked, false);
+    }
+
+    test('a rotation and its replays return the grant: user, mode, public key, access scope', async () => {
+      const family = await exchangeFresh(storage);
+      const args = presenting(family, T0 + 1000);
+      const rotated = await storage.rotateRefreshToken(args);
+      assert.equal(rotated.outcome, 'rotated');
+      if (rotated.outcome !== 'rotated') throw new Error('unreachable');
+      assert.equal(rotated.userId, family.sellerId);
+      assert.equal(rotated.liveMode, true);
+      assert.equal(rotated.publicKey, '11111111-1111-4111-8111-111111111111');
+      assert.deepEqual(rotated.access, {
+        scope: 'offline_access read write',
+        issuedAt: args.access.issuedAt,
+        expiresAt: args.access.expiresAt,
+      });
+      const replayed = await storage.rotateRefreshToken(presenting(family, T0 + 2000));
+      assert.equal(replayed.outcome, 'replayed');
+      if (replayed.outcome !== 'replayed') throw new Error('unreachable');
+      assert.equal(replayed.userId, family.sellerId);
+      assert.equal(replayed.liveMode, true);
+      assert.equal(replayed.publicKey, '11111111-1111-4111-8111-111111111111');
+      assert.deepEqual(replayed.access, rotated.access);
+    });
+
+    test('a wrong secret or an unknown id is invalid and changes nothing, not even after rotation', async () => {
+      const family = await exchangeFresh(storage);
+      const wrong = { ...presenting(family, T0 + 1000), presentedHash: hash() };
+      assert.deepEqual(await storage.rotateRefreshToken(wrong), { outcome: 'invalid', reason: 'unknown' });
+      assert.deepEqual(await storage.rotateRefreshToken({ ...wrong, presentedHash: Buffer.alloc(0) }), {
+        outcome: 'invalid',
+        reason: 'unknown',
+      });
+      assert.deepEqual(
+        await storage.rotateRefreshToken({ ...presenting(family, T0 + 1000), refreshTokenId: 2 ** 52 }),
+        { outcome: 'invalid', reason: 'unknown' },
+      );
+      await assertUntouched(family);
+      const rotated = await storage.rotateRefreshToken(presenting(family, T0 + 2000));
+      assert.equal(rotated.outcome, 'rotated');
+      if (rotated.outcome !== 'rotated') throw new Error('unreachable');
+      // Outside the window a correct presentation would now be reuse; a wrong secret is not.
+      const late = { ...presenting(family, T0 + 120_000), presentedHash: hash() };
+      assert.deepEqual(await storage.rotateRefreshToken(late), { outcome: 'invalid', reason: 'unknown' });
+      assert.equal((await storage.findRefreshToken(rotated.refreshTokenId))?.revoked, false);
+      assert.equal((await storage.findAccessToken(rotated.accessTokenId))?.revoked, false);
+    });
+
+    test('a token presented by another client is invalid and changes nothing', async () => {
+      const family = await exchangeFresh(storage);
+      const other = { ...presenting(family, T0 + 1000), clientId: '9999999999999999' };
+      assert.deepEqual(await storage.rotateRefreshToken(other), {
+        outcome: 'invalid',
+        reason: 'other_client',
+      });
+      await assertUntouched(family);
+      const rotated = await storage.rotateRefreshToken(presenting(family, T0 + 2000));
+      assert.equal(rotated.outcome, 'rotated');
+      // Not a replay or a reuse either, after the rotation.
+      assert.deepEqual(await storage.rotateRefreshToken({ ...other, now: T0 + 120_000 }), {
+        outcome: 'invalid',
+        reason: 'other_client',
+      });
+      if (rotated.outcome !== 'rotated') throw new Error('unreachable');
+      assert.equal((await storage.findRefreshToken(rotated.refreshTokenId))?.revoked, false);
+    });
+
+    test('an expired token is invalid and changes nothing, rotated or not', async () => {
+      const family = await exchangeFresh(storage);
+      const expiresAt = T0 + 180 * DAY;
+      assert.deepEqual(await storage.rotateRefreshToken(presenting(family, expiresAt)), {
+        outcome: 'invalid',
+        reason: 'expired',
+      });
+      await assertUntouched(family);
+      const rotated = await storage.rotateRefreshToken(presenting(family, T0 + 1000));
+      assert.equal(rotated.outcome, 'rotated');
+      if (rotated.outcome !== 'rotated') throw new Error('unreachable');
+      // A rotated token presented after its expiry is refused as expired, not treated as reuse.
+      assert.deepEqual(await storage.rotateRefreshToken(presenting(family, expiresAt + 1)), {
+        outcome: 'invalid',
+        reason: 'expired',
+      });
+      assert.equal((await storage.findRefreshToken(rotated.refreshTokenId))?.revoked, false);
+    });
+
+    test('a grant without offline_access is not refreshable and nothing changes', async () => {
+      const family = await exchangeFresh(storage, 'read write');
+      assert.deepEqual(await storage.rotateRefreshToken(presenting(family, T0 + 1000)), {
+        outcome: 'not_refreshable',
+      });
+      assert.deepEqual(await storage.rotateRefreshToken(presenting(family, T0 + 120_000, 0)), {
+        outcome: 'not_refreshable',
+      });
+      await assertUntouched(family);
+    });
+
+    test('a scope outside the grant is refused and changes nothing; a subset narrows the access token only', async () => {
+      const family = await exchangeFresh(storage, 'offline_access read');
+      const wider = { ...presenting(family, T0 + 1000), requestedScope: 'read write' };
+      assert.deepEqual(await storage.rotateRefreshToken(wider), {
+        outcome: 'scope_not_granted',
+        grantScope: 'offline_access read',
+      });
+      await assertUntouched(family);
+      const narrowed = await storage.rotateRefreshToken({
+        ...presenting(family, T0 + 2000),
+        requestedScope: 'read',
+      });
+      assert.equal(narrowed.outcome, 'rotated');
+      if (narrowed.outcome !== 'rotated') throw new Error('unreachable');
+      assert.equal(narrowed.access.scope, 'read');
+      assert.equal((await storage.findAccessToken(narrowed.accessTokenId))?.scope, 'read');
+      // RFC 6749 §6: the new refresh token keeps the grant's scope.
+      assert.equal((await storage.findRefreshToken(narrowed.refreshTokenId))?.scope, 'offline_access read');
+      // Refused before the replay decision too: no replay, no reuse.
+      assert.deepEqual(await storage.rotateRefreshToken({ ...wider, now: T0 + 120_000 }), {
+        outcome: 'scope_not_granted',
+        grantScope: 'offline_access read',
+      });
+      assert.equal((await storage.findRefreshToken(narrowed.refreshTokenId))?.revoked, false);
     });
 
     test('revoking a grant revokes every family of it and reports whether there was one', async () => {
@@ -238,9 +422,12 @@ for (const factory of storageFactories) {
       assert.equal((await storage.findGrant(family.clientId, family.sellerId))?.revokedAt, T0);
       const rotate = await storage.rotateRefreshToken({
         refreshTokenId: family.refreshTokenId,
+        presentedHash: family.refreshHash,
+        clientId: family.clientId,
+        requestedScope: null,
         now: T0,
         graceMs: 60_000,
-        access: access(T0),
+        access: rotatedAccess(T0),
         refresh: refresh(T0),
         replaySeal: randomBytes(60),
       });

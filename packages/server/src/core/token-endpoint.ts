@@ -5,13 +5,14 @@ import type { Lifetimes } from './config.ts';
 import {
   InvalidGrantError,
   InvalidRequestError,
+  InvalidScopeError,
   UnauthorizedClientError,
   UnsupportedGrantTypeError,
 } from './errors.ts';
 import { booleanParam, type Params, requireParams, stringParam } from './params.ts';
 import type { Clock, RandomSource } from './ports.ts';
 import type { RateLimiter } from './rate-limit.ts';
-import { formatScope, hasScope, narrowScope, scopeSet } from './scopes.ts';
+import { ALL_SCOPES, formatScope, narrowScope, scopeSet } from './scopes.ts';
 import {
   formatAccessToken,
   formatGrantToken,
@@ -70,6 +71,14 @@ export interface TokenEndpointDeps {
 const GRANT_FAILED =
   'Error validating grant. Your authorization code or refresh token may be expired or it was already used.';
 const PKCE_VERIFIER = /^[A-Za-z0-9._~-]{43,128}$/;
+const KNOWN_SCOPES = ALL_SCOPES.join(' ');
+
+/** Private log details of the refresh preconditions answered with the generic GRANT_FAILED. */
+const INVALID_REFRESH_DETAIL = {
+  unknown: 'unknown refresh token',
+  other_client: 'refresh token issued to another application',
+  expired: 'refresh token expired',
+} as const;
 
 /** `{uuid}` as `APP_USR-{uuid}` or `TEST-{uuid}` (CONTRACT §2). */
 function publicKey(uuid: string, liveMode: boolean): string {
@@ -207,7 +216,11 @@ export class TokenEndpoint {
     }
   }
 
-  /** RFC 6749 §6 with rotation, the replay window and reuse detection (RFC 9700 §4.14.2). */
+  /**
+   * RFC 6749 §6 with rotation, the replay window and reuse detection (RFC 9700 §4.14.2), in ONE
+   * storage call: the checks on the presented token are preconditions of `rotateRefreshToken`,
+   * taken inside its atomic step before any state change (storage/contract.ts RotateRefreshToken).
+   */
   async #refreshToken({ params, app }: GrantContext): Promise<GrantResult> {
     const { storage, clock, random, lifetimes } = this.#deps;
     const now = clock.now();
@@ -215,69 +228,60 @@ export class TokenEndpoint {
     const requestedScope = stringParam(params, 'scope');
 
     const parsed = parseGrantToken('refresh', presented);
-    const token = parsed ? await storage.findRefreshToken(parsed.id) : null;
-    // The secret is checked before anything can change state: knowing a row id is not enough to
-    // trigger reuse detection against somebody else's family.
-    if (!parsed || !token || !sameDigest(token.hash, sha256(parsed.secret))) {
-      throw new InvalidGrantError(GRANT_FAILED, { detail: 'unknown refresh token' });
-    }
-    // RFC 6749 §6: "ensure that the refresh token was issued to the authenticated client".
-    if (token.clientId !== app.clientId) {
-      throw new InvalidGrantError(GRANT_FAILED, { detail: 'refresh token issued to another application' });
-    }
-    if (token.revoked) throw new InvalidGrantError(GRANT_FAILED, { detail: 'refresh token revoked' });
-    if (token.expiresAt <= now)
-      throw new InvalidGrantError(GRANT_FAILED, { detail: 'refresh token expired' });
-    if (!hasScope(token.scope, 'offline_access')) {
-      throw new UnauthorizedClientError(
-        'this authorization does not include offline_access, so it cannot be refreshed; ask the seller to authorize again with offline_access',
-      );
-    }
-    // RFC 6749 §6: the new access token may narrow the scope; "MUST NOT include any scope not
-    // originally granted". The new refresh token keeps the grant's scope.
-    const accessScope =
+    if (!parsed) throw new InvalidGrantError(GRANT_FAILED, { detail: 'unknown refresh token' });
+    // RFC 6749 §3.3: space-delimited scope names; only known ones, in canonical form. Whether they
+    // are "originally granted by the resource owner" (§6) is a precondition of the storage step,
+    // as set inclusion in the grant's scope.
+    const canonicalScope =
       requestedScope === undefined
-        ? token.scope
-        : narrowScope(requestedScope, token.scope, 'the scope the seller granted');
+        ? null
+        : narrowScope(requestedScope, KNOWN_SCOPES, 'the scopes Renova knows');
 
     const access = newValidator(random);
     const refresh = newValidator(random);
-    const accessExpiresAt = now + lifetimes.accessTokenSeconds * 1000;
     const result = await storage.rotateRefreshToken({
-      refreshTokenId: token.id,
+      refreshTokenId: parsed.id,
+      // The secret is checked before anything can change state: knowing a row id is not enough to
+      // trigger reuse detection against somebody else's family.
+      presentedHash: sha256(parsed.secret),
+      // RFC 6749 §6: "ensure that the refresh token was issued to the authenticated client".
+      clientId: app.clientId,
+      // RFC 6749 §6: the new access token may narrow the scope; the new refresh token keeps the
+      // grant's scope.
+      requestedScope: canonicalScope,
       now,
       graceMs: lifetimes.refreshGraceSeconds * 1000,
-      access: { hash: access.hash, scope: accessScope, issuedAt: now, expiresAt: accessExpiresAt },
+      access: { hash: access.hash, issuedAt: now, expiresAt: now + lifetimes.accessTokenSeconds * 1000 },
       refresh: { hash: refresh.hash, issuedAt: now, expiresAt: now + lifetimes.refreshTokenSeconds * 1000 },
-      replaySeal: sealReplay(parsed.secret, token.id, {
+      replaySeal: sealReplay(parsed.secret, parsed.id, {
         accessSecret: access.secret,
         refreshSecret: refresh.secret,
       }),
     });
-    const base = {
-      clientId: app.clientId,
-      userId: token.userId,
-      liveMode: token.liveMode,
-      publicKeyUuid: token.publicKey,
-    };
     switch (result.outcome) {
       case 'rotated':
         return {
           outcome: 'rotated',
           response: this.#pairResponse({
-            ...base,
+            clientId: app.clientId,
+            userId: result.userId,
+            liveMode: result.liveMode,
+            publicKeyUuid: result.publicKey,
             accessSecret: access.secret,
             refreshSecret: refresh.secret,
             pair: result,
           }),
         };
       case 'replayed': {
-        const first = openReplay(parsed.secret, token.id, result.replaySeal);
+        const first = openReplay(parsed.secret, parsed.id, result.replaySeal);
         if (!first) throw new InvalidGrantError(GRANT_FAILED, { detail: 'replay seal did not open' });
         return {
           outcome: 'replayed',
           response: this.#pairResponse({
-            ...base,
+            clientId: app.clientId,
+            userId: result.userId,
+            liveMode: result.liveMode,
+            publicKeyUuid: result.publicKey,
             accessSecret: first.accessSecret,
             refreshSecret: first.refreshSecret,
             pair: result,
@@ -289,8 +293,18 @@ export class TokenEndpoint {
           'this refresh token was already used; every token of this authorization has been revoked for safety. The seller must authorize again',
           { detail: `refresh token reuse, family ${result.familyId} revoked` },
         );
+      case 'invalid':
+        throw new InvalidGrantError(GRANT_FAILED, { detail: INVALID_REFRESH_DETAIL[result.reason] });
       case 'revoked':
-        throw new InvalidGrantError(GRANT_FAILED, { detail: 'refresh token revoked during rotation' });
+        throw new InvalidGrantError(GRANT_FAILED, { detail: 'refresh token revoked' });
+      case 'not_refreshable':
+        throw new UnauthorizedClientError(
+          'this authorization does not include offline_access, so it cannot be refreshed; ask the seller to authorize again with offline_access',
+        );
+      case 'scope_not_granted':
+        // The same message as a check against the grant's scope: narrowScope throws it here.
+        narrowScope(requestedScope as string, result.grantScope, 'the scope the seller granted');
+        throw new InvalidScopeError(`scope is outside the scope the seller granted ("${result.grantScope}")`);
     }
   }
 

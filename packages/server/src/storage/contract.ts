@@ -131,20 +131,62 @@ export interface IssuedPair {
   access: { scope: string; issuedAt: number; expiresAt: number };
 }
 
+/** What a rotation or a replay also returns so that core can answer without reading the token. */
+export interface RotatedGrant {
+  userId: number;
+  liveMode: boolean;
+  /** The grant's public key uuid. */
+  publicKey: string;
+}
+
 export type RotateOutcome =
-  | ({ outcome: 'rotated' } & IssuedPair)
+  | ({ outcome: 'rotated' } & IssuedPair & RotatedGrant)
   /** Presented again inside the replay window: the first answer, still sealed. */
-  | ({ outcome: 'replayed'; replaySeal: Buffer } & IssuedPair)
+  | ({ outcome: 'replayed'; replaySeal: Buffer } & IssuedPair & RotatedGrant)
   /** Presented after its rotation, outside the window: the whole family is now revoked. */
   | { outcome: 'reused'; familyId: number }
-  | { outcome: 'revoked' };
+  /** The token or its family is revoked (or the token was purged while this call waited). */
+  | { outcome: 'revoked' }
+  /**
+   * A precondition on the presented token failed; NOTHING was written. `unknown`: no such token,
+   * or `presentedHash` is not its hash; `other_client`: issued to another application; `expired`.
+   */
+  | { outcome: 'invalid'; reason: 'unknown' | 'other_client' | 'expired' }
+  /** The grant's scope lacks offline_access; nothing was written. */
+  | { outcome: 'not_refreshable' }
+  /** `requestedScope` is not a subset of the grant's scope; nothing was written. */
+  | { outcome: 'scope_not_granted'; grantScope: string };
 
+/** The new access token of a rotation; its scope is `requestedScope ?? grant scope`. */
+export interface NewRotatedAccessToken {
+  hash: Buffer;
+  issuedAt: number;
+  expiresAt: number;
+}
+
+/**
+ * One refresh in one atomic step. The preconditions are checked inside that step, before any
+ * state change and in this order: the token exists and `presentedHash` is its hash, it was issued
+ * to `clientId`, it and its family are not revoked, it has not expired, the grant's scope has
+ * offline_access, and `requestedScope` is a subset of the grant's scope. Only then does the step
+ * rotate, replay or detect reuse, so knowing a token's id never lets anyone change its state.
+ */
 export interface RotateRefreshToken {
   refreshTokenId: number;
+  /** SHA-256 of the presented secret half. */
+  presentedHash: Buffer;
+  /** The authenticated client. */
+  clientId: string;
+  /**
+   * The scope asked for the new access token, already parsed and put in canonical form by core
+   * (known scopes, space-separated); null keeps the grant's scope. The storage only checks set
+   * inclusion in the grant's scope.
+   */
+  requestedScope: string | null;
   now: number;
   /** Replay window in ms; 0 disables replay. */
   graceMs: number;
-  access: NewAccessToken;
+  access: NewRotatedAccessToken;
   refresh: NewRefreshToken;
   /** Sealed secrets of the new pair, stored for replays (see core/tokens.ts sealReplay). */
   replaySeal: Buffer;
@@ -308,8 +350,12 @@ export interface StoragePort {
     refresh: NewRefreshToken;
   }): Promise<ExchangeOutcome>;
 
+  /** For introspection and revocation; the refresh grant itself needs only `rotateRefreshToken`. */
   findRefreshToken(id: number): Promise<RefreshTokenRecord | null>;
-  /** Rotates, replays or detects reuse, under any concurrency exactly one rotation per token. */
+  /**
+   * Checks the presented token's preconditions, then rotates, replays or detects reuse, under any
+   * concurrency exactly one rotation per token. A failed precondition writes nothing.
+   */
   rotateRefreshToken(args: RotateRefreshToken): Promise<RotateOutcome>;
 
   issueClientCredentialsToken(token: NewClientCredentialsToken): Promise<{ accessTokenId: number }>;

@@ -602,18 +602,21 @@ export class PostgresStorage implements StoragePort {
   }
 
   async rotateRefreshToken(args: RotateRefreshToken): Promise<RotateOutcome> {
-    // One round trip: the decision tree runs inside the database (renova_rotate_refresh, see
-    // migrations.ts), in the statement's own transaction, holding the token's row lock only there.
+    // One round trip: the preconditions and the decision tree run inside the database
+    // (renova_rotate_refresh, 13 arguments, migration 3), in the statement's own transaction,
+    // holding the token's row lock only for a rotation.
     const { rows } = await this.#run(
       q(
         'rotate_refresh',
-        'SELECT * FROM renova_rotate_refresh($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)',
+        'SELECT * FROM renova_rotate_refresh($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)',
         [
           args.refreshTokenId,
+          args.presentedHash,
+          args.clientId,
+          args.requestedScope,
           args.now,
           args.graceMs,
           args.access.hash,
-          args.access.scope,
           args.access.issuedAt,
           args.access.expiresAt,
           args.refresh.hash,
@@ -624,7 +627,7 @@ export class PostgresStorage implements StoragePort {
       ),
     );
     const r = rows[0] as Row;
-    const pair = () => ({
+    const issued = () => ({
       accessTokenId: r.access_id as number,
       refreshTokenId: r.refresh_id as number,
       access: {
@@ -632,14 +635,23 @@ export class PostgresStorage implements StoragePort {
         issuedAt: r.access_issued as number,
         expiresAt: r.access_expires as number,
       },
+      userId: r.grant_user as number,
+      liveMode: r.grant_live as boolean,
+      publicKey: r.grant_key as string,
     });
     switch (r.outcome) {
       case 'rotated':
-        return { outcome: 'rotated', ...pair() };
+        return { outcome: 'rotated', ...issued() };
       case 'replayed':
-        return { outcome: 'replayed', replaySeal: r.seal as Buffer, ...pair() };
+        return { outcome: 'replayed', replaySeal: r.seal as Buffer, ...issued() };
       case 'reused':
         return { outcome: 'reused', familyId: r.family_id as number };
+      case 'invalid':
+        return { outcome: 'invalid', reason: r.reason as 'unknown' | 'other_client' | 'expired' };
+      case 'not_refreshable':
+        return { outcome: 'not_refreshable' };
+      case 'scope_not_granted':
+        return { outcome: 'scope_not_granted', grantScope: r.grant_scope as string };
       default:
         return { outcome: 'revoked' };
     }

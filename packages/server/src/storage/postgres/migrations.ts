@@ -244,4 +244,147 @@ CREATE TABLE webhook_events (
 CREATE INDEX webhook_events_due ON webhook_events(status, next_attempt_at);
 `,
   },
+  {
+    version: 3,
+    name: 'refresh preconditions checked inside the rotation',
+    sql: `
+-- The refresh grant in ONE round trip (it used to read the token first, then call the 11-argument
+-- function of version 1): the preconditions core checked on that read are now checked here, after
+-- the first read and BEFORE the first write, in the order core checked them, and a failed one
+-- returns without writing or locking anything:
+--   the token exists and p_hash (SHA-256 of the presented secret) is its hash → else invalid/unknown;
+--   RFC 6749 §6 "ensure that the refresh token was issued to the authenticated client" → else
+--   invalid/other_client; token and family not revoked → else revoked; not expired → else
+--   invalid/expired; offline_access in the grant (family) scope → else not_refreshable; p_scope
+--   (canonical, parsed by core; NULL keeps the grant scope) a subset of the grant scope, RFC 6749 §6
+--   "MUST NOT include any scope not originally granted" → else scope_not_granted.
+-- The hash is compared with plain equality: it is a digest of the secret, not the secret, and an
+-- early-exit timing difference tells how many leading bytes of a SHA-256 digest matched, which
+-- gives no way to choose a secret whose digest matches more of them.
+-- Then the decision tree of version 1, unchanged, with its properties:
+--   1. read the token with its family and grant (no lock);
+--   2. the single-use guard, one conditional write and the FIRST write: UPDATE … WHERE rotated_at
+--      IS NULL, which also reserves the successors' ids; concurrent rotators queue on the row lock,
+--      and after the first commits READ COMMITTED re-checks the condition on the committed row and
+--      changes nothing;
+--   3-4. insert the successor pair under the reserved ids; the access token gets
+--      coalesce(p_scope, grant scope), the refresh token keeps the grant scope via its family.
+-- A caller that lost the race, or that comes later, reads the committed rotation and decides
+-- between replay and reuse without taking any lock: every flag involved only ever goes from NULL
+-- to set, so seeing them all NULL means they were all NULL at the first read, and the replay,
+-- which writes nothing, is ordered there (before a successor rotation still in flight). The
+-- preconditions read only columns that never change (hash, expiry, client, scope) or flags that
+-- only go from NULL to set (revocation), so checking them on the first read is the same as
+-- checking them at the guard.
+-- An overload (13 arguments): version 1's function stays for instances of the previous release
+-- during a rolling upgrade; a later migration may drop it.
+CREATE FUNCTION renova_rotate_refresh(
+  p_id bigint, p_hash bytea, p_client text, p_scope text, p_now bigint, p_grace bigint,
+  a_hash bytea, a_issued bigint, a_expires bigint,
+  r_hash bytea, r_issued bigint, r_expires bigint, p_seal bytea,
+  OUT outcome text, OUT reason text, OUT family_id bigint, OUT access_id bigint, OUT refresh_id bigint,
+  OUT access_scope text, OUT access_issued bigint, OUT access_expires bigint, OUT seal bytea,
+  OUT grant_user bigint, OUT grant_live boolean, OUT grant_key text, OUT grant_scope text)
+LANGUAGE plpgsql AS $fn$
+DECLARE
+  t record;
+  a_scope text;
+  s_rotated bigint;
+  s_revoked bigint;
+  s_found boolean;
+BEGIN
+  SELECT r.family_id AS fid, r.token_hash, r.expires_at, r.rotated_at, r.revoked_at,
+         r.successor_refresh_id, r.successor_access_id, r.replay_seal,
+         f.revoked_at AS family_revoked_at, f.scope AS family_scope, f.live_mode,
+         g.client_id, g.user_id, g.public_key
+    INTO t
+    FROM refresh_tokens r JOIN token_families f ON f.id = r.family_id JOIN grants g ON g.id = f.grant_id
+   WHERE r.id = p_id;
+  IF NOT FOUND OR t.token_hash <> p_hash THEN
+    outcome := 'invalid';
+    reason := 'unknown';
+    RETURN;
+  END IF;
+  IF t.client_id <> p_client THEN
+    outcome := 'invalid';
+    reason := 'other_client';
+    RETURN;
+  END IF;
+  IF t.revoked_at IS NOT NULL OR t.family_revoked_at IS NOT NULL THEN
+    outcome := 'revoked';
+    RETURN;
+  END IF;
+  IF t.expires_at <= p_now THEN
+    outcome := 'invalid';
+    reason := 'expired';
+    RETURN;
+  END IF;
+  IF NOT ('offline_access' = ANY (string_to_array(t.family_scope, ' '))) THEN
+    outcome := 'not_refreshable';
+    RETURN;
+  END IF;
+  IF p_scope IS NOT NULL AND NOT (string_to_array(p_scope, ' ') <@ string_to_array(t.family_scope, ' ')) THEN
+    outcome := 'scope_not_granted';
+    grant_scope := t.family_scope;
+    RETURN;
+  END IF;
+  family_id := t.fid;
+  grant_user := t.user_id;
+  grant_live := t.live_mode;
+  grant_key := t.public_key;
+  a_scope := coalesce(p_scope, t.family_scope);
+
+  IF t.rotated_at IS NULL THEN
+    UPDATE refresh_tokens SET rotated_at = p_now,
+           successor_refresh_id = nextval(pg_get_serial_sequence('refresh_tokens', 'id')),
+           successor_access_id = nextval(pg_get_serial_sequence('access_tokens', 'id')),
+           replay_seal = p_seal
+     WHERE id = p_id AND rotated_at IS NULL
+     RETURNING successor_refresh_id, successor_access_id INTO refresh_id, access_id;
+    IF FOUND THEN
+      INSERT INTO access_tokens
+        (id, token_hash, family_id, client_id, user_id, scope, live_mode, issued_at, expires_at)
+        OVERRIDING SYSTEM VALUE VALUES (access_id, a_hash, t.fid, t.client_id, t.user_id, a_scope, t.live_mode, a_issued, a_expires);
+      INSERT INTO refresh_tokens (id, token_hash, family_id, issued_at, expires_at)
+        OVERRIDING SYSTEM VALUE VALUES (refresh_id, r_hash, t.fid, r_issued, r_expires);
+      outcome := 'rotated';
+      access_scope := a_scope;
+      access_issued := a_issued;
+      access_expires := a_expires;
+      RETURN;
+    END IF;
+    -- Another caller rotated it first and has committed (the UPDATE waited for it): read that.
+    SELECT r.rotated_at, r.successor_refresh_id, r.successor_access_id, r.replay_seal
+      INTO t.rotated_at, t.successor_refresh_id, t.successor_access_id, t.replay_seal
+      FROM refresh_tokens r WHERE r.id = p_id;
+    IF NOT FOUND THEN
+      -- Purged meanwhile (it had expired): nothing to rotate, nothing to revoke.
+      outcome := 'revoked';
+      RETURN;
+    END IF;
+    access_id := NULL;
+    refresh_id := NULL;
+  END IF;
+
+  -- Already rotated. A replay is allowed only inside the window and only while the successor has
+  -- not been used itself (CONTRACT §4.2); anything else is reuse (RFC 9700 §4.14.2).
+  SELECT r.rotated_at, r.revoked_at INTO s_rotated, s_revoked
+    FROM refresh_tokens r WHERE r.id = t.successor_refresh_id;
+  s_found := FOUND;
+  IF p_grace > 0 AND p_now - t.rotated_at <= p_grace AND s_found
+     AND s_rotated IS NULL AND s_revoked IS NULL THEN
+    SELECT a.scope, a.issued_at, a.expires_at INTO access_scope, access_issued, access_expires
+      FROM access_tokens a WHERE a.id = t.successor_access_id;
+    outcome := 'replayed';
+    access_id := t.successor_access_id;
+    refresh_id := t.successor_refresh_id;
+    seal := t.replay_seal;
+    RETURN;
+  END IF;
+  UPDATE token_families SET revoked_at = p_now WHERE id = t.fid AND revoked_at IS NULL;
+  outcome := 'reused';
+END
+$fn$;
+`,
+  },
 ];

@@ -64,8 +64,9 @@ export function prepareStatements(db: Database.Database) {
      WHERE r.id = ?`,
     ),
     rotationState: p(
-      `SELECT r.rotated_at, r.revoked_at, r.family_id, r.successor_refresh_id, r.successor_access_id, r.replay_seal,
-            f.revoked_at AS family_revoked_at, f.live_mode, g.client_id, g.user_id
+      `SELECT r.token_hash, r.expires_at, r.rotated_at, r.revoked_at, r.family_id, r.successor_refresh_id,
+            r.successor_access_id, r.replay_seal, f.revoked_at AS family_revoked_at, f.scope, f.live_mode,
+            g.client_id, g.user_id, g.public_key
      FROM refresh_tokens r JOIN token_families f ON f.id = r.family_id JOIN grants g ON g.id = f.grant_id
      WHERE r.id = ?`,
     ),

@@ -1,3 +1,4 @@
+import { timingSafeEqual } from 'node:crypto';
 import type {
   ExchangeOutcome,
   NewAccessToken,
@@ -10,6 +11,7 @@ import type {
   NewWebhookEvent,
   PurgeExpired,
   PurgeResult,
+  RotatedGrant,
   RotateOutcome,
   RotateRefreshToken,
   UserRecord,
@@ -84,6 +86,21 @@ function insertPair(
     s.insertRefresh.run(refresh.hash, familyId, refresh.issuedAt, refresh.expiresAt).lastInsertRowid,
   );
   return { accessTokenId, refreshTokenId };
+}
+
+/**
+ * The presented secret's digest against the stored one, in constant time, as core compared them
+ * when it made this check. Both are SHA-256 digests, so an early exit would only tell how many
+ * leading digest bytes matched, which does not help anyone choose a secret (the PostgreSQL
+ * function therefore uses plain `=`); here constant time costs nothing, so it stays.
+ */
+function sameHash(stored: Uint8Array, presented: Uint8Array): boolean {
+  return stored.length === presented.length && timingSafeEqual(stored, presented);
+}
+
+/** Scopes are stored and passed in canonical form (core/scopes.ts): space-separated names. */
+function scopeNames(scope: string): string[] {
+  return scope.split(' ').filter((name) => name.length > 0);
 }
 
 /**
@@ -196,17 +213,42 @@ export const writeSteps = {
 
   rotateRefreshToken(s: Statements, args: RotateRefreshToken): RotateOutcome {
     const state = s.rotationState.get(args.refreshTokenId) as Row | undefined;
-    if (!state || state.revoked_at != null || state.family_revoked_at != null) return { outcome: 'revoked' };
+    // Preconditions, all before the first write, in the order core used to check them: a failed
+    // one changes nothing. The secret comes first, so knowing a row id is not enough to trigger
+    // reuse detection against somebody else's family.
+    if (!state || !sameHash(state.token_hash as Uint8Array, args.presentedHash)) {
+      return { outcome: 'invalid', reason: 'unknown' };
+    }
+    // RFC 6749 §6: "ensure that the refresh token was issued to the authenticated client".
+    if (state.client_id !== args.clientId) return { outcome: 'invalid', reason: 'other_client' };
+    if (state.revoked_at != null || state.family_revoked_at != null) return { outcome: 'revoked' };
+    if ((state.expires_at as number) <= args.now) return { outcome: 'invalid', reason: 'expired' };
+    const grantScope = state.scope as string;
+    const granted = new Set(scopeNames(grantScope));
+    if (!granted.has('offline_access')) return { outcome: 'not_refreshable' };
+    // RFC 6749 §6: the requested scope "MUST NOT include any scope not originally granted by the
+    // resource owner". Core has parsed it; here it is only set inclusion.
+    if (args.requestedScope !== null && !scopeNames(args.requestedScope).every((n) => granted.has(n))) {
+      return { outcome: 'scope_not_granted', grantScope };
+    }
     const familyId = state.family_id as number;
+    const grant: RotatedGrant = {
+      userId: state.user_id as number,
+      liveMode: state.live_mode === 1,
+      publicKey: state.public_key as string,
+    };
 
     if (state.rotated_at == null) {
+      // RFC 6749 §6: the new access token may be narrowed; the new refresh token keeps the family
+      // (grant) scope, which is where its scope lives.
+      const access = { ...args.access, scope: args.requestedScope ?? grantScope };
       const pair = insertPair(
         s,
         familyId,
         state.client_id as string,
-        state.user_id as number,
-        state.live_mode === 1,
-        args.access,
+        grant.userId,
+        grant.liveMode,
+        access,
         args.refresh,
       );
       // Conditional on rotated_at IS NULL: the single-use guard holds even if this step ever ran
@@ -222,11 +264,8 @@ export const writeSteps = {
       return {
         outcome: 'rotated',
         ...pair,
-        access: {
-          scope: args.access.scope,
-          issuedAt: args.access.issuedAt,
-          expiresAt: args.access.expiresAt,
-        },
+        ...grant,
+        access: { scope: access.scope, issuedAt: access.issuedAt, expiresAt: access.expiresAt },
       };
     }
 
@@ -239,6 +278,7 @@ export const writeSteps = {
       return {
         outcome: 'replayed',
         replaySeal: state.replay_seal as Buffer,
+        ...grant,
         accessTokenId: state.successor_access_id as number,
         refreshTokenId: state.successor_refresh_id as number,
         access: {
