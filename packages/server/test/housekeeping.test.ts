@@ -10,17 +10,25 @@ const T0 = Date.UTC(2026, 10, 25, 12);
 const DAY = 86_400_000;
 const hash = () => sha256(randomBytes(16));
 
+/** Fails the test when a storage call that must succeed returned null. */
+function must<T>(value: T | null): T {
+  assert.ok(value !== null);
+  return value;
+}
+
 let seq = 0;
 /** A grant with one exchanged code; tokens live `lifetimeMs`. */
 async function family(storage: StoragePort, lifetimeMs: number) {
   seq += 1;
-  const user = await storage.createUser({
-    email: `hk${seq}@x.test`,
-    nickname: 'H',
-    siteId: 'MLA',
-    passwordHash: null,
-    createdAt: T0,
-  });
+  const user = must(
+    await storage.createUser({
+      email: `hk${seq}@x.test`,
+      nickname: 'H',
+      siteId: 'MLA',
+      passwordHash: null,
+      createdAt: T0,
+    }),
+  );
   const clientId = String(2_000_000_000_000_000 + seq);
   await storage.createApplication({
     clientId,

@@ -32,23 +32,33 @@ const rotatedAccess = (now: number): NewRotatedAccessToken => ({
   expiresAt: now + 180 * DAY,
 });
 
+/** Fails the test when a storage call that must succeed returned null. */
+function must<T>(value: T | null): T {
+  assert.ok(value !== null);
+  return value;
+}
+
 let seq = 0;
 async function seedGrant(storage: StoragePort, scope = 'offline_access read write') {
   seq += 1;
-  const owner = await storage.createUser({
-    email: `o${seq}@x.test`,
-    nickname: 'O',
-    siteId: 'MLA',
-    passwordHash: null,
-    createdAt: T0,
-  });
-  const seller = await storage.createUser({
-    email: `s${seq}@x.test`,
-    nickname: 'S',
-    siteId: 'MLB',
-    passwordHash: null,
-    createdAt: T0,
-  });
+  const owner = must(
+    await storage.createUser({
+      email: `o${seq}@x.test`,
+      nickname: 'O',
+      siteId: 'MLA',
+      passwordHash: null,
+      createdAt: T0,
+    }),
+  );
+  const seller = must(
+    await storage.createUser({
+      email: `s${seq}@x.test`,
+      nickname: 'S',
+      siteId: 'MLB',
+      passwordHash: null,
+      createdAt: T0,
+    }),
+  );
   const clientId = String(1_000_000_000_000_000 + seq);
   await storage.createApplication({
     clientId,
@@ -123,16 +133,33 @@ for (const factory of storageFactories) {
     after(async () => ts.cleanup());
 
     test('stores users and finds them by id and by email, case-insensitively', async () => {
-      const user = await storage.createUser({
-        email: 'Mixed@Case.test',
-        nickname: 'M',
-        siteId: 'MLM',
-        passwordHash: 'scrypt$x',
-        createdAt: T0,
-      });
+      const user = must(
+        await storage.createUser({
+          email: 'Mixed@Case.test',
+          nickname: 'M',
+          siteId: 'MLM',
+          passwordHash: 'scrypt$x',
+          createdAt: T0,
+        }),
+      );
       assert.deepEqual(await storage.findUserById(user.id), user);
       assert.equal((await storage.findUserByEmail('mixed@case.test'))?.id, user.id);
       assert.equal(await storage.findUserById(999_999), null);
+    });
+
+    test('creates one user of 10 concurrent sign-ups with one email, case-insensitively', async () => {
+      const results = await Promise.all(
+        Array.from({ length: 10 }, (_, i) =>
+          storage.createUser({
+            email: i % 2 ? 'race@x.test' : 'RACE@x.test',
+            nickname: 'R',
+            siteId: 'MLA',
+            passwordHash: null,
+            createdAt: T0,
+          }),
+        ),
+      );
+      assert.equal(results.filter((u) => u !== null).length, 1);
     });
 
     test('exactly one of 20 concurrent exchanges of one code succeeds, and the losers revoke its family', async () => {

@@ -138,9 +138,9 @@ export class Registry {
     if (input.password !== undefined && input.password.length < 8) {
       throw new InvalidRequestError('password must be at least 8 characters');
     }
-    if (await this.#storage.findUserByEmail(email)) {
-      throw new InvalidRequestError(`a user with email ${email} already exists`);
-    }
+    const taken = () => new InvalidRequestError(`a user with email ${email} already exists`);
+    // Checked first to spare a password hash; the insert itself is the guard against a race.
+    if (await this.#storage.findUserByEmail(email)) throw taken();
     const nickname = input.nickname?.trim() || email.split('@')[0]?.toUpperCase() || 'SELLER';
     const user = await this.#storage.createUser({
       email,
@@ -149,6 +149,7 @@ export class Registry {
       passwordHash: input.password === undefined ? null : await hashPassword(input.password),
       createdAt: this.#clock.now(),
     });
+    if (!user) throw taken();
     return userView(user);
   }
 

@@ -315,7 +315,8 @@ export interface StoragePort {
   ping(): Promise<void>;
   close(): Promise<void>;
 
-  createUser(user: NewUser): Promise<UserRecord>;
+  /** Inserts the user unless the email (case-insensitively) is taken: then null, nothing written. */
+  createUser(user: NewUser): Promise<UserRecord | null>;
   findUserById(id: number): Promise<UserRecord | null>;
   findUserByEmail(email: string): Promise<UserRecord | null>;
 

@@ -317,15 +317,17 @@ export class PostgresStorage implements StoragePort {
     await this.pool.end();
   }
 
-  async createUser(user: NewUser): Promise<UserRecord> {
+  async createUser(user: NewUser): Promise<UserRecord | null> {
+    // A conditional insert: two concurrent sign-ups with one email leave one row and one null.
     const { rows } = await this.#run(
       q(
         'insert_user',
-        'INSERT INTO users (email, nickname, site_id, password_hash, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING *',
+        `INSERT INTO users (email, nickname, site_id, password_hash, created_at) VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT DO NOTHING RETURNING *`,
         [user.email, user.nickname, user.siteId, user.passwordHash, user.createdAt],
       ),
     );
-    return toUser(rows[0] as Row);
+    return rows[0] ? toUser(rows[0] as Row) : null;
   }
 
   async findUserById(id: number): Promise<UserRecord | null> {

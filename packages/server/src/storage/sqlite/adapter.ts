@@ -135,7 +135,7 @@ export class SqliteStorage implements StoragePort {
     if (this.db.open) this.db.close();
   }
 
-  createUser(user: NewUser): Promise<UserRecord> {
+  createUser(user: NewUser): Promise<UserRecord | null> {
     return this.#write('createUser', user);
   }
 

@@ -8,7 +8,7 @@ export function prepareStatements(db: Database.Database) {
   const p = (sql: string) => db.prepare(sql);
   return {
     insertUser: p(
-      'INSERT INTO users (email, nickname, site_id, password_hash, created_at) VALUES (?, ?, ?, ?, ?) RETURNING *',
+      'INSERT INTO users (email, nickname, site_id, password_hash, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING *',
     ),
     userById: p('SELECT * FROM users WHERE id = ?'),
     userByEmail: p('SELECT * FROM users WHERE email = ?'),

@@ -110,10 +110,10 @@ function scopeNames(scope: string): string[] {
  * steps can run in the writer thread.
  */
 export const writeSteps = {
-  createUser(s: Statements, user: NewUser): UserRecord {
-    return toUser(
-      s.insertUser.get(user.email, user.nickname, user.siteId, user.passwordHash, user.createdAt) as Row,
-    );
+  createUser(s: Statements, user: NewUser): UserRecord | null {
+    // A conditional insert: two concurrent sign-ups with one email leave one row and one null.
+    const row = s.insertUser.get(user.email, user.nickname, user.siteId, user.passwordHash, user.createdAt);
+    return row ? toUser(row as Row) : null;
   },
 
   createApplication(s: Statements, app: NewApplication): void {
