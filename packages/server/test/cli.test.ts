@@ -111,6 +111,11 @@ describe('renova CLI', () => {
       ).stdout,
     );
     assert.match(rotated.client_secret, /^[A-Za-z0-9]{32}$/);
+    const webhook = JSON.parse(
+      (await renova(['app', 'rotate-webhook-secret', '--client-id', app.client_id, '--db', db, '--json']))
+        .stdout,
+    );
+    assert.match(webhook.webhook_secret, /^[0-9a-f]{64}$/);
 
     const revoked = await renova([
       'grant',

@@ -252,6 +252,15 @@ for (const factory of storageFactories) {
       assert.equal(rotated.statusCode, 200);
       assert.notEqual(rotated.json().client_secret, app.client_secret);
 
+      const webhook = await h.app.inject({
+        method: 'POST',
+        url: `/admin/applications/${app.client_id}/webhook-secret`,
+        headers: admin,
+      });
+      assert.equal(webhook.statusCode, 200);
+      assert.match(webhook.json().webhook_secret, /^[0-9a-f]{64}$/);
+      assert.notEqual(webhook.json().webhook_secret, app.webhook_secret);
+
       const revoked = await h.app.inject({
         method: 'DELETE',
         url: `/admin/grants/${app.client_id}/${seller.id}`,

@@ -182,6 +182,20 @@ for (const factory of storageFactories) {
       assert.equal(receiverVerifies(app.webhook_secret, got), true);
     });
 
+    test('signs with a rotated webhook secret from the next delivery on', async () => {
+      const { sellerId, app } = await seed(services, receiver.url);
+      const { webhook_secret: rotated } = await services.registry.rotateWebhookSecret(app.client_id);
+      assert.match(rotated, /^[0-9a-f]{64}$/);
+      assert.notEqual(rotated, app.webhook_secret);
+      const start = receiver.received.length;
+      await services.registry.authorize({ clientId: app.client_id, userId: sellerId });
+      await receiver.waitFor(start + 1);
+      const got = receiver.received[start] as Received;
+      assert.equal(receiverVerifies(rotated, got), true);
+      assert.equal(receiverVerifies(app.webhook_secret, got), false);
+      await assert.rejects(services.registry.rotateWebhookSecret('1234567890123456'), /does not exist/);
+    });
+
     test('retries after the receiver fails, with the same event id and a new request id', async () => {
       const start = receiver.received.length;
       receiver.statuses = [500, 503];

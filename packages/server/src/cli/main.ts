@@ -201,6 +201,19 @@ app
       (r) => `new client_secret: ${r.client_secret} (the previous one works for ${options.overlap} s more)`,
     ),
   );
+app
+  .command('rotate-webhook-secret')
+  .description('issue a new webhook signing secret; deliveries use it from the next attempt on')
+  .requiredOption('--client-id <id>', 'application id', clientId)
+  .addOption(dbOption())
+  .option('--json', 'print JSON')
+  .action((options: { clientId: string; db?: string; json?: boolean }) =>
+    withRuntime(
+      options,
+      (rt) => rt.services.registry.rotateWebhookSecret(options.clientId),
+      (r) => `new webhook_secret: ${r.webhook_secret} (deliveries are signed with it from now on)`,
+    ),
+  );
 
 program
   .command('authorize')

@@ -212,6 +212,19 @@ export class Registry {
     return { client_secret: secret };
   }
 
+  /**
+   * A new webhook secret for the application's `x-signature` (CONTRACT §4.6), effective for the
+   * next delivery attempt; receivers must switch to it. Kept sealed, shown this once.
+   */
+  async rotateWebhookSecret(clientId: string): Promise<{ webhook_secret: string }> {
+    const webhookSecret = this.#random.bytes(32).toString('hex');
+    const sealed = this.#sealer.seal(`${WEBHOOK_SECRET_PURPOSE}:${clientId}`, webhookSecret);
+    if (!/^[0-9]{16}$/.test(clientId) || !(await this.#storage.replaceWebhookSecret(clientId, sealed))) {
+      throw new NotFoundError(`application ${clientId} does not exist`);
+    }
+    return { webhook_secret: webhookSecret };
+  }
+
   async requireApplication(clientId: string): Promise<ApplicationRecord> {
     const app = /^[0-9]{16}$/.test(clientId) ? await this.#storage.findApplication(clientId) : null;
     if (!app) throw new NotFoundError(`application ${clientId} does not exist`);

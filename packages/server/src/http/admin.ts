@@ -110,6 +110,12 @@ export function registerAdminRoutes(
   );
 
   admin.post(
+    '/admin/applications/:client_id/webhook-secret',
+    { schema: { params: { type: 'object', properties: { client_id: clientId } } } },
+    async (request) => registry.rotateWebhookSecret((request.params as { client_id: string }).client_id),
+  );
+
+  admin.post(
     '/admin/authorizations',
     {
       schema: {

@@ -325,6 +325,8 @@ export interface StoragePort {
   listApplicationsByOwner(ownerUserId: number): Promise<ApplicationRecord[]>;
   /** Rotation: current secrets get `overlapUntil` as their end, then `hash` becomes current. */
   rotateClientSecret(clientId: string, hash: Buffer, overlapUntil: number, now: number): Promise<boolean>;
+  /** Replaces the application's sealed webhook secret; false when there is no such application. */
+  replaceWebhookSecret(clientId: string, sealed: Buffer): Promise<boolean>;
 
   /**
    * Records (or widens) the seller's consent and issues a code for it, atomically.

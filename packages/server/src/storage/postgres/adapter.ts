@@ -415,6 +415,16 @@ export class PostgresStorage implements StoragePort {
     });
   }
 
+  async replaceWebhookSecret(clientId: string, sealed: Buffer): Promise<boolean> {
+    const result = await this.#run(
+      q('replace_webhook_secret', 'UPDATE applications SET webhook_secret_sealed = $1 WHERE client_id = $2', [
+        sealed,
+        clientId,
+      ]),
+    );
+    return result.rowCount === 1;
+  }
+
   recordConsent(
     code: NewAuthorizationCode,
     onNewGrant?: NewWebhookEvent,

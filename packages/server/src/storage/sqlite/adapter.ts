@@ -191,6 +191,10 @@ export class SqliteStorage implements StoragePort {
     return this.#write('rotateClientSecret', { clientId, hash, overlapUntil, now });
   }
 
+  replaceWebhookSecret(clientId: string, sealed: Buffer): Promise<boolean> {
+    return this.#write('replaceWebhookSecret', { clientId, sealed });
+  }
+
   recordConsent(
     code: NewAuthorizationCode,
     onNewGrant?: NewWebhookEvent,

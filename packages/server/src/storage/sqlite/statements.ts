@@ -133,6 +133,7 @@ export function prepareStatements(db: Database.Database) {
     purgeRefresh: p(
       'DELETE FROM refresh_tokens WHERE id IN (SELECT id FROM refresh_tokens WHERE expires_at < ? ORDER BY expires_at LIMIT ?)',
     ),
+    replaceWebhookSecret: p('UPDATE applications SET webhook_secret_sealed = ? WHERE client_id = ?'),
     ping: p('SELECT 1'),
   };
 }

@@ -142,6 +142,10 @@ export const writeSteps = {
     return true;
   },
 
+  replaceWebhookSecret(s: Statements, args: { clientId: string; sealed: Buffer }): boolean {
+    return s.replaceWebhookSecret.run(args.sealed, args.clientId).changes === 1;
+  },
+
   recordConsent(
     s: Statements,
     { code, onNewGrant }: { code: NewAuthorizationCode; onNewGrant: NewWebhookEvent | undefined },
