@@ -26,9 +26,8 @@ import type {
   WebhookEventRecord,
   WebhookStatus,
 } from '../contract.ts';
+import { type Row, toUser, toWebhookEvent } from '../rows.ts';
 import { PG_MIGRATIONS } from './migrations.ts';
-
-type Row = Record<string, unknown>;
 
 export interface PostgresStorageOptions {
   connectionString: string;
@@ -131,15 +130,6 @@ interface Querier {
 /** A named statement: `pg` prepares it once per connection and reuses the plan. */
 const q = (name: string, text: string, values: unknown[]): pg.QueryConfig => ({ name, text, values });
 
-const toUser = (r: Row): UserRecord => ({
-  id: r.id as number,
-  email: r.email as string,
-  nickname: r.nickname as string,
-  siteId: r.site_id as string,
-  passwordHash: (r.password_hash as string | null) ?? null,
-  createdAt: r.created_at as number,
-});
-
 const APPLICATION_COLUMNS = `a.*, (
   SELECT coalesce(json_agg(json_build_object('h', encode(s.secret_hash, 'hex'), 'e', s.expires_at) ORDER BY s.id), '[]')
   FROM client_secrets s WHERE s.client_id = a.client_id
@@ -161,23 +151,6 @@ function toApplication(row: Row): ApplicationRecord {
     secrets: secrets.map((s) => ({ hash: Buffer.from(s.h, 'hex'), expiresAt: s.e ?? null })),
   };
 }
-
-const toWebhookEvent = (r: Row): WebhookEventRecord => ({
-  id: r.id as number,
-  clientId: r.client_id as string,
-  userId: r.user_id as number,
-  action: r.action as WebhookEventRecord['action'],
-  url: r.url as string,
-  createdAt: r.created_at as number,
-  status: r.status as WebhookStatus,
-  attempts: r.attempts as number,
-  nextAttemptAt: r.next_attempt_at as number,
-  leaseUntil: (r.lease_until as number | null) ?? null,
-  lastAttemptAt: (r.last_attempt_at as number | null) ?? null,
-  lastStatus: (r.last_status as number | null) ?? null,
-  lastError: (r.last_error as string | null) ?? null,
-  deliveredAt: (r.delivered_at as number | null) ?? null,
-});
 
 const insertWebhookEvent = (event: NewWebhookEvent) =>
   q(

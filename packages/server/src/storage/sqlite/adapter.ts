@@ -26,17 +26,11 @@ import type {
   WebhookEventRecord,
   WebhookStatus,
 } from '../contract.ts';
+import { type Row, toUser, toWebhookEvent } from '../rows.ts';
 import { openConnection } from './connection.ts';
 import { SQLITE_MIGRATIONS } from './migrations.ts';
 import { prepareStatements, type Statements } from './statements.ts';
-import {
-  type Row,
-  type StepArgs,
-  type StepResult,
-  toUser,
-  toWebhookEvent,
-  type WriteStepName,
-} from './write-steps.ts';
+import type { StepArgs, StepResult, WriteStepName } from './write-steps.ts';
 import { InlineWriter, WorkerWriter, type Writer } from './writer.ts';
 
 export interface SqliteStorageOptions {

@@ -19,35 +19,8 @@ import type {
   WebhookEventRecord,
   WebhookStatus,
 } from '../contract.ts';
+import { type Row, toUser, toWebhookEvent } from '../rows.ts';
 import type { Statements } from './statements.ts';
-
-export type Row = Record<string, unknown>;
-
-export const toWebhookEvent = (r: Row): WebhookEventRecord => ({
-  id: r.id as number,
-  clientId: r.client_id as string,
-  userId: r.user_id as number,
-  action: r.action as WebhookEventRecord['action'],
-  url: r.url as string,
-  createdAt: r.created_at as number,
-  status: r.status as WebhookStatus,
-  attempts: r.attempts as number,
-  nextAttemptAt: r.next_attempt_at as number,
-  leaseUntil: (r.lease_until as number | null) ?? null,
-  lastAttemptAt: (r.last_attempt_at as number | null) ?? null,
-  lastStatus: (r.last_status as number | null) ?? null,
-  lastError: (r.last_error as string | null) ?? null,
-  deliveredAt: (r.delivered_at as number | null) ?? null,
-});
-
-export const toUser = (r: Row): UserRecord => ({
-  id: r.id as number,
-  email: r.email as string,
-  nickname: r.nickname as string,
-  siteId: r.site_id as string,
-  passwordHash: (r.password_hash as string | null) ?? null,
-  createdAt: r.created_at as number,
-});
 
 /** Called only inside a write step, so the event commits (or not) with the change it reports. */
 function appendWebhookEvent(s: Statements, event: NewWebhookEvent): void {
