@@ -64,7 +64,7 @@ async function family(storage: StoragePort, lifetimeMs: number) {
     refresh: { hash: refreshHash, issuedAt: T0, expiresAt: T0 + lifetimeMs },
   });
   if (issued.outcome !== 'issued') throw new Error('exchange failed');
-  return { codeId, clientId, refreshHash, ...issued };
+  return { codeId, clientId, userId: user.id, refreshHash, ...issued };
 }
 
 async function rotate(
@@ -108,7 +108,7 @@ for (const factory of storageFactories) {
 
       // limit 1: each call deletes at most one row per table and says whether more is left.
       const first = await storage.purgeExpired({ now, codeGraceMs: 60_000, limit: 1 });
-      assert.deepEqual(first, { codes: 1, accessTokens: 1, refreshTokens: 1, more: true });
+      assert.deepEqual(first, { codes: 1, accessTokens: 1, refreshTokens: 1, webhookEvents: 0, more: true });
       let rest = { codes: 0, accessTokens: 0, refreshTokens: 0 };
       for (;;) {
         const r = await storage.purgeExpired({ now, codeGraceMs: 60_000, limit: 1 });
@@ -160,6 +160,73 @@ for (const factory of storageFactories) {
       assert.equal(await storage.findAuthorizationCode(f.codeId), null);
     });
 
+    test('old delivered and dead webhook events are purged; pending ones and recent ones are kept', async () => {
+      const f = await family(storage, DAY);
+      const event = (createdAt: number) => ({
+        clientId: f.clientId,
+        userId: 1,
+        action: 'application.deauthorized' as const,
+        url: 'https://hooks.test/mp',
+        createdAt,
+      });
+      // Three events from revocations: one stays pending, one is delivered, one dies.
+      for (const at of [T0, T0 + 1, T0 + 2]) {
+        await storage.recordConsent(
+          {
+            hash: hash(),
+            clientId: f.clientId,
+            userId: f.userId,
+            redirectUri: 'https://a.test/cb',
+            scope: 'offline_access read write',
+            codeChallenge: null,
+            codeChallengeMethod: null,
+            createdAt: at,
+            expiresAt: at + 600_000,
+            publicKey: '33333333-3333-4333-8333-333333333333',
+          },
+          undefined,
+        );
+        await storage.revokeGrant(f.clientId, f.userId, at, event(at));
+      }
+      const ours = async () =>
+        (await storage.listWebhookEvents({ limit: 1000 })).filter((e) => e.clientId === f.clientId);
+      const [dead, delivered] = (await ours()).sort((a, b) => a.id - b.id);
+      assert.ok(dead && delivered);
+      await storage.recordWebhookAttempt({
+        id: dead.id,
+        at: T0,
+        httpStatus: 500,
+        error: 'x',
+        outcome: 'dead',
+      });
+      await storage.recordWebhookAttempt({
+        id: delivered.id,
+        at: T0,
+        httpStatus: 200,
+        error: null,
+        outcome: 'delivered',
+      });
+      const late = T0 + 31 * DAY;
+      const early = await storage.purgeExpired({
+        now: T0 + DAY,
+        codeGraceMs: 0,
+        limit: 1000,
+        webhookRetentionMs: 30 * DAY,
+      });
+      assert.equal(early.webhookEvents, 0);
+      const result = await storage.purgeExpired({
+        now: late,
+        codeGraceMs: 0,
+        limit: 1000,
+        webhookRetentionMs: 30 * DAY,
+      });
+      assert.equal(result.webhookEvents, 2);
+      assert.deepEqual(
+        (await ours()).map((e) => e.status),
+        ['pending'],
+      );
+    });
+
     test('the housekeeper runs batches until nothing is left, within its bound per round', async () => {
       const now = T0 + 10 * DAY;
       // Rows the earlier tests left behind go first, so the counts below are this test's own.
@@ -167,9 +234,9 @@ for (const factory of storageFactories) {
       for (let i = 0; i < 5; i++) await family(storage, DAY);
       const bounded = new Housekeeper({ storage, batchSize: 1, maxBatchesPerRound: 2, now: () => now });
       const partial = await bounded.runOnce();
-      assert.deepEqual(partial, { codes: 2, accessTokens: 2, refreshTokens: 2 });
+      assert.deepEqual(partial, { codes: 2, accessTokens: 2, refreshTokens: 2, webhookEvents: 0 });
       const full = await new Housekeeper({ storage, batchSize: 2, now: () => now }).runOnce();
-      assert.deepEqual(full, { codes: 3, accessTokens: 3, refreshTokens: 3 });
+      assert.deepEqual(full, { codes: 3, accessTokens: 3, refreshTokens: 3, webhookEvents: 0 });
       assert.equal((await storage.purgeExpired({ now, codeGraceMs: 0, limit: 10 })).more, false);
     });
   });

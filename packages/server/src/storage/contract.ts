@@ -229,6 +229,11 @@ export interface PurgeExpired {
    * absorbed).
    */
   codeGraceMs: number;
+  /**
+   * Delivered and dead webhook events older than this are deleted; omitted, they are all kept.
+   * Pending ones are never purged: the outbox promises delivery.
+   */
+  webhookRetentionMs?: number;
   /** At most this many rows per table per call: each DELETE stays short. */
   limit: number;
 }
@@ -237,6 +242,7 @@ export interface PurgeResult {
   codes: number;
   accessTokens: number;
   refreshTokens: number;
+  webhookEvents: number;
   /** Some table had `limit` rows to delete: call again (after yielding). */
   more: boolean;
 }

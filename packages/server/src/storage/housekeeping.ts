@@ -9,13 +9,15 @@ export interface HousekeepingOptions {
   /** Upper bound on batches per round, so one round never runs unbounded. */
   maxBatchesPerRound?: number;
   codeGraceMs?: number;
+  /** Delivered and dead webhook events are kept this long (default 30 days). */
+  webhookRetentionMs?: number;
   now?: () => number;
   onError?: (error: unknown) => void;
   onRound?: (totals: Omit<PurgeResult, 'more'>) => void;
 }
 
 /**
- * Purges expired codes and tokens in bounded batches (issue 4 §6). Each batch is one short write
+ * Purges expired codes and tokens, and old delivered or dead webhook events, in bounded batches (issue 4 §6). Each batch is one short write
  * (one DELETE of at most `batchSize` rows per table); between batches the loop yields to the event
  * loop, so requests interleave with housekeeping instead of waiting behind it.
  */
@@ -32,6 +34,7 @@ export class Housekeeper {
       batchSize: 1_000,
       maxBatchesPerRound: 100,
       codeGraceMs: 60_000,
+      webhookRetentionMs: 30 * 86_400_000,
       now: Date.now,
       ...options,
     };
@@ -67,17 +70,19 @@ export class Housekeeper {
 
   /** One round: batches until nothing is left or the round's bound is reached. */
   async runOnce(): Promise<Omit<PurgeResult, 'more'>> {
-    const totals = { codes: 0, accessTokens: 0, refreshTokens: 0 };
+    const totals = { codes: 0, accessTokens: 0, refreshTokens: 0, webhookEvents: 0 };
     const o = this.#options;
     for (let batch = 0; batch < o.maxBatchesPerRound; batch++) {
       const result = await o.storage.purgeExpired({
         now: o.now(),
         codeGraceMs: o.codeGraceMs,
+        webhookRetentionMs: o.webhookRetentionMs,
         limit: o.batchSize,
       });
       totals.codes += result.codes;
       totals.accessTokens += result.accessTokens;
       totals.refreshTokens += result.refreshTokens;
+      totals.webhookEvents += result.webhookEvents;
       if (!result.more) break;
       await new Promise((resolve) => setImmediate(resolve));
     }

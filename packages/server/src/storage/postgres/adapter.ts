@@ -886,11 +886,25 @@ export class PostgresStorage implements StoragePort {
     const codes = await purge('codes', 'authorization_codes', args.now - args.codeGraceMs);
     const accessTokens = await purge('access', 'access_tokens', args.now);
     const refreshTokens = await purge('refresh', 'refresh_tokens', args.now);
+    let webhookEvents = 0;
+    if (args.webhookRetentionMs !== undefined) {
+      const result = await this.#run(
+        q(
+          'purge_webhook_events',
+          `DELETE FROM webhook_events WHERE id IN (
+             SELECT id FROM webhook_events WHERE status IN ('delivered', 'dead') AND created_at < $1
+             ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED)`,
+          [args.now - args.webhookRetentionMs, args.limit],
+        ),
+      );
+      webhookEvents = result.rowCount ?? 0;
+    }
     return {
       codes,
       accessTokens,
       refreshTokens,
-      more: codes === args.limit || accessTokens === args.limit || refreshTokens === args.limit,
+      webhookEvents,
+      more: [codes, accessTokens, refreshTokens, webhookEvents].some((n) => n === args.limit),
     };
   }
 }

@@ -133,6 +133,10 @@ export function prepareStatements(db: Database.Database) {
     purgeRefresh: p(
       'DELETE FROM refresh_tokens WHERE id IN (SELECT id FROM refresh_tokens WHERE expires_at < ? ORDER BY expires_at LIMIT ?)',
     ),
+    purgeWebhookEvents: p(
+      `DELETE FROM webhook_events WHERE id IN (SELECT id FROM webhook_events
+         WHERE status IN ('delivered', 'dead') AND created_at < ? ORDER BY id LIMIT ?)`,
+    ),
     replaceWebhookSecret: p('UPDATE applications SET webhook_secret_sealed = ? WHERE client_id = ?'),
     ping: p('SELECT 1'),
   };

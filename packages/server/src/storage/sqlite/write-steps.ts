@@ -356,11 +356,16 @@ export const writeSteps = {
     const codes = s.purgeCodes.run(args.now - args.codeGraceMs, args.limit).changes;
     const accessTokens = s.purgeAccess.run(args.now, args.limit).changes;
     const refreshTokens = s.purgeRefresh.run(args.now, args.limit).changes;
+    const webhookEvents =
+      args.webhookRetentionMs === undefined
+        ? 0
+        : s.purgeWebhookEvents.run(args.now - args.webhookRetentionMs, args.limit).changes;
     return {
       codes,
       accessTokens,
       refreshTokens,
-      more: codes === args.limit || accessTokens === args.limit || refreshTokens === args.limit,
+      webhookEvents,
+      more: [codes, accessTokens, refreshTokens, webhookEvents].some((n) => n === args.limit),
     };
   },
 };
