@@ -68,7 +68,14 @@ export function loadServerKey(db: string, env: NodeJS.ProcessEnv = process.env):
   if (existsSync(file)) return Buffer.from(readFileSync(file, 'utf8').trim(), 'hex');
   mkdirSync(dirname(file), { recursive: true });
   const key = cryptoRandom.bytes(32);
-  writeFileSync(file, `${key.toString('hex')}\n`, { mode: 0o600, flag: 'wx' });
+  try {
+    writeFileSync(file, `${key.toString('hex')}\n`, { mode: 0o600, flag: 'wx' });
+  } catch (error) {
+    // Another process started at the same moment and wrote it first ('wx' never overwrites): use theirs.
+    if ((error as { code?: string }).code === 'EEXIST')
+      return Buffer.from(readFileSync(file, 'utf8').trim(), 'hex');
+    throw error;
+  }
   return key;
 }
 
