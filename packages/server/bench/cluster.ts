@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { Pool } from 'undici';
+import { call, createBenchApplication, seedRefreshChains } from './seed.ts';
 
 /**
  * Durable refresh throughput of N Renova processes on one PostgreSQL database (issue 4):
@@ -80,17 +81,6 @@ function spawnInstance(db: string): Promise<{ child: ChildProcess; url: string }
     });
     child.once('exit', (code) => reject(new Error(`renova exited (${code}) before listening`)));
   });
-}
-
-async function call(pool: Pool, path: string, body: unknown, headers: Record<string, string> = {}) {
-  const response = await pool.request({
-    method: 'POST',
-    path,
-    headers: { 'content-type': 'application/json', ...headers },
-    body: JSON.stringify(body),
-  });
-  const json = (await response.body.json()) as Record<string, unknown>;
-  return { status: response.statusCode, json };
 }
 
 /** utime + stime in clock ticks (100/s on Linux) of a process. */
@@ -183,42 +173,12 @@ async function main(): Promise<void> {
     const urls = [first.url, ...rest.map((r) => r.url)];
     const pools = urls.map((u) => new Pool(u, { connections: Math.ceil(concurrency / urls.length) + 4 }));
     await sql.connect();
-    const auth = { authorization: `Bearer ${ADMIN}` };
     const seedPool = pools[0] as Pool;
-    const owner = await call(seedPool, '/admin/users', { email: 'owner@bench.test' }, auth);
     const redirectUri = 'https://bench.example.com/cb';
-    const app = await call(
-      seedPool,
-      '/admin/applications',
-      { name: 'Bench', owner_user_id: owner.json.id, redirect_uris: [redirectUri] },
-      auth,
-    );
-    const creds = {
-      client_id: app.json.client_id as string,
-      client_secret: app.json.client_secret as string,
-    };
+    const creds = await createBenchApplication(seedPool, ADMIN, redirectUri);
     if (seedGrants > 0) await seedBulk(sql, creds.client_id, seedGrants);
-
-    const chains: string[] = [];
-    if (mode === 'refresh') {
-      for (let i = 0; i < sellers; i++) {
-        const user = await call(seedPool, '/admin/users', { email: `seller${i}@bench.test` }, auth);
-        const code = await call(
-          seedPool,
-          '/admin/authorizations',
-          { client_id: creds.client_id, user_id: user.json.id },
-          auth,
-        );
-        const tokens = await call(seedPool, '/oauth/token', {
-          grant_type: 'authorization_code',
-          ...creds,
-          code: code.json.code,
-          redirect_uri: redirectUri,
-        });
-        if (tokens.status !== 200) throw new Error(`exchange failed: ${JSON.stringify(tokens.json)}`);
-        chains.push(tokens.json.refresh_token as string);
-      }
-    }
+    const chains =
+      mode === 'refresh' ? await seedRefreshChains(seedPool, ADMIN, creds, sellers, redirectUri) : [];
     log(`${urls.length} instance(s), ${sellers} sellers seeded, ${concurrency} concurrent, ${mode}`);
 
     let recording = false;

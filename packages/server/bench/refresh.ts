@@ -4,6 +4,7 @@ import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Pool } from 'undici';
+import { call, createBenchApplication, seedRefreshChains } from './seed.ts';
 
 /**
  * `npm run bench`: durable refresh throughput of a real Renova process, against the ceiling of a
@@ -41,6 +42,7 @@ const sellers = Math.max(Number(options.sellers), mode === 'refresh' ? concurren
 const durationMs = Number(options.duration) * 1000;
 const warmupMs = Number(options.warmup) * 1000;
 const ADMIN = 'bench-admin-token';
+const REDIRECT_URI = 'https://bench.test/cb';
 const SERVER_MAIN = join(import.meta.dirname, '../src/cli/main.ts');
 
 interface Measured {
@@ -104,58 +106,9 @@ function peakRssMiB(pid: number | undefined): number {
   return Math.round(kb / 1024);
 }
 
-async function call(pool: Pool, path: string, body: unknown, headers: Record<string, string> = {}) {
-  const response = await pool.request({
-    method: 'POST',
-    path,
-    headers: { 'content-type': 'application/json', ...headers },
-    body: JSON.stringify(body),
-  });
-  const json = (await response.body.json()) as Record<string, unknown>;
-  return { status: response.statusCode, json };
-}
-
 async function seed(pool: Pool) {
-  const admin = { authorization: `Bearer ${ADMIN}` };
-  const owner = await call(pool, '/admin/users', { email: `owner-${Date.now()}@bench.test` }, admin);
-  const app = await call(
-    pool,
-    '/admin/applications',
-    { name: 'Bench', owner_user_id: owner.json.id, redirect_uris: ['https://bench.test/cb'] },
-    admin,
-  );
-  const creds = { client_id: app.json.client_id as string, client_secret: app.json.client_secret as string };
-  const tokens: string[] = [];
-  if (mode === 'refresh') {
-    const batch = 32;
-    for (let start = 0; start < sellers; start += batch) {
-      const made = await Promise.all(
-        Array.from({ length: Math.min(batch, sellers - start) }, async (_, i) => {
-          const seller = await call(
-            pool,
-            '/admin/users',
-            { email: `s${start + i}-${Date.now()}@bench.test` },
-            admin,
-          );
-          const code = await call(
-            pool,
-            '/admin/authorizations',
-            { client_id: creds.client_id, user_id: seller.json.id },
-            admin,
-          );
-          const exchanged = await call(pool, '/oauth/token', {
-            grant_type: 'authorization_code',
-            ...creds,
-            code: code.json.code,
-            redirect_uri: 'https://bench.test/cb',
-          });
-          if (exchanged.status !== 200) throw new Error(`seeding failed: ${JSON.stringify(exchanged.json)}`);
-          return exchanged.json.refresh_token as string;
-        }),
-      );
-      tokens.push(...made);
-    }
-  }
+  const creds = await createBenchApplication(pool, ADMIN, REDIRECT_URI);
+  const tokens = mode === 'refresh' ? await seedRefreshChains(pool, ADMIN, creds, sellers, REDIRECT_URI) : [];
   return { creds, tokens };
 }
 

@@ -1,60 +1,13 @@
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import { sha256 } from '../src/core/tokens.ts';
 import type { StoragePort } from '../src/storage/contract.ts';
 import { Housekeeper } from '../src/storage/housekeeping.ts';
+import { DAY, hash, seedGrant, T0 } from './helpers/seed.ts';
 import { storageFactories, type TestStorage } from './helpers/storages.ts';
 
-const T0 = Date.UTC(2026, 10, 25, 12);
-const DAY = 86_400_000;
-const hash = () => sha256(randomBytes(16));
-
-/** Fails the test when a storage call that must succeed returned null. */
-function must<T>(value: T | null): T {
-  assert.ok(value !== null);
-  return value;
-}
-
-let seq = 0;
 /** A grant with one exchanged code; tokens live `lifetimeMs`. */
 async function family(storage: StoragePort, lifetimeMs: number) {
-  seq += 1;
-  const user = must(
-    await storage.createUser({
-      email: `hk${seq}@x.test`,
-      nickname: 'H',
-      siteId: 'MLA',
-      passwordHash: null,
-      createdAt: T0,
-    }),
-  );
-  const clientId = String(2_000_000_000_000_000 + seq);
-  await storage.createApplication({
-    clientId,
-    name: 'App',
-    ownerUserId: user.id,
-    redirectUris: ['https://a.test/cb'],
-    scope: 'offline_access read write',
-    pkceRequired: false,
-    notificationUrl: null,
-    webhookSecretSealed: Buffer.alloc(60),
-    ownerPublicKey: '00000000-0000-4000-8000-000000000000',
-    secretHash: sha256('secret'),
-    createdAt: T0,
-  });
-  const { codeId } = await storage.recordConsent({
-    hash: hash(),
-    clientId,
-    userId: user.id,
-    redirectUri: 'https://a.test/cb',
-    scope: 'offline_access read write',
-    codeChallenge: null,
-    codeChallengeMethod: null,
-    createdAt: T0,
-    expiresAt: T0 + 600_000,
-    publicKey: '11111111-1111-4111-8111-111111111111',
-  });
+  const { clientId, sellerId: userId, codeId } = await seedGrant(storage);
   const refreshHash = hash();
   const issued = await storage.exchangeAuthorizationCode({
     codeId,
@@ -64,7 +17,7 @@ async function family(storage: StoragePort, lifetimeMs: number) {
     refresh: { hash: refreshHash, issuedAt: T0, expiresAt: T0 + lifetimeMs },
   });
   if (issued.outcome !== 'issued') throw new Error('exchange failed');
-  return { codeId, clientId, userId: user.id, refreshHash, ...issued };
+  return { codeId, clientId, userId, refreshHash, ...issued };
 }
 
 async function rotate(

@@ -9,11 +9,9 @@ import type {
   RotateRefreshToken,
   StoragePort,
 } from '../src/storage/contract.ts';
+import { DAY, hash, must, seedGrant, T0 } from './helpers/seed.ts';
 import { storageFactories, type TestStorage } from './helpers/storages.ts';
 
-const T0 = Date.UTC(2026, 10, 25, 12);
-const DAY = 86_400_000;
-const hash = () => sha256(randomBytes(16));
 const access = (now: number, scope = 'offline_access read write'): NewAccessToken => ({
   hash: hash(),
   scope,
@@ -31,62 +29,6 @@ const rotatedAccess = (now: number): NewRotatedAccessToken => ({
   issuedAt: now,
   expiresAt: now + 180 * DAY,
 });
-
-/** Fails the test when a storage call that must succeed returned null. */
-function must<T>(value: T | null): T {
-  assert.ok(value !== null);
-  return value;
-}
-
-let seq = 0;
-async function seedGrant(storage: StoragePort, scope = 'offline_access read write') {
-  seq += 1;
-  const owner = must(
-    await storage.createUser({
-      email: `o${seq}@x.test`,
-      nickname: 'O',
-      siteId: 'MLA',
-      passwordHash: null,
-      createdAt: T0,
-    }),
-  );
-  const seller = must(
-    await storage.createUser({
-      email: `s${seq}@x.test`,
-      nickname: 'S',
-      siteId: 'MLB',
-      passwordHash: null,
-      createdAt: T0,
-    }),
-  );
-  const clientId = String(1_000_000_000_000_000 + seq);
-  await storage.createApplication({
-    clientId,
-    name: 'App',
-    ownerUserId: owner.id,
-    redirectUris: ['https://a.test/cb'],
-    scope: 'offline_access read write',
-    pkceRequired: false,
-    notificationUrl: null,
-    webhookSecretSealed: Buffer.alloc(60),
-    ownerPublicKey: '00000000-0000-4000-8000-000000000000',
-    secretHash: sha256('secret'),
-    createdAt: T0,
-  });
-  const { codeId } = await storage.recordConsent({
-    hash: hash(),
-    clientId,
-    userId: seller.id,
-    redirectUri: 'https://a.test/cb',
-    scope,
-    codeChallenge: null,
-    codeChallengeMethod: null,
-    createdAt: T0,
-    expiresAt: T0 + 600_000,
-    publicKey: '11111111-1111-4111-8111-111111111111',
-  });
-  return { clientId, sellerId: seller.id, codeId };
-}
 
 async function exchangeFresh(storage: StoragePort, scope = 'offline_access read write') {
   const seeded = await seedGrant(storage, scope);

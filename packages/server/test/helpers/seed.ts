@@ -1,0 +1,58 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { sha256 } from '../../src/core/tokens.ts';
+import type { StoragePort } from '../../src/storage/contract.ts';
+
+/** The instant storage-level tests start from. */
+export const T0 = Date.UTC(2026, 10, 25, 12);
+export const DAY = 86_400_000;
+
+/** A fresh SHA-256 digest, as the storage keeps for a token's secret half. */
+export const hash = (): Buffer => sha256(randomBytes(16));
+
+/** Fails the test when a storage call that must succeed returned null. */
+export function must<T>(value: T | null): T {
+  assert.ok(value !== null);
+  return value;
+}
+
+let seq = 0;
+
+/**
+ * Straight through the storage port: an owner, a seller, an application with all scopes (client
+ * secret "secret") and the seller's consent with one unused code of `scope`.
+ */
+export async function seedGrant(storage: StoragePort, scope = 'offline_access read write') {
+  seq += 1;
+  const user = (email: string, siteId: string) =>
+    storage.createUser({ email, nickname: 'U', siteId, passwordHash: null, createdAt: T0 }).then(must);
+  const owner = await user(`o${seq}@x.test`, 'MLA');
+  const seller = await user(`s${seq}@x.test`, 'MLB');
+  const clientId = String(1_000_000_000_000_000 + seq);
+  await storage.createApplication({
+    clientId,
+    name: 'App',
+    ownerUserId: owner.id,
+    redirectUris: ['https://a.test/cb'],
+    scope: 'offline_access read write',
+    pkceRequired: false,
+    notificationUrl: null,
+    webhookSecretSealed: Buffer.alloc(60),
+    ownerPublicKey: '00000000-0000-4000-8000-000000000000',
+    secretHash: sha256('secret'),
+    createdAt: T0,
+  });
+  const { codeId } = await storage.recordConsent({
+    hash: hash(),
+    clientId,
+    userId: seller.id,
+    redirectUri: 'https://a.test/cb',
+    scope,
+    codeChallenge: null,
+    codeChallengeMethod: null,
+    createdAt: T0,
+    expiresAt: T0 + 600_000,
+    publicKey: '11111111-1111-4111-8111-111111111111',
+  });
+  return { clientId, sellerId: seller.id, codeId };
+}
