@@ -7,9 +7,10 @@ import { lifetimesFromEnv } from './core/config.ts';
 import { cryptoRandom } from './core/random.ts';
 import { type FixedWindowOptions, InProcessRateLimiter, type RateLimiter } from './core/rate-limit.ts';
 import { webhookPolicyFromEnv } from './core/webhooks.ts';
-import { buildApp, type DemoState } from './http/app.ts';
+import { assertAdminToken } from './http/admin.ts';
+import { buildAdminApp, buildApp, type DemoState } from './http/app.ts';
 import { RedisRateLimiter, rateLimitRedis } from './rate-limit/redis.ts';
-import { createServices, type Services } from './services.ts';
+import { ADMIN_FAILURE_LIMIT, createServices, type Services } from './services.ts';
 import type { StoragePort } from './storage/contract.ts';
 import { Housekeeper } from './storage/housekeeping.ts';
 import { PostgresStorage } from './storage/postgres/adapter.ts';
@@ -102,6 +103,7 @@ export function parseLimit(
 function rateLimiters(env: NodeJS.ProcessEnv): {
   rateLimiter: RateLimiter;
   requestLimiter: RateLimiter | undefined;
+  adminLimiter: RateLimiter;
   close(): Promise<void>;
 } {
   const failures = parseLimit('RENOVA_AUTH_FAILURE_LIMIT', env.RENOVA_AUTH_FAILURE_LIMIT, '20/60') ?? {
@@ -114,6 +116,7 @@ function rateLimiters(env: NodeJS.ProcessEnv): {
     return {
       rateLimiter: new InProcessRateLimiter(failures),
       requestLimiter: requests ? new InProcessRateLimiter(requests) : undefined,
+      adminLimiter: new InProcessRateLimiter(ADMIN_FAILURE_LIMIT),
       close: async () => {},
     };
   }
@@ -125,6 +128,7 @@ function rateLimiters(env: NodeJS.ProcessEnv): {
     requestLimiter: requests
       ? new RedisRateLimiter({ redis, prefix: `${prefix}tokenreq:`, ...requests })
       : undefined,
+    adminLimiter: new RedisRateLimiter({ redis, prefix: `${prefix}adminfail:`, ...ADMIN_FAILURE_LIMIT }),
     async close() {
       redis.disconnect();
     },
@@ -148,6 +152,7 @@ export async function openRuntime(db: string, env: NodeJS.ProcessEnv = process.e
     lifetimes,
     rateLimiter: limits.rateLimiter,
     requestLimiter: limits.requestLimiter,
+    adminLimiter: limits.adminLimiter,
     webhookPolicy: webhookPolicyFromEnv(env),
   });
   return {
@@ -175,12 +180,33 @@ export function trustProxyFromEnv(value: string | undefined): boolean | number |
     .filter(Boolean);
 }
 
+/**
+ * RENOVA_ADMIN_LISTEN: `HOST:PORT` (`[::1]:8081` for IPv6) of a separate admin listener. When set,
+ * the admin API is served there only and not at all on the public listener.
+ */
+export function parseListenAddress(name: string, value: string): { host: string; port: number } {
+  const match = /^(?:\[([0-9a-fA-F:.]+)\]|([0-9A-Za-z.-]+)):([0-9]{1,5})$/.exec(value);
+  const port = Number(match?.[3]);
+  if (!match || port > 65535) {
+    throw new Error(`${name} must be HOST:PORT, e.g. 127.0.0.1:8081 or [::1]:8081; got "${value}"`);
+  }
+  return { host: (match[1] ?? match[2]) as string, port };
+}
+
+function listeningUrl(app: FastifyInstance, host: string): string {
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : 0;
+  return `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+}
+
 export interface ServeOptions {
   host: string;
   port: number;
   db: string;
   issuer?: string | undefined;
   adminToken?: string | undefined;
+  /** `HOST:PORT` of a separate admin listener (RENOVA_ADMIN_LISTEN); needs `adminToken`. */
+  adminListen?: string | undefined;
   logger?: Logger | false;
   /** `--demo`: create the demo data and serve the demo start and callback pages. */
   demo?: boolean | undefined;
@@ -193,6 +219,8 @@ export interface RunningServer {
   logger: Logger | undefined;
   services: Services;
   url: string;
+  /** The admin listener's URL, when the admin API has its own (RENOVA_ADMIN_LISTEN). */
+  adminUrl?: string | undefined;
   issuer: string;
   /** Set with `demo: true`: what `serve --demo` prints. */
   demo?: DemoInfo | undefined;
@@ -203,8 +231,18 @@ export async function startServer(
   options: ServeOptions,
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<RunningServer> {
+  // Refuse a weak admin token or a malformed admin address before anything is opened.
+  if (options.adminToken !== undefined) assertAdminToken(options.adminToken);
+  const adminListen =
+    options.adminListen === undefined
+      ? undefined
+      : parseListenAddress('RENOVA_ADMIN_LISTEN', options.adminListen);
+  if (adminListen && options.adminToken === undefined) {
+    throw new Error('RENOVA_ADMIN_LISTEN is set but RENOVA_ADMIN_TOKEN is not: the admin API needs a token');
+  }
   const runtime = await openRuntime(options.db, env);
   const logger = options.logger ?? pino({ level: env.RENOVA_LOG_LEVEL ?? 'info' });
+  const trustProxy = trustProxyFromEnv(env.RENOVA_TRUST_PROXY);
   // The issuer is only known once the port is; with --port 0 it is built after listen().
   let issuer = options.issuer ?? '';
   const demoState: DemoState | undefined = options.demo ? {} : undefined;
@@ -213,10 +251,15 @@ export async function startServer(
       return issuer;
     },
     adminToken: options.adminToken,
+    adminListener: adminListen ? 'separate' : 'public',
     logger,
     demo: demoState,
-    trustProxy: trustProxyFromEnv(env.RENOVA_TRUST_PROXY),
+    trustProxy,
   });
+  const adminApp =
+    adminListen && options.adminToken
+      ? await buildAdminApp(runtime.services, { adminToken: options.adminToken, logger, trustProxy })
+      : undefined;
   // Housekeeping (expired codes and tokens) on every instance, jittered; RENOVA_PURGE_INTERVAL_SECONDS=0
   // turns it off (e.g. when one designated instance or a cron job does it).
   const purgeSeconds = Number(env.RENOVA_PURGE_INTERVAL_SECONDS ?? 300);
@@ -235,14 +278,30 @@ export async function startServer(
         })
       : undefined;
   await app.listen({ host: options.host, port: options.port });
+  const url = listeningUrl(app, options.host);
+  let adminUrl: string | undefined;
+  if (adminApp && adminListen) {
+    try {
+      await adminApp.listen(adminListen);
+    } catch (error) {
+      await app.close();
+      await runtime.close();
+      throw error;
+    }
+    adminUrl = listeningUrl(adminApp, adminListen.host);
+  }
   housekeeper?.start();
-  const address = app.server.address();
-  const port = typeof address === 'object' && address ? address.port : options.port;
-  const host = options.host.includes(':') ? `[${options.host}]` : options.host;
-  const url = `http://${host}:${port}`;
   if (!options.issuer) issuer = url;
   if (logger)
-    logger.info({ url, issuer, db: options.db.replace(/\/\/[^@]*@/, '//***@') }, 'renova listening');
+    logger.info(
+      {
+        url,
+        issuer,
+        admin: adminUrl ?? (options.adminToken ? 'public listener' : 'disabled'),
+        db: redactUrl(options.db),
+      },
+      'renova listening',
+    );
   runtime.services.webhooks.useLogger(logger || undefined);
   if (options.webhooks !== false) runtime.services.webhooks.start();
   let demo: DemoInfo | undefined;
@@ -259,10 +318,12 @@ export async function startServer(
     logger: logger || undefined,
     services: runtime.services,
     url,
+    adminUrl,
     issuer,
     demo,
     async close() {
       await housekeeper?.stop();
+      await adminApp?.close();
       await app.close();
       await runtime.close();
     },

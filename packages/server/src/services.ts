@@ -20,6 +20,8 @@ export interface ServiceOptions {
   clock?: Clock;
   random?: RandomSource;
   rateLimiter?: RateLimiter;
+  /** Throttles failed admin authentications, per address. */
+  adminLimiter?: RateLimiter;
   /** Throttles failed seller logins on the consent and account pages, per (address, email). */
   loginLimiter?: RateLimiter;
   webhookPolicy?: WebhookPolicy;
@@ -43,10 +45,14 @@ export interface Services {
   sealer: Sealer;
   random: RandomSource;
   loginLimiter: RateLimiter;
+  adminLimiter: RateLimiter;
   /** Not running until `start()`: `serve` starts it; one-shot CLI commands leave events queued. */
   webhooks: WebhookDispatcher;
   requestLimiter: RateLimiter | undefined;
 }
+
+/** Failed admin authentications allowed per address: 10 in 5 minutes. */
+export const ADMIN_FAILURE_LIMIT = { maxFailures: 10, windowSeconds: 300 };
 
 export function createServices(options: ServiceOptions): Services {
   const clock = options.clock ?? systemClock;
@@ -83,6 +89,8 @@ export function createServices(options: ServiceOptions): Services {
     random,
     // Seller passwords are guessable: 5 failures per (address, email) in 15 minutes, then a wait.
     loginLimiter: options.loginLimiter ?? new InProcessRateLimiter({ maxFailures: 5, windowSeconds: 900 }),
+    // The admin token is long and random: failures are probes, so the budget is small.
+    adminLimiter: options.adminLimiter ?? new InProcessRateLimiter(ADMIN_FAILURE_LIMIT),
     webhooks,
     requestLimiter: options.requestLimiter,
   };

@@ -81,9 +81,11 @@ program
       db: resolveDb(options.db),
       issuer: options.issuer?.replace(/\/$/, ''),
       adminToken: process.env.RENOVA_ADMIN_TOKEN || undefined,
+      adminListen: process.env.RENOVA_ADMIN_LISTEN || undefined,
       demo: options.demo ?? false,
     });
     process.stdout.write(`renova listening on ${server.url}\n`);
+    if (server.adminUrl) process.stdout.write(`admin API listening on ${server.adminUrl}\n`);
     if (server.demo) process.stdout.write(`${server.demo.lines.join('\n')}\n`);
     let closing = false;
     const shutdown = (signal: string) => {

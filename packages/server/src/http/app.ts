@@ -1,4 +1,3 @@
-import { timingSafeEqual } from 'node:crypto';
 import Fastify, {
   type FastifyBaseLogger,
   type FastifyInstance,
@@ -11,7 +10,7 @@ import { InvalidRequestError, NotFoundError, OAuthError, RateLimitedError } from
 import type { Params } from '../core/params.ts';
 import { ALL_SCOPES } from '../core/scopes.ts';
 import type { Services } from '../services.ts';
-import { registerAdminRoutes } from './admin.ts';
+import { adminRoutes } from './admin.ts';
 import { parseParamsBody } from './body.ts';
 import { type DemoState, registerDemoPages } from './demo.ts';
 import { toErrorReply } from './errors.ts';
@@ -23,8 +22,17 @@ export type { DemoState };
 export interface HttpOptions {
   /** The issuer identifier (RFC 8414 §2), e.g. `http://127.0.0.1:8080`. */
   issuer: string;
-  /** Enables the admin API (CONTRACT §4.5) when set. */
+  /**
+   * Enables the admin API when set (at least 32 characters). Without it the admin routes are not
+   * registered at all.
+   */
   adminToken?: string | undefined;
+  /**
+   * Where the admin API is served: `public` (default) beside the OAuth endpoints, or `separate`:
+   * not on this app at all, because `buildAdminApp` serves it on its own listener
+   * (RENOVA_ADMIN_LISTEN).
+   */
+  adminListener?: 'public' | 'separate';
   logger?: FastifyBaseLogger | false;
   /** `serve --demo`: serves /demo/start and /demo/callback with these (late-filled) credentials. */
   demo?: DemoState | undefined;
@@ -40,42 +48,8 @@ export async function buildApp(services: Services, options: HttpOptions): Promis
   // Fastify gets no logger: a child logger per request cost more than the token endpoint's own
   // checks. Refusals and failures are logged here, with their private detail.
   const log = options.logger || undefined;
-  const app: FastifyInstance = Fastify({
-    logger: false,
-    bodyLimit: BODY_LIMIT,
-    // A hop count becomes a function: Fastify's types take booleans, addresses or a function.
-    trustProxy:
-      typeof options.trustProxy === 'number'
-        ? (
-            (hops: number) => (_address: string, hop: number) =>
-              hop < hops
-          )(options.trustProxy)
-        : (options.trustProxy ?? false),
-    return503OnClosing: true,
-  });
-
+  const app = createFastify(log, options.trustProxy);
   const metrics = createMetrics();
-
-  app.setErrorHandler((error, request, reply) => {
-    const answer = toErrorReply(error);
-    if (answer.status >= 500 && !(error instanceof OAuthError)) {
-      log?.error({ err: error, method: request.method, url: request.url }, 'request failed');
-    } else if (error instanceof OAuthError && error.detail) {
-      log?.info({ error: error.error, detail: error.detail, url: request.url }, 'request refused');
-    }
-    void reply
-      .code(answer.status)
-      .headers(answer.headers)
-      .header('cache-control', 'no-store')
-      .send(answer.body);
-  });
-
-  app.setNotFoundHandler((request, reply) => {
-    const answer = toErrorReply(
-      new NotFoundError(`no route for ${request.method} ${request.url.split('?')[0]}`),
-    );
-    void reply.code(answer.status).send(answer.body);
-  });
 
   // The OAuth endpoints parse their own bodies, so that every malformed body gets a precise
   // invalid_request (JSON syntax errors located, duplicate form parameters refused).
@@ -148,7 +122,10 @@ export async function buildApp(services: Services, options: HttpOptions): Promis
     return metrics.registry.metrics();
   });
 
-  await app.register(async (admin) => registerAdminRoutes(admin, services, options.adminToken));
+  if (options.adminToken && options.adminListener !== 'separate') {
+    const token = options.adminToken;
+    await app.register((admin) => adminRoutes(admin, services, { token, log }), { prefix: '/admin' });
+  }
   // The seller's side: consent, sign-in, account page (and the demo client in demo mode).
   await app.register(async (pages) => {
     registerSellerPages(pages, services, {
@@ -157,6 +134,64 @@ export async function buildApp(services: Services, options: HttpOptions): Promis
       log,
     });
     if (options.demo) registerDemoPages(pages, services, () => options.issuer, options.demo);
+  });
+  return app;
+}
+
+/**
+ * The admin API alone, for its own listener (RENOVA_ADMIN_LISTEN), so that operators can keep it
+ * off the public interface as Ory Hydra separates its public and admin ports.
+ */
+export async function buildAdminApp(
+  services: Services,
+  options: { adminToken: string; logger?: FastifyBaseLogger | false; trustProxy?: HttpOptions['trustProxy'] },
+): Promise<FastifyInstance> {
+  const log = options.logger || undefined;
+  const app = createFastify(log, options.trustProxy);
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  await app.register((admin) => adminRoutes(admin, services, { token: options.adminToken, log }), {
+    prefix: '/admin',
+  });
+  return app;
+}
+
+/** A Fastify instance with the one error mapping and 404 answer every listener shares. */
+function createFastify(log: FastifyBaseLogger | undefined, trustProxy: HttpOptions['trustProxy']) {
+  // Fastify gets no logger: a child logger per request cost more than the token endpoint's own
+  // checks. Refusals and failures are logged here, with their private detail.
+  const app: FastifyInstance = Fastify({
+    logger: false,
+    bodyLimit: BODY_LIMIT,
+    // A hop count becomes a function: Fastify's types take booleans, addresses or a function.
+    trustProxy:
+      typeof trustProxy === 'number'
+        ? (
+            (hops: number) => (_address: string, hop: number) =>
+              hop < hops
+          )(trustProxy)
+        : (trustProxy ?? false),
+    return503OnClosing: true,
+  });
+
+  app.setErrorHandler((error, request, reply) => {
+    const answer = toErrorReply(error);
+    if (answer.status >= 500 && !(error instanceof OAuthError)) {
+      log?.error({ err: error, method: request.method, url: request.url }, 'request failed');
+    } else if (error instanceof OAuthError && error.detail) {
+      log?.info({ error: error.error, detail: error.detail, url: request.url }, 'request refused');
+    }
+    void reply
+      .code(answer.status)
+      .headers(answer.headers)
+      .header('cache-control', 'no-store')
+      .send(answer.body);
+  });
+
+  app.setNotFoundHandler((request, reply) => {
+    const answer = toErrorReply(
+      new NotFoundError(`no route for ${request.method} ${request.url.split('?')[0]}`),
+    );
+    void reply.code(answer.status).send(answer.body);
   });
   return app;
 }
@@ -239,15 +274,6 @@ function createMetrics() {
       registers: [registry],
     }),
   };
-}
-
-/** Constant-time check of the admin bearer token. */
-export function isAdmin(request: FastifyRequest, adminToken: string): boolean {
-  const match = /^Bearer[ ]+(\S+)$/i.exec(request.headers.authorization ?? '');
-  if (!match?.[1]) return false;
-  const a = Buffer.from(match[1]);
-  const b = Buffer.from(adminToken);
-  return a.length === b.length && timingSafeEqual(a, b);
 }
 
 export type { FastifyReply };

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { DEFAULT_LIFETIMES, type Lifetimes } from '../../src/core/config.ts';
 import type { Clock } from '../../src/core/ports.ts';
-import { buildApp } from '../../src/http/app.ts';
+import { buildApp, type HttpOptions } from '../../src/http/app.ts';
 import { createServices, type Services } from '../../src/services.ts';
 import type { StorageFactory, TestStorage } from './storages.ts';
 
@@ -19,7 +19,7 @@ export class TestClock implements Clock {
   }
 }
 
-export const ADMIN_TOKEN = 'test-admin-token-0123456789';
+export const ADMIN_TOKEN = 'test-admin-token-0123456789abcdef0123456789';
 
 export interface Harness {
   app: FastifyInstance;
@@ -46,7 +46,13 @@ let counter = 0;
 /** Services and an in-process Fastify app over a fresh storage from `factory`. */
 export async function harness(
   factory: StorageFactory,
-  options: { lifetimes?: Partial<Lifetimes>; clock?: TestClock; realClock?: boolean } = {},
+  options: {
+    lifetimes?: Partial<Lifetimes>;
+    clock?: TestClock;
+    realClock?: boolean;
+    /** Overrides of the HTTP options (admin token, admin listener, logger…). */
+    http?: Partial<HttpOptions>;
+  } = {},
 ): Promise<Harness> {
   const testStorage = await factory.create();
   const clock = options.clock ?? new TestClock();
@@ -60,6 +66,7 @@ export async function harness(
     issuer: 'http://renova.test',
     adminToken: ADMIN_TOKEN,
     logger: false,
+    ...options.http,
   });
   await app.ready();
   return {

@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
 
-export const INSTANCE_ADMIN_TOKEN = 'cluster-admin-token-0123456789';
+export const INSTANCE_ADMIN_TOKEN = 'cluster-admin-token-0123456789abcdef0123456789';
 export const INSTANCE_SECRET_KEY = 'ab'.repeat(32);
 
 export interface Instance {
