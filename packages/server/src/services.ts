@@ -3,6 +3,7 @@ import { DEFAULT_LIFETIMES, type Lifetimes } from './core/config.ts';
 import type { Clock, RandomSource } from './core/ports.ts';
 import { systemClock } from './core/ports.ts';
 import { cryptoRandom } from './core/random.ts';
+import { PasswordHasher } from './core/passwords.ts';
 import { InProcessRateLimiter, type RateLimiter } from './core/rate-limit.ts';
 import { Registry } from './core/registry.ts';
 import { Sealer } from './core/sealing.ts';
@@ -24,6 +25,10 @@ export interface ServiceOptions {
   adminLimiter?: RateLimiter;
   /** Throttles failed seller logins on the consent and account pages, per (address, email). */
   loginLimiter?: RateLimiter;
+  /** Throttles failed seller logins per address, whatever the email (password spraying). */
+  loginAddressLimiter?: RateLimiter;
+  /** Seller password hashing: scrypt parameters and the bound on hashes in flight. */
+  passwords?: PasswordHasher;
   webhookPolicy?: WebhookPolicy;
   /** Injected for tests; the dispatcher uses the global fetch otherwise. */
   webhookFetch?: typeof fetch;
@@ -45,6 +50,8 @@ export interface Services {
   sealer: Sealer;
   random: RandomSource;
   loginLimiter: RateLimiter;
+  loginAddressLimiter: RateLimiter;
+  passwords: PasswordHasher;
   adminLimiter: RateLimiter;
   /** Not running until `start()`: `serve` starts it; one-shot CLI commands leave events queued. */
   webhooks: WebhookDispatcher;
@@ -54,6 +61,12 @@ export interface Services {
 /** Failed admin authentications allowed per address: 10 in 5 minutes. */
 export const ADMIN_FAILURE_LIMIT = { maxFailures: 10, windowSeconds: 300 };
 
+/**
+ * Failed seller sign-ins allowed per address across all emails: 10 in 15 minutes (review #6: one
+ * address sprayed one password over 12 accounts unhindered). RENOVA_LOGIN_ADDRESS_LIMIT changes it.
+ */
+export const LOGIN_ADDRESS_FAILURE_LIMIT = { maxFailures: 10, windowSeconds: 900 };
+
 export function createServices(options: ServiceOptions): Services {
   const clock = options.clock ?? systemClock;
   const random = options.random ?? cryptoRandom;
@@ -62,6 +75,7 @@ export function createServices(options: ServiceOptions): Services {
   const { storage } = options;
   const clients = new ClientAuthenticator(storage, clock, rateLimiter);
   const sealer = new Sealer(options.serverKey, random);
+  const passwords = options.passwords ?? new PasswordHasher();
   const webhooks = new WebhookDispatcher({
     storage,
     sealer,
@@ -84,11 +98,14 @@ export function createServices(options: ServiceOptions): Services {
       sealer,
       onWebhookEnqueued: () => webhooks.nudge(),
       onClientSecretsChanged: (clientId) => clients.forget(clientId),
+      passwords,
     }),
     sealer,
     random,
     // Seller passwords are guessable: 5 failures per (address, email) in 15 minutes, then a wait.
     loginLimiter: options.loginLimiter ?? new InProcessRateLimiter({ maxFailures: 5, windowSeconds: 900 }),
+    loginAddressLimiter: options.loginAddressLimiter ?? new InProcessRateLimiter(LOGIN_ADDRESS_FAILURE_LIMIT),
+    passwords,
     // The admin token is long and random: failures are probes, so the budget is small.
     adminLimiter: options.adminLimiter ?? new InProcessRateLimiter(ADMIN_FAILURE_LIMIT),
     webhooks,

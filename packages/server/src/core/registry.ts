@@ -1,7 +1,7 @@
 import type { ApplicationRecord, StoragePort, UserRecord } from '../storage/contract.ts';
 import type { Lifetimes } from './config.ts';
 import { InvalidRequestError, NotFoundError } from './errors.ts';
-import { hashPassword } from './passwords.ts';
+import { PasswordHasher } from './passwords.ts';
 import type { Clock, RandomSource } from './ports.ts';
 import { ALL_SCOPES, formatScope, narrowScope } from './scopes.ts';
 import type { Sealer } from './sealing.ts';
@@ -105,6 +105,7 @@ export class Registry {
   readonly #sealer: Sealer;
   readonly #webhooksEnqueued: () => void;
   readonly #secretsChanged: (clientId: string) => void;
+  readonly #passwords: PasswordHasher;
 
   constructor(deps: {
     storage: StoragePort;
@@ -116,6 +117,8 @@ export class Registry {
     onWebhookEnqueued?: () => void;
     /** Called after a client secret rotation committed, to drop cached authentication data. */
     onClientSecretsChanged?: (clientId: string) => void;
+    /** Hashes new users' passwords (the OWASP scrypt parameters unless a test injects cheaper ones). */
+    passwords?: PasswordHasher;
   }) {
     this.#storage = deps.storage;
     this.#clock = deps.clock;
@@ -124,6 +127,7 @@ export class Registry {
     this.#sealer = deps.sealer;
     this.#webhooksEnqueued = deps.onWebhookEnqueued ?? (() => {});
     this.#secretsChanged = deps.onClientSecretsChanged ?? (() => {});
+    this.#passwords = deps.passwords ?? new PasswordHasher();
   }
 
   async createUser(input: CreateUserInput): Promise<UserView> {
@@ -146,7 +150,7 @@ export class Registry {
       email,
       nickname,
       siteId,
-      passwordHash: input.password === undefined ? null : await hashPassword(input.password),
+      passwordHash: input.password === undefined ? null : await this.#passwords.hash(input.password),
       createdAt: this.#clock.now(),
     });
     if (!user) throw taken();

@@ -5,7 +5,7 @@ import {
   checkAuthorizationRequest,
 } from '../core/authorization-request.ts';
 import { NotFoundError, OAuthError } from '../core/errors.ts';
-import { verifyPassword } from '../core/passwords.ts';
+import { PasswordHashingBusyError } from '../core/passwords.ts';
 import type { Services } from '../services.ts';
 import { toErrorReply } from './errors.ts';
 import { MESSAGES, negotiateLocale } from './pages/i18n.ts';
@@ -23,9 +23,6 @@ export interface SellerPagesOptions {
 
 type Form = Map<string, string[]>;
 
-/** A scrypt hash of a random password, verified when the email is unknown, so timing says nothing. */
-const DUMMY_HASH = 'scrypt$32768$8$1$AAAAAAAAAAAAAAAAAAAAAA$3pmsj7I5FQcZwc6-lfK1Zr9e_dYhrtjPqs5O3V7yk4E';
-
 /**
  * The seller's side (CONTRACT §4.1 and §4.4): sign-in, the consent page, and the account page that
  * lists and revokes authorizations. Server-rendered HTML, no scripts; every form carries a CSRF
@@ -36,7 +33,7 @@ export function registerSellerPages(
   services: Services,
   options: SellerPagesOptions,
 ): void {
-  const { storage, registry, loginLimiter, clock } = services;
+  const { storage, registry, loginLimiter, loginAddressLimiter, passwords, clock } = services;
   const sessions = new SellerSessions({
     storage,
     clock,
@@ -122,7 +119,11 @@ export function registerSellerPages(
       return sendPage(reply, 403, errorPage({ locale: localeOf(request), kind: 'csrf' }));
     }
     // Signed out in another tab: show the sign-in form for the same request.
-    if (!visitor.user) return reply.redirect(`/authorization${rawQuery(request)}`, 303);
+    if (!visitor.user) {
+      const back = ownPage(`/authorization${rawQuery(request)}`, options.issuer());
+      if (back === null) return sendPage(reply, 400, errorPage({ locale: localeOf(request), kind: 'badNext' }));
+      return reply.redirect(back, 303);
+    }
     const { app, redirectUri, state, scope, codeChallenge, codeChallengeMethod } = check.request;
     const issuer = options.issuer();
     const decision = field(request, 'decision');
@@ -161,7 +162,10 @@ export function registerSellerPages(
       sessions.commit(reply, visitor);
       return sendPage(reply, 403, errorPage({ locale, kind: 'csrf' }));
     }
-    const next = safeNext(field(request, 'next'));
+    const next = ownPage(field(request, 'next'), options.issuer());
+    // Control characters in `next` only come from a tampered form; answered before any password
+    // check, and never copied into a Location header (review #9: CR/LF there gave a 500).
+    if (next === null) return sendPage(reply, 400, errorPage({ locale, kind: 'badNext' }));
     const email = (field(request, 'email') ?? '').trim();
     const password = field(request, 'password') ?? '';
     const again = async (status: number, error: string) => {
@@ -173,20 +177,36 @@ export function registerSellerPages(
       );
     };
     // RFC 6749 §10.10 and OWASP: make online guessing slow. Keyed by (address, email) so one
-    // attacker cannot lock a seller out from everywhere.
+    // attacker cannot lock a seller out from everywhere, and by address alone so one address
+    // cannot spray a common password over many accounts (review #6).
     const key = `login:${request.ip}:${email.toLowerCase()}`;
+    const addressKey = `login-address:${request.ip}`;
     const now = clock.now();
-    const wait = await loginLimiter.retryAfter(key, now);
+    const wait = Math.max(
+      await loginAddressLimiter.retryAfter(addressKey, now),
+      await loginLimiter.retryAfter(key, now),
+    );
     if (wait > 0) {
       void reply.header('retry-after', String(wait));
       return again(429, MESSAGES[locale].signIn.throttled(Math.ceil(wait / 60)));
     }
     const user = email === '' ? null : await storage.findUserByEmail(email);
-    const ok = await verifyPassword(password, user?.passwordHash ?? DUMMY_HASH);
+    let ok: boolean;
+    try {
+      // An unknown email is checked against a dummy hash of the same cost: timing says nothing.
+      ok = await passwords.verify(password, user?.passwordHash ?? undefined);
+    } catch (error) {
+      // Every hashing slot is taken (a spray, or a rush): answer now rather than queue without end.
+      if (!(error instanceof PasswordHashingBusyError)) throw error;
+      void reply.header('retry-after', String(error.retryAfterSeconds));
+      return again(429, MESSAGES[locale].signIn.busy);
+    }
     if (!user?.passwordHash || !ok) {
       await loginLimiter.recordFailure(key, now);
+      await loginAddressLimiter.recordFailure(addressKey, now);
       return again(401, MESSAGES[locale].signIn.badCredentials);
     }
+    await upgradePasswordHash(user.id, user.passwordHash, password);
     await sessions.signIn(reply, visitor, user.id);
     return reply.redirect(next, 303);
   });
@@ -197,8 +217,10 @@ export function registerSellerPages(
       sessions.commit(reply, visitor);
       return sendPage(reply, 403, errorPage({ locale: localeOf(request), kind: 'csrf' }));
     }
+    const next = ownPage(field(request, 'next'), options.issuer());
+    if (next === null) return sendPage(reply, 400, errorPage({ locale: localeOf(request), kind: 'badNext' }));
     await sessions.signOut(reply, visitor);
-    return reply.redirect(safeNext(field(request, 'next')), 303);
+    return reply.redirect(next, 303);
   });
 
   // --- The account page (CONTRACT §4.4) --------------------------------------------------------
@@ -266,6 +288,21 @@ export function registerSellerPages(
         state: check.state,
       }),
     );
+  }
+
+  /**
+   * A hash made with older scrypt parameters is replaced after a successful sign-in, the only time
+   * the password is known. Best effort: a failure keeps the old hash and the sign-in goes on.
+   */
+  async function upgradePasswordHash(userId: number, stored: string, password: string): Promise<void> {
+    try {
+      const upgraded = await passwords.upgrade(password, stored);
+      if (upgraded && (await storage.updatePasswordHash(userId, stored, upgraded))) {
+        options.log?.info({ user_id: userId }, 'password hash upgraded to the current scrypt parameters');
+      }
+    } catch (error) {
+      options.log?.warn({ err: error, user_id: userId }, 'password rehash failed; the old hash stays');
+    }
   }
 
   async function appNameOf(next: string): Promise<string | undefined> {
@@ -349,8 +386,38 @@ function field(request: FastifyRequest, name: string): string | undefined {
   return values?.length === 1 ? values[0] : undefined;
 }
 
-/** Where to go after sign-in or sign-out: only our own pages, never an open redirect. */
-function safeNext(next: string | undefined): string {
-  if (next && (next.startsWith('/authorization?') || next === '/account/applications')) return next;
-  return '/account/applications';
+/**
+ * Where to go after sign-in or sign-out: only our own pages (`/authorization?…` and
+ * `/account/applications`), never an open redirect. The value is re-parsed against the issuer
+ * (WHATWG URL), its origin and path checked, and re-serialized, so what reaches the Location header
+ * is percent-encoded ASCII. Anything else falls back to the account page. `null` when the raw
+ * value carries control characters, plain or percent-encoded (CR/LF header injection, NUL): only a
+ * tampered form sends those, and the caller answers 400.
+ */
+export function ownPage(next: string | undefined, issuer: string): string | null {
+  const fallback = '/account/applications';
+  if (next === undefined || next === '') return fallback;
+  if (hasControlCharacters(next)) return null;
+  if (!next.startsWith('/')) return fallback;
+  let base: URL;
+  let url: URL;
+  try {
+    base = new URL(issuer);
+    url = new URL(next, base);
+  } catch {
+    return fallback;
+  }
+  // `//host/…` and `/\host/…` parse to another origin.
+  if (url.origin !== base.origin) return fallback;
+  if (url.pathname === '/authorization' && url.search.length > 1) return `/authorization${url.search}`;
+  return fallback;
+}
+
+/** C0 controls, DEL and C1 controls, raw or percent-encoded (`%0d`, `%7F`, `%C2%85`). */
+function hasControlCharacters(value: string): boolean {
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c < 0x20 || (c >= 0x7f && c <= 0x9f)) return true;
+  }
+  return /%(?:[01][0-9a-f]|7f|c2%[89][0-9a-f])/i.test(value);
 }

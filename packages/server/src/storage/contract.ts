@@ -325,6 +325,12 @@ export interface StoragePort {
   createUser(user: NewUser): Promise<UserRecord | null>;
   findUserById(id: number): Promise<UserRecord | null>;
   findUserByEmail(email: string): Promise<UserRecord | null>;
+  /**
+   * Replaces the user's password hash if and only if it is still `previousHash` (a rehash with
+   * stronger parameters after a sign-in must not undo a password change made meanwhile). Resolves
+   * true when the row changed.
+   */
+  updatePasswordHash(userId: number, previousHash: string, newHash: string): Promise<boolean>;
 
   createApplication(app: NewApplication): Promise<void>;
   findApplication(clientId: string): Promise<ApplicationRecord | null>;

@@ -54,6 +54,8 @@ export interface Messages {
     submit: string;
     badCredentials: string;
     throttled: (minutes: number) => string;
+    /** Every password-check slot is taken (429): wait seconds, not minutes. */
+    busy: string;
     demoHint: string;
   };
   consent: {
@@ -89,6 +91,8 @@ export interface Messages {
     csrf: string;
     generic: string;
     throttled: string;
+    /** The sign-in or sign-out form's `next` field carries control characters (400). */
+    badNext: string;
     forDevelopers: string;
     back: string;
   };
@@ -117,6 +121,7 @@ const es: Messages = {
     badCredentials: 'El correo y la contraseña no coinciden. Revísalos e inténtalo de nuevo.',
     throttled: (m) =>
       `Demasiados intentos fallidos. Espera ${m} ${m === 1 ? 'minuto' : 'minutos'} e inténtalo de nuevo.`,
+    busy: 'Estamos verificando muchos inicios de sesión en este momento. Espera unos segundos e inténtalo de nuevo.',
     demoHint: 'Demo: demo-seller@renova.test / renova-demo',
   },
   consent: {
@@ -167,6 +172,7 @@ const es: Messages = {
     csrf: 'Este formulario venció o no salió de esta página. Vuelve atrás, recarga la página e inténtalo de nuevo.',
     generic: 'Algo salió mal con esta solicitud.',
     throttled: 'Demasiados intentos. Espera un momento e inténtalo de nuevo.',
+    badNext: 'El enlace de inicio de sesión está dañado: su dirección de regreso contiene caracteres no permitidos. Vuelve a la aplicación y empieza de nuevo.',
     forDevelopers: 'Para desarrolladores',
     back: 'Vuelve a la aplicación e inténtalo de nuevo.',
   },
@@ -196,6 +202,7 @@ const pt: Messages = {
     badCredentials: 'O e-mail e a senha não conferem. Verifique e tente de novo.',
     throttled: (m) =>
       `Muitas tentativas sem sucesso. Aguarde ${m} ${m === 1 ? 'minuto' : 'minutos'} e tente de novo.`,
+    busy: 'Estamos verificando muitos acessos neste momento. Aguarde alguns segundos e tente de novo.',
     demoHint: 'Demo: demo-seller@renova.test / renova-demo',
   },
   consent: {
@@ -246,6 +253,7 @@ const pt: Messages = {
     csrf: 'Este formulário expirou ou não veio desta página. Volte, recarregue a página e tente de novo.',
     generic: 'Algo deu errado com esta solicitação.',
     throttled: 'Muitas tentativas. Aguarde um pouco e tente de novo.',
+    badNext: 'O link de acesso está danificado: o endereço de retorno contém caracteres não permitidos. Volte ao aplicativo e comece de novo.',
     forDevelopers: 'Para desenvolvedores',
     back: 'Volte ao aplicativo e tente de novo.',
   },
@@ -274,6 +282,7 @@ const en: Messages = {
     submit: 'Sign in',
     badCredentials: "That email and password don't match. Check them and try again.",
     throttled: (m) => `Too many failed attempts. Wait ${m} ${m === 1 ? 'minute' : 'minutes'} and try again.`,
+    busy: 'Many sign-ins are being checked right now. Wait a few seconds and try again.',
     demoHint: 'Demo: demo-seller@renova.test / renova-demo',
   },
   consent: {
@@ -323,6 +332,7 @@ const en: Messages = {
     csrf: "This form expired or didn't come from this page. Go back, reload the page and try again.",
     generic: 'Something went wrong with this request.',
     throttled: 'Too many attempts. Wait a moment and try again.',
+    badNext: 'This sign-in link is damaged: its return address contains characters that are not allowed. Go back to the application and start again.',
     forDevelopers: 'For developers',
     back: 'Go back to the application and try again.',
   },

@@ -206,7 +206,7 @@ export function accountPage(args: {
   });
 }
 
-export type ErrorKind = 'unknownClient' | 'badRedirectUri' | 'csrf' | 'throttled' | 'generic';
+export type ErrorKind = 'unknownClient' | 'badRedirectUri' | 'csrf' | 'throttled' | 'badNext' | 'generic';
 
 export function errorPage(args: { locale: Locale; kind: ErrorKind; detail?: string | undefined }): string {
   const t = MESSAGES[args.locale];

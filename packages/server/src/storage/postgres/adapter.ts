@@ -315,6 +315,18 @@ export class PostgresStorage implements StoragePort {
     return rows[0] ? toUser(rows[0]) : null;
   }
 
+  async updatePasswordHash(userId: number, previousHash: string, newHash: string): Promise<boolean> {
+    // Conditional on the old hash: a concurrent password change wins over a rehash.
+    const result = await this.#run(
+      q(
+        'update_password_hash',
+        'UPDATE users SET password_hash = $1 WHERE id = $2 AND password_hash = $3',
+        [newHash, userId, previousHash],
+      ),
+    );
+    return result.rowCount === 1;
+  }
+
   async createApplication(app: NewApplication): Promise<void> {
     // One statement: the application and its first secret exist together or not at all.
     await this.#run(

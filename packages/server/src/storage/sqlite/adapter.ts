@@ -147,6 +147,10 @@ export class SqliteStorage implements StoragePort {
     });
   }
 
+  updatePasswordHash(userId: number, previousHash: string, newHash: string): Promise<boolean> {
+    return this.#write('updatePasswordHash', { userId, previousHash, newHash });
+  }
+
   createApplication(app: NewApplication): Promise<void> {
     return this.#write('createApplication', app);
   }

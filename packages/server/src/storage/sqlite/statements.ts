@@ -12,6 +12,7 @@ export function prepareStatements(db: Database.Database) {
     ),
     userById: p('SELECT * FROM users WHERE id = ?'),
     userByEmail: p('SELECT * FROM users WHERE email = ?'),
+    updatePasswordHash: p('UPDATE users SET password_hash = ? WHERE id = ? AND password_hash = ?'),
     insertApplication: p(
       `INSERT INTO applications (client_id, name, owner_user_id, redirect_uris, scope, pkce_required,
        notification_url, webhook_secret_sealed, owner_public_key, created_at)

@@ -89,6 +89,14 @@ export const writeSteps = {
     return row ? toUser(row as Row) : null;
   },
 
+  updatePasswordHash(
+    s: Statements,
+    args: { userId: number; previousHash: string; newHash: string },
+  ): boolean {
+    // Conditional on the old hash: a concurrent password change wins over a rehash.
+    return s.updatePasswordHash.run(args.newHash, args.userId, args.previousHash).changes === 1;
+  },
+
   createApplication(s: Statements, app: NewApplication): void {
     s.insertApplication.run(
       app.clientId,
