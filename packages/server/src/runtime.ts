@@ -6,6 +6,7 @@ import { type DemoInfo, runDemo } from './cli/demo.ts';
 import { lifetimesFromEnv } from './core/config.ts';
 import { cryptoRandom } from './core/random.ts';
 import { type FixedWindowOptions, InProcessRateLimiter, type RateLimiter } from './core/rate-limit.ts';
+import type { WebhookTargetPolicy } from './core/webhook-targets.ts';
 import { webhookPolicyFromEnv } from './core/webhooks.ts';
 import { assertAdminToken } from './http/admin.ts';
 import { buildAdminApp, buildApp, type DemoState } from './http/app.ts';
@@ -140,9 +141,43 @@ export interface Runtime {
   close(): Promise<void>;
 }
 
+/**
+ * RENOVA_WEBHOOK_ALLOW_PRIVATE=true (development only; `serve --demo` implies it): notification
+ * URLs may use http and point at loopback, private or link-local addresses. Otherwise https and
+ * public addresses only, except that http is allowed while the issuer is http://localhost.
+ */
+export function webhookTargetsFromEnv(
+  env: NodeJS.ProcessEnv,
+  context: { issuer?: () => string; demo?: boolean } = {},
+): WebhookTargetPolicy {
+  const raw = env.RENOVA_WEBHOOK_ALLOW_PRIVATE;
+  if (raw !== undefined && raw !== '' && raw !== 'true' && raw !== 'false') {
+    throw new Error(`RENOVA_WEBHOOK_ALLOW_PRIVATE must be true or false; got "${raw}"`);
+  }
+  const allowPrivate = raw === 'true' || context.demo === true;
+  return {
+    allowPrivate,
+    allowHttp: () => allowPrivate || isLoopbackHttp(context.issuer?.() ?? ''),
+  };
+}
+
+function isLoopbackHttp(issuer: string): boolean {
+  try {
+    const url = new URL(issuer);
+    return url.protocol === 'http:' && ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname);
+  } catch {
+    return false;
+  }
+}
+
 /** Opens storage and wires the services, as `serve` and every CLI command do. */
-export async function openRuntime(db: string, env: NodeJS.ProcessEnv = process.env): Promise<Runtime> {
+export async function openRuntime(
+  db: string,
+  env: NodeJS.ProcessEnv = process.env,
+  context: { issuer?: () => string; demo?: boolean } = {},
+): Promise<Runtime> {
   const lifetimes = lifetimesFromEnv(env);
+  const webhookTargets = webhookTargetsFromEnv(env, context);
   const serverKey = loadServerKey(db, env);
   const limits = rateLimiters(env);
   const storage = await openStorage(db);
@@ -154,6 +189,7 @@ export async function openRuntime(db: string, env: NodeJS.ProcessEnv = process.e
     requestLimiter: limits.requestLimiter,
     adminLimiter: limits.adminLimiter,
     webhookPolicy: webhookPolicyFromEnv(env),
+    webhookTargets,
   });
   return {
     services,
@@ -240,11 +276,11 @@ export async function startServer(
   if (adminListen && options.adminToken === undefined) {
     throw new Error('RENOVA_ADMIN_LISTEN is set but RENOVA_ADMIN_TOKEN is not: the admin API needs a token');
   }
-  const runtime = await openRuntime(options.db, env);
-  const logger = options.logger ?? pino({ level: env.RENOVA_LOG_LEVEL ?? 'info' });
-  const trustProxy = trustProxyFromEnv(env.RENOVA_TRUST_PROXY);
   // The issuer is only known once the port is; with --port 0 it is built after listen().
   let issuer = options.issuer ?? '';
+  const runtime = await openRuntime(options.db, env, { issuer: () => issuer, demo: options.demo === true });
+  const logger = options.logger ?? pino({ level: env.RENOVA_LOG_LEVEL ?? 'info' });
+  const trustProxy = trustProxyFromEnv(env.RENOVA_TRUST_PROXY);
   const demoState: DemoState | undefined = options.demo ? {} : undefined;
   const app = await buildApp(runtime.services, {
     get issuer() {
@@ -301,6 +337,10 @@ export async function startServer(
         db: redactUrl(options.db),
       },
       'renova listening',
+    );
+  if (logger && runtime.services.webhookTargets.allowPrivate)
+    logger.warn(
+      'webhooks may target http and private addresses (RENOVA_WEBHOOK_ALLOW_PRIVATE or --demo): development only',
     );
   runtime.services.webhooks.useLogger(logger || undefined);
   if (options.webhooks !== false) runtime.services.webhooks.start();

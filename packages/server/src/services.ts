@@ -1,3 +1,4 @@
+import type { LookupFunction } from 'node:net';
 import { ClientAuthenticator } from './core/client-auth.ts';
 import { DEFAULT_LIFETIMES, type Lifetimes } from './core/config.ts';
 import type { Clock, RandomSource } from './core/ports.ts';
@@ -9,6 +10,7 @@ import { Registry } from './core/registry.ts';
 import { Sealer } from './core/sealing.ts';
 import { TokenEndpoint } from './core/token-endpoint.ts';
 import { TokenInspection } from './core/token-inspection.ts';
+import { STRICT_WEBHOOK_TARGETS, type WebhookTargetPolicy } from './core/webhook-targets.ts';
 import { DEFAULT_WEBHOOK_POLICY, type WebhookPolicy } from './core/webhooks.ts';
 import type { StoragePort } from './storage/contract.ts';
 import { WebhookDispatcher } from './webhooks/dispatcher.ts';
@@ -30,8 +32,15 @@ export interface ServiceOptions {
   /** Seller password hashing: scrypt parameters and the bound on hashes in flight. */
   passwords?: PasswordHasher;
   webhookPolicy?: WebhookPolicy;
-  /** Injected for tests; the dispatcher uses the global fetch otherwise. */
+  /** Injected for tests; the dispatcher uses undici's fetch otherwise. */
   webhookFetch?: typeof fetch;
+  /**
+   * Which notification URLs are accepted and connected to: https and public addresses unless
+   * RENOVA_WEBHOOK_ALLOW_PRIVATE=true (development; tests set `allowPrivate` for loopback receivers).
+   */
+  webhookTargets?: WebhookTargetPolicy;
+  /** Injected for tests: the DNS lookup behind the delivery sockets (vetted unless allowPrivate). */
+  webhookLookup?: LookupFunction;
   /**
    * Counts every token request per client and per address (issue 4 §4); none when omitted. Shared
    * through Redis when several instances run.
@@ -56,6 +65,8 @@ export interface Services {
   /** Not running until `start()`: `serve` starts it; one-shot CLI commands leave events queued. */
   webhooks: WebhookDispatcher;
   requestLimiter: RateLimiter | undefined;
+  /** Which notification URLs are accepted and connected to. */
+  webhookTargets: WebhookTargetPolicy;
 }
 
 /** Failed admin authentications allowed per address: 10 in 5 minutes. */
@@ -76,6 +87,7 @@ export function createServices(options: ServiceOptions): Services {
   const clients = new ClientAuthenticator(storage, clock, rateLimiter);
   const sealer = new Sealer(options.serverKey, random);
   const passwords = options.passwords ?? new PasswordHasher();
+  const webhookTargets = options.webhookTargets ?? STRICT_WEBHOOK_TARGETS;
   const webhooks = new WebhookDispatcher({
     storage,
     sealer,
@@ -83,6 +95,8 @@ export function createServices(options: ServiceOptions): Services {
     random,
     policy: options.webhookPolicy ?? DEFAULT_WEBHOOK_POLICY,
     fetch: options.webhookFetch,
+    targets: webhookTargets,
+    lookup: options.webhookLookup,
   });
   return {
     storage,
@@ -99,6 +113,7 @@ export function createServices(options: ServiceOptions): Services {
       onWebhookEnqueued: () => webhooks.nudge(),
       onClientSecretsChanged: (clientId) => clients.forget(clientId),
       passwords,
+      webhookTargets,
     }),
     sealer,
     random,
@@ -110,5 +125,6 @@ export function createServices(options: ServiceOptions): Services {
     adminLimiter: options.adminLimiter ?? new InProcessRateLimiter(ADMIN_FAILURE_LIMIT),
     webhooks,
     requestLimiter: options.requestLimiter,
+    webhookTargets,
   };
 }

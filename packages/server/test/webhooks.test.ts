@@ -8,18 +8,22 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { nextRetryDelay, type WebhookPolicy } from '../src/core/webhooks.ts';
-import { startServer } from '../src/runtime.ts';
+import { startServer, webhookTargetsFromEnv } from '../src/runtime.ts';
 import { createServices, type Services } from '../src/services.ts';
 import { storageFactories, type TestStorage } from './helpers/storages.ts';
 
 /** Fast retries so tests never sleep for long; the schedule's shape is tested on its own below. */
 const FAST: WebhookPolicy = { baseDelayMs: 20, maxDelayMs: 80, maxAttempts: 3, timeoutMs: 2_000, pollMs: 25 };
 const FAST_ENV = {
+  // The receiver listens on 127.0.0.1 over http: allowed only by the development setting.
+  RENOVA_WEBHOOK_ALLOW_PRIVATE: 'true',
   RENOVA_WEBHOOK_BASE_DELAY_MS: '20',
   RENOVA_WEBHOOK_MAX_DELAY_MS: '80',
   RENOVA_WEBHOOK_MAX_ATTEMPTS: '3',
   RENOVA_WEBHOOK_POLL_MS: '25',
 };
+/** The receivers below listen on http://127.0.0.1: the development setting, set explicitly. */
+const LOOPBACK_RECEIVER = webhookTargetsFromEnv({ RENOVA_WEBHOOK_ALLOW_PRIVATE: 'true' });
 
 interface Received {
   url: string;
@@ -118,6 +122,7 @@ for (const factory of storageFactories) {
         storage: testStorage.storage,
         serverKey: Buffer.alloc(32, 9),
         webhookPolicy: FAST,
+        webhookTargets: LOOPBACK_RECEIVER,
       });
       services.webhooks.start();
     });
@@ -241,7 +246,11 @@ for (const factory of storageFactories) {
     test('leases an event to one dispatcher at a time', async () => {
       const other = await factory.create();
       try {
-        const s = createServices({ storage: other.storage, serverKey: Buffer.alloc(32, 9) });
+        const s = createServices({
+          storage: other.storage,
+          serverKey: Buffer.alloc(32, 9),
+          webhookTargets: LOOPBACK_RECEIVER,
+        });
         const { sellerId, app } = await seed(s, 'http://127.0.0.1:9/never');
         await s.registry.authorize({ clientId: app.client_id, userId: sellerId });
         const now = Date.now();

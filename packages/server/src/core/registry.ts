@@ -6,6 +6,7 @@ import type { Clock, RandomSource } from './ports.ts';
 import { ALL_SCOPES, formatScope, narrowScope } from './scopes.ts';
 import type { Sealer } from './sealing.ts';
 import { formatGrantToken, newClientId, newClientSecret, newValidator, sha256 } from './tokens.ts';
+import { checkNotificationUrl, STRICT_WEBHOOK_TARGETS, type WebhookTargetPolicy } from './webhook-targets.ts';
 import { webhookEventFor } from './webhooks.ts';
 
 /** Site ids of the markets Mercado Pago serves, with their country. */
@@ -106,6 +107,7 @@ export class Registry {
   readonly #webhooksEnqueued: () => void;
   readonly #secretsChanged: (clientId: string) => void;
   readonly #passwords: PasswordHasher;
+  readonly #webhookTargets: WebhookTargetPolicy;
 
   constructor(deps: {
     storage: StoragePort;
@@ -119,6 +121,8 @@ export class Registry {
     onClientSecretsChanged?: (clientId: string) => void;
     /** Hashes new users' passwords (the OWASP scrypt parameters unless a test injects cheaper ones). */
     passwords?: PasswordHasher;
+    /** Which notification URLs are accepted (https, public addresses, unless in development). */
+    webhookTargets?: WebhookTargetPolicy;
   }) {
     this.#storage = deps.storage;
     this.#clock = deps.clock;
@@ -128,6 +132,7 @@ export class Registry {
     this.#webhooksEnqueued = deps.onWebhookEnqueued ?? (() => {});
     this.#secretsChanged = deps.onClientSecretsChanged ?? (() => {});
     this.#passwords = deps.passwords ?? new PasswordHasher();
+    this.#webhookTargets = deps.webhookTargets ?? STRICT_WEBHOOK_TARGETS;
   }
 
   async createUser(input: CreateUserInput): Promise<UserView> {
@@ -171,7 +176,7 @@ export class Registry {
       input.scope === undefined
         ? ALL_SCOPES.join(' ')
         : narrowScope(input.scope, ALL_SCOPES.join(' '), 'the known scopes');
-    const notificationUrl = input.notificationUrl ? checkNotificationUrl(input.notificationUrl) : null;
+    const notificationUrl = input.notificationUrl ? checkNotificationUrl(input.notificationUrl, this.#webhookTargets) : null;
     const clientSecret = newClientSecret(this.#random);
     const webhookSecret = this.#random.bytes(32).toString('hex');
     const clientId = newClientId(this.#random);
@@ -305,19 +310,6 @@ export class Registry {
     }
     if (event) this.#webhooksEnqueued();
   }
-}
-
-function checkNotificationUrl(uri: string): string {
-  let url: URL;
-  try {
-    url = new URL(uri);
-  } catch {
-    throw new InvalidRequestError(`notification_url "${uri}" is not an absolute URL`);
-  }
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') {
-    throw new InvalidRequestError('notification_url must be an http or https URL');
-  }
-  return uri;
 }
 
 /**

@@ -1,7 +1,16 @@
+import type { LookupFunction } from 'node:net';
 import type { Logger } from 'pino';
+import { Agent, fetch as undiciFetch } from 'undici';
 import type { Clock, RandomSource } from '../core/ports.ts';
 import { WEBHOOK_SECRET_PURPOSE } from '../core/registry.ts';
 import type { Sealer } from '../core/sealing.ts';
+import {
+  forbiddenHostRule,
+  STRICT_WEBHOOK_TARGETS,
+  vettedLookup,
+  WebhookTargetError,
+  type WebhookTargetPolicy,
+} from '../core/webhook-targets.ts';
 import { nextRetryDelay, signWebhook, type WebhookPolicy, webhookBody } from '../core/webhooks.ts';
 import type { StoragePort, WebhookEventRecord } from '../storage/contract.ts';
 
@@ -12,8 +21,12 @@ export interface DispatcherDeps {
   random: RandomSource;
   policy: WebhookPolicy;
   logger?: Pick<Logger, 'info' | 'warn' | 'error'> | undefined;
-  /** Injected for tests; defaults to the global fetch. */
+  /** Injected for tests; defaults to undici's fetch through the vetting agent below. */
   fetch?: typeof fetch;
+  /** Which targets may be connected to (default: public addresses only). */
+  targets?: WebhookTargetPolicy | undefined;
+  /** Injected for tests: the DNS lookup the delivery sockets use (default: dns.lookup). */
+  lookup?: LookupFunction | undefined;
 }
 
 /** Events delivered concurrently per round; a slow receiver cannot hold up the others for long. */
@@ -35,9 +48,21 @@ export class WebhookDispatcher {
   #again = false;
   #stopped = true;
 
+  readonly #targets: WebhookTargetPolicy;
+  /**
+   * Every delivery's connection: the socket resolves the name through `vettedLookup`, so it can
+   * only connect to an address checked in that same resolution (DNS rebinding, review #8).
+   */
+  readonly #agent: Agent;
+
   constructor(deps: DispatcherDeps) {
     this.#deps = deps;
-    this.#fetch = deps.fetch ?? ((input, init) => fetch(input, init));
+    this.#targets = deps.targets ?? STRICT_WEBHOOK_TARGETS;
+    const lookup = deps.lookup ?? undefined;
+    this.#agent = new Agent({
+      connect: { lookup: this.#targets.allowPrivate ? lookup : vettedLookup(lookup) },
+    });
+    this.#fetch = deps.fetch ?? ((input, init) => undiciFetch(input as string, init as never) as never);
     this.#logger = deps.logger;
   }
 
@@ -126,6 +151,14 @@ export class WebhookDispatcher {
       // id stays the same so receivers can dedupe.
       const requestId = random.uuid();
       const ts = Math.floor(clock.now() / 1000);
+      // IP literals connect without a lookup: checked here, on every attempt, so an event queued
+      // before this check existed (or an application registered before) is refused as well.
+      const rule = this.#targets.allowPrivate ? undefined : forbiddenHostRule(new URL(event.url).hostname);
+      if (rule) {
+        throw new WebhookTargetError(
+          `refused: notification_url points at a ${rule} address; webhooks go to public addresses only (RENOVA_WEBHOOK_ALLOW_PRIVATE=true allows it in development)`,
+        );
+      }
       const response = await this.#fetch(event.url, {
         method: 'POST',
         headers: {
@@ -138,7 +171,8 @@ export class WebhookDispatcher {
         // A redirect is a failure: following it would send a signed request somewhere unregistered.
         redirect: 'manual',
         signal: AbortSignal.timeout(policy.timeoutMs),
-      });
+        dispatcher: this.#agent,
+      } as RequestInit);
       httpStatus = response.status;
       // Drain the body so the connection can be reused; its content does not matter.
       await response.arrayBuffer().catch(() => undefined);
@@ -175,6 +209,9 @@ export class WebhookDispatcher {
 }
 
 function describe(error: unknown): string {
+  if (error instanceof WebhookTargetError) return error.message;
+  const reason = (error as { cause?: unknown }).cause;
+  if (reason instanceof WebhookTargetError) return reason.message;
   if (error instanceof Error) {
     if (error.name === 'TimeoutError') return 'timed out';
     const cause = (error as { cause?: { code?: string; message?: string } }).cause;
