@@ -16,6 +16,7 @@ import type { StoragePort } from './storage/contract.ts';
 import { Housekeeper } from './storage/housekeeping.ts';
 import { PostgresStorage } from './storage/postgres/adapter.ts';
 import { SqliteStorage } from './storage/sqlite/adapter.ts';
+import { restrictToOwner } from './storage/sqlite/connection.ts';
 
 export const DEFAULT_DB = './data/renova.db';
 
@@ -54,8 +55,11 @@ export async function openStorage(db: string): Promise<StoragePort> {
 
 /**
  * The server key seals secrets Renova must read back (webhook secrets). It comes from
- * RENOVA_SECRET_KEY (64 hex characters, required when several instances share a database), or from
- * a key file created beside the SQLite database with mode 0600: never from the database itself.
+ * RENOVA_SECRET_KEY (64 hex characters, required when several instances share a database), or
+ * from a key file: RENOVA_SECRET_KEY_FILE, by default `renova.key` beside the SQLite database
+ * (created on first start with mode 0600), never from the database itself. Operators should keep
+ * the key apart from the database and its backups (RENOVA_SECRET_KEY or a key file elsewhere): a
+ * copy of both opens every sealed secret.
  */
 export function loadServerKey(db: string, env: NodeJS.ProcessEnv = process.env): Buffer {
   const fromEnv = env.RENOVA_SECRET_KEY;
@@ -64,21 +68,50 @@ export function loadServerKey(db: string, env: NodeJS.ProcessEnv = process.env):
       throw new Error('RENOVA_SECRET_KEY must be at least 64 hex characters (32 bytes)');
     return Buffer.from(fromEnv, 'hex');
   }
-  if (db === ':memory:') return cryptoRandom.bytes(32);
-  if (isPostgresUrl(db)) throw new Error('set RENOVA_SECRET_KEY (64 hex characters) when using PostgreSQL');
-  const file = join(dirname(db), 'renova.key');
-  if (existsSync(file)) return Buffer.from(readFileSync(file, 'utf8').trim(), 'hex');
-  mkdirSync(dirname(file), { recursive: true });
+  const configured = env.RENOVA_SECRET_KEY_FILE || undefined;
+  if (configured === undefined && db === ':memory:') return cryptoRandom.bytes(32);
+  if (configured === undefined && isPostgresUrl(db))
+    throw new Error(
+      'set RENOVA_SECRET_KEY (64 hex characters) or RENOVA_SECRET_KEY_FILE when using PostgreSQL',
+    );
+  const file = configured ?? join(dirname(db), 'renova.key');
+  if (existsSync(file)) return readKeyFile(file);
+  // Instances sharing a PostgreSQL database must share one key: never mint one per instance.
+  if (isPostgresUrl(db))
+    throw new Error(
+      `RENOVA_SECRET_KEY_FILE ${file} does not exist; with PostgreSQL the key file must be provided`,
+    );
+  mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
   const key = cryptoRandom.bytes(32);
   try {
     writeFileSync(file, `${key.toString('hex')}\n`, { mode: 0o600, flag: 'wx' });
   } catch (error) {
     // Another process started at the same moment and wrote it first ('wx' never overwrites): use theirs.
-    if ((error as { code?: string }).code === 'EEXIST')
-      return Buffer.from(readFileSync(file, 'utf8').trim(), 'hex');
+    if ((error as { code?: string }).code === 'EEXIST') return readKeyFile(file);
     throw error;
   }
+  // The creation mode is masked by the umask; chmod is not.
+  restrictToOwner(file);
   return key;
+}
+
+/** A key file holds 64 (or more, an even number of) hex characters and a newline, nothing else. */
+function readKeyFile(file: string): Buffer {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8').trim();
+  } catch (error) {
+    const code = (error as { code?: string }).code ?? String(error);
+    throw new Error(
+      `cannot read the server key file ${file} (${code}): make it readable by the user running Renova, or set RENOVA_SECRET_KEY`,
+    );
+  }
+  if (!/^(?:[0-9a-fA-F]{2}){32,}$/.test(text)) {
+    throw new Error(
+      `the server key file ${file} is malformed: it must hold at least 64 hex characters (32 bytes) and nothing else. Restore it from where you keep the key (secrets sealed under it cannot be opened with another), or, on a new installation without data, delete it to have a new one made`,
+    );
+  }
+  return Buffer.from(text, 'hex');
 }
 
 /** `max/windowSeconds`, e.g. `20/60`; `0` or `off` disables. */

@@ -1,10 +1,10 @@
 import type { LookupFunction } from 'node:net';
 import { ClientAuthenticator } from './core/client-auth.ts';
 import { DEFAULT_LIFETIMES, type Lifetimes } from './core/config.ts';
+import { PasswordHasher } from './core/passwords.ts';
 import type { Clock, RandomSource } from './core/ports.ts';
 import { systemClock } from './core/ports.ts';
 import { cryptoRandom } from './core/random.ts';
-import { PasswordHasher } from './core/passwords.ts';
 import { InProcessRateLimiter, type RateLimiter } from './core/rate-limit.ts';
 import { Registry } from './core/registry.ts';
 import { Sealer } from './core/sealing.ts';

@@ -32,8 +32,12 @@ const maxMemFor = (n: number, r: number) => Math.max(160 * 1024 * 1024, 128 * n 
 function derive(password: string, salt: Buffer, params: ScryptParams): Promise<Buffer> {
   const { N, r, p } = params;
   return new Promise((resolve, reject) => {
-    scrypt(password.normalize('NFKC'), salt, KEY_LENGTH, { N, r, p, maxmem: maxMemFor(N, r) }, (error, key) =>
-      error ? reject(error) : resolve(key),
+    scrypt(
+      password.normalize('NFKC'),
+      salt,
+      KEY_LENGTH,
+      { N, r, p, maxmem: maxMemFor(N, r) },
+      (error, key) => (error ? reject(error) : resolve(key)),
     );
   });
 }

@@ -176,7 +176,9 @@ export class Registry {
       input.scope === undefined
         ? ALL_SCOPES.join(' ')
         : narrowScope(input.scope, ALL_SCOPES.join(' '), 'the known scopes');
-    const notificationUrl = input.notificationUrl ? checkNotificationUrl(input.notificationUrl, this.#webhookTargets) : null;
+    const notificationUrl = input.notificationUrl
+      ? checkNotificationUrl(input.notificationUrl, this.#webhookTargets)
+      : null;
     const clientSecret = newClientSecret(this.#random);
     const webhookSecret = this.#random.bytes(32).toString('hex');
     const clientId = newClientId(this.#random);

@@ -1,4 +1,4 @@
-import { type LookupAddress, lookup as dnsLookup, type LookupOptions } from 'node:dns';
+import { lookup as dnsLookup, type LookupAddress, type LookupOptions } from 'node:dns';
 import { isIP, type LookupFunction } from 'node:net';
 import { InvalidRequestError } from './errors.ts';
 
@@ -99,7 +99,10 @@ function ipv6Bytes(address: string): number[] | undefined {
 }
 
 const embeddedIpv4 = (bytes: number[], at: number) =>
-  (((bytes[at] ?? 0) << 24) >>> 0) + ((bytes[at + 1] ?? 0) << 16) + ((bytes[at + 2] ?? 0) << 8) + (bytes[at + 3] ?? 0);
+  (((bytes[at] ?? 0) << 24) >>> 0) +
+  ((bytes[at + 1] ?? 0) << 16) +
+  ((bytes[at + 2] ?? 0) << 8) +
+  (bytes[at + 3] ?? 0);
 
 function ipv6Rule(address: string): string | undefined {
   const b = ipv6Bytes(address);
@@ -114,13 +117,22 @@ function ipv6Rule(address: string): string | undefined {
   }
   if (zeroUpTo(12)) return 'reserved (IPv4-compatible IPv6, ::/96, deprecated)';
   // NAT64 (RFC 6052, 64:ff9b::/96) translates to the embedded IPv4 address.
-  if (b[0] === 0x00 && b[1] === 0x64 && b[2] === 0xff && b[3] === 0x9b && b.slice(4, 12).every((x) => x === 0)) {
+  if (
+    b[0] === 0x00 &&
+    b[1] === 0x64 &&
+    b[2] === 0xff &&
+    b[3] === 0x9b &&
+    b.slice(4, 12).every((x) => x === 0)
+  ) {
     const rule = ipv4Rule(embeddedIpv4(b, 12));
     return rule ? `NAT64-embedded ${rule}` : undefined;
   }
-  if (b[0] === 0x00 && b[1] === 0x64 && b[2] === 0xff && b[3] === 0x9b) return 'reserved (local-use NAT64, 64:ff9b:1::/48)';
-  if (b[0] === 0x01 && b[1] === 0x00 && b.slice(2, 8).every((x) => x === 0)) return 'reserved (discard-only, 100::/64)';
-  if (b[0] === 0x20 && b[1] === 0x01 && b[2] === 0x0d && b[3] === 0xb8) return 'documentation (2001:db8::/32)';
+  if (b[0] === 0x00 && b[1] === 0x64 && b[2] === 0xff && b[3] === 0x9b)
+    return 'reserved (local-use NAT64, 64:ff9b:1::/48)';
+  if (b[0] === 0x01 && b[1] === 0x00 && b.slice(2, 8).every((x) => x === 0))
+    return 'reserved (discard-only, 100::/64)';
+  if (b[0] === 0x20 && b[1] === 0x01 && b[2] === 0x0d && b[3] === 0xb8)
+    return 'documentation (2001:db8::/32)';
   if (b[0] === 0x20 && b[1] === 0x01 && b[2] === 0x00 && b[3] === 0x00) return 'reserved (Teredo, 2001::/32)';
   // 6to4 (RFC 3056, 2002::/16) carries an IPv4 address in bytes 2-5.
   if (b[0] === 0x20 && b[1] === 0x02) {
@@ -187,7 +199,11 @@ export function checkNotificationUrl(uri: string, policy: WebhookTargetPolicy): 
   return uri;
 }
 
-type LookupCallback = (error: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void;
+type LookupCallback = (
+  error: NodeJS.ErrnoException | null,
+  address: string | LookupAddress[],
+  family?: number,
+) => void;
 
 /**
  * A `lookup` for the delivery socket (net/tls `connect`) that resolves the name itself and refuses
@@ -217,7 +233,11 @@ export function vettedLookup(base: LookupFunction = dnsLookup as unknown as Look
       }
       const first = addresses[0];
       if (!first) {
-        return callback(Object.assign(new Error(`${hostname} did not resolve`), { code: 'ENOTFOUND' }), '', 0);
+        return callback(
+          Object.assign(new Error(`${hostname} did not resolve`), { code: 'ENOTFOUND' }),
+          '',
+          0,
+        );
       }
       if (options.all) return callback(null, addresses);
       return callback(null, first.address, first.family);

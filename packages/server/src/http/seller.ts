@@ -121,7 +121,8 @@ export function registerSellerPages(
     // Signed out in another tab: show the sign-in form for the same request.
     if (!visitor.user) {
       const back = ownPage(`/authorization${rawQuery(request)}`, options.issuer());
-      if (back === null) return sendPage(reply, 400, errorPage({ locale: localeOf(request), kind: 'badNext' }));
+      if (back === null)
+        return sendPage(reply, 400, errorPage({ locale: localeOf(request), kind: 'badNext' }));
       return reply.redirect(back, 303);
     }
     const { app, redirectUri, state, scope, codeChallenge, codeChallengeMethod } = check.request;

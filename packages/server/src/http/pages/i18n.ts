@@ -172,7 +172,8 @@ const es: Messages = {
     csrf: 'Este formulario venció o no salió de esta página. Vuelve atrás, recarga la página e inténtalo de nuevo.',
     generic: 'Algo salió mal con esta solicitud.',
     throttled: 'Demasiados intentos. Espera un momento e inténtalo de nuevo.',
-    badNext: 'El enlace de inicio de sesión está dañado: su dirección de regreso contiene caracteres no permitidos. Vuelve a la aplicación y empieza de nuevo.',
+    badNext:
+      'El enlace de inicio de sesión está dañado: su dirección de regreso contiene caracteres no permitidos. Vuelve a la aplicación y empieza de nuevo.',
     forDevelopers: 'Para desarrolladores',
     back: 'Vuelve a la aplicación e inténtalo de nuevo.',
   },
@@ -253,7 +254,8 @@ const pt: Messages = {
     csrf: 'Este formulário expirou ou não veio desta página. Volte, recarregue a página e tente de novo.',
     generic: 'Algo deu errado com esta solicitação.',
     throttled: 'Muitas tentativas. Aguarde um pouco e tente de novo.',
-    badNext: 'O link de acesso está danificado: o endereço de retorno contém caracteres não permitidos. Volte ao aplicativo e comece de novo.',
+    badNext:
+      'O link de acesso está danificado: o endereço de retorno contém caracteres não permitidos. Volte ao aplicativo e comece de novo.',
     forDevelopers: 'Para desenvolvedores',
     back: 'Volte ao aplicativo e tente de novo.',
   },
@@ -332,7 +334,8 @@ const en: Messages = {
     csrf: "This form expired or didn't come from this page. Go back, reload the page and try again.",
     generic: 'Something went wrong with this request.',
     throttled: 'Too many attempts. Wait a moment and try again.',
-    badNext: 'This sign-in link is damaged: its return address contains characters that are not allowed. Go back to the application and start again.',
+    badNext:
+      'This sign-in link is damaged: its return address contains characters that are not allowed. Go back to the application and start again.',
     forDevelopers: 'For developers',
     back: 'Go back to the application and try again.',
   },

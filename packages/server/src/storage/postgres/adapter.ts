@@ -318,11 +318,11 @@ export class PostgresStorage implements StoragePort {
   async updatePasswordHash(userId: number, previousHash: string, newHash: string): Promise<boolean> {
     // Conditional on the old hash: a concurrent password change wins over a rehash.
     const result = await this.#run(
-      q(
-        'update_password_hash',
-        'UPDATE users SET password_hash = $1 WHERE id = $2 AND password_hash = $3',
-        [newHash, userId, previousHash],
-      ),
+      q('update_password_hash', 'UPDATE users SET password_hash = $1 WHERE id = $2 AND password_hash = $3', [
+        newHash,
+        userId,
+        previousHash,
+      ]),
     );
     return result.rowCount === 1;
   }
