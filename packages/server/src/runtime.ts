@@ -211,6 +211,16 @@ export async function openRuntime(
 ): Promise<Runtime> {
   const lifetimes = lifetimesFromEnv(env);
   const webhookTargets = webhookTargetsFromEnv(env, context);
+  // Failed seller sign-ins per address across all emails (review #6); `off` for a deployment that
+  // throttles in front of Renova.
+  const loginAddressLimit = parseLimit(
+    'RENOVA_LOGIN_ADDRESS_LIMIT',
+    env.RENOVA_LOGIN_ADDRESS_LIMIT,
+    '10/900',
+  ) ?? {
+    maxFailures: Number.MAX_SAFE_INTEGER,
+    windowSeconds: 900,
+  };
   const serverKey = loadServerKey(db, env);
   const limits = rateLimiters(env);
   const storage = await openStorage(db);
@@ -223,6 +233,7 @@ export async function openRuntime(
     adminLimiter: limits.adminLimiter,
     webhookPolicy: webhookPolicyFromEnv(env),
     webhookTargets,
+    loginAddressLimiter: new InProcessRateLimiter(loginAddressLimit),
   });
   return {
     services,
