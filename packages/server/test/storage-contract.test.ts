@@ -10,7 +10,7 @@ import type {
   StoragePort,
 } from '../src/storage/contract.ts';
 import { DAY, hash, must, seedGrant, T0 } from './helpers/seed.ts';
-import { storageFactories, type TestStorage } from './helpers/storages.ts';
+import { memoryFactory, storageFactories, type TestStorage } from './helpers/storages.ts';
 
 const access = (now: number, scope = 'offline_access read write'): NewAccessToken => ({
   hash: hash(),
@@ -64,7 +64,7 @@ function presenting(
   };
 }
 
-for (const factory of storageFactories) {
+for (const factory of [...storageFactories, memoryFactory]) {
   describe(`storage contract on ${factory.name}`, () => {
     let ts: TestStorage;
     let storage: StoragePort;

@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { StoragePort } from '../../src/storage/contract.ts';
+import { MemoryStorage } from '../../src/storage/memory/adapter.ts';
 import { PostgresStorage } from '../../src/storage/postgres/adapter.ts';
 import { SqliteStorage } from '../../src/storage/sqlite/adapter.ts';
 import { createTestSchema } from './postgres.ts';
@@ -53,3 +54,13 @@ export const postgresFactory: StorageFactory = {
 
 /** Every engine the suites run against. */
 export const storageFactories: StorageFactory[] = [sqliteFactory, postgresFactory];
+
+/** Process memory: the contract suite holds it to the same promises, and unit tests run on it. */
+export const memoryFactory: StorageFactory = {
+  name: 'memory',
+  async create() {
+    const storage = new MemoryStorage();
+    await storage.migrate();
+    return { storage, cleanup: () => storage.close() };
+  },
+};

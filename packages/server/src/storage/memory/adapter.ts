@@ -1,0 +1,642 @@
+import { timingSafeEqual } from 'node:crypto';
+import type {
+  AccessTokenRecord,
+  ApplicationRecord,
+  AuthorizationCodeRecord,
+  ExchangeOutcome,
+  GrantRecord,
+  NewAccessToken,
+  NewApplication,
+  NewAuthorizationCode,
+  NewClientCredentialsToken,
+  NewRefreshToken,
+  NewSellerSession,
+  NewUser,
+  NewWebhookEvent,
+  PurgeExpired,
+  PurgeResult,
+  RefreshTokenRecord,
+  RotatedGrant,
+  RotateOutcome,
+  RotateRefreshToken,
+  SellerGrantRecord,
+  StoragePort,
+  UserRecord,
+  WebhookAttempt,
+  WebhookEventRecord,
+  WebhookStatus,
+} from '../contract.ts';
+
+interface GrantRow {
+  id: number;
+  clientId: string;
+  userId: number;
+  scope: string;
+  publicKey: string;
+  createdAt: number;
+  updatedAt: number;
+  revokedAt: number | null;
+}
+
+interface CodeRow extends AuthorizationCodeRecord {
+  grantId: number;
+  usedAt: number | null;
+  familyId: number | null;
+}
+
+interface FamilyRow {
+  id: number;
+  grantId: number;
+  scope: string;
+  liveMode: boolean;
+  revokedAt: number | null;
+}
+
+interface RefreshRow {
+  id: number;
+  hash: Buffer;
+  familyId: number;
+  issuedAt: number;
+  expiresAt: number;
+  rotatedAt: number | null;
+  revokedAt: number | null;
+  successorRefreshId: number | null;
+  successorAccessId: number | null;
+  replaySeal: Buffer | null;
+}
+
+interface AccessRow {
+  id: number;
+  hash: Buffer;
+  /** null for client_credentials tokens. */
+  familyId: number | null;
+  clientId: string;
+  userId: number;
+  scope: string;
+  liveMode: boolean;
+  issuedAt: number;
+  expiresAt: number;
+  revokedAt: number | null;
+}
+
+/** An auto-incrementing table: ids start at 1 and are never reused, like SQLite's AUTOINCREMENT. */
+class Table<Row extends { id: number }> {
+  readonly rows = new Map<number, Row>();
+  #next = 1;
+  insert(row: Omit<Row, 'id'>): Row {
+    const full = { ...row, id: this.#next++ } as Row;
+    this.rows.set(full.id, full);
+    return full;
+  }
+  get(id: number | null | undefined): Row | undefined {
+    return id == null ? undefined : this.rows.get(id);
+  }
+  /** Deletes up to `limit` rows matching `expired`, oldest `order` first; returns how many. */
+  purge(expired: (row: Row) => boolean, order: (row: Row) => number, limit: number): number {
+    const doomed = [...this.rows.values()]
+      .filter(expired)
+      .sort((a, b) => order(a) - order(b))
+      .slice(0, limit);
+    for (const row of doomed) this.rows.delete(row.id);
+    return doomed.length;
+  }
+}
+
+const scopeNames = (scope: string) => scope.split(' ').filter((name) => name.length > 0);
+const sameHash = (a: Uint8Array, b: Uint8Array) => a.length === b.length && timingSafeEqual(a, b);
+/** A deep copy that keeps Buffers Buffers (structuredClone makes them Uint8Arrays): no caller shares our rows. */
+function copy<T>(value: T): T {
+  if (Buffer.isBuffer(value)) return Buffer.from(value) as T;
+  if (Array.isArray(value)) return value.map(copy) as T;
+  if (value !== null && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([key, field]) => [key, copy(field)])) as T;
+  }
+  return value;
+}
+
+/**
+ * The storage port in process memory, for unit tests and trying Renova without a database. It
+ * keeps the contract's promises within one process: every method runs to completion without an
+ * `await` between its reads and writes, so each is atomic under any concurrency of callers, and
+ * a method that throws has written nothing (its checks all come before its first write). Nothing
+ * survives the process: never use it to serve real sellers.
+ */
+export class MemoryStorage implements StoragePort {
+  readonly #users = new Map<number, UserRecord>();
+  #nextUserId = 1;
+  readonly #applications = new Map<string, Omit<ApplicationRecord, 'secrets'>>();
+  readonly #secrets = new Map<string, { hash: Buffer; createdAt: number; expiresAt: number | null }[]>();
+  readonly #grants = new Table<GrantRow>();
+  readonly #codes = new Table<CodeRow>();
+  readonly #families = new Table<FamilyRow>();
+  readonly #refresh = new Table<RefreshRow>();
+  readonly #access = new Table<AccessRow>();
+  readonly #events = new Table<WebhookEventRecord>();
+  readonly #sessions = new Map<string, { userId: number; expiresAt: number }>();
+  #closed = false;
+
+  #open(): void {
+    if (this.#closed) throw new Error('MemoryStorage is closed');
+  }
+
+  async migrate(): Promise<void> {}
+
+  async ping(): Promise<void> {
+    this.#open();
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+  }
+
+  async createUser(user: NewUser): Promise<UserRecord | null> {
+    this.#open();
+    const email = user.email.toLowerCase();
+    for (const existing of this.#users.values()) if (existing.email.toLowerCase() === email) return null;
+    const record: UserRecord = { ...user, id: this.#nextUserId++ };
+    this.#users.set(record.id, record);
+    return copy(record);
+  }
+
+  async findUserById(id: number): Promise<UserRecord | null> {
+    this.#open();
+    const user = this.#users.get(id);
+    return user ? copy(user) : null;
+  }
+
+  async findUserByEmail(email: string): Promise<UserRecord | null> {
+    this.#open();
+    const wanted = email.toLowerCase();
+    for (const user of this.#users.values()) if (user.email.toLowerCase() === wanted) return copy(user);
+    return null;
+  }
+
+  async createApplication(app: NewApplication): Promise<void> {
+    this.#open();
+    if (this.#applications.has(app.clientId)) throw new Error(`application ${app.clientId} exists`);
+    const { secretHash, ...rest } = copy(app);
+    this.#applications.set(app.clientId, rest);
+    this.#secrets.set(app.clientId, [{ hash: secretHash, createdAt: app.createdAt, expiresAt: null }]);
+  }
+
+  async findApplication(clientId: string): Promise<ApplicationRecord | null> {
+    this.#open();
+    const app = this.#applications.get(clientId);
+    if (!app) return null;
+    const secrets = (this.#secrets.get(clientId) ?? []).map(({ hash, expiresAt }) => ({ hash, expiresAt }));
+    return copy({ ...app, secrets });
+  }
+
+  async listApplicationsByOwner(ownerUserId: number): Promise<ApplicationRecord[]> {
+    const owned = [...this.#applications.values()]
+      .filter((app) => app.ownerUserId === ownerUserId)
+      .sort((a, b) => a.createdAt - b.createdAt);
+    const found = await Promise.all(owned.map((app) => this.findApplication(app.clientId)));
+    return found.filter((app): app is ApplicationRecord => app !== null);
+  }
+
+  async rotateClientSecret(
+    clientId: string,
+    hash: Buffer,
+    overlapUntil: number,
+    now: number,
+  ): Promise<boolean> {
+    this.#open();
+    const secrets = this.#secrets.get(clientId);
+    if (!secrets) return false;
+    for (const secret of secrets) {
+      if (secret.expiresAt === null || secret.expiresAt > overlapUntil) secret.expiresAt = overlapUntil;
+    }
+    secrets.push({ hash: Buffer.from(hash), createdAt: now, expiresAt: null });
+    return true;
+  }
+
+  async replaceWebhookSecret(clientId: string, sealed: Buffer): Promise<boolean> {
+    this.#open();
+    const app = this.#applications.get(clientId);
+    if (!app) return false;
+    app.webhookSecretSealed = Buffer.from(sealed);
+    return true;
+  }
+
+  #grantOf(clientId: string, userId: number): GrantRow | undefined {
+    for (const grant of this.#grants.rows.values()) {
+      if (grant.clientId === clientId && grant.userId === userId) return grant;
+    }
+    return undefined;
+  }
+
+  #appendEvent(event: NewWebhookEvent): void {
+    this.#events.insert({
+      ...event,
+      status: 'pending',
+      attempts: 0,
+      nextAttemptAt: event.createdAt,
+      leaseUntil: null,
+      lastAttemptAt: null,
+      lastStatus: null,
+      lastError: null,
+      deliveredAt: null,
+    });
+  }
+
+  async recordConsent(
+    code: NewAuthorizationCode,
+    onNewGrant?: NewWebhookEvent,
+  ): Promise<{ codeId: number; grantCreated: boolean }> {
+    this.#open();
+    let grant = this.#grantOf(code.clientId, code.userId);
+    const grantCreated = grant === undefined || grant.revokedAt !== null;
+    if (!grant) {
+      grant = this.#grants.insert({
+        clientId: code.clientId,
+        userId: code.userId,
+        scope: code.scope,
+        publicKey: code.publicKey,
+        createdAt: code.createdAt,
+        updatedAt: code.createdAt,
+        revokedAt: null,
+      });
+    } else {
+      if (grant.revokedAt !== null) grant.createdAt = code.createdAt;
+      grant.scope = code.scope;
+      grant.updatedAt = code.createdAt;
+      grant.revokedAt = null;
+    }
+    const row = this.#codes.insert({
+      hash: Buffer.from(code.hash),
+      grantId: grant.id,
+      clientId: code.clientId,
+      userId: code.userId,
+      redirectUri: code.redirectUri,
+      scope: code.scope,
+      codeChallenge: code.codeChallenge,
+      codeChallengeMethod: code.codeChallengeMethod,
+      expiresAt: code.expiresAt,
+      usedAt: null,
+      familyId: null,
+    });
+    if (grantCreated && onNewGrant) this.#appendEvent(onNewGrant);
+    return { codeId: row.id, grantCreated };
+  }
+
+  async findAuthorizationCode(id: number): Promise<AuthorizationCodeRecord | null> {
+    this.#open();
+    const row = this.#codes.get(id);
+    if (!row) return null;
+    const { grantId: _grant, usedAt: _used, familyId: _family, ...record } = row;
+    return copy(record);
+  }
+
+  #insertPair(
+    familyId: number,
+    clientId: string,
+    userId: number,
+    liveMode: boolean,
+    access: NewAccessToken,
+    refresh: NewRefreshToken,
+  ): { accessTokenId: number; refreshTokenId: number } {
+    const accessRow = this.#access.insert({
+      hash: Buffer.from(access.hash),
+      familyId,
+      clientId,
+      userId,
+      scope: access.scope,
+      liveMode,
+      issuedAt: access.issuedAt,
+      expiresAt: access.expiresAt,
+      revokedAt: null,
+    });
+    const refreshRow = this.#refresh.insert({
+      hash: Buffer.from(refresh.hash),
+      familyId,
+      issuedAt: refresh.issuedAt,
+      expiresAt: refresh.expiresAt,
+      rotatedAt: null,
+      revokedAt: null,
+      successorRefreshId: null,
+      successorAccessId: null,
+      replaySeal: null,
+    });
+    return { accessTokenId: accessRow.id, refreshTokenId: refreshRow.id };
+  }
+
+  #revokeFamily(familyId: number | null, now: number): void {
+    const family = this.#families.get(familyId);
+    if (family && family.revokedAt === null) family.revokedAt = now;
+  }
+
+  async exchangeAuthorizationCode(args: {
+    codeId: number;
+    now: number;
+    liveMode: boolean;
+    access: NewAccessToken;
+    refresh: NewRefreshToken;
+  }): Promise<ExchangeOutcome> {
+    this.#open();
+    const code = this.#codes.get(args.codeId);
+    if (!code || code.usedAt !== null) {
+      // RFC 6749 §4.1.2: a code used twice revokes what it issued.
+      this.#revokeFamily(code?.familyId ?? null, args.now);
+      return { outcome: 'code_reused' };
+    }
+    code.usedAt = args.now;
+    const grant = this.#grants.get(code.grantId);
+    if (!grant || grant.revokedAt !== null) return { outcome: 'grant_revoked' };
+    const family = this.#families.insert({
+      grantId: grant.id,
+      scope: code.scope,
+      liveMode: args.liveMode,
+      revokedAt: null,
+    });
+    code.familyId = family.id;
+    const pair = this.#insertPair(
+      family.id,
+      code.clientId,
+      code.userId,
+      args.liveMode,
+      args.access,
+      args.refresh,
+    );
+    return { outcome: 'issued', familyId: family.id, ...pair, publicKey: grant.publicKey };
+  }
+
+  async findRefreshToken(id: number): Promise<RefreshTokenRecord | null> {
+    this.#open();
+    const row = this.#refresh.get(id);
+    const family = this.#families.get(row?.familyId);
+    const grant = this.#grants.get(family?.grantId);
+    if (!row || !family || !grant) return null;
+    return copy({
+      id: row.id,
+      hash: row.hash,
+      familyId: family.id,
+      clientId: grant.clientId,
+      userId: grant.userId,
+      scope: family.scope,
+      liveMode: family.liveMode,
+      publicKey: grant.publicKey,
+      issuedAt: row.issuedAt,
+      expiresAt: row.expiresAt,
+      rotatedAt: row.rotatedAt,
+      revoked: row.revokedAt !== null || family.revokedAt !== null,
+    });
+  }
+
+  async rotateRefreshToken(args: RotateRefreshToken): Promise<RotateOutcome> {
+    this.#open();
+    const row = this.#refresh.get(args.refreshTokenId);
+    const family = this.#families.get(row?.familyId);
+    const grant = this.#grants.get(family?.grantId);
+    // The preconditions of the port, in its order, before any write (see contract.ts).
+    if (!row || !family || !grant || !sameHash(row.hash, args.presentedHash)) {
+      return { outcome: 'invalid', reason: 'unknown' };
+    }
+    if (grant.clientId !== args.clientId) return { outcome: 'invalid', reason: 'other_client' };
+    if (row.revokedAt !== null || family.revokedAt !== null) return { outcome: 'revoked' };
+    if (row.expiresAt <= args.now) return { outcome: 'invalid', reason: 'expired' };
+    const granted = new Set(scopeNames(family.scope));
+    if (!granted.has('offline_access')) return { outcome: 'not_refreshable' };
+    if (args.requestedScope !== null && !scopeNames(args.requestedScope).every((n) => granted.has(n))) {
+      return { outcome: 'scope_not_granted', grantScope: family.scope };
+    }
+    const rotated: RotatedGrant = {
+      userId: grant.userId,
+      liveMode: family.liveMode,
+      publicKey: grant.publicKey,
+    };
+
+    if (row.rotatedAt === null) {
+      const access = { ...args.access, scope: args.requestedScope ?? family.scope };
+      const pair = this.#insertPair(
+        family.id,
+        grant.clientId,
+        grant.userId,
+        family.liveMode,
+        access,
+        args.refresh,
+      );
+      row.rotatedAt = args.now;
+      row.successorRefreshId = pair.refreshTokenId;
+      row.successorAccessId = pair.accessTokenId;
+      row.replaySeal = Buffer.from(args.replaySeal);
+      return {
+        outcome: 'rotated',
+        ...pair,
+        ...rotated,
+        access: { scope: access.scope, issuedAt: access.issuedAt, expiresAt: access.expiresAt },
+      };
+    }
+
+    // Replay only inside the window and while the successor is unused; anything else is reuse
+    // (RFC 9700 §4.14.2), which revokes the family.
+    const successor = this.#refresh.get(row.successorRefreshId);
+    const successorAccess = this.#access.get(row.successorAccessId);
+    const insideWindow = args.graceMs > 0 && args.now - row.rotatedAt <= args.graceMs;
+    if (
+      insideWindow &&
+      successor &&
+      successorAccess &&
+      row.replaySeal &&
+      successor.rotatedAt === null &&
+      successor.revokedAt === null
+    ) {
+      return {
+        outcome: 'replayed',
+        replaySeal: Buffer.from(row.replaySeal),
+        ...rotated,
+        accessTokenId: successorAccess.id,
+        refreshTokenId: successor.id,
+        access: {
+          scope: successorAccess.scope,
+          issuedAt: successorAccess.issuedAt,
+          expiresAt: successorAccess.expiresAt,
+        },
+      };
+    }
+    this.#revokeFamily(family.id, args.now);
+    return { outcome: 'reused', familyId: family.id };
+  }
+
+  async issueClientCredentialsToken(token: NewClientCredentialsToken): Promise<{ accessTokenId: number }> {
+    this.#open();
+    const row = this.#access.insert({ ...copy(token), familyId: null, revokedAt: null });
+    return { accessTokenId: row.id };
+  }
+
+  async findAccessToken(id: number): Promise<AccessTokenRecord | null> {
+    this.#open();
+    const row = this.#access.get(id);
+    if (!row) return null;
+    const family = this.#families.get(row.familyId);
+    return copy({
+      id: row.id,
+      hash: row.hash,
+      clientId: row.clientId,
+      userId: row.userId,
+      scope: row.scope,
+      liveMode: row.liveMode,
+      kind: row.familyId === null ? 'client_credentials' : 'user',
+      issuedAt: row.issuedAt,
+      expiresAt: row.expiresAt,
+      revoked: row.revokedAt !== null || (family?.revokedAt ?? null) !== null,
+    });
+  }
+
+  async revokeAccessToken(id: number, now: number): Promise<void> {
+    this.#open();
+    const row = this.#access.get(id);
+    if (row && row.revokedAt === null) row.revokedAt = now;
+  }
+
+  async revokeFamily(familyId: number, now: number): Promise<void> {
+    this.#open();
+    this.#revokeFamily(familyId, now);
+  }
+
+  async revokeGrant(
+    clientId: string,
+    userId: number,
+    now: number,
+    event?: NewWebhookEvent,
+  ): Promise<boolean> {
+    this.#open();
+    const grant = this.#grantOf(clientId, userId);
+    if (!grant || grant.revokedAt !== null) return false;
+    grant.revokedAt = now;
+    for (const family of this.#families.rows.values()) {
+      if (family.grantId === grant.id && family.revokedAt === null) family.revokedAt = now;
+    }
+    if (event) this.#appendEvent(event);
+    return true;
+  }
+
+  async findGrant(clientId: string, userId: number): Promise<GrantRecord | null> {
+    this.#open();
+    const grant = this.#grantOf(clientId, userId);
+    if (!grant) return null;
+    const { id: _id, publicKey: _key, ...record } = grant;
+    return copy(record);
+  }
+
+  async listActiveGrantsOfUser(userId: number): Promise<SellerGrantRecord[]> {
+    this.#open();
+    return [...this.#grants.rows.values()]
+      .filter((grant) => grant.userId === userId && grant.revokedAt === null)
+      .sort((a, b) => b.updatedAt - a.updatedAt || b.id - a.id)
+      .flatMap((grant) => {
+        const app = this.#applications.get(grant.clientId);
+        return app
+          ? [
+              {
+                clientId: grant.clientId,
+                applicationName: app.name,
+                scope: grant.scope,
+                createdAt: grant.createdAt,
+                updatedAt: grant.updatedAt,
+              },
+            ]
+          : [];
+      });
+  }
+
+  async createSellerSession(session: NewSellerSession): Promise<void> {
+    this.#open();
+    for (const [key, existing] of this.#sessions) {
+      if (existing.expiresAt <= session.createdAt) this.#sessions.delete(key);
+    }
+    this.#sessions.set(session.hash.toString('hex'), {
+      userId: session.userId,
+      expiresAt: session.expiresAt,
+    });
+  }
+
+  async findSellerSession(hash: Buffer, now: number): Promise<{ userId: number; expiresAt: number } | null> {
+    this.#open();
+    const session = this.#sessions.get(hash.toString('hex'));
+    return session && session.expiresAt > now ? { ...session } : null;
+  }
+
+  async deleteSellerSession(hash: Buffer): Promise<void> {
+    this.#open();
+    this.#sessions.delete(hash.toString('hex'));
+  }
+
+  async claimDueWebhookEvents(args: {
+    now: number;
+    leaseMs: number;
+    limit: number;
+  }): Promise<WebhookEventRecord[]> {
+    this.#open();
+    const due = [...this.#events.rows.values()]
+      .filter(
+        (event) =>
+          event.status === 'pending' &&
+          event.nextAttemptAt <= args.now &&
+          (event.leaseUntil === null || event.leaseUntil <= args.now),
+      )
+      .sort((a, b) => a.nextAttemptAt - b.nextAttemptAt || a.id - b.id)
+      .slice(0, args.limit);
+    for (const event of due) event.leaseUntil = args.now + args.leaseMs;
+    return copy(due);
+  }
+
+  async recordWebhookAttempt(attempt: WebhookAttempt): Promise<boolean> {
+    this.#open();
+    const event = this.#events.get(attempt.id);
+    if (!event || event.status !== 'pending') return false;
+    event.attempts += 1;
+    event.lastAttemptAt = attempt.at;
+    event.lastStatus = attempt.httpStatus;
+    event.lastError = attempt.error;
+    event.leaseUntil = null;
+    event.status = attempt.outcome === 'retry' ? 'pending' : attempt.outcome;
+    if (attempt.outcome === 'retry') event.nextAttemptAt = attempt.nextAttemptAt ?? attempt.at;
+    if (attempt.outcome === 'delivered') event.deliveredAt = attempt.at;
+    return true;
+  }
+
+  async listWebhookEvents(args: { status?: WebhookStatus; limit: number }): Promise<WebhookEventRecord[]> {
+    this.#open();
+    return copy(
+      [...this.#events.rows.values()]
+        .filter((event) => args.status === undefined || event.status === args.status)
+        .sort((a, b) => b.id - a.id)
+        .slice(0, args.limit),
+    );
+  }
+
+  async retryWebhookEvent(id: number, now: number): Promise<boolean> {
+    this.#open();
+    const event = this.#events.get(id);
+    if (!event || (event.status !== 'pending' && event.status !== 'dead')) return false;
+    event.status = 'pending';
+    event.nextAttemptAt = now;
+    event.leaseUntil = null;
+    return true;
+  }
+
+  async purgeExpired(args: PurgeExpired): Promise<PurgeResult> {
+    this.#open();
+    const byExpiry = (row: { expiresAt: number }) => row.expiresAt;
+    const codes = this.#codes.purge((c) => c.expiresAt < args.now - args.codeGraceMs, byExpiry, args.limit);
+    const accessTokens = this.#access.purge((a) => a.expiresAt < args.now, byExpiry, args.limit);
+    const refreshTokens = this.#refresh.purge((r) => r.expiresAt < args.now, byExpiry, args.limit);
+    const retention = args.webhookRetentionMs;
+    const webhookEvents =
+      retention === undefined
+        ? 0
+        : this.#events.purge(
+            (e) => e.status !== 'pending' && e.createdAt < args.now - retention,
+            (e) => e.id,
+            args.limit,
+          );
+    return {
+      codes,
+      accessTokens,
+      refreshTokens,
+      webhookEvents,
+      more: [codes, accessTokens, refreshTokens, webhookEvents].some((n) => n === args.limit),
+    };
+  }
+}
