@@ -171,6 +171,15 @@ export class MemoryStorage implements StoragePort {
     return null;
   }
 
+  async updatePasswordHash(userId: number, previousHash: string, newHash: string): Promise<boolean> {
+    this.#open();
+    // Conditional on the old hash: a concurrent password change wins over a rehash.
+    const user = this.#users.get(userId);
+    if (!user || user.passwordHash !== previousHash) return false;
+    user.passwordHash = newHash;
+    return true;
+  }
+
   async createApplication(app: NewApplication): Promise<void> {
     this.#open();
     if (this.#applications.has(app.clientId)) throw new Error(`application ${app.clientId} exists`);
