@@ -41,7 +41,9 @@ export class RedisRateLimiter implements RateLimiter {
     const window = this.#key(key, now);
     try {
       const count = Number((await this.#options.redis.get(window.key)) ?? 0);
-      return count >= this.#options.maxFailures * scale ? Math.max(1, Math.ceil((window.windowEnd - now) / 1000)) : 0;
+      return count >= this.#options.maxFailures * scale
+        ? Math.max(1, Math.ceil((window.windowEnd - now) / 1000))
+        : 0;
     } catch (error) {
       this.#options.onError?.(error);
       return 0;

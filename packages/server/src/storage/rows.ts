@@ -31,7 +31,11 @@ export const toUser = (r: Row): UserRecord => ({
 });
 
 /** Every grant type, in the order the column stores and responses list them. */
-export const ALL_GRANT_TYPES: readonly GrantType[] = ['authorization_code', 'refresh_token', 'client_credentials'];
+export const ALL_GRANT_TYPES: readonly GrantType[] = [
+  'authorization_code',
+  'refresh_token',
+  'client_credentials',
+];
 
 /** `grant_types` column (space-separated) → the list, in canonical order. */
 export const toGrantTypes = (column: unknown): GrantType[] => {

@@ -22,7 +22,9 @@ export function prepareStatements(db: Database.Database) {
     ),
     applicationById: p('SELECT * FROM applications WHERE client_id = ?'),
     applicationsByOwner: p('SELECT client_id FROM applications WHERE owner_user_id = ? ORDER BY created_at'),
-    secretsOf: p('SELECT id, secret_hash, created_at, expires_at FROM client_secrets WHERE client_id = ? ORDER BY id'),
+    secretsOf: p(
+      'SELECT id, secret_hash, created_at, expires_at FROM client_secrets WHERE client_id = ? ORDER BY id',
+    ),
     updateGrantTypes: p('UPDATE applications SET grant_types = ? WHERE client_id = ?'),
     endCurrentSecrets: p(
       'UPDATE client_secrets SET expires_at = ? WHERE client_id = ? AND (expires_at IS NULL OR expires_at > ?)',
