@@ -211,7 +211,7 @@ for (const factory of storageFactories) {
       const s = await h.seed();
       const t1 = await ccToken(h, s);
       for (const params of [
-        { grant_type: 'client_credentials', client_secret: t1 },
+        { grant_type: 'client_credentials', client_secret: t1 } as Record<string, string>,
         { grant_type: 'client_credentials', client_id: s.clientId, client_secret: t1 },
       ]) {
         const t2 = await postFrom(h.app, REAL_CLIENT, '/oauth/token', params);
@@ -516,7 +516,7 @@ for (const factory of storageFactories) {
     });
 
     test('GET /authorization redirects with invalid_request for plain or no method on a PKCE-required app (review #4)', async () => {
-      for (const extra of [{ code_challenge_method: 'plain' }, {}]) {
+      for (const extra of [{ code_challenge_method: 'plain' }, {}] as Record<string, string>[]) {
         const query = new URLSearchParams({
           client_id: s.clientId,
           response_type: 'code',
