@@ -49,7 +49,8 @@ describe('rate limits shared through Redis by two instances', () => {
       assert.equal(answer.body.error, 'invalid_client');
     }
     for (let n = 0; n < instances.length; n++) {
-      // Even the right secret waits now: the budget of this client is spent on every instance.
+      // Even the right secret waits now, from this address: the budget of this (client, address)
+      // is spent on every instance.
       const answer = await postJson(`${on(n)}/oauth/token`, { ...wrong, client_secret: app.clientSecret });
       assert.equal(answer.status, 429);
       assert.equal(answer.body.error, 'local_rate_limited');

@@ -526,7 +526,8 @@ for (const factory of storageFactories) {
         assert.ok(last);
         assertError(last, 429, 'local_rate_limited');
         assert.match(last.headers['retry-after'] as string, /^[0-9]+$/);
-        // The limit is per client as well: the right secret waits out the window too.
+        // From the failing address the right secret waits out the window too (the budget is per
+        // (client, address); other addresses are unaffected, see security-client-auth.test.ts).
         const blocked = await postForm(h.app, '/oauth/token', {
           grant_type: 'client_credentials',
           client_id: target.clientId,

@@ -1,5 +1,6 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { OAuthError } from '../core/errors.ts';
+import { isClientId } from '../core/identifiers.ts';
 import { openRuntime, openStorage, type Runtime, redactUrl, resolveDb, startServer } from '../runtime.ts';
 import type { WebhookEventRecord } from '../storage/contract.ts';
 
@@ -34,7 +35,7 @@ function port(value: string): number {
 }
 
 function clientId(value: string): string {
-  if (!/^[0-9]{16}$/.test(value)) throw new InvalidArgumentError('client id must be 16 digits.');
+  if (!isClientId(value)) throw new InvalidArgumentError('client id must be 16 digits.');
   return value;
 }
 
@@ -47,6 +48,19 @@ export function duration(value: string): number {
 }
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
+
+/** `--grant-types authorization_code,refresh_token`: the registry checks the values. */
+const commaList = (value: string): string[] =>
+  value
+    .split(',')
+    .map((v) => v.trim())
+    .filter((v) => v.length > 0);
+
+const grantTypesOption = () =>
+  new Option(
+    '--grant-types <list>',
+    'comma-separated grant types the application may use: authorization_code, refresh_token, client_credentials (default: all three)',
+  ).argParser(commaList);
 
 /** Opens the database named by --db, runs `work`, prints its result, closes. */
 async function withRuntime<T>(
@@ -156,6 +170,7 @@ app
   .option('--scope <scopes>', 'scopes the application may ask for', 'offline_access read write')
   .option('--pkce-required', 'refuse authorization requests without PKCE')
   .option('--notification-url <url>', 'where mp-connect webhooks are sent')
+  .addOption(grantTypesOption())
   .addOption(dbOption())
   .option('--json', 'print JSON')
   .action(
@@ -166,6 +181,7 @@ app
       scope: string;
       pkceRequired?: boolean;
       notificationUrl?: string;
+      grantTypes?: string[];
       db?: string;
       json?: boolean;
     }) =>
@@ -179,6 +195,7 @@ app
             scope: options.scope,
             pkceRequired: options.pkceRequired ?? false,
             notificationUrl: options.notificationUrl,
+            grantTypes: options.grantTypes,
           }),
         (a) =>
           [
@@ -188,6 +205,20 @@ app
             'These secrets are shown once; Renova keeps only a hash (client) or a sealed copy (webhook).',
           ].join('\n'),
       ),
+  );
+app
+  .command('update')
+  .description("change an application's settings (today: its allowed grant types)")
+  .requiredOption('--client-id <id>', 'application id', clientId)
+  .addOption(grantTypesOption().makeOptionMandatory())
+  .addOption(dbOption())
+  .option('--json', 'print JSON')
+  .action((options: { clientId: string; grantTypes: string[]; db?: string; json?: boolean }) =>
+    withRuntime(
+      options,
+      (rt) => rt.services.registry.updateApplication(options.clientId, { grantTypes: options.grantTypes }),
+      (a) => `updated application ${a.client_id}: grant_types ${a.grant_types.join(', ')}`,
+    ),
   );
 app
   .command('rotate-secret')

@@ -1,6 +1,7 @@
 import type { ApplicationRecord, StoragePort } from '../storage/contract.ts';
 import { OAuthError } from './errors.ts';
-import { checkPkceRequest } from './registry.ts';
+import { forLog, isClientId } from './identifiers.ts';
+import { checkMayRequestCode, checkPkceRequest } from './registry.ts';
 import { narrowScope } from './scopes.ts';
 
 /** A request to `GET /authorization` that may proceed to login and consent. */
@@ -53,12 +54,12 @@ export async function checkAuthorizationRequest(
   if (repeated.includes('client_id') || clientId === undefined) {
     return { kind: 'page', reason: 'unknown_client', description: 'client_id is missing or given twice.' };
   }
-  const app = /^[0-9]{16}$/.test(clientId) ? await storage.findApplication(clientId) : null;
+  const app = isClientId(clientId) ? await storage.findApplication(clientId) : null;
   if (!app) {
     return {
       kind: 'page',
       reason: 'unknown_client',
-      description: `No application has client_id ${clientId}.`,
+      description: `No application has client_id ${forLog(clientId)}.`,
     };
   }
   const redirectUri = one('redirect_uri');
@@ -99,6 +100,7 @@ export async function checkAuthorizationRequest(
     );
   }
   try {
+    checkMayRequestCode(app);
     const requested = one('scope');
     const scope =
       requested === undefined ? app.scope : narrowScope(requested, app.scope, "the application's scopes");

@@ -1,10 +1,11 @@
-import type { ApplicationRecord, StoragePort } from '../storage/contract.ts';
+import type { ApplicationRecord, ClientSecretRecord, StoragePort } from '../storage/contract.ts';
 import {
   type ClientAuthScheme,
   InvalidClientError,
   InvalidRequestError,
   RateLimitedError,
 } from './errors.ts';
+import { forLog, isClientId } from './identifiers.ts';
 import { type Params, stringParam } from './params.ts';
 import type { Clock } from './ports.ts';
 import type { RateLimiter } from './rate-limit.ts';
@@ -90,6 +91,41 @@ export function credentialParamNames(credentials: PresentedCredentials): string[
 const APP_CACHE_MS = 5_000;
 const APP_CACHE_MAX = 10_000;
 
+/**
+ * The per-address budget of failed client authentications, as a multiple of the per-(client,
+ * address) one: one address (a NAT, a host running several integrations) may serve several
+ * clients, each of which may fail on its own budget.
+ */
+export const ADDRESS_FAILURE_SCALE = 5;
+
+/** A client whose credentials verified, and how. */
+export interface AuthenticatedClient {
+  app: ApplicationRecord;
+  scheme: ClientAuthScheme;
+  /**
+   * The client secret that matched (basic and body), or the one that issued the client_credentials
+   * token presented as the secret (form 3); null for a form-3 token issued before secrets were
+   * recorded on tokens.
+   */
+  secretId: number | null;
+}
+
+/** A secret authenticates while it is current or inside its overlap after a rotation. */
+const live = (secret: ClientSecretRecord, now: number) => secret.expiresAt === null || secret.expiresAt > now;
+
+/** The limiter keys a failed authentication counts against, and the budget scale of each. */
+function failureKeys(credentials: PresentedCredentials, remoteAddress: string) {
+  const keys: { key: string; scale: number }[] = [
+    { key: `addr:${remoteAddress}`, scale: ADDRESS_FAILURE_SCALE },
+  ];
+  // Only a well-formed client id becomes (part of) a key: a 15 000-character one must not sit in
+  // the limiter's memory or Redis (security review #7).
+  if (isClientId(credentials.clientId)) {
+    keys.push({ key: `client:${credentials.clientId}@${remoteAddress}`, scale: 1 });
+  }
+  return keys;
+}
+
 export class ClientAuthenticator {
   readonly #storage: StoragePort;
   readonly #clock: Clock;
@@ -110,36 +146,50 @@ export class ClientAuthenticator {
     this.#limiter = limiter;
   }
 
-  /** Drops what is cached about an application, after its secrets changed. */
+  /** Drops what is cached about an application, after its secrets or settings changed. */
   forget(clientId: string): void {
     this.#apps.delete(clientId);
   }
 
+  /** Authenticates the client of a revocation or introspection request (see `authenticateClient`). */
+  async authenticate(credentials: PresentedCredentials, remoteAddress: string): Promise<ApplicationRecord> {
+    return (await this.authenticateClient(credentials, remoteAddress)).app;
+  }
+
   /**
    * Authenticates the client of a token, revocation or introspection request. Failed attempts are
-   * counted per client and per address; past the limit the caller gets 429 before any lookup.
+   * counted per (client, address) and per address, never per client alone: `client_id` is public,
+   * so a per-client counter would let anyone lock a client out of its own token endpoint (security
+   * review #2). Past a limit the caller gets 429 before any lookup; since every key holds the
+   * caller's address, a failing source only ever throttles itself, and credentials presented from
+   * any other address are checked as usual.
    */
-  async authenticate(credentials: PresentedCredentials, remoteAddress: string): Promise<ApplicationRecord> {
+  async authenticateClient(
+    credentials: PresentedCredentials,
+    remoteAddress: string,
+  ): Promise<AuthenticatedClient> {
     const now = this.#clock.now();
-    const keys = [`addr:${remoteAddress}`];
-    if (credentials.clientId !== undefined) keys.push(`client:${credentials.clientId}`);
-    for (const key of keys) {
-      const wait = await this.#limiter.retryAfter(key, now);
+    const keys = failureKeys(credentials, remoteAddress);
+    for (const { key, scale } of keys) {
+      const wait = await this.#limiter.retryAfter(key, now, scale);
       if (wait > 0) {
-        throw new RateLimitedError(`too many failed client authentications; retry in ${wait} s`, wait);
+        throw new RateLimitedError(
+          `too many failed client authentications from this address; retry in ${wait} s`,
+          wait,
+        );
       }
     }
     try {
       return await this.#verify(credentials, now);
     } catch (error) {
       if (error instanceof InvalidClientError) {
-        await Promise.all(keys.map((key) => this.#limiter.recordFailure(key, now)));
+        await Promise.all(keys.map(({ key }) => this.#limiter.recordFailure(key, now)));
       }
       throw error;
     }
   }
 
-  async #verify(credentials: PresentedCredentials, now: number): Promise<ApplicationRecord> {
+  async #verify(credentials: PresentedCredentials, now: number): Promise<AuthenticatedClient> {
     const { scheme, secret } = credentials;
     if (secret === undefined) {
       throw new InvalidRequestError('client authentication is required: send client_id and client_secret');
@@ -149,34 +199,44 @@ export class ClientAuthenticator {
     if (clientId === undefined) {
       throw new InvalidRequestError('client_id is required with client_secret');
     }
-    if (!/^[0-9]{16}$/.test(clientId)) {
-      throw new InvalidClientError(GENERIC, scheme, { detail: `malformed client_id ${clientId}` });
+    if (!isClientId(clientId)) {
+      throw new InvalidClientError(GENERIC, scheme, {
+        detail: `malformed client_id ${forLog(clientId, 32)}`,
+      });
     }
     // Client secrets are server-generated with ~190 bits, so one SHA-256 compared in constant time is
     // as strong as bcrypt and costs microseconds (GUIDE.md; Hydra spent ~90 % of its time in bcrypt).
     const presented = sha256(secret);
-    const matches = (app: ApplicationRecord) =>
-      app.secrets.some((s) => (s.expiresAt === null || s.expiresAt > now) && sameDigest(s.hash, presented));
+    const matching = (app: ApplicationRecord) =>
+      app.secrets.find((s) => live(s, now) && sameDigest(s.hash, presented));
     const cached = this.#apps.get(clientId);
-    if (cached && now - cached.readAt < APP_CACHE_MS && matches(cached.app)) return cached.app;
+    if (cached && now - cached.readAt < APP_CACHE_MS) {
+      const hit = matching(cached.app);
+      if (hit) return { app: cached.app, scheme, secretId: hit.id };
+    }
     const app = await this.#storage.findApplication(clientId);
     if (!app) throw new InvalidClientError(GENERIC, scheme, { detail: `unknown client_id ${clientId}` });
-    if (!matches(app))
-      throw new InvalidClientError(GENERIC, scheme, { detail: `wrong secret for ${clientId}` });
+    const hit = matching(app);
+    if (!hit) throw new InvalidClientError(GENERIC, scheme, { detail: `wrong secret for ${clientId}` });
     if (this.#apps.size >= APP_CACHE_MAX) this.#apps.clear();
     this.#apps.set(clientId, { app, readAt: now });
-    return app;
+    return { app, scheme, secretId: hit.id };
   }
 
   /**
    * CONTRACT §4.2 form 3: `client_secret` is an unexpired access token that the application obtained
    * for itself with client_credentials (the mercadopago Java SDK sends this and no client_id).
+   *
+   * Such a token is a bearer token sent to every API, far more exposed than the secret, so it
+   * authenticates only while the client secret that issued it still does: once that secret's
+   * overlap after a rotation ends, its tokens stop working as secrets too (security review #3).
+   * That it cannot mint client_credentials tokens is the token endpoint's rule.
    */
   async #verifyOwnAccessToken(
     clientId: string | undefined,
     token: string,
     now: number,
-  ): Promise<ApplicationRecord> {
+  ): Promise<AuthenticatedClient> {
     const parsed = parseAccessToken(token);
     const record = parsed ? await this.#storage.findAccessToken(parsed.id) : null;
     if (
@@ -201,6 +261,19 @@ export class ClientAuthenticator {
     const app = await this.#storage.findApplication(record.clientId);
     if (!app)
       throw new InvalidClientError(GENERIC, 'access_token', { detail: 'application of token is gone' });
-    return app;
+    // Tokens issued before the issuing secret was recorded (migration 4) fall back to time: some
+    // still-live secret must have existed when the token was issued.
+    const issuing =
+      record.issuingSecretId === null
+        ? app.secrets.find((s) => live(s, now) && s.createdAt <= record.issuedAt)
+        : app.secrets.find((s) => s.id === record.issuingSecretId && live(s, now));
+    if (!issuing) {
+      throw new InvalidClientError(
+        'client_secret is an access token issued under a client secret that has been rotated out; send client_id and the current client_secret instead',
+        'access_token',
+        { detail: `form-3 token of ${record.clientId} outlived its issuing secret` },
+      );
+    }
+    return { app, scheme: 'access_token', secretId: issuing.id };
   }
 }

@@ -1,6 +1,7 @@
-import type { ApplicationRecord, StoragePort, UserRecord } from '../storage/contract.ts';
+import type { ApplicationRecord, GrantType, StoragePort, UserRecord } from '../storage/contract.ts';
 import type { Lifetimes } from './config.ts';
-import { InvalidRequestError, NotFoundError } from './errors.ts';
+import { InvalidRequestError, NotFoundError, UnauthorizedClientError } from './errors.ts';
+import { isClientId } from './identifiers.ts';
 import { PasswordHasher } from './passwords.ts';
 import type { Clock, RandomSource } from './ports.ts';
 import { ALL_SCOPES, formatScope, narrowScope } from './scopes.ts';
@@ -43,7 +44,33 @@ export interface CreateApplicationInput {
   scope?: string | undefined;
   pkceRequired?: boolean | undefined;
   notificationUrl?: string | null | undefined;
+  /** RFC 7591 §2 `grant_types`; omitted: all three (Mercado Pago's behaviour). */
+  grantTypes?: readonly string[] | undefined;
 }
+
+/** What may change on an existing application (`PATCH /admin/applications/:client_id`). */
+export interface UpdateApplicationInput {
+  grantTypes?: readonly string[] | undefined;
+}
+
+/** An application as the admin API shows it after a change: no secrets. */
+export interface ApplicationView {
+  client_id: string;
+  name: string;
+  owner_user_id: number;
+  redirect_uris: string[];
+  scopes: string[];
+  pkce_required: boolean;
+  notification_url: string | null;
+  grant_types: GrantType[];
+}
+
+/** The grant types of the token endpoint, in the order they are listed. */
+export const GRANT_TYPES: readonly GrantType[] = [
+  'authorization_code',
+  'refresh_token',
+  'client_credentials',
+];
 
 /** The admin API's answer for a new application (CONTRACT §4.5); secrets are shown this once. */
 export interface CreatedApplication {
@@ -55,6 +82,7 @@ export interface CreatedApplication {
   scopes: string[];
   pkce_required: boolean;
   notification_url: string | null;
+  grant_types: GrantType[];
   webhook_secret: string;
 }
 
@@ -179,6 +207,7 @@ export class Registry {
     const notificationUrl = input.notificationUrl
       ? checkNotificationUrl(input.notificationUrl, this.#webhookTargets)
       : null;
+    const grantTypes = input.grantTypes === undefined ? [...GRANT_TYPES] : checkGrantTypes(input.grantTypes);
     const clientSecret = newClientSecret(this.#random);
     const webhookSecret = this.#random.bytes(32).toString('hex');
     const clientId = newClientId(this.#random);
@@ -190,6 +219,7 @@ export class Registry {
       scope,
       pkceRequired: input.pkceRequired ?? false,
       notificationUrl,
+      grantTypes,
       webhookSecretSealed: this.#sealer.seal(`${WEBHOOK_SECRET_PURPOSE}:${clientId}`, webhookSecret),
       ownerPublicKey: this.#random.uuid(),
       secretHash: sha256(clientSecret),
@@ -204,8 +234,26 @@ export class Registry {
       scopes: scope.split(' '),
       pkce_required: input.pkceRequired ?? false,
       notification_url: notificationUrl,
+      grant_types: grantTypes,
       webhook_secret: webhookSecret,
     };
+  }
+
+  /** Changes an application's settings; today its allowed grant types (RFC 7591 §2). */
+  async updateApplication(clientId: string, input: UpdateApplicationInput): Promise<ApplicationView> {
+    const app = await this.requireApplication(clientId);
+    if (input.grantTypes === undefined) {
+      throw new InvalidRequestError(
+        `nothing to change: send grant_types (one or more of ${GRANT_TYPES.join(', ')})`,
+      );
+    }
+    const grantTypes = checkGrantTypes(input.grantTypes);
+    if (!(await this.#storage.updateApplicationGrantTypes(clientId, grantTypes))) {
+      throw new NotFoundError(`application ${clientId} does not exist`);
+    }
+    // Cached authentication data holds the application record, grant types included.
+    this.#secretsChanged(clientId);
+    return applicationView({ ...app, grantTypes });
   }
 
   /** Issues a new current secret; the old ones keep working for `overlapSeconds`. */
@@ -230,15 +278,20 @@ export class Registry {
   async rotateWebhookSecret(clientId: string): Promise<{ webhook_secret: string }> {
     const webhookSecret = this.#random.bytes(32).toString('hex');
     const sealed = this.#sealer.seal(`${WEBHOOK_SECRET_PURPOSE}:${clientId}`, webhookSecret);
-    if (!/^[0-9]{16}$/.test(clientId) || !(await this.#storage.replaceWebhookSecret(clientId, sealed))) {
+    if (!isClientId(clientId) || !(await this.#storage.replaceWebhookSecret(clientId, sealed))) {
       throw new NotFoundError(`application ${clientId} does not exist`);
     }
     return { webhook_secret: webhookSecret };
   }
 
   async requireApplication(clientId: string): Promise<ApplicationRecord> {
-    const app = /^[0-9]{16}$/.test(clientId) ? await this.#storage.findApplication(clientId) : null;
-    if (!app) throw new NotFoundError(`application ${clientId} does not exist`);
+    const app = isClientId(clientId) ? await this.#storage.findApplication(clientId) : null;
+    if (!app) {
+      // Never echo a malformed id: it may be any size (security review #7).
+      throw new NotFoundError(
+        isClientId(clientId) ? `application ${clientId} does not exist` : 'client_id must be 16 digits',
+      );
+    }
     return app;
   }
 
@@ -248,6 +301,7 @@ export class Registry {
    */
   async authorize(input: AuthorizeInput): Promise<{ code: string; redirect_uri: string }> {
     const app = await this.requireApplication(input.clientId);
+    checkMayRequestCode(app);
     if (!(await this.#storage.findUserById(input.userId))) {
       throw new InvalidRequestError(`user ${input.userId} does not exist`);
     }
@@ -304,7 +358,7 @@ export class Registry {
    * the CLI), queueing `application.deauthorized` in the same transaction.
    */
   async revokeGrant(clientId: string, userId: number): Promise<void> {
-    const app = /^[0-9]{16}$/.test(clientId) ? await this.#storage.findApplication(clientId) : null;
+    const app = isClientId(clientId) ? await this.#storage.findApplication(clientId) : null;
     const now = this.#clock.now();
     const event = app ? webhookEventFor(app, userId, 'application.deauthorized', now) : undefined;
     if (!app || !(await this.#storage.revokeGrant(clientId, userId, now, event))) {
@@ -314,9 +368,59 @@ export class Registry {
   }
 }
 
+export function applicationView(app: ApplicationRecord): ApplicationView {
+  return {
+    client_id: app.clientId,
+    name: app.name,
+    owner_user_id: app.ownerUserId,
+    redirect_uris: app.redirectUris,
+    scopes: app.scope.split(' '),
+    pkce_required: app.pkceRequired,
+    notification_url: app.notificationUrl,
+    grant_types: app.grantTypes,
+  };
+}
+
+/**
+ * RFC 7591 §2 `grant_types`: one or more of the three grants of the token endpoint. A refresh
+ * token is only ever issued by the authorization_code grant, so refresh_token alone would be an
+ * application that can never use it.
+ */
+export function checkGrantTypes(requested: readonly string[]): GrantType[] {
+  const accepted = `accepted values: ${GRANT_TYPES.join(', ')}`;
+  if (requested.length === 0) throw new InvalidRequestError(`grant_types must not be empty; ${accepted}`);
+  const unknown = requested.filter((g) => !(GRANT_TYPES as readonly string[]).includes(g));
+  if (unknown.length > 0) {
+    const shown = unknown.map((g) => JSON.stringify(g.length > 40 ? `${g.slice(0, 40)}…` : g)).join(', ');
+    throw new InvalidRequestError(`grant_types has unknown value ${shown}; ${accepted}`);
+  }
+  const chosen = GRANT_TYPES.filter((g) => requested.includes(g));
+  if (chosen.includes('refresh_token') && !chosen.includes('authorization_code')) {
+    throw new InvalidRequestError(
+      'grant_types with refresh_token must also list authorization_code: refresh tokens are issued only by the authorization_code grant',
+    );
+  }
+  return chosen;
+}
+
+/**
+ * RFC 6749 §4.1.2.1 `unauthorized_client`: "The client is not authorized to request an
+ * authorization code using this method", for an application registered without authorization_code.
+ */
+export function checkMayRequestCode(app: ApplicationRecord): void {
+  if (!app.grantTypes.includes('authorization_code')) {
+    throw new UnauthorizedClientError(
+      `this application is not allowed the authorization_code grant (its grant_types: ${app.grantTypes.join(', ')}); an operator can change them with PATCH /admin/applications/${app.clientId}`,
+    );
+  }
+}
+
 /**
  * RFC 7636 §4.3: `code_challenge_method` defaults to `plain`. An application registered with PKCE
- * required refuses a request without a challenge (CONTRACT §4.1).
+ * required refuses a request without a challenge (CONTRACT §4.1), and accepts only S256: RFC 9700
+ * §2.1.1 "Authorization servers MUST support PKCE ... [and] SHOULD use S256" — `plain` protects
+ * nothing against an attacker who can read the authorization request, so it is no PKCE at all for
+ * an application that asked to require it (security review #4).
  */
 export function checkPkceRequest(
   challenge: string | undefined,
@@ -336,6 +440,13 @@ export function checkPkceRequest(
   const normalized = method === undefined ? 'plain' : method === 's256' ? 'S256' : method;
   if (normalized !== 'S256' && normalized !== 'plain') {
     throw new InvalidRequestError('code_challenge_method must be S256 or plain');
+  }
+  if (required && normalized !== 'S256') {
+    throw new InvalidRequestError(
+      method === undefined
+        ? 'this application requires PKCE with S256: send code_challenge_method=S256 (without it the method is plain, which this application refuses; RFC 9700 §2.1.1)'
+        : 'this application requires PKCE with S256: code_challenge_method=plain is refused; send the BASE64URL(SHA-256(code_verifier)) challenge with code_challenge_method=S256 (RFC 9700 §2.1.1)',
+    );
   }
   if (!CODE_CHALLENGE.test(challenge)) {
     throw new InvalidRequestError(

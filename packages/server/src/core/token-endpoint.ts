@@ -1,6 +1,11 @@
 import { createHash } from 'node:crypto';
-import type { ApplicationRecord, IssuedPair, StoragePort } from '../storage/contract.ts';
-import { ClientAuthenticator, credentialParamNames, presentedCredentials } from './client-auth.ts';
+import type { ApplicationRecord, GrantType, IssuedPair, StoragePort } from '../storage/contract.ts';
+import {
+  type AuthenticatedClient,
+  ClientAuthenticator,
+  credentialParamNames,
+  presentedCredentials,
+} from './client-auth.ts';
 import type { Lifetimes } from './config.ts';
 import {
   InvalidGrantError,
@@ -41,6 +46,11 @@ export interface TokenRequest {
   /** The raw `Authorization` header, if any. */
   authorization: string | undefined;
   remoteAddress: string;
+  /**
+   * Called once the client has authenticated, before the grant runs: the HTTP layer counts the
+   * request against that (verified) client's request budget there.
+   */
+  onAuthenticated?: (clientId: string) => Promise<void>;
 }
 
 /** What a grant handler returns; `outcome` feeds metrics and logs. */
@@ -52,6 +62,7 @@ export interface GrantResult {
 interface GrantContext {
   params: Params;
   app: ApplicationRecord;
+  client: AuthenticatedClient;
 }
 
 interface GrantHandler {
@@ -116,8 +127,17 @@ export class TokenEndpoint {
     const grant = grantType === undefined ? undefined : this.#grants.get(grantType);
     if (grant === undefined) throw unsupportedGrantType(grantType ?? '');
     requireParams(params, ['grant_type', ...credentialParamNames(credentials), ...grant.required]);
-    const app = await this.#clients.authenticate(credentials, request.remoteAddress);
-    return grant.handle({ params, app });
+    const client = await this.#clients.authenticateClient(credentials, request.remoteAddress);
+    await request.onAuthenticated?.(client.app.clientId);
+    const { app } = client;
+    // RFC 6749 §5.2 unauthorized_client: "The authenticated client is not authorized to use this
+    // authorization grant type"; which ones it may use is registered per application (RFC 7591 §2).
+    if (!app.grantTypes.includes(grantType as GrantType)) {
+      throw new UnauthorizedClientError(
+        `this application is not allowed the ${grantType} grant (its grant_types: ${app.grantTypes.join(', ')}); an operator can change them with PATCH /admin/applications/${app.clientId}`,
+      );
+    }
+    return grant.handle({ params, app, client });
   }
 
   /** RFC 6749 §4.1.3 with RFC 7636 §4.5-4.6; single use per RFC 6749 §4.1.2. */
@@ -309,7 +329,16 @@ export class TokenEndpoint {
   }
 
   /** RFC 6749 §4.4: the application's own token; its user is the application's owner. */
-  async #clientCredentials({ params, app }: GrantContext): Promise<GrantResult> {
+  async #clientCredentials({ params, app, client }: GrantContext): Promise<GrantResult> {
+    // CONTRACT §4.2 form 3 (an access token as client_secret) exists for the mercadopago Java SDK's
+    // code and refresh calls. Letting it mint client_credentials tokens made one leaked bearer
+    // token a credential forever: each token minted the next, past any secret rotation (security
+    // review #3). RFC 6749 §4.4.2: the client_credentials grant needs real client authentication.
+    if (client.scheme === 'access_token') {
+      throw new UnauthorizedClientError(
+        'an access token cannot be used as client_secret to obtain a client_credentials token; authenticate with client_id and the client secret',
+      );
+    }
     const { storage, clock, random, lifetimes } = this.#deps;
     const now = clock.now();
     const liveMode = !booleanParam(params, 'test_token');
@@ -330,6 +359,9 @@ export class TokenEndpoint {
       clientId: app.clientId,
       userId: app.ownerUserId,
       liveMode,
+      // The secret that authenticated this request: as a form-3 secret the token lives no longer
+      // than that secret does (core/client-auth.ts).
+      issuingSecretId: client.secretId,
     });
     return {
       outcome: 'issued',

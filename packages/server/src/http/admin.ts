@@ -1,9 +1,12 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { FastifyBaseLogger, FastifyInstance, FastifyRequest } from 'fastify';
 import { InvalidRequestError, InvalidTokenError, RateLimitedError } from '../core/errors.ts';
+import { forLog, isClientId, isUserId } from '../core/identifiers.ts';
 import type { Services } from '../services.ts';
 
 const str = { type: 'string' } as const;
+/** RFC 7591 §2 `grant_types`; the values are checked by the registry, which names the accepted ones. */
+const grantTypes = { type: 'array', items: str, maxItems: 10 } as const;
 const userId = { type: 'integer', minimum: 1 } as const;
 const clientId = { type: 'string', pattern: '^[0-9]{16}$' } as const;
 
@@ -33,15 +36,26 @@ function presentsAdminToken(request: FastifyRequest, adminToken: Buffer): boolea
   return presented.length === adminToken.length && timingSafeEqual(presented, adminToken);
 }
 
-/** What an admin action acted on, for the log: identifiers only, never a body field that may hold a secret. */
+/**
+ * What an admin action acted on, for the log: identifiers only, never a body field that may hold a
+ * secret. A path or body value that is not a well-formed identifier is logged only as a cut
+ * (security review #7): the path of a refused call may be kilobytes long.
+ */
 function actionTarget(request: FastifyRequest): Record<string, unknown> {
-  const target: Record<string, unknown> = { ...(request.params as Record<string, unknown> | undefined) };
+  const target: Record<string, unknown> = {};
+  const identifier = (field: string, value: unknown) =>
+    field === 'client_id' ? isClientId(value) || typeof value === 'number' : isUserId(value);
+  const add = (field: string, value: unknown) => {
+    if (identifier(field, value)) target[field] = value;
+    else if (typeof value === 'string') target[field] = forLog(value);
+  };
+  for (const [field, value] of Object.entries((request.params as Record<string, unknown> | undefined) ?? {}))
+    add(field, value);
   const body = request.body as Record<string, unknown> | null | undefined;
   if (body && typeof body === 'object') {
     for (const field of ['client_id', 'user_id', 'owner_user_id'] as const) {
       const value = body[field];
-      if (typeof value === 'number' || (typeof value === 'string' && value.length <= 32))
-        target[field] = value;
+      if (identifier(field, value)) target[field] = value;
     }
   }
   return target;
@@ -144,6 +158,7 @@ export async function adminRoutes(
             scopes: { anyOf: [{ type: 'array', items: str, minItems: 1 }, str] },
             pkce_required: { type: 'boolean' },
             notification_url: { anyOf: [str, { type: 'null' }] },
+            grant_types: grantTypes,
           },
         },
       },
@@ -156,6 +171,7 @@ export async function adminRoutes(
         scopes?: string[] | string;
         pkce_required?: boolean;
         notification_url?: string | null;
+        grant_types?: string[];
       };
       const created = await registry.createApplication({
         name: body.name,
@@ -164,8 +180,30 @@ export async function adminRoutes(
         scope: Array.isArray(body.scopes) ? body.scopes.join(' ') : body.scopes,
         pkceRequired: body.pkce_required,
         notificationUrl: body.notification_url,
+        grantTypes: body.grant_types,
       });
       return reply.code(201).send(created);
+    },
+  );
+
+  // Changes an application's settings; today only its grant types (RFC 7591 §2 `grant_types`).
+  admin.patch(
+    '/applications/:client_id',
+    {
+      schema: {
+        params: { type: 'object', properties: { client_id: clientId } },
+        body: {
+          type: 'object',
+          required: ['grant_types'],
+          additionalProperties: false,
+          properties: { grant_types: grantTypes },
+        },
+      },
+    },
+    async (request) => {
+      const { client_id } = request.params as { client_id: string };
+      const body = request.body as { grant_types: string[] };
+      return registry.updateApplication(client_id, { grantTypes: body.grant_types });
     },
   );
 
@@ -236,9 +274,8 @@ export async function adminRoutes(
 
   admin.delete('/grants/:client_id/:user_id', async (request, reply) => {
     const params = request.params as { client_id: string; user_id: string };
-    if (!/^[0-9]{16}$/.test(params.client_id)) throw new InvalidRequestError('client_id must be 16 digits');
-    if (!/^[1-9][0-9]{0,15}$/.test(params.user_id))
-      throw new InvalidRequestError('user_id must be a positive integer');
+    if (!isClientId(params.client_id)) throw new InvalidRequestError('client_id must be 16 digits');
+    if (!isUserId(params.user_id)) throw new InvalidRequestError('user_id must be a positive integer');
     await registry.revokeGrant(params.client_id, Number(params.user_id));
     return reply.code(204).send();
   });

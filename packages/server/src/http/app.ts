@@ -5,8 +5,8 @@ import Fastify, {
   type FastifyRequest,
 } from 'fastify';
 import { Counter, collectDefaultMetrics, Histogram, Registry as MetricsRegistry } from 'prom-client';
-import { presentedCredentials } from '../core/client-auth.ts';
 import { InvalidRequestError, NotFoundError, OAuthError, RateLimitedError } from '../core/errors.ts';
+import { forLog, LOG_FIELD_MAX } from '../core/identifiers.ts';
 import type { Params } from '../core/params.ts';
 import { ALL_SCOPES } from '../core/scopes.ts';
 import type { Services } from '../services.ts';
@@ -72,8 +72,10 @@ export async function buildApp(services: Services, options: HttpOptions): Promis
       try {
         const input = clientRequest(request);
         grantType = typeof input.params.grant_type === 'string' ? input.params.grant_type : 'unknown';
-        if (services.requestLimiter) await countTokenRequest(services, input);
-        const result = await services.tokens.handle(input);
+        const onAuthenticated = services.requestLimiter
+          ? await countTokenRequest(services, input)
+          : undefined;
+        const result = await services.tokens.handle({ ...input, onAuthenticated });
         outcome = result.outcome;
         void reply.header('cache-control', 'no-store').header('pragma', 'no-cache');
         return result.response;
@@ -176,9 +178,21 @@ function createFastify(log: FastifyBaseLogger | undefined, trustProxy: HttpOptio
   app.setErrorHandler((error, request, reply) => {
     const answer = toErrorReply(error);
     if (answer.status >= 500 && !(error instanceof OAuthError)) {
-      log?.error({ err: error, method: request.method, url: request.url }, 'request failed');
+      log?.error(
+        { err: error, method: request.method, url: forLog(request.url, LOG_FIELD_MAX) },
+        'request failed',
+      );
     } else if (error instanceof OAuthError && error.detail) {
-      log?.info({ error: error.error, detail: error.detail, url: request.url }, 'request refused');
+      // Both fields may quote what a client sent: cut, so one request cannot grow the log by its
+      // size (security review #7).
+      log?.info(
+        {
+          error: error.error,
+          detail: forLog(error.detail, LOG_FIELD_MAX),
+          url: forLog(request.url, LOG_FIELD_MAX),
+        },
+        'request refused',
+      );
     }
     void reply
       .code(answer.status)
@@ -197,30 +211,26 @@ function createFastify(log: FastifyBaseLogger | undefined, trustProxy: HttpOptio
 }
 
 /**
- * Token requests per address and per client (issue 4 §4), counted before any storage work so that a
- * flood costs one counter increment each. The client id is the one presented, not yet verified:
- * this only spreads the budget, authentication still decides.
+ * Token requests per address and per client (issue 4 §4). The address is counted before any
+ * storage work, so that a flood costs one counter increment each. The client is counted only once
+ * it has authenticated, under its verified id: counting the presented (public) `client_id` would let
+ * anyone spend a client's budget and lock it out of its own token endpoint (security review #2).
+ * Returns the hook the token endpoint calls after authentication.
  */
 async function countTokenRequest(
   services: Services,
-  input: { params: Params; authorization: string | undefined; remoteAddress: string },
-): Promise<void> {
+  input: { remoteAddress: string },
+): Promise<((clientId: string) => Promise<void>) | undefined> {
   const limiter = services.requestLimiter;
-  if (!limiter) return;
-  const now = services.clock.now();
-  const keys = [`addr:${input.remoteAddress}`];
-  let clientId: string | undefined;
-  try {
-    clientId = presentedCredentials(input.params, input.authorization).clientId;
-  } catch {
-    // Malformed credentials are answered by the token endpoint itself.
-  }
-  if (clientId !== undefined) keys.push(`client:${clientId}`);
-  for (const key of keys) {
+  if (!limiter) return undefined;
+  const limit = async (key: string) => {
+    const now = services.clock.now();
     const wait = await limiter.retryAfter(key, now);
     if (wait > 0) throw new RateLimitedError(`too many token requests; retry in ${wait} s`, wait);
-  }
-  await Promise.all(keys.map((key) => limiter.recordFailure(key, now)));
+    await limiter.recordFailure(key, now);
+  };
+  await limit(`addr:${input.remoteAddress}`);
+  return (clientId) => limit(`client:${clientId}`);
 }
 
 /** CONTRACT §4.2: parameters in the query string are rejected; the body is the only source. */

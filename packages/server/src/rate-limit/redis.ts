@@ -37,11 +37,13 @@ export class RedisRateLimiter implements RateLimiter {
     return { key: `${this.#options.prefix}${key}:${index}`, windowEnd: (index + 1) * windowMs };
   }
 
-  async retryAfter(key: string, now: number): Promise<number> {
+  async retryAfter(key: string, now: number, scale = 1): Promise<number> {
     const window = this.#key(key, now);
     try {
       const count = Number((await this.#options.redis.get(window.key)) ?? 0);
-      return count >= this.#options.maxFailures ? Math.max(1, Math.ceil((window.windowEnd - now) / 1000)) : 0;
+      return count >= this.#options.maxFailures * scale
+        ? Math.max(1, Math.ceil((window.windowEnd - now) / 1000))
+        : 0;
     } catch (error) {
       this.#options.onError?.(error);
       return 0;

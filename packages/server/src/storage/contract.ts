@@ -27,7 +27,10 @@ export interface NewUser {
 }
 
 export interface ClientSecretRecord {
+  /** Recorded on the client_credentials tokens it issues (AccessTokenRecord.issuingSecretId). */
+  id: number;
   hash: Buffer;
+  createdAt: number;
   /** null: current secret; otherwise the end of its overlap after a rotation (core checks it against its clock). */
   expiresAt: number | null;
 }
@@ -40,6 +43,8 @@ export interface ApplicationRecord {
   scope: string;
   pkceRequired: boolean;
   notificationUrl: string | null;
+  /** The grant types the application may use at the token endpoint (RFC 7591 §2 `grant_types`). */
+  grantTypes: GrantType[];
   /** The owner's public key uuid, used for client_credentials responses. */
   ownerPublicKey: string;
   createdAt: number;
@@ -47,6 +52,9 @@ export interface ApplicationRecord {
   /** The webhook secret, sealed under the server key (purpose `webhook-secret:<client_id>`). */
   webhookSecretSealed: Buffer;
 }
+
+/** The grant types of the token endpoint (CONTRACT §4.2). */
+export type GrantType = 'authorization_code' | 'refresh_token' | 'client_credentials';
 
 export interface NewApplication {
   clientId: string;
@@ -56,6 +64,8 @@ export interface NewApplication {
   scope: string;
   pkceRequired: boolean;
   notificationUrl: string | null;
+  /** Omitted: all three (Mercado Pago's behaviour). Core validates the list. */
+  grantTypes?: GrantType[];
   /** The webhook secret, sealed under the server key (never plaintext). */
   webhookSecretSealed: Buffer;
   ownerPublicKey: string;
@@ -106,7 +116,10 @@ export type ExchangeOutcome =
   | { outcome: 'issued'; familyId: number; accessTokenId: number; refreshTokenId: number; publicKey: string }
   /** The code was already used: every token issued from it has now been revoked (RFC 6749 §4.1.2). */
   | { outcome: 'code_reused' }
-  /** The seller revoked the application between consent and exchange. */
+  /**
+   * The seller revoked the application between consent and exchange (the code was issued before
+   * the revocation, even if the seller has consented again since).
+   */
   | { outcome: 'grant_revoked' };
 
 export interface RefreshTokenRecord {
@@ -203,12 +216,19 @@ export interface AccessTokenRecord {
   issuedAt: number;
   expiresAt: number;
   revoked: boolean;
+  /**
+   * client_credentials tokens: the client secret that authenticated their issue; null for user
+   * tokens and for tokens issued before migration 4.
+   */
+  issuingSecretId: number | null;
 }
 
 export interface NewClientCredentialsToken extends NewAccessToken {
   clientId: string;
   userId: number;
   liveMode: boolean;
+  /** The client secret (ClientSecretRecord.id) that authenticated the request; omitted: null. */
+  issuingSecretId?: number | null;
 }
 
 export interface GrantRecord {
@@ -337,6 +357,8 @@ export interface StoragePort {
   listApplicationsByOwner(ownerUserId: number): Promise<ApplicationRecord[]>;
   /** Rotation: current secrets get `overlapUntil` as their end, then `hash` becomes current. */
   rotateClientSecret(clientId: string, hash: Buffer, overlapUntil: number, now: number): Promise<boolean>;
+  /** Replaces the application's allowed grant types; false when there is no such application. */
+  updateApplicationGrantTypes(clientId: string, grantTypes: GrantType[]): Promise<boolean>;
   /** Replaces the application's sealed webhook secret; false when there is no such application. */
   replaceWebhookSecret(clientId: string, sealed: Buffer): Promise<boolean>;
 
@@ -380,7 +402,9 @@ export interface StoragePort {
   /** Revokes a refresh token family: every refresh and access token descending from one code. */
   revokeFamily(familyId: number, now: number): Promise<void>;
   /**
-   * Revokes the seller's authorization of the application and every token of it. Resolves false
+   * Revokes the seller's authorization of the application, every token of it and its unused
+   * authorization codes (marked used with no family: a later exchange is answered `grant_revoked`,
+   * also after a re-consent re-activates the grant). Resolves false
    * when there was no active grant. When `event` is given, it is appended to the webhook outbox in
    * the SAME transaction, if and only if an active grant was revoked (the call resolves true).
    */

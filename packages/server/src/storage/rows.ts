@@ -1,4 +1,4 @@
-import type { UserRecord, WebhookEventRecord, WebhookStatus } from './contract.ts';
+import type { GrantType, UserRecord, WebhookEventRecord, WebhookStatus } from './contract.ts';
 
 /** A row as both drivers return it: snake_case columns; times as epoch-ms numbers. */
 export type Row = Record<string, unknown>;
@@ -29,3 +29,16 @@ export const toUser = (r: Row): UserRecord => ({
   passwordHash: (r.password_hash as string | null) ?? null,
   createdAt: r.created_at as number,
 });
+
+/** Every grant type, in the order the column stores and responses list them. */
+export const ALL_GRANT_TYPES: readonly GrantType[] = [
+  'authorization_code',
+  'refresh_token',
+  'client_credentials',
+];
+
+/** `grant_types` column (space-separated) → the list, in canonical order. */
+export const toGrantTypes = (column: unknown): GrantType[] => {
+  const stored = new Set(String(column ?? '').split(' '));
+  return ALL_GRANT_TYPES.filter((g) => stored.has(g));
+};

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { DEFAULT_LIFETIMES, type Lifetimes } from '../../src/core/config.ts';
 import type { Clock } from '../../src/core/ports.ts';
 import { buildApp, type HttpOptions } from '../../src/http/app.ts';
-import { createServices, type Services } from '../../src/services.ts';
+import { createServices, type ServiceOptions, type Services } from '../../src/services.ts';
 import type { StorageFactory, TestStorage } from './storages.ts';
 
 /** A clock the test moves by hand. */
@@ -52,6 +52,8 @@ export async function harness(
     realClock?: boolean;
     /** Overrides of the HTTP options (admin token, admin listener, logger…). */
     http?: Partial<HttpOptions>;
+    /** Injected services (rate limiters…). */
+    services?: Pick<ServiceOptions, 'rateLimiter' | 'requestLimiter'>;
   } = {},
 ): Promise<Harness> {
   const testStorage = await factory.create();
@@ -61,6 +63,7 @@ export async function harness(
     serverKey: Buffer.alloc(32, 7),
     lifetimes: { ...DEFAULT_LIFETIMES, ...options.lifetimes },
     clock: options.realClock ? { now: () => Date.now() } : clock,
+    ...options.services,
   });
   const app = await buildApp(services, {
     issuer: 'http://renova.test',

@@ -3,8 +3,10 @@ import type {
   AccessTokenRecord,
   ApplicationRecord,
   AuthorizationCodeRecord,
+  ClientSecretRecord,
   ExchangeOutcome,
   GrantRecord,
+  GrantType,
   NewAccessToken,
   NewApplication,
   NewAuthorizationCode,
@@ -26,6 +28,7 @@ import type {
   WebhookEventRecord,
   WebhookStatus,
 } from '../contract.ts';
+import { ALL_GRANT_TYPES } from '../rows.ts';
 
 interface GrantRow {
   id: number;
@@ -77,6 +80,7 @@ interface AccessRow {
   issuedAt: number;
   expiresAt: number;
   revokedAt: number | null;
+  issuingSecretId: number | null;
 }
 
 /** An auto-incrementing table: ids start at 1 and are never reused, like SQLite's AUTOINCREMENT. */
@@ -125,7 +129,8 @@ export class MemoryStorage implements StoragePort {
   readonly #users = new Map<number, UserRecord>();
   #nextUserId = 1;
   readonly #applications = new Map<string, Omit<ApplicationRecord, 'secrets'>>();
-  readonly #secrets = new Map<string, { hash: Buffer; createdAt: number; expiresAt: number | null }[]>();
+  readonly #secrets = new Map<string, ClientSecretRecord[]>();
+  #nextSecretId = 1;
   readonly #grants = new Table<GrantRow>();
   readonly #codes = new Table<CodeRow>();
   readonly #families = new Table<FamilyRow>();
@@ -184,16 +189,17 @@ export class MemoryStorage implements StoragePort {
     this.#open();
     if (this.#applications.has(app.clientId)) throw new Error(`application ${app.clientId} exists`);
     const { secretHash, ...rest } = copy(app);
-    this.#applications.set(app.clientId, rest);
-    this.#secrets.set(app.clientId, [{ hash: secretHash, createdAt: app.createdAt, expiresAt: null }]);
+    this.#applications.set(app.clientId, { ...rest, grantTypes: rest.grantTypes ?? [...ALL_GRANT_TYPES] });
+    this.#secrets.set(app.clientId, [
+      { id: this.#nextSecretId++, hash: secretHash, createdAt: app.createdAt, expiresAt: null },
+    ]);
   }
 
   async findApplication(clientId: string): Promise<ApplicationRecord | null> {
     this.#open();
     const app = this.#applications.get(clientId);
     if (!app) return null;
-    const secrets = (this.#secrets.get(clientId) ?? []).map(({ hash, expiresAt }) => ({ hash, expiresAt }));
-    return copy({ ...app, secrets });
+    return copy({ ...app, secrets: this.#secrets.get(clientId) ?? [] });
   }
 
   async listApplicationsByOwner(ownerUserId: number): Promise<ApplicationRecord[]> {
@@ -216,7 +222,15 @@ export class MemoryStorage implements StoragePort {
     for (const secret of secrets) {
       if (secret.expiresAt === null || secret.expiresAt > overlapUntil) secret.expiresAt = overlapUntil;
     }
-    secrets.push({ hash: Buffer.from(hash), createdAt: now, expiresAt: null });
+    secrets.push({ id: this.#nextSecretId++, hash: Buffer.from(hash), createdAt: now, expiresAt: null });
+    return true;
+  }
+
+  async updateApplicationGrantTypes(clientId: string, grantTypes: GrantType[]): Promise<boolean> {
+    this.#open();
+    const app = this.#applications.get(clientId);
+    if (!app) return false;
+    app.grantTypes = [...grantTypes];
     return true;
   }
 
@@ -315,6 +329,7 @@ export class MemoryStorage implements StoragePort {
       issuedAt: access.issuedAt,
       expiresAt: access.expiresAt,
       revokedAt: null,
+      issuingSecretId: null,
     });
     const refreshRow = this.#refresh.insert({
       hash: Buffer.from(refresh.hash),
@@ -344,6 +359,9 @@ export class MemoryStorage implements StoragePort {
   }): Promise<ExchangeOutcome> {
     this.#open();
     const code = this.#codes.get(args.codeId);
+    // Used with no family: revokeGrant killed it, or its exchange found the grant revoked; nothing
+    // was issued from it, so nothing is revoked either.
+    if (code && code.usedAt !== null && code.familyId === null) return { outcome: 'grant_revoked' };
     if (!code || code.usedAt !== null) {
       // RFC 6749 §4.1.2: a code used twice revokes what it issued.
       this.#revokeFamily(code?.familyId ?? null, args.now);
@@ -469,7 +487,12 @@ export class MemoryStorage implements StoragePort {
 
   async issueClientCredentialsToken(token: NewClientCredentialsToken): Promise<{ accessTokenId: number }> {
     this.#open();
-    const row = this.#access.insert({ ...copy(token), familyId: null, revokedAt: null });
+    const row = this.#access.insert({
+      ...copy(token),
+      familyId: null,
+      revokedAt: null,
+      issuingSecretId: token.issuingSecretId ?? null,
+    });
     return { accessTokenId: row.id };
   }
 
@@ -489,6 +512,7 @@ export class MemoryStorage implements StoragePort {
       issuedAt: row.issuedAt,
       expiresAt: row.expiresAt,
       revoked: row.revokedAt !== null || (family?.revokedAt ?? null) !== null,
+      issuingSecretId: row.issuingSecretId,
     });
   }
 
@@ -515,6 +539,9 @@ export class MemoryStorage implements StoragePort {
     grant.revokedAt = now;
     for (const family of this.#families.rows.values()) {
       if (family.grantId === grant.id && family.revokedAt === null) family.revokedAt = now;
+    }
+    for (const code of this.#codes.rows.values()) {
+      if (code.grantId === grant.id && code.usedAt === null) code.usedAt = now;
     }
     if (event) this.#appendEvent(event);
     return true;

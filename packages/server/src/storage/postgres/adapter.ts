@@ -6,6 +6,7 @@ import type {
   AuthorizationCodeRecord,
   ExchangeOutcome,
   GrantRecord,
+  GrantType,
   NewAccessToken,
   NewApplication,
   NewAuthorizationCode,
@@ -26,7 +27,7 @@ import type {
   WebhookEventRecord,
   WebhookStatus,
 } from '../contract.ts';
-import { type Row, toUser, toWebhookEvent } from '../rows.ts';
+import { ALL_GRANT_TYPES, type Row, toGrantTypes, toUser, toWebhookEvent } from '../rows.ts';
 import { PG_MIGRATIONS } from './migrations.ts';
 
 export interface PostgresStorageOptions {
@@ -131,12 +132,12 @@ interface Querier {
 const q = (name: string, text: string, values: unknown[]): pg.QueryConfig => ({ name, text, values });
 
 const APPLICATION_COLUMNS = `a.*, (
-  SELECT coalesce(json_agg(json_build_object('h', encode(s.secret_hash, 'hex'), 'e', s.expires_at) ORDER BY s.id), '[]')
+  SELECT coalesce(json_agg(json_build_object('i', s.id, 'h', encode(s.secret_hash, 'hex'), 'c', s.created_at, 'e', s.expires_at) ORDER BY s.id), '[]')
   FROM client_secrets s WHERE s.client_id = a.client_id
 ) AS secrets`;
 
 function toApplication(row: Row): ApplicationRecord {
-  const secrets = row.secrets as { h: string; e: number | null }[];
+  const secrets = row.secrets as { i: number; h: string; c: number; e: number | null }[];
   return {
     clientId: row.client_id as string,
     name: row.name as string,
@@ -145,10 +146,16 @@ function toApplication(row: Row): ApplicationRecord {
     scope: row.scope as string,
     pkceRequired: row.pkce_required as boolean,
     notificationUrl: (row.notification_url as string | null) ?? null,
+    grantTypes: toGrantTypes(row.grant_types),
     ownerPublicKey: row.owner_public_key as string,
     createdAt: row.created_at as number,
     webhookSecretSealed: row.webhook_secret_sealed as Buffer,
-    secrets: secrets.map((s) => ({ hash: Buffer.from(s.h, 'hex'), expiresAt: s.e ?? null })),
+    secrets: secrets.map((s) => ({
+      id: Number(s.i),
+      hash: Buffer.from(s.h, 'hex'),
+      createdAt: Number(s.c),
+      expiresAt: s.e === null || s.e === undefined ? null : Number(s.e),
+    })),
   };
 }
 
@@ -334,8 +341,8 @@ export class PostgresStorage implements StoragePort {
         'insert_application',
         `WITH a AS (
            INSERT INTO applications (client_id, name, owner_user_id, redirect_uris, scope, pkce_required,
-             notification_url, webhook_secret_sealed, owner_public_key, created_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING client_id)
+             notification_url, webhook_secret_sealed, owner_public_key, created_at, grant_types)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $12) RETURNING client_id)
          INSERT INTO client_secrets (client_id, secret_hash, created_at, expires_at)
          SELECT client_id, $11, $10, NULL FROM a`,
         [
@@ -350,6 +357,7 @@ export class PostgresStorage implements StoragePort {
           app.ownerPublicKey,
           app.createdAt,
           app.secretHash,
+          (app.grantTypes ?? ALL_GRANT_TYPES).join(' '),
         ],
       ),
     );
@@ -398,6 +406,16 @@ export class PostgresStorage implements StoragePort {
       );
       return true;
     });
+  }
+
+  async updateApplicationGrantTypes(clientId: string, grantTypes: GrantType[]): Promise<boolean> {
+    const result = await this.#run(
+      q('update_grant_types', 'UPDATE applications SET grant_types = $1 WHERE client_id = $2', [
+        grantTypes.join(' '),
+        clientId,
+      ]),
+    );
+    return result.rowCount === 1;
   }
 
   async replaceWebhookSecret(clientId: string, sealed: Buffer): Promise<boolean> {
@@ -505,14 +523,23 @@ export class PostgresStorage implements StoragePort {
         // RFC 6749 §4.1.2: "If an authorization code is used more than once, the authorization
         // server MUST deny the request and SHOULD revoke (when possible) all tokens previously
         // issued based on that authorization code." A new statement sees the first exchange's family.
-        await db.query(
-          q(
-            'revoke_code_family',
-            `UPDATE token_families SET revoked_at = $1
-             WHERE id = (SELECT family_id FROM authorization_codes WHERE id = $2) AND revoked_at IS NULL`,
-            [args.now, args.codeId],
-          ),
+        const prior = await db.query(
+          q('code_family', 'SELECT family_id FROM authorization_codes WHERE id = $1', [args.codeId]),
         );
+        const familyId = prior.rows[0]?.family_id;
+        // Used but with no family: revokeGrant killed it (or an earlier exchange found the grant
+        // revoked). Nothing was issued from it, so there is nothing to revoke either. (An exchange
+        // sets used_at and family_id in one transaction, so a committed use always shows both.)
+        if (prior.rows[0] && familyId == null) return { outcome: 'grant_revoked' };
+        if (familyId != null) {
+          await db.query(
+            q(
+              'revoke_family_of_code',
+              'UPDATE token_families SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL',
+              [args.now, familyId],
+            ),
+          );
+        }
         return { outcome: 'code_reused' };
       }
       // FOR SHARE conflicts with revokeGrant's UPDATE of this row: either the revocation waits for
@@ -658,8 +685,9 @@ export class PostgresStorage implements StoragePort {
     const { rows } = await this.#run(
       q(
         'insert_cc_token',
-        `INSERT INTO access_tokens (token_hash, family_id, client_id, user_id, scope, live_mode, issued_at, expires_at)
-         VALUES ($1, NULL, $2, $3, $4, $5, $6, $7) RETURNING id`,
+        `INSERT INTO access_tokens (token_hash, family_id, client_id, user_id, scope, live_mode, issued_at, expires_at,
+           issuing_secret_id)
+         VALUES ($1, NULL, $2, $3, $4, $5, $6, $7, $8) RETURNING id`,
         [
           token.hash,
           token.clientId,
@@ -668,6 +696,7 @@ export class PostgresStorage implements StoragePort {
           token.liveMode,
           token.issuedAt,
           token.expiresAt,
+          token.issuingSecretId ?? null,
         ],
       ),
     );
@@ -696,6 +725,7 @@ export class PostgresStorage implements StoragePort {
       issuedAt: row.issued_at as number,
       expiresAt: row.expires_at as number,
       revoked: row.revoked_at != null || row.family_revoked_at != null,
+      issuingSecretId: (row.issuing_secret_id as number | null) ?? null,
     };
   }
 
@@ -735,6 +765,19 @@ export class PostgresStorage implements StoragePort {
         q(
           'revoke_families_of_grant',
           'UPDATE token_families SET revoked_at = $1 WHERE grant_id = $2 AND revoked_at IS NULL',
+          [now, row.id],
+        ),
+      );
+      // The grant's unused codes die with it: marked used, with no family (security review #5).
+      // SKIP LOCKED: a code row locked now belongs to an exchange that has already marked it used
+      // and waits for this transaction on the grant (FOR SHARE); after this commits it sees the
+      // grant revoked and answers grant_revoked. Waiting for that row here would be a deadlock
+      // (the exchange locks code then grant, this grant then code).
+      await db.query(
+        q(
+          'use_codes_of_grant',
+          `UPDATE authorization_codes SET used_at = $1 WHERE id IN (
+             SELECT id FROM authorization_codes WHERE grant_id = $2 AND used_at IS NULL FOR UPDATE SKIP LOCKED)`,
           [now, row.id],
         ),
       );

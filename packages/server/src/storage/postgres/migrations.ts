@@ -387,4 +387,20 @@ END
 $fn$;
 `,
   },
+  {
+    version: 4,
+    name: 'grant types per application; issuing secret of client_credentials tokens',
+    sql: `
+-- RFC 7591 §2 grant_types, space-separated; existing applications keep all three (Mercado Pago).
+-- A constant default: PostgreSQL 11+ adds the column without rewriting the table.
+ALTER TABLE applications ADD COLUMN grant_types TEXT NOT NULL
+  DEFAULT 'authorization_code refresh_token client_credentials';
+-- The client secret that authenticated a client_credentials token's issue: such a token presented
+-- as client_secret (CONTRACT §4.2 form 3) stops working when that secret's overlap ends.
+ALTER TABLE access_tokens ADD COLUMN issuing_secret_id BIGINT;
+-- revokeGrant marks the grant's unused codes used: found by grant, not by a table scan. The table
+-- holds only codes of the last minutes (housekeeping purges them), so building it is quick.
+CREATE INDEX authorization_codes_by_grant ON authorization_codes(grant_id);
+`,
+  },
 ];

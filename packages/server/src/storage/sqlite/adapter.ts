@@ -6,6 +6,7 @@ import type {
   AuthorizationCodeRecord,
   ExchangeOutcome,
   GrantRecord,
+  GrantType,
   NewAccessToken,
   NewApplication,
   NewAuthorizationCode,
@@ -26,7 +27,7 @@ import type {
   WebhookEventRecord,
   WebhookStatus,
 } from '../contract.ts';
-import { type Row, toUser, toWebhookEvent } from '../rows.ts';
+import { type Row, toGrantTypes, toUser, toWebhookEvent } from '../rows.ts';
 import { openConnection } from './connection.ts';
 import { SQLITE_MIGRATIONS } from './migrations.ts';
 import { prepareStatements, type Statements } from './statements.ts';
@@ -160,7 +161,9 @@ export class SqliteStorage implements StoragePort {
       const row = this.s.applicationById.get(clientId) as Row | undefined;
       if (!row) return null;
       const secrets = (this.s.secretsOf.all(clientId) as Row[]).map((s) => ({
+        id: s.id as number,
         hash: s.secret_hash as Buffer,
+        createdAt: s.created_at as number,
         expiresAt: (s.expires_at as number | null) ?? null,
       }));
       return {
@@ -171,6 +174,7 @@ export class SqliteStorage implements StoragePort {
         scope: row.scope as string,
         pkceRequired: row.pkce_required === 1,
         notificationUrl: (row.notification_url as string | null) ?? null,
+        grantTypes: toGrantTypes(row.grant_types),
         ownerPublicKey: row.owner_public_key as string,
         createdAt: row.created_at as number,
         secrets,
@@ -187,6 +191,10 @@ export class SqliteStorage implements StoragePort {
 
   rotateClientSecret(clientId: string, hash: Buffer, overlapUntil: number, now: number): Promise<boolean> {
     return this.#write('rotateClientSecret', { clientId, hash, overlapUntil, now });
+  }
+
+  updateApplicationGrantTypes(clientId: string, grantTypes: GrantType[]): Promise<boolean> {
+    return this.#write('updateApplicationGrantTypes', { clientId, grantTypes });
   }
 
   replaceWebhookSecret(clientId: string, sealed: Buffer): Promise<boolean> {
@@ -272,6 +280,7 @@ export class SqliteStorage implements StoragePort {
         issuedAt: row.issued_at as number,
         expiresAt: row.expires_at as number,
         revoked: row.revoked_at != null || row.family_revoked_at != null,
+        issuingSecretId: (row.issuing_secret_id as number | null) ?? null,
       };
     });
   }

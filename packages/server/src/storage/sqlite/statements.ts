@@ -15,15 +15,18 @@ export function prepareStatements(db: Database.Database) {
     updatePasswordHash: p('UPDATE users SET password_hash = ? WHERE id = ? AND password_hash = ?'),
     insertApplication: p(
       `INSERT INTO applications (client_id, name, owner_user_id, redirect_uris, scope, pkce_required,
-       notification_url, webhook_secret_sealed, owner_public_key, created_at)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+       notification_url, webhook_secret_sealed, owner_public_key, created_at, grant_types)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ),
     insertSecret: p(
       'INSERT INTO client_secrets (client_id, secret_hash, created_at, expires_at) VALUES (?, ?, ?, NULL)',
     ),
     applicationById: p('SELECT * FROM applications WHERE client_id = ?'),
     applicationsByOwner: p('SELECT client_id FROM applications WHERE owner_user_id = ? ORDER BY created_at'),
-    secretsOf: p('SELECT secret_hash, expires_at FROM client_secrets WHERE client_id = ?'),
+    secretsOf: p(
+      'SELECT id, secret_hash, created_at, expires_at FROM client_secrets WHERE client_id = ? ORDER BY id',
+    ),
+    updateGrantTypes: p('UPDATE applications SET grant_types = ? WHERE client_id = ?'),
     endCurrentSecrets: p(
       'UPDATE client_secrets SET expires_at = ? WHERE client_id = ? AND (expires_at IS NULL OR expires_at > ?)',
     ),
@@ -57,6 +60,11 @@ export function prepareStatements(db: Database.Database) {
       `INSERT INTO access_tokens (token_hash, family_id, client_id, user_id, scope, live_mode, issued_at, expires_at)
      VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
     ),
+    insertClientCredentialsAccess: p(
+      `INSERT INTO access_tokens (token_hash, family_id, client_id, user_id, scope, live_mode, issued_at, expires_at,
+       issuing_secret_id)
+     VALUES (?, NULL, ?, ?, ?, ?, ?, ?, ?)`,
+    ),
     refreshById: p(
       `SELECT r.id, r.token_hash, r.family_id, r.issued_at, r.expires_at, r.rotated_at, r.revoked_at,
             f.scope, f.live_mode, f.revoked_at AS family_revoked_at,
@@ -85,6 +93,8 @@ export function prepareStatements(db: Database.Database) {
     revokeGrant: p(
       'UPDATE grants SET revoked_at = ? WHERE client_id = ? AND user_id = ? AND revoked_at IS NULL RETURNING id',
     ),
+    // The grant's unused codes die with it: marked used, with no family (security review #5).
+    useCodesOfGrant: p('UPDATE authorization_codes SET used_at = ? WHERE grant_id = ? AND used_at IS NULL'),
     revokeFamiliesOfGrant: p(
       'UPDATE token_families SET revoked_at = ? WHERE grant_id = ? AND revoked_at IS NULL',
     ),

@@ -1,6 +1,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import type {
   ExchangeOutcome,
+  GrantType,
   NewAccessToken,
   NewApplication,
   NewAuthorizationCode,
@@ -19,7 +20,7 @@ import type {
   WebhookEventRecord,
   WebhookStatus,
 } from '../contract.ts';
-import { type Row, toUser, toWebhookEvent } from '../rows.ts';
+import { ALL_GRANT_TYPES, type Row, toUser, toWebhookEvent } from '../rows.ts';
 import type { Statements } from './statements.ts';
 
 /** Called only inside a write step, so the event commits (or not) with the change it reports. */
@@ -109,8 +110,13 @@ export const writeSteps = {
       app.webhookSecretSealed,
       app.ownerPublicKey,
       app.createdAt,
+      (app.grantTypes ?? ALL_GRANT_TYPES).join(' '),
     );
     s.insertSecret.run(app.clientId, app.secretHash, app.createdAt);
+  },
+
+  updateApplicationGrantTypes(s: Statements, args: { clientId: string; grantTypes: GrantType[] }): boolean {
+    return s.updateGrantTypes.run(args.grantTypes.join(' '), args.clientId).changes === 1;
   },
 
   rotateClientSecret(
@@ -171,6 +177,9 @@ export const writeSteps = {
     // The single-use guard: one conditional write; exactly one caller sees a changed row.
     if (s.useCode.run(args.now, args.codeId).changes !== 1) {
       const used = s.codeFamily.get(args.codeId) as Row | undefined;
+      // Used but with no family: revokeGrant killed it (or an earlier exchange found the grant
+      // revoked). Nothing was issued from it, so there is nothing to revoke either.
+      if (used && used.family_id == null) return { outcome: 'grant_revoked' };
       // RFC 6749 §4.1.2: "If an authorization code is used more than once, the authorization
       // server MUST deny the request and SHOULD revoke (when possible) all tokens previously issued
       // based on that authorization code."
@@ -280,15 +289,15 @@ export const writeSteps = {
   issueClientCredentialsToken(s: Statements, token: NewClientCredentialsToken): { accessTokenId: number } {
     return {
       accessTokenId: Number(
-        s.insertAccess.run(
+        s.insertClientCredentialsAccess.run(
           token.hash,
-          null,
           token.clientId,
           token.userId,
           token.scope,
           token.liveMode ? 1 : 0,
           token.issuedAt,
           token.expiresAt,
+          token.issuingSecretId ?? null,
         ).lastInsertRowid,
       ),
     };
@@ -309,6 +318,7 @@ export const writeSteps = {
     const grant = s.revokeGrant.get(args.now, args.clientId, args.userId) as Row | undefined;
     if (!grant) return false;
     s.revokeFamiliesOfGrant.run(args.now, grant.id);
+    s.useCodesOfGrant.run(args.now, grant.id);
     if (args.event) appendWebhookEvent(s, args.event);
     return true;
   },
