@@ -620,7 +620,7 @@ export class MemoryStorage implements StoragePort {
   async recordWebhookAttempt(attempt: WebhookAttempt): Promise<boolean> {
     this.#open();
     const event = this.#events.get(attempt.id);
-    if (!event || event.status !== 'pending') return false;
+    if (event?.status !== 'pending') return false;
     event.attempts += 1;
     event.lastAttemptAt = attempt.at;
     event.lastStatus = attempt.httpStatus;
