@@ -14,6 +14,7 @@ import { adminRoutes } from './admin.ts';
 import { parseParamsBody } from './body.ts';
 import { type DemoState, registerDemoPages } from './demo.ts';
 import { toErrorReply } from './errors.ts';
+import { answerFrameworkError, answerParserError, MAX_PARAM_LENGTH } from './parser-errors.ts';
 import { registerSellerPages } from './seller.ts';
 import { usersMeView } from './views.ts';
 
@@ -173,6 +174,11 @@ function createFastify(log: FastifyBaseLogger | undefined, trustProxy: HttpOptio
           )(trustProxy)
         : (trustProxy ?? false),
     return503OnClosing: true,
+    // What the HTTP parser and the router reject still answers in the contract's shape and closes
+    // the connection cleanly (CONTRACT §4.3).
+    clientErrorHandler: (error, socket) => answerParserError(error, socket, log),
+    frameworkErrors: answerFrameworkError,
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
   });
 
   app.setErrorHandler((error, request, reply) => {
