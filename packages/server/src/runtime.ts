@@ -9,6 +9,7 @@ import { type FixedWindowOptions, InProcessRateLimiter, type RateLimiter } from 
 import { webhookPolicyFromEnv } from './core/webhooks.ts';
 import { assertAdminToken } from './http/admin.ts';
 import { buildAdminApp, buildApp, type DemoState } from './http/app.ts';
+import { assertMetricsToken, createMetrics } from './http/metrics.ts';
 import { RedisRateLimiter, rateLimitRedis } from './rate-limit/redis.ts';
 import { ADMIN_FAILURE_LIMIT, createServices, type Services } from './services.ts';
 import type { StoragePort } from './storage/contract.ts';
@@ -207,6 +208,8 @@ export interface ServeOptions {
   adminToken?: string | undefined;
   /** `HOST:PORT` of a separate admin listener (RENOVA_ADMIN_LISTEN); needs `adminToken`. */
   adminListen?: string | undefined;
+  /** RENOVA_METRICS_TOKEN: serves `/metrics` on the public listener to requests that present it. */
+  metricsToken?: string | undefined;
   logger?: Logger | false;
   /** `--demo`: create the demo data and serve the demo start and callback pages. */
   demo?: boolean | undefined;
@@ -233,6 +236,7 @@ export async function startServer(
 ): Promise<RunningServer> {
   // Refuse a weak admin token or a malformed admin address before anything is opened.
   if (options.adminToken !== undefined) assertAdminToken(options.adminToken);
+  if (options.metricsToken !== undefined) assertMetricsToken(options.metricsToken, options.adminToken);
   const adminListen =
     options.adminListen === undefined
       ? undefined
@@ -246,6 +250,8 @@ export async function startServer(
   // The issuer is only known once the port is; with --port 0 it is built after listen().
   let issuer = options.issuer ?? '';
   const demoState: DemoState | undefined = options.demo ? {} : undefined;
+  // One set of counters: /metrics on the admin listener shows the public listener's token requests.
+  const metrics = createMetrics();
   const app = await buildApp(runtime.services, {
     get issuer() {
       return issuer;
@@ -255,10 +261,18 @@ export async function startServer(
     logger,
     demo: demoState,
     trustProxy,
+    metrics,
+    metricsToken: options.metricsToken,
   });
   const adminApp =
     adminListen && options.adminToken
-      ? await buildAdminApp(runtime.services, { adminToken: options.adminToken, logger, trustProxy })
+      ? await buildAdminApp(runtime.services, {
+          adminToken: options.adminToken,
+          logger,
+          trustProxy,
+          metrics,
+          metricsToken: options.metricsToken,
+        })
       : undefined;
   // Housekeeping (expired codes and tokens) on every instance, jittered; RENOVA_PURGE_INTERVAL_SECONDS=0
   // turns it off (e.g. when one designated instance or a cron job does it).
@@ -298,6 +312,11 @@ export async function startServer(
         url,
         issuer,
         admin: adminUrl ?? (options.adminToken ? 'public listener' : 'disabled'),
+        metrics:
+          [
+            ...(adminUrl ? ['admin listener'] : []),
+            ...(options.metricsToken ? ['public listener, with RENOVA_METRICS_TOKEN'] : []),
+          ].join(' and ') || 'disabled: set RENOVA_METRICS_TOKEN or RENOVA_ADMIN_LISTEN',
         db: redactUrl(options.db),
       },
       'renova listening',

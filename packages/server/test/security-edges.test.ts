@@ -6,7 +6,8 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { type Harness, harness } from './helpers/fixtures.ts';
+import { startServer } from '../src/runtime.ts';
+import { ADMIN_TOKEN, exchange, type Harness, harness, METRICS_TOKEN } from './helpers/fixtures.ts';
 import { storageFactories } from './helpers/storages.ts';
 
 /** One HTTP/1.1 response as read off the wire. */
@@ -254,3 +255,149 @@ for (const factory of storageFactories) {
     });
   });
 }
+
+/** Spellings of `/metrics` that the router decodes to the same route. */
+const METRICS_ALIASES = ['/metrics', '/%6detrics', '/%6D%65%74%72%69%63%73', '/metric%73'];
+/** Spellings the router does not match at all: they must not leak the metrics either. */
+const NOT_METRICS = ['/METRICS', '/metrics/', '//metrics', '/metrics%2F', '/%2Fmetrics'];
+const withMetricsToken = { authorization: `Bearer ${METRICS_TOKEN}` };
+
+for (const factory of storageFactories) {
+  describe(`/metrics on ${factory.name} (review #12, issue 8 item 12)`, () => {
+    let h: Harness;
+    before(async () => {
+      h = await harness(factory);
+      await exchange(h.app, await h.seed());
+    });
+    after(() => h.close());
+
+    test('reading token outcomes without the metrics token is refused 401, however the path is spelled', async () => {
+      let address = 0;
+      for (const url of METRICS_ALIASES) {
+        for (const authorization of [
+          undefined,
+          'Bearer wrong',
+          `Bearer ${ADMIN_TOKEN}`,
+          `Basic ${METRICS_TOKEN}`,
+        ]) {
+          // A new address each time: the failure budget per address is tested below.
+          address += 1;
+          const answer = await h.app.inject({
+            url,
+            headers: authorization ? { authorization } : {},
+            remoteAddress: `198.51.100.${address}`,
+          });
+          assert.equal(answer.statusCode, 401, `${url} with ${authorization}`);
+          assert.equal(answer.json().error, 'invalid_token');
+          assert.match(answer.json().error_description, /RENOVA_METRICS_TOKEN/);
+          assert.match(answer.headers['www-authenticate'] as string, /^Bearer /);
+          assert.doesNotMatch(answer.body, /renova_token_requests_total/);
+        }
+      }
+      for (const url of NOT_METRICS) {
+        const answer = await h.app.inject({ url });
+        assert.ok([400, 404].includes(answer.statusCode), `${url}: ${answer.statusCode}`);
+        assert.doesNotMatch(answer.body, /renova_token_requests_total/);
+      }
+    });
+
+    test('with the metrics token every spelling of /metrics answers 200 with the counters', async () => {
+      for (const url of METRICS_ALIASES) {
+        const answer = await h.app.inject({ url, headers: withMetricsToken });
+        assert.equal(answer.statusCode, 200, url);
+        assert.match(
+          answer.body,
+          /renova_token_requests_total\{grant_type="authorization_code",outcome="issued"\} [1-9]/,
+        );
+      }
+    });
+
+    test('guessing the metrics token is throttled per address, and the real scraper is not locked out', async () => {
+      const from = { remoteAddress: '192.0.2.77' };
+      let last = 0;
+      for (let i = 0; i < 12; i++) {
+        last = (
+          await h.app.inject({ url: '/metrics', headers: { authorization: `Bearer guess-${i}` }, ...from })
+        ).statusCode;
+      }
+      assert.equal(last, 429);
+      // The right token from that same address is not locked out (a throttle is not a lock-out).
+      const real = await h.app.inject({ url: '/metrics', headers: withMetricsToken, ...from });
+      assert.equal(real.statusCode, 200);
+    });
+
+    test('without RENOVA_METRICS_TOKEN the public listener does not serve /metrics at all', async () => {
+      const open = await harness(factory, { http: { metricsToken: undefined } });
+      try {
+        for (const url of METRICS_ALIASES) {
+          const answer = await open.app.inject({ url, headers: withMetricsToken });
+          assert.equal(answer.statusCode, 404, url);
+          assert.equal(answer.json().error, 'not_found');
+          assert.doesNotMatch(answer.body, /renova_/);
+        }
+      } finally {
+        await open.close();
+      }
+    });
+  });
+}
+
+describe('/metrics and the admin listener (review #12, issue 8 item 12)', () => {
+  const serve = (metricsToken?: string) =>
+    startServer(
+      {
+        host: '127.0.0.1',
+        port: 0,
+        db: ':memory:',
+        adminToken: ADMIN_TOKEN,
+        adminListen: '127.0.0.1:0',
+        metricsToken,
+        logger: false,
+        webhooks: false,
+      },
+      { RENOVA_PURGE_INTERVAL_SECONDS: '0' },
+    );
+
+  test('with RENOVA_ADMIN_LISTEN and no metrics token, /metrics is on the admin listener only, where the public counters show', async () => {
+    const server = await serve();
+    try {
+      await fetch(`${server.url}/oauth/token`, { method: 'POST' });
+      for (const path of METRICS_ALIASES) {
+        const open = await fetch(`${server.adminUrl}${path}`);
+        assert.equal(open.status, 200, path);
+        assert.match(
+          await open.text(),
+          /renova_token_requests_total\{grant_type="other",outcome="invalid_request"\} [1-9]/,
+        );
+        const pub = await fetch(`${server.url}${path}`, { headers: withMetricsToken });
+        assert.equal(pub.status, 404, path);
+        assert.doesNotMatch(await pub.text(), /renova_/);
+      }
+    } finally {
+      await server.close();
+    }
+  });
+
+  test('with RENOVA_ADMIN_LISTEN and a metrics token, both listeners require the token', async () => {
+    const server = await serve(METRICS_TOKEN);
+    try {
+      for (const base of [server.url, server.adminUrl]) {
+        for (const path of METRICS_ALIASES) {
+          const refused = await fetch(`${base}${path}`);
+          assert.equal(refused.status, 401, `${base}${path}`);
+          assert.equal(((await refused.json()) as { error: string }).error, 'invalid_token');
+          const allowed = await fetch(`${base}${path}`, { headers: withMetricsToken });
+          assert.equal(allowed.status, 200, `${base}${path}`);
+          assert.match(await allowed.text(), /renova_token_requests_total/);
+        }
+      }
+    } finally {
+      await server.close();
+    }
+  });
+
+  test('a short metrics token, or the admin token reused as metrics token, is refused at start', async () => {
+    await assert.rejects(serve('short'), /RENOVA_METRICS_TOKEN must be at least 32 characters/);
+    await assert.rejects(serve(ADMIN_TOKEN), /must differ from RENOVA_ADMIN_TOKEN/);
+  });
+});
