@@ -61,6 +61,10 @@ export function createServices(options: ServiceOptions): Services {
   const rateLimiter = options.rateLimiter ?? new InProcessRateLimiter();
   const { storage } = options;
   const clients = new ClientAuthenticator(storage, clock, rateLimiter);
+  // Secrets rotated on another instance drop this one's cached copy (PostgreSQL LISTEN/NOTIFY).
+  storage.watchClientSecrets?.((clientId) =>
+    clientId === null ? clients.forgetAll() : clients.forget(clientId),
+  );
   const sealer = new Sealer(options.serverKey, random);
   const webhooks = new WebhookDispatcher({
     storage,

@@ -56,6 +56,15 @@ const types = {
 /** Key of the advisory lock that serializes migrations across instances ("renova" in ASCII). */
 const MIGRATION_LOCK = 0x72656e6f7661;
 
+/**
+ * The notification channel of client secret changes: `rotateClientSecret` notifies in its own
+ * transaction (delivered on COMMIT, never for a rolled-back rotation), every instance listens.
+ */
+export const CLIENT_SECRETS_CHANNEL = 'renova_client_secrets';
+
+/** How long the listening connection waits before it reconnects after losing the database. */
+const WATCH_RECONNECT_MS = 1_000;
+
 /** SQLSTATEs after which the same step may simply run again. */
 const RETRYABLE = new Set(['40001', '40P01']);
 
@@ -179,6 +188,11 @@ export class PostgresStorage implements StoragePort {
   readonly #maxAttempts: number;
   /** Counters for metrics and the benchmark's "where time goes". */
   readonly stats = { retries: 0, unavailable: 0 };
+  readonly #connection: pg.ClientConfig;
+  readonly #secretWatchers: ((clientId: string | null) => void)[] = [];
+  #listener: pg.Client | undefined;
+  #reconnect: NodeJS.Timeout | undefined;
+  #closed = false;
 
   constructor(options: PostgresStorageOptions) {
     if (options.schema !== undefined && !/^[a-z_][a-z0-9_]*$/.test(options.schema))
@@ -193,6 +207,7 @@ export class PostgresStorage implements StoragePort {
       types,
       ...(options.schema === undefined ? {} : { options: `-c search_path=${options.schema}` }),
     };
+    this.#connection = connection;
     this.pool = new pg.Pool({
       ...connection,
       max: poolMax,
@@ -294,7 +309,63 @@ export class PostgresStorage implements StoragePort {
   }
 
   async close(): Promise<void> {
+    this.#closed = true;
+    if (this.#reconnect) clearTimeout(this.#reconnect);
+    const listener = this.#listener;
+    this.#listener = undefined;
+    await listener?.end().catch(() => {});
     await this.pool.end();
+  }
+
+  watchClientSecrets(onChange: (clientId: string | null) => void): void {
+    this.#secretWatchers.push(onChange);
+    if (this.#secretWatchers.length === 1) void this.#listen();
+  }
+
+  #notifyWatchers(clientId: string | null): void {
+    for (const watcher of this.#secretWatchers) watcher(clientId);
+  }
+
+  /**
+   * One connection outside the pool, LISTENing on CLIENT_SECRETS_CHANNEL. When it is lost, changes
+   * may be missed until it is back: the watchers hear `null` then and again once it listens anew, so
+   * they drop what they cached in between. (Behind a transaction-pooling PgBouncer LISTEN does not
+   * work; the authentication cache then falls back to its few seconds of lifetime.)
+   */
+  async #listen(): Promise<void> {
+    if (this.#closed) return;
+    const client = new pg.Client(this.#connection);
+    let lost = false;
+    const onLost = () => {
+      if (lost) return;
+      lost = true;
+      if (this.#listener === client) this.#listener = undefined;
+      client.end().catch(() => {});
+      if (this.#closed) return;
+      this.#notifyWatchers(null);
+      this.#reconnect = setTimeout(() => void this.#listen(), WATCH_RECONNECT_MS);
+      this.#reconnect.unref();
+    };
+    client.on('error', onLost);
+    client.on('end', onLost);
+    client.on('notification', (message) => {
+      if (message.channel === CLIENT_SECRETS_CHANNEL && message.payload)
+        this.#notifyWatchers(message.payload);
+    });
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${CLIENT_SECRETS_CHANNEL}`);
+    } catch {
+      onLost();
+      return;
+    }
+    if (this.#closed) {
+      await client.end().catch(() => {});
+      return;
+    }
+    this.#listener = client;
+    // Whatever changed while nobody listened is forgotten now.
+    this.#notifyWatchers(null);
   }
 
   async createUser(user: NewUser): Promise<UserRecord | null> {
@@ -392,6 +463,9 @@ export class PostgresStorage implements StoragePort {
           [clientId, hash, now],
         ),
       );
+      // Delivered at COMMIT to every instance, which drops its cached secrets of this client: a
+      // secret rotated out with no overlap stops working everywhere at once.
+      await db.query(q('notify_secrets', 'SELECT pg_notify($1, $2)', [CLIENT_SECRETS_CHANNEL, clientId]));
       return true;
     });
   }
