@@ -4,6 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
 import { type DemoInfo, runDemo } from './cli/demo.ts';
 import { lifetimesFromEnv } from './core/config.ts';
+import { TemporarilyUnavailableError } from './core/errors.ts';
 import { cryptoRandom } from './core/random.ts';
 import { type FixedWindowOptions, InProcessRateLimiter, type RateLimiter } from './core/rate-limit.ts';
 import { webhookPolicyFromEnv } from './core/webhooks.ts';
@@ -284,7 +285,9 @@ export async function startServer(
           intervalMs: purgeSeconds * 1000,
           codeGraceMs: runtime.services.lifetimes.refreshGraceSeconds * 1000 + 60_000,
           onError: (error) => {
-            if (logger) logger.warn({ err: error }, 'housekeeping round failed');
+            // An outage is logged once per episode by services.availability, not every round.
+            if (logger && !(error instanceof TemporarilyUnavailableError))
+              logger.error({ err: error }, 'housekeeping round failed');
           },
           onRound: (totals) => {
             if (logger) logger.debug(totals, 'housekeeping round');
@@ -322,6 +325,7 @@ export async function startServer(
       'renova listening',
     );
   runtime.services.webhooks.useLogger(logger || undefined);
+  runtime.services.availability.useLogger(logger || undefined);
   if (options.webhooks !== false) runtime.services.webhooks.start();
   let demo: DemoInfo | undefined;
   if (demoState) {

@@ -9,6 +9,7 @@ import { Sealer } from './core/sealing.ts';
 import { TokenEndpoint } from './core/token-endpoint.ts';
 import { TokenInspection } from './core/token-inspection.ts';
 import { DEFAULT_WEBHOOK_POLICY, type WebhookPolicy } from './core/webhooks.ts';
+import { reportingAvailability, StorageAvailability } from './storage/availability.ts';
 import type { StoragePort } from './storage/contract.ts';
 import { WebhookDispatcher } from './webhooks/dispatcher.ts';
 
@@ -49,6 +50,8 @@ export interface Services {
   /** Not running until `start()`: `serve` starts it; one-shot CLI commands leave events queued. */
   webhooks: WebhookDispatcher;
   requestLimiter: RateLimiter | undefined;
+  /** Storage outage episodes, logged once each (`serve` hands it the logger). */
+  availability: StorageAvailability;
 }
 
 /** Failed admin authentications allowed per address: 10 in 5 minutes. */
@@ -59,7 +62,8 @@ export function createServices(options: ServiceOptions): Services {
   const random = options.random ?? cryptoRandom;
   const lifetimes = options.lifetimes ?? DEFAULT_LIFETIMES;
   const rateLimiter = options.rateLimiter ?? new InProcessRateLimiter();
-  const { storage } = options;
+  const availability = new StorageAvailability();
+  const storage = reportingAvailability(options.storage, availability);
   const clients = new ClientAuthenticator(storage, clock, rateLimiter);
   // Secrets rotated on another instance drop this one's cached copy (PostgreSQL LISTEN/NOTIFY).
   storage.watchClientSecrets?.((clientId) =>
@@ -97,5 +101,6 @@ export function createServices(options: ServiceOptions): Services {
     adminLimiter: options.adminLimiter ?? new InProcessRateLimiter(ADMIN_FAILURE_LIMIT),
     webhooks,
     requestLimiter: options.requestLimiter,
+    availability,
   };
 }

@@ -5,10 +5,19 @@
  */
 import assert from 'node:assert/strict';
 import net from 'node:net';
+import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
+import Database from 'better-sqlite3';
+import pg from 'pg';
+import pino from 'pino';
+import { TemporarilyUnavailableError } from '../src/core/errors.ts';
+import { toErrorReply } from '../src/http/errors.ts';
 import { startServer } from '../src/runtime.ts';
+import { PostgresStorage, toStorageError as postgresError } from '../src/storage/postgres/adapter.ts';
+import { type SqliteStorage, toStorageError as sqliteError } from '../src/storage/sqlite/adapter.ts';
 import { ADMIN_TOKEN, exchange, type Harness, harness, METRICS_TOKEN } from './helpers/fixtures.ts';
-import { storageFactories } from './helpers/storages.ts';
+import { createTestDatabase, PG_ADMIN_URL } from './helpers/postgres.ts';
+import { type StorageFactory, storageFactories } from './helpers/storages.ts';
 
 /** One HTTP/1.1 response as read off the wire. */
 interface WireResponse {
@@ -399,5 +408,341 @@ describe('/metrics and the admin listener (review #12, issue 8 item 12)', () => 
   test('a short metrics token, or the admin token reused as metrics token, is refused at start', async () => {
     await assert.rejects(serve('short'), /RENOVA_METRICS_TOKEN must be at least 32 characters/);
     await assert.rejects(serve(ADMIN_TOKEN), /must differ from RENOVA_ADMIN_TOKEN/);
+  });
+});
+
+/** A pino logger whose lines the test reads. */
+function capturingLogger() {
+  const lines: Record<string, unknown>[] = [];
+  const stream = new Writable({
+    write(chunk, _encoding, done) {
+      for (const line of String(chunk).split('\n').filter(Boolean)) lines.push(JSON.parse(line));
+      done();
+    },
+  });
+  const LEVEL = { 20: 'debug', 30: 'info', 40: 'warn', 50: 'error' } as Record<number, string>;
+  const at = (level: string) => lines.filter((l) => LEVEL[l.level as number] === level);
+  return { logger: pino({ level: 'debug' }, stream), lines, at };
+}
+
+const sqlError = (code: string) => Object.assign(new Error(`injected ${code}`), { code });
+
+/** The answer a request gets when the adapter raised `error`: 503, Retry-After, the contract's body. */
+function assertAnswered503(mapped: unknown, code: string): void {
+  assert.ok(
+    mapped instanceof TemporarilyUnavailableError,
+    `${code} is not mapped to temporarily_unavailable`,
+  );
+  const answer = toErrorReply(mapped);
+  assert.equal(answer.status, 503, code);
+  assert.equal(answer.headers['retry-after'], '1', code);
+  assert.equal(answer.body.error, 'temporarily_unavailable', code);
+  assert.match(answer.body.error_description, /retry/);
+}
+
+/** Storage that is up but cannot write, by SQLSTATE class (CONTRACT §4.3). */
+const POSTGRES_UNAVAILABLE: Record<string, string> = {
+  '25006': 'read_only_sql_transaction (standby, failover, default_transaction_read_only)',
+  '57P01': 'admin_shutdown',
+  '57P02': 'crash_shutdown',
+  '57P03': 'cannot_connect_now',
+  '53300': 'too_many_connections',
+  '53100': 'disk_full',
+  '53200': 'out_of_memory',
+  '40001': 'serialization_failure, after the retries',
+  '40P01': 'deadlock_detected, after the retries',
+  '08000': 'connection_exception',
+  '08003': 'connection_does_not_exist',
+  '08006': 'connection_failure',
+  '08001': 'sqlclient_unable_to_establish_sqlconnection',
+  '55P03': 'lock_not_available',
+};
+const SQLITE_UNAVAILABLE = [
+  'SQLITE_BUSY',
+  'SQLITE_BUSY_SNAPSHOT',
+  'SQLITE_LOCKED',
+  'SQLITE_LOCKED_SHAREDCACHE',
+  'SQLITE_FULL',
+  'SQLITE_READONLY',
+  'SQLITE_READONLY_DBMOVED',
+  'SQLITE_IOERR',
+  'SQLITE_IOERR_WRITE',
+  'SQLITE_IOERR_FSYNC',
+];
+
+describe('storage that is up but cannot write answers 503, never 500 (issue 8 item 15)', () => {
+  for (const [code, meaning] of Object.entries(POSTGRES_UNAVAILABLE)) {
+    test(`PostgreSQL SQLSTATE ${code} (${meaning}) is classified temporarily_unavailable`, () => {
+      assertAnswered503(postgresError(sqlError(code)), code);
+    });
+  }
+  for (const code of SQLITE_UNAVAILABLE) {
+    test(`SQLite ${code} is classified temporarily_unavailable`, () => {
+      assertAnswered503(sqliteError(sqlError(code)), code);
+    });
+  }
+  test('a bug stays a bug: a constraint violation or a syntax error is not hidden as an outage', () => {
+    for (const code of ['23505', '42601', '42P01'])
+      assert.equal(postgresError(sqlError(code)) instanceof Error, true);
+    for (const code of ['23505', '42601', '42P01'])
+      assert.ok(!(postgresError(sqlError(code)) instanceof TemporarilyUnavailableError), code);
+    assert.ok(!(sqliteError(sqlError('SQLITE_CONSTRAINT_UNIQUE')) instanceof TemporarilyUnavailableError));
+  });
+});
+
+/** PostgreSQL in a database of its own, so that the test may make it read-only. */
+function ownPostgresDatabase(): StorageFactory & { url(): string } {
+  let url = '';
+  return {
+    name: 'postgres (own database)',
+    url: () => url,
+    async create() {
+      const db = await createTestDatabase();
+      url = db.url;
+      const storage = new PostgresStorage({ connectionString: db.url, poolMax: 4 });
+      await storage.migrate();
+      return {
+        storage,
+        async cleanup() {
+          await storage.close();
+          await db.drop();
+        },
+      };
+    },
+  };
+}
+
+describe('PostgreSQL: every SQLSTATE class of "cannot write now" reaches the client as 503 (issue 8 item 15)', () => {
+  let h: Harness;
+  let original: PostgresStorage['pool']['query'];
+  before(async () => {
+    h = await harness(storageFactories[1] as StorageFactory);
+    original = (h.testStorage.storage as PostgresStorage).pool.query;
+  });
+  after(async () => {
+    (h.testStorage.storage as PostgresStorage).pool.query = original;
+    await h.close();
+  });
+
+  for (const code of Object.keys(POSTGRES_UNAVAILABLE)) {
+    test(`the token endpoint answers 503 temporarily_unavailable when issuing fails with SQLSTATE ${code}`, async () => {
+      const s = await h.seed();
+      const pool = (h.testStorage.storage as PostgresStorage).pool;
+      let injected = 0;
+      // Only the write of the new token fails; the application is still read.
+      pool.query = ((config: unknown, ...rest: unknown[]) => {
+        if ((config as { name?: string })?.name === 'insert_cc_token') {
+          injected += 1;
+          return Promise.reject(sqlError(code));
+        }
+        return (original as (...a: unknown[]) => unknown).call(pool, config, ...rest);
+      }) as typeof pool.query;
+      try {
+        const answer = await h.app.inject({
+          method: 'POST',
+          url: '/oauth/token',
+          headers: { 'content-type': 'application/x-www-form-urlencoded' },
+          payload: new URLSearchParams({
+            grant_type: 'client_credentials',
+            client_id: s.clientId,
+            client_secret: s.clientSecret,
+          }).toString(),
+        });
+        assert.equal(answer.statusCode, 503, answer.body);
+        assert.equal(answer.headers['retry-after'], '1');
+        assert.equal(answer.json().error, 'temporarily_unavailable');
+        // Serialization failures and deadlocks were retried before giving up.
+        assert.equal(injected, code.startsWith('40') ? 4 : 1);
+      } finally {
+        pool.query = original;
+      }
+    });
+  }
+});
+
+describe('a read-only PostgreSQL database (failover, standby) answers 503, logged once per episode (issue 8 item 15)', () => {
+  const factory = ownPostgresDatabase();
+  let h: Harness;
+  const log = capturingLogger();
+  let sql: pg.Client;
+  const databaseName = () => new URL(factory.url()).pathname.slice(1);
+
+  /** Applies the database setting to the pool: new sessions read it, old ones are ended. */
+  const setReadOnly = async (on: boolean) => {
+    const name = databaseName();
+    await sql.query(
+      on
+        ? `ALTER DATABASE ${name} SET default_transaction_read_only = on`
+        : `ALTER DATABASE ${name} RESET default_transaction_read_only`,
+    );
+    await sql.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1', [name]);
+    // The pool drops the ended connections as their sockets close (bounded wait).
+    const pool = (h.testStorage.storage as PostgresStorage).pool;
+    for (let i = 0; i < 100 && pool.idleCount > 0; i++) await new Promise((r) => setTimeout(r, 20));
+  };
+
+  before(async () => {
+    h = await harness(factory, { realClock: true, http: { logger: log.logger } });
+    h.services.availability.useLogger(log.logger);
+    sql = new pg.Client({ connectionString: PG_ADMIN_URL });
+    await sql.connect();
+  });
+  after(async () => {
+    await setReadOnly(false);
+    await sql.end();
+    await h.close();
+  });
+
+  const token = (s: { clientId: string; clientSecret: string }) =>
+    h.app.inject({
+      method: 'POST',
+      url: '/oauth/token',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      payload: new URLSearchParams({
+        grant_type: 'client_credentials',
+        client_id: s.clientId,
+        client_secret: s.clientSecret,
+      }).toString(),
+    });
+
+  test('the token endpoint answers 503 (not 500) while the database is read-only, reads go on, and the outage is one warning', async () => {
+    const s = await h.seed();
+    const before = await token(s);
+    assert.equal(before.statusCode, 200);
+    const issued = before.json().access_token as string;
+
+    await setReadOnly(true);
+    for (let i = 0; i < 6; i++) {
+      const answer = await token(s);
+      assert.equal(answer.statusCode, 503, answer.body);
+      assert.equal(answer.headers['retry-after'], '1');
+      assert.equal(answer.json().error, 'temporarily_unavailable');
+    }
+    // /readyz says ready only while a write can succeed.
+    assert.equal((await h.app.inject({ url: '/readyz' })).statusCode, 503);
+    // Reading still works: introspection of a token issued before answers.
+    const introspected = await h.app.inject({
+      method: 'POST',
+      url: '/oauth/introspect',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      payload: new URLSearchParams({
+        client_id: s.clientId,
+        client_secret: s.clientSecret,
+        token: issued,
+      }).toString(),
+    });
+    assert.equal(introspected.statusCode, 200);
+    assert.equal(introspected.json().active, true);
+
+    const warnings = log.at('warn').filter((l) => l.event === 'storage.unavailable');
+    assert.equal(warnings.length, 1, JSON.stringify(log.lines));
+    assert.match(String(warnings[0]?.detail), /25006|read-only/);
+    assert.deepEqual(log.at('error'), [], 'an expected outage is not logged as an error with a stack');
+    assert.deepEqual(
+      log.lines.filter((l) => l.msg === 'request refused' || l.msg === 'request failed'),
+      [],
+      'not once per request',
+    );
+
+    await setReadOnly(false);
+    assert.equal((await token(s)).statusCode, 200);
+    assert.equal(log.at('info').filter((l) => l.event === 'storage.recovered').length, 1);
+    assert.equal((await h.app.inject({ url: '/readyz' })).statusCode, 200);
+
+    // A new outage is a new episode: one more warning.
+    await setReadOnly(true);
+    assert.equal((await token(s)).statusCode, 503);
+    assert.equal((await token(s)).statusCode, 503);
+    assert.equal(log.at('warn').filter((l) => l.event === 'storage.unavailable').length, 2);
+    await setReadOnly(false);
+  });
+});
+
+describe('SQLite locked by another process beyond the busy timeout answers 503 (issue 8 item 15)', () => {
+  test('a client_credentials request waits for the busy timeout, then answers 503 temporarily_unavailable, and works once the lock is gone', async () => {
+    const h = await harness(storageFactories[0] as StorageFactory, { realClock: true });
+    const s = await h.seed();
+    const other = new Database((h.testStorage.storage as SqliteStorage).db.name);
+    try {
+      other.exec('BEGIN IMMEDIATE');
+      const answer = await h.app.inject({
+        method: 'POST',
+        url: '/oauth/token',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        payload: new URLSearchParams({
+          grant_type: 'client_credentials',
+          client_id: s.clientId,
+          client_secret: s.clientSecret,
+        }).toString(),
+      });
+      assert.equal(answer.statusCode, 503, answer.body);
+      assert.equal(answer.headers['retry-after'], '1');
+      assert.equal(answer.json().error, 'temporarily_unavailable');
+      other.exec('ROLLBACK');
+      const again = await h.app.inject({
+        method: 'POST',
+        url: '/oauth/token',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        payload: new URLSearchParams({
+          grant_type: 'client_credentials',
+          client_id: s.clientId,
+          client_secret: s.clientSecret,
+        }).toString(),
+      });
+      assert.equal(again.statusCode, 200);
+    } finally {
+      other.close();
+      await h.close();
+    }
+  });
+});
+
+describe('the webhook dispatcher and housekeeping log a storage outage once, not every round (issue 8 item 15)', () => {
+  test('ten failing rounds of each during one outage leave one warning and no error', async () => {
+    const log = capturingLogger();
+    const server = await startServer(
+      { host: '127.0.0.1', port: 0, db: ':memory:', logger: log.logger },
+      { RENOVA_PURGE_INTERVAL_SECONDS: '0.02', RENOVA_WEBHOOK_POLL_MS: '20' },
+    );
+    const storage = server.services.storage;
+    const down = () =>
+      Promise.reject(
+        new TemporarilyUnavailableError('the token store is busy or unavailable; retry shortly', 1, {
+          detail: 'injected',
+        }),
+      );
+    const claims = { n: 0 };
+    const purges = { n: 0 };
+    const originalClaim = storage.claimDueWebhookEvents;
+    const originalPurge = storage.purgeExpired;
+    storage.claimDueWebhookEvents = () => {
+      claims.n += 1;
+      return down();
+    };
+    storage.purgeExpired = () => {
+      purges.n += 1;
+      return down();
+    };
+    try {
+      const deadline = Date.now() + 10_000;
+      while ((claims.n < 10 || purges.n < 10) && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 20));
+      assert.ok(claims.n >= 10 && purges.n >= 10, `rounds: ${claims.n} claims, ${purges.n} purges`);
+      assert.equal(
+        log.at('warn').filter((l) => l.event === 'storage.unavailable').length,
+        1,
+        JSON.stringify(log.at('warn')),
+      );
+      assert.deepEqual(log.at('error'), []);
+      assert.deepEqual(
+        log.at('warn').filter((l) => l.event !== 'storage.unavailable'),
+        [],
+        'no per-round warning',
+      );
+    } finally {
+      storage.claimDueWebhookEvents = originalClaim;
+      storage.purgeExpired = originalPurge;
+      await server.close();
+    }
   });
 });

@@ -4,7 +4,13 @@ import Fastify, {
   type FastifyReply,
   type FastifyRequest,
 } from 'fastify';
-import { InvalidRequestError, NotFoundError, OAuthError, RateLimitedError } from '../core/errors.ts';
+import {
+  InvalidRequestError,
+  NotFoundError,
+  OAuthError,
+  RateLimitedError,
+  TemporarilyUnavailableError,
+} from '../core/errors.ts';
 import { forLog, LOG_FIELD_MAX } from '../core/identifiers.ts';
 import type { Params } from '../core/params.ts';
 import { ALL_SCOPES } from '../core/scopes.ts';
@@ -209,7 +215,12 @@ function createFastify(log: FastifyBaseLogger | undefined, trustProxy: HttpOptio
         { err: error, method: request.method, url: forLog(request.url, LOG_FIELD_MAX) },
         'request failed',
       );
-    } else if (error instanceof OAuthError && error.detail) {
+    } else if (
+      error instanceof OAuthError &&
+      error.detail &&
+      !(error instanceof TemporarilyUnavailableError)
+    ) {
+      // Storage outages are logged once per episode (services.availability), not per request.
       // Both fields may quote what a client sent: cut, so one request cannot grow the log by its
       // size (security review #7).
       log?.info(

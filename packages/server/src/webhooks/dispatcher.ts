@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { TemporarilyUnavailableError } from '../core/errors.ts';
 import type { Clock, RandomSource } from '../core/ports.ts';
 import { WEBHOOK_SECRET_PURPOSE } from '../core/registry.ts';
 import type { Sealer } from '../core/sealing.ts';
@@ -96,7 +97,9 @@ export class WebhookDispatcher {
       // Keep going while full batches come back: a backlog drains without waiting for the poll.
       while (!this.#stopped && (await this.runOnce()) === BATCH) {}
     } catch (error) {
-      this.#logger?.error({ err: error }, 'webhook dispatcher round failed; will retry');
+      // A storage outage is logged once per episode (services.availability), not every round.
+      if (!(error instanceof TemporarilyUnavailableError))
+        this.#logger?.error({ err: error }, 'webhook dispatcher round failed; will retry');
     }
   }
 

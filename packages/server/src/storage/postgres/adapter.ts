@@ -116,6 +116,12 @@ export function isConnectionFailure(error: unknown): boolean {
   return PG_DRIVER_MESSAGES.test(error.message);
 }
 
+/**
+ * SQLSTATEs of a database that is up but cannot write now: 25006 read_only_sql_transaction (a
+ * standby, a failover in progress, `default_transaction_read_only`), 55P03 lock_not_available.
+ */
+const CANNOT_WRITE_NOW = new Set(['25006', '55P03']);
+
 function toUnavailable(error: unknown, detail: string): TemporarilyUnavailableError {
   return new TemporarilyUnavailableError('the token store is busy or unavailable; retry shortly', 1, {
     cause: error,
@@ -123,11 +129,19 @@ function toUnavailable(error: unknown, detail: string): TemporarilyUnavailableEr
   });
 }
 
-/** Storage failures become 503 `temporarily_unavailable`; anything else propagates as is. */
-function mapError(error: unknown): unknown {
+/**
+ * The adapter's error classification: storage that is away, overloaded, read-only or contended
+ * after retries becomes 503 `temporarily_unavailable` (CONTRACT §4.3); anything else propagates as
+ * is (a bug, answered 500 and logged).
+ */
+export function toStorageError(error: unknown): unknown {
   if (error instanceof TemporarilyUnavailableError) return error;
-  if (isRetryable(error)) return toUnavailable(error, 'serialization retries exhausted');
-  if (isConnectionFailure(error)) return toUnavailable(error, (error as Error).message);
+  const code = (error as { code?: unknown } | null)?.code;
+  const sqlState = typeof code === 'string' ? ` (SQLSTATE ${code})` : '';
+  if (isRetryable(error)) return toUnavailable(error, `serialization retries exhausted${sqlState}`);
+  if (typeof code === 'string' && CANNOT_WRITE_NOW.has(code))
+    return toUnavailable(error, `the database cannot write now: ${(error as Error).message}${sqlState}`);
+  if (isConnectionFailure(error)) return toUnavailable(error, `${(error as Error).message}${sqlState}`);
   return error;
 }
 
@@ -231,7 +245,7 @@ export class PostgresStorage implements StoragePort {
           await sleep(attempt * 2 + Math.random() * 5);
           continue;
         }
-        const mapped = mapError(error);
+        const mapped = toStorageError(error);
         if (mapped instanceof TemporarilyUnavailableError) this.stats.unavailable += 1;
         throw mapped;
       }
@@ -250,7 +264,7 @@ export class PostgresStorage implements StoragePort {
         client = await this.pool.connect();
       } catch (error) {
         this.stats.unavailable += 1;
-        throw mapError(error);
+        throw toStorageError(error);
       }
       try {
         await client.query('BEGIN');
@@ -273,7 +287,7 @@ export class PostgresStorage implements StoragePort {
           await sleep(attempt * 2 + Math.random() * 5);
           continue;
         }
-        const mapped = mapError(error);
+        const mapped = toStorageError(error);
         if (mapped instanceof TemporarilyUnavailableError) this.stats.unavailable += 1;
         throw mapped;
       }
@@ -304,8 +318,17 @@ export class PostgresStorage implements StoragePort {
     });
   }
 
+  /** Ready only while a write can succeed (CONTRACT §4.4): a read-only database is not. */
   async ping(): Promise<void> {
-    await this.#run({ text: 'SELECT 1' });
+    const { rows } = await this.#run({
+      text: "SELECT current_setting('transaction_read_only') AS read_only",
+    });
+    if (rows[0]?.read_only === 'on') {
+      throw toUnavailable(
+        undefined,
+        'the database is read-only (standby, failover or default_transaction_read_only)',
+      );
+    }
   }
 
   async close(): Promise<void> {
