@@ -42,6 +42,11 @@ export interface PostgresStorageOptions {
   queryTimeoutMs?: number;
   /** Attempts for a step that hit a serialization failure or deadlock (40001, 40P01). */
   maxAttempts?: number;
+  /**
+   * Where the one LISTEN connection goes (default: RENOVA_PG_LISTEN_URL, then `connectionString`).
+   * Behind a transaction-mode PgBouncer LISTEN does not work: point this at PostgreSQL directly.
+   */
+  listenConnectionString?: string;
 }
 
 /** `pg` returns BIGINT as text; every BIGINT here (ids < 2^53, epoch ms) fits a JS number. */
@@ -202,6 +207,7 @@ export class PostgresStorage implements StoragePort {
   readonly #maxAttempts: number;
   /** Counters for metrics and the benchmark's "where time goes". */
   readonly stats = { retries: 0, unavailable: 0 };
+  /** The LISTEN connection's configuration. */
   readonly #connection: pg.ClientConfig;
   readonly #secretWatchers: ((clientId: string | null) => void)[] = [];
   #listener: pg.Client | undefined;
@@ -221,7 +227,11 @@ export class PostgresStorage implements StoragePort {
       types,
       ...(options.schema === undefined ? {} : { options: `-c search_path=${options.schema}` }),
     };
-    this.#connection = connection;
+    this.#connection = {
+      ...connection,
+      connectionString:
+        options.listenConnectionString ?? (process.env.RENOVA_PG_LISTEN_URL || options.connectionString),
+    };
     this.pool = new pg.Pool({
       ...connection,
       max: poolMax,
@@ -353,7 +363,7 @@ export class PostgresStorage implements StoragePort {
    * One connection outside the pool, LISTENing on CLIENT_SECRETS_CHANNEL. When it is lost, changes
    * may be missed until it is back: the watchers hear `null` then and again once it listens anew, so
    * they drop what they cached in between. (Behind a transaction-pooling PgBouncer LISTEN does not
-   * work; the authentication cache then falls back to its few seconds of lifetime.)
+   * work: set RENOVA_PG_LISTEN_URL to PostgreSQL itself.)
    */
   async #listen(): Promise<void> {
     if (this.#closed) return;
