@@ -75,4 +75,30 @@ describe('client secret rotation across three PostgreSQL instances (issue 8 item
     }
     app.clientSecret = fresh;
   });
+
+  test('grant types narrowed on instance 1 apply on instances 2 and 3 at once, although they had the application cached', async () => {
+    for (let n = 0; n < instances.length; n++) {
+      assert.equal((await clientCredentials(n, app.clientSecret)).status, 200, `instance ${n + 1} before`);
+    }
+    const base = (instances[0] as Instance).url;
+    const patched = await fetch(`${base}/admin/applications/${app.clientId}`, {
+      method: 'PATCH',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${INSTANCE_ADMIN_TOKEN}` },
+      body: JSON.stringify({ grant_types: ['authorization_code', 'refresh_token'] }),
+    });
+    assert.equal(patched.status, 200, await patched.text());
+    const patchedAt = Date.now();
+    for (const n of [1, 2]) {
+      let answer = await clientCredentials(n, app.clientSecret);
+      while (answer.status === 200 && Date.now() - patchedAt < PROPAGATION_BOUND_MS) {
+        await sleep(25);
+        answer = await clientCredentials(n, app.clientSecret);
+      }
+      assert.equal(
+        answer.body.error,
+        'unauthorized_client',
+        `instance ${n + 1} still allows client_credentials`,
+      );
+    }
+  });
 });

@@ -505,10 +505,14 @@ export class PostgresStorage implements StoragePort {
 
   async updateApplicationGrantTypes(clientId: string, grantTypes: GrantType[]): Promise<boolean> {
     const result = await this.#run(
-      q('update_grant_types', 'UPDATE applications SET grant_types = $1 WHERE client_id = $2', [
-        grantTypes.join(' '),
-        clientId,
-      ]),
+      // The other instances drop their cached record, as after a secret rotation (one statement:
+      // the notification is delivered at its commit).
+      q(
+        'update_grant_types',
+        `WITH u AS (UPDATE applications SET grant_types = $1 WHERE client_id = $2 RETURNING client_id)
+         SELECT pg_notify($3, client_id) FROM u`,
+        [grantTypes.join(' '), clientId, CLIENT_SECRETS_CHANNEL],
+      ),
     );
     return result.rowCount === 1;
   }
