@@ -153,6 +153,14 @@ export const SETTINGS = {
     fallback: undefined,
     show: (value) => (value ? `${value.host}:${value.port}` : 'unset'),
   }),
+  metricsToken: setting<string | undefined>({
+    env: 'RENOVA_METRICS_TOKEN',
+    defaultText: 'unset (no /metrics on the public listener)',
+    doc: 'bearer token for `/metrics`, at least 32 characters, not the admin token; required on the public listener, and on the admin listener when set (without it the admin listener serves `/metrics` openly)',
+    secret: true,
+    parse: adminToken,
+    fallback: undefined,
+  }),
   secretKey: setting<Buffer | undefined>({
     env: 'RENOVA_SECRET_KEY',
     defaultText: 'a key file beside the SQLite file',
@@ -296,6 +304,14 @@ export const SETTINGS = {
     doc: 'PostgreSQL connections per instance',
     parse: wholeNumber(1, 'connections'),
     fallback: 16,
+  }),
+  pgListenUrl: setting<string | undefined>({
+    env: 'RENOVA_PG_LISTEN_URL',
+    defaultText: 'the database URL',
+    doc: 'postgres:// URL of the one LISTEN connection (secret rotations reach every instance at once); set it to PostgreSQL itself behind a transaction-mode PgBouncer',
+    secret: true,
+    parse: (raw) => raw,
+    fallback: undefined,
   }),
 };
 

@@ -4,12 +4,14 @@ import type { FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
 import { type DemoInfo, runDemo } from './cli/demo.ts';
 import { lifetimesFromEnv } from './core/config.ts';
+import { TemporarilyUnavailableError } from './core/errors.ts';
 import { cryptoRandom } from './core/random.ts';
 import { type FixedWindowOptions, InProcessRateLimiter, type RateLimiter } from './core/rate-limit.ts';
 import type { WebhookTargetPolicy } from './core/webhook-targets.ts';
 import { webhookPolicyFromEnv } from './core/webhooks.ts';
 import { assertAdminToken } from './http/admin.ts';
 import { buildAdminApp, buildApp, type DemoState } from './http/app.ts';
+import { assertMetricsToken, createMetrics } from './http/metrics.ts';
 import { RedisRateLimiter, rateLimitRedis } from './rate-limit/redis.ts';
 import { ADMIN_FAILURE_LIMIT, createServices, type Services } from './services.ts';
 import type { StoragePort } from './storage/contract.ts';
@@ -287,6 +289,8 @@ export interface ServeOptions {
   adminToken?: string | undefined;
   /** `HOST:PORT` of a separate admin listener (RENOVA_ADMIN_LISTEN); needs `adminToken`. */
   adminListen?: string | undefined;
+  /** RENOVA_METRICS_TOKEN: serves `/metrics` on the public listener to requests that present it. */
+  metricsToken?: string | undefined;
   logger?: Logger | false;
   /** `--demo`: create the demo data and serve the demo start and callback pages. */
   demo?: boolean | undefined;
@@ -313,6 +317,7 @@ export async function startServer(
 ): Promise<RunningServer> {
   // Refuse a weak admin token or a malformed admin address before anything is opened.
   if (options.adminToken !== undefined) assertAdminToken(options.adminToken);
+  if (options.metricsToken !== undefined) assertMetricsToken(options.metricsToken, options.adminToken);
   const adminListen =
     options.adminListen === undefined
       ? undefined
@@ -326,6 +331,8 @@ export async function startServer(
   const logger = options.logger ?? pino({ level: env.RENOVA_LOG_LEVEL ?? 'info' });
   const trustProxy = trustProxyFromEnv(env.RENOVA_TRUST_PROXY);
   const demoState: DemoState | undefined = options.demo ? {} : undefined;
+  // One set of counters: /metrics on the admin listener shows the public listener's token requests.
+  const metrics = createMetrics();
   const app = await buildApp(runtime.services, {
     get issuer() {
       return issuer;
@@ -335,10 +342,18 @@ export async function startServer(
     logger,
     demo: demoState,
     trustProxy,
+    metrics,
+    metricsToken: options.metricsToken,
   });
   const adminApp =
     adminListen && options.adminToken
-      ? await buildAdminApp(runtime.services, { adminToken: options.adminToken, logger, trustProxy })
+      ? await buildAdminApp(runtime.services, {
+          adminToken: options.adminToken,
+          logger,
+          trustProxy,
+          metrics,
+          metricsToken: options.metricsToken,
+        })
       : undefined;
   // Housekeeping (expired codes and tokens) on every instance, jittered; RENOVA_PURGE_INTERVAL_SECONDS=0
   // turns it off (e.g. when one designated instance or a cron job does it).
@@ -350,7 +365,9 @@ export async function startServer(
           intervalMs: purgeSeconds * 1000,
           codeGraceMs: runtime.services.lifetimes.refreshGraceSeconds * 1000 + 60_000,
           onError: (error) => {
-            if (logger) logger.warn({ err: error }, 'housekeeping round failed');
+            // An outage is logged once per episode by services.availability, not every round.
+            if (logger && !(error instanceof TemporarilyUnavailableError))
+              logger.error({ err: error }, 'housekeeping round failed');
           },
           onRound: (totals) => {
             if (logger) logger.debug(totals, 'housekeeping round');
@@ -378,6 +395,11 @@ export async function startServer(
         url,
         issuer,
         admin: adminUrl ?? (options.adminToken ? 'public listener' : 'disabled'),
+        metrics:
+          [
+            ...(adminUrl ? ['admin listener'] : []),
+            ...(options.metricsToken ? ['public listener, with RENOVA_METRICS_TOKEN'] : []),
+          ].join(' and ') || 'disabled: set RENOVA_METRICS_TOKEN or RENOVA_ADMIN_LISTEN',
         db: redactUrl(options.db),
       },
       'renova listening',
@@ -387,6 +409,7 @@ export async function startServer(
       'webhooks may target http and private addresses (RENOVA_WEBHOOK_ALLOW_PRIVATE or --demo): development only',
     );
   runtime.services.webhooks.useLogger(logger || undefined);
+  runtime.services.availability.useLogger(logger || undefined);
   if (options.webhooks !== false) runtime.services.webhooks.start();
   let demo: DemoInfo | undefined;
   if (demoState) {

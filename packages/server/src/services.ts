@@ -12,6 +12,7 @@ import { TokenEndpoint } from './core/token-endpoint.ts';
 import { TokenInspection } from './core/token-inspection.ts';
 import { STRICT_WEBHOOK_TARGETS, type WebhookTargetPolicy } from './core/webhook-targets.ts';
 import { DEFAULT_WEBHOOK_POLICY, type WebhookPolicy } from './core/webhooks.ts';
+import { reportingAvailability, StorageAvailability } from './storage/availability.ts';
 import type { StoragePort } from './storage/contract.ts';
 import { WebhookDispatcher } from './webhooks/dispatcher.ts';
 
@@ -67,6 +68,8 @@ export interface Services {
   requestLimiter: RateLimiter | undefined;
   /** Which notification URLs are accepted and connected to. */
   webhookTargets: WebhookTargetPolicy;
+  /** Storage outage episodes, logged once each (`serve` hands it the logger). */
+  availability: StorageAvailability;
 }
 
 /** Failed admin authentications allowed per address: 10 in 5 minutes. */
@@ -83,8 +86,13 @@ export function createServices(options: ServiceOptions): Services {
   const random = options.random ?? cryptoRandom;
   const lifetimes = options.lifetimes ?? DEFAULT_LIFETIMES;
   const rateLimiter = options.rateLimiter ?? new InProcessRateLimiter();
-  const { storage } = options;
+  const availability = new StorageAvailability();
+  const storage = reportingAvailability(options.storage, availability);
   const clients = new ClientAuthenticator(storage, clock, rateLimiter);
+  // Secrets rotated on another instance drop this one's cached copy (PostgreSQL LISTEN/NOTIFY).
+  storage.watchClientSecrets?.((clientId) =>
+    clientId === null ? clients.forgetAll() : clients.forget(clientId),
+  );
   const sealer = new Sealer(options.serverKey, random);
   const passwords = options.passwords ?? new PasswordHasher();
   const webhookTargets = options.webhookTargets ?? STRICT_WEBHOOK_TARGETS;
@@ -126,5 +134,6 @@ export function createServices(options: ServiceOptions): Services {
     webhooks,
     requestLimiter: options.requestLimiter,
     webhookTargets,
+    availability,
   };
 }

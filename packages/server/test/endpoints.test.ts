@@ -6,6 +6,7 @@ import {
   exchange,
   type Harness,
   harness,
+  METRICS_TOKEN,
   postForm,
   postJson,
   refresh,
@@ -156,7 +157,10 @@ for (const factory of storageFactories) {
     test('health, readiness and Prometheus metrics answer', async () => {
       assert.deepEqual((await h.app.inject({ url: '/healthz' })).json(), { status: 'ok' });
       assert.deepEqual((await h.app.inject({ url: '/readyz' })).json(), { status: 'ready' });
-      const metrics = await h.app.inject({ url: '/metrics' });
+      const metrics = await h.app.inject({
+        url: '/metrics',
+        headers: { authorization: `Bearer ${METRICS_TOKEN}` },
+      });
       assert.equal(metrics.statusCode, 200);
       assert.match(
         metrics.body,

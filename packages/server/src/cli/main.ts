@@ -96,6 +96,7 @@ program
       issuer: options.issuer?.replace(/\/$/, ''),
       adminToken: process.env.RENOVA_ADMIN_TOKEN || undefined,
       adminListen: process.env.RENOVA_ADMIN_LISTEN || undefined,
+      metricsToken: process.env.RENOVA_METRICS_TOKEN || undefined,
       demo: options.demo ?? false,
     });
     process.stdout.write(`renova listening on ${server.url}\n`);

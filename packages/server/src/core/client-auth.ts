@@ -135,10 +135,17 @@ export class ClientAuthenticator {
    * single largest cost of a refresh. The cache only ever makes a secret *succeed* faster: a secret
    * that does not match the cached record is checked again against a fresh read, so a new secret
    * works at once everywhere; expiry of rotated-out secrets is checked against the clock on every
-   * request. A rotation on this process drops the entry (`forget`); on another instance, a secret
-   * rotated out with no overlap keeps working here for at most APP_CACHE_MS.
+   * request. A rotation drops the entry (`forget`): on this process directly, on the others through
+   * the storage's watch (PostgreSQL LISTEN/NOTIFY), so a secret rotated out with no overlap stops
+   * working everywhere at once. Without a watch (SQLite files shared by several processes) it keeps
+   * working elsewhere for at most APP_CACHE_MS.
    */
   readonly #apps = new Map<string, { app: ApplicationRecord; readAt: number }>();
+  /**
+   * Counts `forget` calls: a record read before a forget is not cached after it, or a read that
+   * raced a rotation would put the old secrets back.
+   */
+  #forgets = 0;
 
   constructor(storage: StoragePort, clock: Clock, limiter: RateLimiter) {
     this.#storage = storage;
@@ -148,7 +155,14 @@ export class ClientAuthenticator {
 
   /** Drops what is cached about an application, after its secrets or settings changed. */
   forget(clientId: string): void {
+    this.#forgets += 1;
     this.#apps.delete(clientId);
+  }
+
+  /** Drops every cached application: changes may have been missed. */
+  forgetAll(): void {
+    this.#forgets += 1;
+    this.#apps.clear();
   }
 
   /** Authenticates the client of a revocation or introspection request (see `authenticateClient`). */
@@ -214,10 +228,12 @@ export class ClientAuthenticator {
       const hit = matching(cached.app);
       if (hit) return { app: cached.app, scheme, secretId: hit.id };
     }
+    const forgetsBefore = this.#forgets;
     const app = await this.#storage.findApplication(clientId);
     if (!app) throw new InvalidClientError(GENERIC, scheme, { detail: `unknown client_id ${clientId}` });
     const hit = matching(app);
     if (!hit) throw new InvalidClientError(GENERIC, scheme, { detail: `wrong secret for ${clientId}` });
+    if (this.#forgets !== forgetsBefore) return { app, scheme, secretId: hit.id };
     if (this.#apps.size >= APP_CACHE_MAX) this.#apps.clear();
     this.#apps.set(clientId, { app, readAt: now });
     return { app, scheme, secretId: hit.id };

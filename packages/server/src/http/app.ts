@@ -4,8 +4,13 @@ import Fastify, {
   type FastifyReply,
   type FastifyRequest,
 } from 'fastify';
-import { Counter, collectDefaultMetrics, Histogram, Registry as MetricsRegistry } from 'prom-client';
-import { InvalidRequestError, NotFoundError, OAuthError, RateLimitedError } from '../core/errors.ts';
+import {
+  InvalidRequestError,
+  NotFoundError,
+  OAuthError,
+  RateLimitedError,
+  TemporarilyUnavailableError,
+} from '../core/errors.ts';
 import { forLog, LOG_FIELD_MAX } from '../core/identifiers.ts';
 import type { Params } from '../core/params.ts';
 import { ALL_SCOPES } from '../core/scopes.ts';
@@ -14,6 +19,8 @@ import { adminRoutes } from './admin.ts';
 import { parseParamsBody } from './body.ts';
 import { type DemoState, registerDemoPages } from './demo.ts';
 import { toErrorReply } from './errors.ts';
+import { createMetrics, type HttpMetrics, metricsRoutes } from './metrics.ts';
+import { answerFrameworkError, answerParserError, MAX_PARAM_LENGTH } from './parser-errors.ts';
 import { registerSellerPages } from './seller.ts';
 import { usersMeView } from './views.ts';
 
@@ -38,6 +45,14 @@ export interface HttpOptions {
   demo?: DemoState | undefined;
   /** Which proxies' X-Forwarded-For to believe (see runtime.ts trustProxyFromEnv); none by default. */
   trustProxy?: boolean | number | string[];
+  /**
+   * RENOVA_METRICS_TOKEN (at least 32 characters). `/metrics` is served on this listener only with
+   * it, and only to requests that present it; without it `/metrics` is not registered here (the
+   * admin listener serves it, see `buildAdminApp`).
+   */
+  metricsToken?: string | undefined;
+  /** Shared with the admin listener so both serve the same counters; created when omitted. */
+  metrics?: HttpMetrics | undefined;
 }
 
 /** CONTRACT §4.2: a body over 16 KiB is rejected. */
@@ -49,7 +64,7 @@ export async function buildApp(services: Services, options: HttpOptions): Promis
   // checks. Refusals and failures are logged here, with their private detail.
   const log = options.logger || undefined;
   const app = createFastify(log, options.trustProxy);
-  const metrics = createMetrics();
+  const metrics = options.metrics ?? createMetrics();
 
   // The OAuth endpoints parse their own bodies, so that every malformed body gets a precise
   // invalid_request (JSON syntax errors located, duplicate form parameters refused).
@@ -119,10 +134,12 @@ export async function buildApp(services: Services, options: HttpOptions): Promis
       return reply.code(503).header('retry-after', '1').send({ status: 'unavailable' });
     }
   });
-  app.get('/metrics', async (_request, reply) => {
-    void reply.header('content-type', metrics.registry.contentType);
-    return metrics.registry.metrics();
-  });
+  // Token outcomes by error code show attacks in progress (review #12): on the public listener
+  // only behind the metrics token.
+  if (options.metricsToken !== undefined) {
+    const token = options.metricsToken;
+    await app.register((plugin) => metricsRoutes(plugin, services, { metrics, token, log }));
+  }
 
   if (options.adminToken && options.adminListener !== 'separate') {
     const token = options.adminToken;
@@ -146,11 +163,22 @@ export async function buildApp(services: Services, options: HttpOptions): Promis
  */
 export async function buildAdminApp(
   services: Services,
-  options: { adminToken: string; logger?: FastifyBaseLogger | false; trustProxy?: HttpOptions['trustProxy'] },
+  options: {
+    adminToken: string;
+    logger?: FastifyBaseLogger | false;
+    trustProxy?: HttpOptions['trustProxy'];
+    /** The public app's counters; `/metrics` is served here, behind the metrics token when one is set. */
+    metrics?: HttpMetrics | undefined;
+    metricsToken?: string | undefined;
+  },
 ): Promise<FastifyInstance> {
   const log = options.logger || undefined;
   const app = createFastify(log, options.trustProxy);
   app.get('/healthz', async () => ({ status: 'ok' }));
+  if (options.metrics) {
+    const { metrics, metricsToken: token } = options;
+    await app.register((plugin) => metricsRoutes(plugin, services, { metrics, token, log }));
+  }
   await app.register((admin) => adminRoutes(admin, services, { token: options.adminToken, log }), {
     prefix: '/admin',
   });
@@ -173,6 +201,11 @@ function createFastify(log: FastifyBaseLogger | undefined, trustProxy: HttpOptio
           )(trustProxy)
         : (trustProxy ?? false),
     return503OnClosing: true,
+    // What the HTTP parser and the router reject still answers in the contract's shape and closes
+    // the connection cleanly (CONTRACT §4.3).
+    clientErrorHandler: (error, socket) => answerParserError(error, socket, log),
+    frameworkErrors: answerFrameworkError,
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
   });
 
   app.setErrorHandler((error, request, reply) => {
@@ -182,7 +215,12 @@ function createFastify(log: FastifyBaseLogger | undefined, trustProxy: HttpOptio
         { err: error, method: request.method, url: forLog(request.url, LOG_FIELD_MAX) },
         'request failed',
       );
-    } else if (error instanceof OAuthError && error.detail) {
+    } else if (
+      error instanceof OAuthError &&
+      error.detail &&
+      !(error instanceof TemporarilyUnavailableError)
+    ) {
+      // Storage outages are logged once per episode (services.availability), not per request.
       // Both fields may quote what a client sent: cut, so one request cannot grow the log by its
       // size (security review #7).
       log?.info(
@@ -262,27 +300,6 @@ function metadata(issuer: string) {
     introspection_endpoint_auth_methods_supported: ['client_secret_post', 'client_secret_basic'],
     scopes_supported: [...ALL_SCOPES],
     authorization_response_iss_parameter_supported: true,
-  };
-}
-
-function createMetrics() {
-  const registry = new MetricsRegistry();
-  collectDefaultMetrics({ register: registry });
-  return {
-    registry,
-    tokenRequests: new Counter({
-      name: 'renova_token_requests_total',
-      help: 'Token endpoint requests by grant type and outcome (issued, rotated, replayed, or the error code).',
-      labelNames: ['grant_type', 'outcome'] as const,
-      registers: [registry],
-    }),
-    tokenDuration: new Histogram({
-      name: 'renova_token_request_duration_seconds',
-      help: 'Token endpoint latency, including the durable commit.',
-      labelNames: ['grant_type', 'outcome'] as const,
-      buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5],
-      registers: [registry],
-    }),
   };
 }
 

@@ -355,6 +355,12 @@ export interface StoragePort {
   createApplication(app: NewApplication): Promise<void>;
   findApplication(clientId: string): Promise<ApplicationRecord | null>;
   listApplicationsByOwner(ownerUserId: number): Promise<ApplicationRecord[]>;
+  /**
+   * Optional (PostgreSQL: LISTEN/NOTIFY): calls `onChange(clientId)` when any instance changed that
+   * application's client secrets, and `onChange(null)` when changes may have been missed (the watch
+   * was interrupted), so that caches of secrets can be dropped at once on every instance.
+   */
+  watchClientSecrets?(onChange: (clientId: string | null) => void): void;
   /** Rotation: current secrets get `overlapUntil` as their end, then `hash` becomes current. */
   rotateClientSecret(clientId: string, hash: Buffer, overlapUntil: number, now: number): Promise<boolean>;
   /** Replaces the application's allowed grant types; false when there is no such application. */

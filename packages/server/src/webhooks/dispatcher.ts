@@ -1,6 +1,7 @@
 import type { LookupFunction } from 'node:net';
 import type { Logger } from 'pino';
 import { Agent, fetch as undiciFetch } from 'undici';
+import { TemporarilyUnavailableError } from '../core/errors.ts';
 import type { Clock, RandomSource } from '../core/ports.ts';
 import { WEBHOOK_SECRET_PURPOSE } from '../core/registry.ts';
 import type { Sealer } from '../core/sealing.ts';
@@ -121,7 +122,9 @@ export class WebhookDispatcher {
       // Keep going while full batches come back: a backlog drains without waiting for the poll.
       while (!this.#stopped && (await this.runOnce()) === BATCH) {}
     } catch (error) {
-      this.#logger?.error({ err: error }, 'webhook dispatcher round failed; will retry');
+      // A storage outage is logged once per episode (services.availability), not every round.
+      if (!(error instanceof TemporarilyUnavailableError))
+        this.#logger?.error({ err: error }, 'webhook dispatcher round failed; will retry');
     }
   }
 

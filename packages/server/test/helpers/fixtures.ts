@@ -20,6 +20,8 @@ export class TestClock implements Clock {
 }
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789abcdef0123456789';
+/** RENOVA_METRICS_TOKEN of the harness: `/metrics` is only served to requests that present it. */
+export const METRICS_TOKEN = 'test-metrics-token-0123456789abcdef012345678';
 
 export interface Harness {
   app: FastifyInstance;
@@ -68,6 +70,7 @@ export async function harness(
   const app = await buildApp(services, {
     issuer: 'http://renova.test',
     adminToken: ADMIN_TOKEN,
+    metricsToken: METRICS_TOKEN,
     logger: false,
     ...options.http,
   });

@@ -42,6 +42,11 @@ export interface PostgresStorageOptions {
   queryTimeoutMs?: number;
   /** Attempts for a step that hit a serialization failure or deadlock (40001, 40P01). */
   maxAttempts?: number;
+  /**
+   * Where the one LISTEN connection goes (default: RENOVA_PG_LISTEN_URL, then `connectionString`).
+   * Behind a transaction-mode PgBouncer LISTEN does not work: point this at PostgreSQL directly.
+   */
+  listenConnectionString?: string;
 }
 
 /** `pg` returns BIGINT as text; every BIGINT here (ids < 2^53, epoch ms) fits a JS number. */
@@ -55,6 +60,15 @@ const types = {
 
 /** Key of the advisory lock that serializes migrations across instances ("renova" in ASCII). */
 const MIGRATION_LOCK = 0x72656e6f7661;
+
+/**
+ * The notification channel of client secret changes: `rotateClientSecret` notifies in its own
+ * transaction (delivered on COMMIT, never for a rolled-back rotation), every instance listens.
+ */
+export const CLIENT_SECRETS_CHANNEL = 'renova_client_secrets';
+
+/** How long the listening connection waits before it reconnects after losing the database. */
+const WATCH_RECONNECT_MS = 1_000;
 
 /** SQLSTATEs after which the same step may simply run again. */
 const RETRYABLE = new Set(['40001', '40P01']);
@@ -107,6 +121,12 @@ export function isConnectionFailure(error: unknown): boolean {
   return PG_DRIVER_MESSAGES.test(error.message);
 }
 
+/**
+ * SQLSTATEs of a database that is up but cannot write now: 25006 read_only_sql_transaction (a
+ * standby, a failover in progress, `default_transaction_read_only`), 55P03 lock_not_available.
+ */
+const CANNOT_WRITE_NOW = new Set(['25006', '55P03']);
+
 function toUnavailable(error: unknown, detail: string): TemporarilyUnavailableError {
   return new TemporarilyUnavailableError('the token store is busy or unavailable; retry shortly', 1, {
     cause: error,
@@ -114,11 +134,19 @@ function toUnavailable(error: unknown, detail: string): TemporarilyUnavailableEr
   });
 }
 
-/** Storage failures become 503 `temporarily_unavailable`; anything else propagates as is. */
-function mapError(error: unknown): unknown {
+/**
+ * The adapter's error classification: storage that is away, overloaded, read-only or contended
+ * after retries becomes 503 `temporarily_unavailable` (CONTRACT §4.3); anything else propagates as
+ * is (a bug, answered 500 and logged).
+ */
+export function toStorageError(error: unknown): unknown {
   if (error instanceof TemporarilyUnavailableError) return error;
-  if (isRetryable(error)) return toUnavailable(error, 'serialization retries exhausted');
-  if (isConnectionFailure(error)) return toUnavailable(error, (error as Error).message);
+  const code = (error as { code?: unknown } | null)?.code;
+  const sqlState = typeof code === 'string' ? ` (SQLSTATE ${code})` : '';
+  if (isRetryable(error)) return toUnavailable(error, `serialization retries exhausted${sqlState}`);
+  if (typeof code === 'string' && CANNOT_WRITE_NOW.has(code))
+    return toUnavailable(error, `the database cannot write now: ${(error as Error).message}${sqlState}`);
+  if (isConnectionFailure(error)) return toUnavailable(error, `${(error as Error).message}${sqlState}`);
   return error;
 }
 
@@ -179,6 +207,12 @@ export class PostgresStorage implements StoragePort {
   readonly #maxAttempts: number;
   /** Counters for metrics and the benchmark's "where time goes". */
   readonly stats = { retries: 0, unavailable: 0 };
+  /** The LISTEN connection's configuration. */
+  readonly #connection: pg.ClientConfig;
+  readonly #secretWatchers: ((clientId: string | null) => void)[] = [];
+  #listener: pg.Client | undefined;
+  #reconnect: NodeJS.Timeout | undefined;
+  #closed = false;
 
   constructor(options: PostgresStorageOptions) {
     if (options.schema !== undefined && !/^[a-z_][a-z0-9_]*$/.test(options.schema))
@@ -192,6 +226,11 @@ export class PostgresStorage implements StoragePort {
       application_name: 'renova',
       types,
       ...(options.schema === undefined ? {} : { options: `-c search_path=${options.schema}` }),
+    };
+    this.#connection = {
+      ...connection,
+      connectionString:
+        options.listenConnectionString ?? (process.env.RENOVA_PG_LISTEN_URL || options.connectionString),
     };
     this.pool = new pg.Pool({
       ...connection,
@@ -216,7 +255,7 @@ export class PostgresStorage implements StoragePort {
           await sleep(attempt * 2 + Math.random() * 5);
           continue;
         }
-        const mapped = mapError(error);
+        const mapped = toStorageError(error);
         if (mapped instanceof TemporarilyUnavailableError) this.stats.unavailable += 1;
         throw mapped;
       }
@@ -235,7 +274,7 @@ export class PostgresStorage implements StoragePort {
         client = await this.pool.connect();
       } catch (error) {
         this.stats.unavailable += 1;
-        throw mapError(error);
+        throw toStorageError(error);
       }
       try {
         await client.query('BEGIN');
@@ -258,7 +297,7 @@ export class PostgresStorage implements StoragePort {
           await sleep(attempt * 2 + Math.random() * 5);
           continue;
         }
-        const mapped = mapError(error);
+        const mapped = toStorageError(error);
         if (mapped instanceof TemporarilyUnavailableError) this.stats.unavailable += 1;
         throw mapped;
       }
@@ -289,12 +328,77 @@ export class PostgresStorage implements StoragePort {
     });
   }
 
+  /** Ready only while a write can succeed (CONTRACT §4.4): a read-only database is not. */
   async ping(): Promise<void> {
-    await this.#run({ text: 'SELECT 1' });
+    const { rows } = await this.#run({
+      text: "SELECT current_setting('transaction_read_only') AS read_only",
+    });
+    if (rows[0]?.read_only === 'on') {
+      throw toUnavailable(
+        undefined,
+        'the database is read-only (standby, failover or default_transaction_read_only)',
+      );
+    }
   }
 
   async close(): Promise<void> {
+    this.#closed = true;
+    if (this.#reconnect) clearTimeout(this.#reconnect);
+    const listener = this.#listener;
+    this.#listener = undefined;
+    await listener?.end().catch(() => {});
     await this.pool.end();
+  }
+
+  watchClientSecrets(onChange: (clientId: string | null) => void): void {
+    this.#secretWatchers.push(onChange);
+    if (this.#secretWatchers.length === 1) void this.#listen();
+  }
+
+  #notifyWatchers(clientId: string | null): void {
+    for (const watcher of this.#secretWatchers) watcher(clientId);
+  }
+
+  /**
+   * One connection outside the pool, LISTENing on CLIENT_SECRETS_CHANNEL. When it is lost, changes
+   * may be missed until it is back: the watchers hear `null` then and again once it listens anew, so
+   * they drop what they cached in between. (Behind a transaction-pooling PgBouncer LISTEN does not
+   * work: set RENOVA_PG_LISTEN_URL to PostgreSQL itself.)
+   */
+  async #listen(): Promise<void> {
+    if (this.#closed) return;
+    const client = new pg.Client(this.#connection);
+    let lost = false;
+    const onLost = () => {
+      if (lost) return;
+      lost = true;
+      if (this.#listener === client) this.#listener = undefined;
+      client.end().catch(() => {});
+      if (this.#closed) return;
+      this.#notifyWatchers(null);
+      this.#reconnect = setTimeout(() => void this.#listen(), WATCH_RECONNECT_MS);
+      this.#reconnect.unref();
+    };
+    client.on('error', onLost);
+    client.on('end', onLost);
+    client.on('notification', (message) => {
+      if (message.channel === CLIENT_SECRETS_CHANNEL && message.payload)
+        this.#notifyWatchers(message.payload);
+    });
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${CLIENT_SECRETS_CHANNEL}`);
+    } catch {
+      onLost();
+      return;
+    }
+    if (this.#closed) {
+      await client.end().catch(() => {});
+      return;
+    }
+    this.#listener = client;
+    // Whatever changed while nobody listened is forgotten now.
+    this.#notifyWatchers(null);
   }
 
   async createUser(user: NewUser): Promise<UserRecord | null> {
@@ -404,16 +508,23 @@ export class PostgresStorage implements StoragePort {
           [clientId, hash, now],
         ),
       );
+      // Delivered at COMMIT to every instance, which drops its cached secrets of this client: a
+      // secret rotated out with no overlap stops working everywhere at once.
+      await db.query(q('notify_secrets', 'SELECT pg_notify($1, $2)', [CLIENT_SECRETS_CHANNEL, clientId]));
       return true;
     });
   }
 
   async updateApplicationGrantTypes(clientId: string, grantTypes: GrantType[]): Promise<boolean> {
     const result = await this.#run(
-      q('update_grant_types', 'UPDATE applications SET grant_types = $1 WHERE client_id = $2', [
-        grantTypes.join(' '),
-        clientId,
-      ]),
+      // The other instances drop their cached record, as after a secret rotation (one statement:
+      // the notification is delivered at its commit).
+      q(
+        'update_grant_types',
+        `WITH u AS (UPDATE applications SET grant_types = $1 WHERE client_id = $2 RETURNING client_id)
+         SELECT pg_notify($3, client_id) FROM u`,
+        [grantTypes.join(' '), clientId, CLIENT_SECRETS_CHANNEL],
+      ),
     );
     return result.rowCount === 1;
   }

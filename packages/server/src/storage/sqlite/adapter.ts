@@ -47,15 +47,24 @@ export interface SqliteStorageOptions {
 /** SQLite error codes that mean "the storage is busy or broken", not "the request is wrong". */
 const UNAVAILABLE_CODES = /^SQLITE_(BUSY|LOCKED|IOERR|FULL|CANTOPEN|READONLY|CORRUPT|NOTADB|PROTOCOL)/;
 
-function unavailable(error: unknown): never {
-  const code = (error as { code?: unknown }).code;
+/**
+ * The adapter's error classification: SQLITE_BUSY / SQLITE_LOCKED (still locked after the busy
+ * timeout), SQLITE_FULL, SQLITE_READONLY, SQLITE_IOERR and the like become 503
+ * `temporarily_unavailable` (CONTRACT §4.3); anything else propagates as is.
+ */
+export function toStorageError(error: unknown): unknown {
+  const code = (error as { code?: unknown } | null)?.code;
   if (typeof code === 'string' && UNAVAILABLE_CODES.test(code)) {
-    throw new TemporarilyUnavailableError('the token store is busy or unavailable; retry shortly', 1, {
+    return new TemporarilyUnavailableError('the token store is busy or unavailable; retry shortly', 1, {
       cause: error,
-      detail: code,
+      detail: `${code}: ${(error as Error).message}`,
     });
   }
-  throw error;
+  return error;
+}
+
+function unavailable(error: unknown): never {
+  throw toStorageError(error);
 }
 
 /**

@@ -1,0 +1,88 @@
+import { timingSafeEqual } from 'node:crypto';
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
+import { Counter, collectDefaultMetrics, Histogram, Registry as MetricsRegistry } from 'prom-client';
+import { InvalidTokenError, RateLimitedError } from '../core/errors.ts';
+import type { Services } from '../services.ts';
+
+/** Like the admin token: long and random, so that a scraper's credential cannot be guessed. */
+export const MIN_METRICS_TOKEN_LENGTH = 32;
+
+/** Throws a message an operator can act on when RENOVA_METRICS_TOKEN is too weak or reuses the admin token. */
+export function assertMetricsToken(token: string, adminToken: string | undefined): void {
+  if (token.length < MIN_METRICS_TOKEN_LENGTH || /\s/.test(token)) {
+    throw new Error(
+      `RENOVA_METRICS_TOKEN must be at least ${MIN_METRICS_TOKEN_LENGTH} characters without spaces (got ${token.length}); generate one with: openssl rand -hex 32`,
+    );
+  }
+  if (token === adminToken) {
+    throw new Error(
+      'RENOVA_METRICS_TOKEN must differ from RENOVA_ADMIN_TOKEN: a metrics scraper must not hold admin power',
+    );
+  }
+}
+
+export type HttpMetrics = ReturnType<typeof createMetrics>;
+
+/** One registry per server: the public and the admin listener serve the same counters. */
+export function createMetrics() {
+  const registry = new MetricsRegistry();
+  collectDefaultMetrics({ register: registry });
+  return {
+    registry,
+    tokenRequests: new Counter({
+      name: 'renova_token_requests_total',
+      help: 'Token endpoint requests by grant type and outcome (issued, rotated, replayed, or the error code).',
+      labelNames: ['grant_type', 'outcome'] as const,
+      registers: [registry],
+    }),
+    tokenDuration: new Histogram({
+      name: 'renova_token_request_duration_seconds',
+      help: 'Token endpoint latency, including the durable commit.',
+      labelNames: ['grant_type', 'outcome'] as const,
+      buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5],
+      registers: [registry],
+    }),
+  };
+}
+
+/**
+ * `GET /metrics` (Prometheus) as a plugin of its own. With a token, authentication is a hook of
+ * this plugin, so it runs however the path was spelled (`/%6detrics` is routed here after
+ * decoding and meets the same check); nothing tests the URL string. Failures are throttled per
+ * address with the admin limiter's budget (the token is random, so failures are probes); the
+ * right token is never throttled.
+ */
+export async function metricsRoutes(
+  plugin: FastifyInstance,
+  services: Services,
+  options: { metrics: HttpMetrics; token: string | undefined; log?: FastifyBaseLogger | undefined },
+): Promise<void> {
+  const { metrics, log } = options;
+  if (options.token !== undefined) {
+    assertMetricsToken(options.token, undefined);
+    const token = Buffer.from(options.token);
+    plugin.addHook('onRequest', async (request) => {
+      const presented = Buffer.from(
+        /^Bearer[ ]+(\S+)$/i.exec(request.headers.authorization ?? '')?.[1] ?? '',
+      );
+      // The right token always passes: a throttle must not lock the real scraper out.
+      if (presented.length === token.length && timingSafeEqual(presented, token)) return;
+      const key = `metrics:${request.ip}`;
+      const now = services.clock.now();
+      const wait = await services.adminLimiter.retryAfter(key, now);
+      if (wait > 0)
+        throw new RateLimitedError(`too many failed metrics authentications; retry in ${wait} s`, wait);
+      await services.adminLimiter.recordFailure(key, now);
+      log?.warn(
+        { event: 'metrics.auth_failed', remote_address: request.ip },
+        'metrics authentication failed',
+      );
+      // RFC 6750 §3: 401 with a Bearer challenge naming the error.
+      throw new InvalidTokenError('send "Authorization: Bearer $RENOVA_METRICS_TOKEN" to read /metrics');
+    });
+  }
+  plugin.get('/metrics', async (_request, reply) => {
+    void reply.header('content-type', metrics.registry.contentType).header('cache-control', 'no-store');
+    return metrics.registry.metrics();
+  });
+}
