@@ -80,8 +80,14 @@ export async function adminRoutes(
   const authenticated = new WeakSet<FastifyRequest>();
 
   admin.addHook('onRequest', async (request) => {
-    // Failed admin authentications are throttled per address; a throttled address is refused
-    // before its token is even compared, so guessing stays slow.
+    // The token is compared first: a throttle must never refuse credentials that verify, or
+    // anyone guessing from the operator's address (a shared proxy, the loopback of the admin
+    // listener) would lock the operator out. At 32+ random characters guessing is hopeless anyway;
+    // the throttle bounds the noise and the log volume of those who try.
+    if (presentsAdminToken(request, token)) {
+      authenticated.add(request);
+      return;
+    }
     const key = `admin:${request.ip}`;
     const now = services.clock.now();
     const wait = await services.adminLimiter.retryAfter(key, now);
@@ -92,15 +98,12 @@ export async function adminRoutes(
       );
       throw new RateLimitedError(`too many failed admin authentications; retry in ${wait} s`, wait);
     }
-    if (!presentsAdminToken(request, token)) {
-      await services.adminLimiter.recordFailure(key, now);
-      log?.warn(
-        { event: 'admin.auth_failed', remote_address: request.ip, route: request.routeOptions.url },
-        'admin authentication failed',
-      );
-      throw new InvalidTokenError('send "Authorization: Bearer $RENOVA_ADMIN_TOKEN" to use the admin API');
-    }
-    authenticated.add(request);
+    await services.adminLimiter.recordFailure(key, now);
+    log?.warn(
+      { event: 'admin.auth_failed', remote_address: request.ip, route: request.routeOptions.url },
+      'admin authentication failed',
+    );
+    throw new InvalidTokenError('send "Authorization: Bearer $RENOVA_ADMIN_TOKEN" to use the admin API');
   });
 
   // Every authenticated admin call leaves one structured event: who, what, on which target, with
