@@ -169,6 +169,14 @@ export const SETTINGS = {
     parse: secretKey,
     fallback: undefined,
   }),
+  secretKeyFile: setting<string | undefined>({
+    env: 'RENOVA_SECRET_KEY_FILE',
+    defaultText: '`renova.key` beside the SQLite database',
+    doc: 'where the server key file is read, or created (0600) if missing; SQLite only creates it, with PostgreSQL it must exist. Ignored when `RENOVA_SECRET_KEY` is set',
+    parse: text,
+    fallback: undefined,
+    show: (value) => value ?? 'beside the database',
+  }),
   accessTokenSeconds: setting({
     env: 'RENOVA_ACCESS_TOKEN_SECONDS',
     defaultText: '15552000 (180 days)',
@@ -246,6 +254,13 @@ export const SETTINGS = {
     parse: wholeNumber(1, 'attempts'),
     fallback: 20,
   }),
+  webhookAllowPrivate: setting({
+    env: 'RENOVA_WEBHOOK_ALLOW_PRIVATE',
+    defaultText: '`false`',
+    doc: 'development only (`serve --demo` implies it): `notification_url` may use http and target loopback, private or link-local addresses. Never in production',
+    parse: (raw: string) => (raw === 'true' ? true : raw === 'false' ? false : fail('must be true or false')),
+    fallback: false,
+  }),
   logLevel: setting({
     env: 'RENOVA_LOG_LEVEL',
     defaultText: '`info`',
@@ -275,6 +290,14 @@ export const SETTINGS = {
     doc: 'token requests per client and per address, e.g. `6000/60`',
     parse: limit,
     fallback: null,
+    show: showLimit,
+  }),
+  loginAddressLimit: setting<Limit | null>({
+    env: 'RENOVA_LOGIN_ADDRESS_LIMIT',
+    defaultText: '`10/900`',
+    doc: 'failed seller sign-ins allowed per address across all emails, per window (seconds), or `off`; per (address, email) it is 5 per 15 minutes',
+    parse: limit,
+    fallback: { max: 10, windowSeconds: 900 },
     show: showLimit,
   }),
   redisPrefix: setting({

@@ -81,7 +81,17 @@ describe('configuration', () => {
   test('the table lists every variable once', () => {
     const table = configurationTable();
     for (const definition of Object.values(SETTINGS)) {
-      assert.equal(table.split(`\`${definition.env}\``).length, 2, definition.env);
+      const rows = table.split('\n').filter((row) => row.startsWith(`| \`${definition.env}\` `));
+      assert.equal(rows.length, 1, definition.env);
     }
   });
+});
+
+test('the README configuration table is the one generated from the declaration', async () => {
+  const { readFileSync } = await import('node:fs');
+  const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');
+  assert.ok(
+    readme.includes(`\n${configurationTable()}\n`),
+    'README.md configuration table differs from src/config.ts: run `npm run docs:config`',
+  );
 });
