@@ -212,6 +212,12 @@ export interface ServeOptions {
   demo?: boolean | undefined;
   /** Deliver webhooks from this process (default true). */
   webhooks?: boolean | undefined;
+  /**
+   * Called when the storage can no longer write and will not recover by itself (the SQLite writer
+   * thread died and could not be restarted). `renova serve` exits non-zero; an embedding program
+   * decides, and meanwhile /readyz answers 503 with the reason.
+   */
+  onFatal?: ((reason: string) => void) | undefined;
 }
 
 export interface RunningServer {
@@ -242,6 +248,20 @@ export async function startServer(
   }
   const runtime = await openRuntime(options.db, env);
   const logger = options.logger ?? pino({ level: env.RENOVA_LOG_LEVEL ?? 'info' });
+  const storage = runtime.services.storage;
+  if (storage instanceof SqliteStorage) {
+    // Each change of the writer thread is logged once; one that cannot come back is fatal.
+    storage.watchWriter((status) => {
+      if (status.state === 'restarting') {
+        if (logger) logger.error(status, 'sqlite writer thread stopped; restarting it');
+      } else if (status.state === 'running') {
+        if (logger) logger.info(status, 'sqlite writer thread running again');
+      } else {
+        if (logger) logger.fatal(status, 'sqlite writer thread cannot be restarted: no write can succeed');
+        options.onFatal?.(status.reason);
+      }
+    });
+  }
   const trustProxy = trustProxyFromEnv(env.RENOVA_TRUST_PROXY);
   // The issuer is only known once the port is; with --port 0 it is built after listen().
   let issuer = options.issuer ?? '';

@@ -1,7 +1,5 @@
-import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type Database from 'better-sqlite3';
-import { buildSync } from 'esbuild';
 import { reviveBuffers } from './connection.ts';
 import { GroupCommitter } from './group-commit.ts';
 import { prepareStatements } from './statements.ts';
@@ -10,6 +8,8 @@ import { type StepArgs, type StepResult, type WriteStepName, writeSteps } from '
 /** Runs write steps group-committed; a resolved step is durably on disk. */
 export interface Writer {
   run<K extends WriteStepName>(name: K, args: StepArgs<K>): Promise<StepResult<K>>;
+  /** Resolves when a write could succeed now: the writer runs and the database is writable. */
+  probe(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -17,10 +17,17 @@ export interface Writer {
 export class InlineWriter implements Writer {
   readonly #committer: GroupCommitter;
   readonly #statements: ReturnType<typeof prepareStatements>;
+  readonly #probe: Database.Statement;
 
   constructor(db: Database.Database) {
     this.#committer = new GroupCommitter(db);
     this.#statements = prepareStatements(db);
+    // See writer-worker.ts: a write statement that changes nothing fails on a read-only file.
+    this.#probe = db.prepare('UPDATE schema_migrations SET name = name WHERE 0');
+  }
+
+  async probe(): Promise<void> {
+    await this.#committer.run(() => this.#probe.run());
   }
 
   run<K extends WriteStepName>(name: K, args: StepArgs<K>): Promise<StepResult<K>> {
@@ -33,27 +40,42 @@ export class InlineWriter implements Writer {
   }
 }
 
-let bundled: string | undefined;
-
 /**
- * The writer thread's code, bundled once per process from writer-worker.ts. Worker threads on
- * Node 20 get neither the parent's module loader hooks nor working hooks of their own while the
- * parent has some, so they cannot load TypeScript directly; a CommonJS bundle (better-sqlite3 left
- * external) runs anywhere, and building it takes a few milliseconds.
+ * The writer thread's script: the compiled writer-worker.js beside this module, resolving its
+ * dependencies (better-sqlite3) from this package, wherever the process was started. Run from the
+ * TypeScript sources (tsx), the thread needs tsx's loader of its own: on Node 20 a worker inherits
+ * `--import tsx` but its hooks do not load .ts files in the thread, so a two-line bootstrap
+ * registers tsx there (tsImport) and imports writer-worker.ts with it.
  */
-function writerSource(): string {
-  bundled ??= buildSync({
-    entryPoints: [fileURLToPath(new URL('./writer-worker.ts', import.meta.url))],
-    bundle: true,
-    platform: 'node',
-    format: 'cjs',
-    target: 'node20',
-    external: ['better-sqlite3'],
-    write: false,
-    logLevel: 'silent',
-  }).outputFiles[0]?.text;
-  if (!bundled) throw new Error('could not bundle the SQLite writer thread');
-  return bundled;
+function writerThread(): { script: string | URL; eval: boolean } {
+  if (!import.meta.url.endsWith('.ts'))
+    return { script: new URL('./writer-worker.js', import.meta.url), eval: false };
+  const tsx = import.meta.resolve('tsx/esm/api');
+  const entry = new URL('./writer-worker.ts', import.meta.url).href;
+  return {
+    script: `import(${JSON.stringify(tsx)}).then(({ tsImport }) => tsImport(${JSON.stringify(entry)}, ${JSON.stringify(import.meta.url)}));`,
+    eval: true,
+  };
+}
+
+/** What the writer thread is doing, as WorkerWriter reports it to `onStatus`. */
+export type WriterStatus =
+  | { state: 'running'; restarts: number }
+  | { state: 'restarting'; reason: string; attempt: number; maxRestarts: number }
+  | { state: 'failed'; reason: string };
+
+export interface WorkerWriterOptions {
+  /**
+   * The thread's script (tests pass a broken one); by default the real writer, see writerThread().
+   */
+  script?: URL;
+  /**
+   * How many times in a row a thread that died is replaced by a new one before the writer gives
+   * up: a thread that answered a probe resets the count. Default 3.
+   */
+  maxRestarts?: number;
+  /** Told when the thread stops unexpectedly, is running again, or cannot be restarted. */
+  onStatus?: (status: WriterStatus) => void;
 }
 
 interface Pending {
@@ -63,7 +85,8 @@ interface Pending {
 
 export interface WorkerRequest {
   id: number;
-  name: WriteStepName;
+  /** A write step, or `probe`: an empty write transaction that proves the thread can write. */
+  name: WriteStepName | 'probe';
   args: unknown;
 }
 
@@ -82,18 +105,34 @@ export interface WorkerReply {
  */
 export class WorkerWriter implements Writer {
   readonly #path: string;
+  readonly #options: WorkerWriterOptions;
   #worker: Worker | undefined;
   #nextId = 1;
   readonly #pending = new Map<number, Pending>();
   /** Steps waiting for the end of this loop turn, posted to the writer as one message. */
   #outbox: WorkerRequest[] = [];
+  /** Threads that died in a row without answering a probe. */
+  #failures = 0;
+  #restarts = 0;
+  /** Why the current thread is not (yet) known to write: set when one died, cleared by a probe. */
+  #down: string | undefined;
+  /** Set when the writer gave up restarting: every write and probe is refused with it. */
+  #failed: string | undefined;
+  #closed = false;
 
-  constructor(path: string) {
+  constructor(path: string, options: WorkerWriterOptions = {}) {
     this.#path = path;
+    this.#options = options;
+  }
+
+  /** The writer thread, when one runs: for diagnostics (threadId) and for tests that stop it. */
+  get thread(): Worker | undefined {
+    return this.#worker;
   }
 
   #start(): Worker {
-    const worker = new Worker(writerSource(), { eval: true, workerData: { path: this.#path } });
+    const thread = this.#options.script ? { script: this.#options.script, eval: false } : writerThread();
+    const worker = new Worker(thread.script, { eval: thread.eval, workerData: { path: this.#path } });
     worker.unref();
     worker.on('message', (replies: WorkerReply[]) => {
       for (const reply of replies) {
@@ -106,31 +145,55 @@ export class WorkerWriter implements Writer {
       if (this.#pending.size === 0) worker.unref();
     });
     const fail = (error: unknown) => {
-      // A dead writer loses only what it had not committed; those callers hear it, the next write
-      // starts a new writer.
+      // A dead writer loses only what it had not committed; those callers hear it (503), and a new
+      // thread replaces it at once, so that the process never keeps accepting writes it cannot store.
       this.#worker = undefined;
+      const reason = error instanceof Error ? error.message : String(error);
       for (const pending of this.#pending.values()) {
         pending.reject(
-          Object.assign(new Error(`sqlite writer stopped: ${String(error)}`), {
-            code: 'SQLITE_IOERR_WRITER',
-          }),
+          Object.assign(new Error(`sqlite writer stopped: ${reason}`), { code: 'SQLITE_IOERR_WRITER' }),
         );
       }
       this.#pending.clear();
+      this.#outbox = [];
+      if (this.#closed) return;
+      this.#down = reason;
+      this.#failures += 1;
+      const maxRestarts = this.#options.maxRestarts ?? 3;
+      if (this.#failures > maxRestarts) {
+        this.#failed = reason;
+        this.#options.onStatus?.({ state: 'failed', reason });
+        return;
+      }
+      this.#options.onStatus?.({ state: 'restarting', reason, attempt: this.#failures, maxRestarts });
+      this.#restarts += 1;
+      this.probe().catch(() => {
+        // Reported through fail() of the thread that died.
+      });
     };
     worker.on('error', fail);
     worker.on('exit', (code) => {
-      if (this.#worker === worker) fail(`exit ${code}`);
+      if (this.#worker === worker) fail(`the writer thread exited with code ${code}`);
     });
     this.#worker = worker;
     return worker;
   }
 
-  run<K extends WriteStepName>(name: K, args: StepArgs<K>): Promise<StepResult<K>> {
+  #refused(): Error | undefined {
+    if (this.#closed) return new Error('the sqlite writer is closed');
+    if (this.#failed === undefined) return undefined;
+    return Object.assign(new Error(`sqlite writer stopped: ${this.#failed}`), {
+      code: 'SQLITE_IOERR_WRITER',
+    });
+  }
+
+  #post(name: WriteStepName | 'probe', args: unknown): Promise<unknown> {
+    const refused = this.#refused();
+    if (refused) return Promise.reject(refused);
     const worker = this.#worker ?? this.#start();
     const id = this.#nextId++;
-    return new Promise<StepResult<K>>((resolve, reject) => {
-      this.#pending.set(id, { resolve: resolve as (value: unknown) => void, reject });
+    return new Promise<unknown>((resolve, reject) => {
+      this.#pending.set(id, { resolve, reject });
       if (this.#pending.size === 1) worker.ref();
       // One postMessage per loop turn instead of one per step: each costs a structured clone and
       // a wake-up of the writer, which showed up as ~10 % of a refresh.
@@ -138,13 +201,32 @@ export class WorkerWriter implements Writer {
         setImmediate(() => {
           const batch = this.#outbox;
           this.#outbox = [];
-          worker.postMessage(batch);
+          if (batch.length > 0 && this.#worker === worker) worker.postMessage(batch);
         });
       }
     });
   }
 
+  run<K extends WriteStepName>(name: K, args: StepArgs<K>): Promise<StepResult<K>> {
+    return this.#post(name, args) as Promise<StepResult<K>>;
+  }
+
+  /**
+   * Resolves when the writer thread ran an empty write transaction on the database: the thread is
+   * up and the file is writable (a read-only database fails with SQLITE_READONLY). Starts a thread
+   * when none runs. Readiness (/readyz) and start-up use it.
+   */
+  async probe(): Promise<void> {
+    await this.#post('probe', null);
+    if (this.#down !== undefined) {
+      this.#down = undefined;
+      this.#options.onStatus?.({ state: 'running', restarts: this.#restarts });
+    }
+    this.#failures = 0;
+  }
+
   async close(): Promise<void> {
+    this.#closed = true;
     const worker = this.#worker;
     this.#worker = undefined;
     if (!worker) return;
