@@ -1,3 +1,5 @@
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type Database from 'better-sqlite3';
 import { reviveBuffers } from './connection.ts';
@@ -41,21 +43,43 @@ export class InlineWriter implements Writer {
 }
 
 /**
- * The writer thread's script: the compiled writer-worker.js beside this module, resolving its
- * dependencies (better-sqlite3) from this package, wherever the process was started. Run from the
- * TypeScript sources (tsx), the thread needs tsx's loader of its own: on Node 20 a worker inherits
- * `--import tsx` but its hooks do not load .ts files in the thread, so a two-line bootstrap
- * registers tsx there (tsImport) and imports writer-worker.ts with it.
+ * The writer thread's script: the compiled writer-worker.js beside this module, a real file that
+ * resolves its dependencies (better-sqlite3) from this package wherever the process was started.
  */
 function writerThread(): { script: string | URL; eval: boolean } {
-  if (!import.meta.url.endsWith('.ts'))
+  if (!import.meta.url.endsWith('.ts')) {
     return { script: new URL('./writer-worker.js', import.meta.url), eval: false };
-  const tsx = import.meta.resolve('tsx/esm/api');
-  const entry = new URL('./writer-worker.ts', import.meta.url).href;
-  return {
-    script: `import(${JSON.stringify(tsx)}).then(({ tsImport }) => tsImport(${JSON.stringify(entry)}, ${JSON.stringify(import.meta.url)}));`,
-    eval: true,
-  };
+  }
+  bundled ??= bundleFromSources();
+  return { script: bundled, eval: true };
+}
+
+let bundled: string | undefined;
+
+/**
+ * Run from the TypeScript sources (tsx: the tests, the benchmarks), the thread cannot load
+ * writer-worker.ts: on Node 20 a worker inherits `--import tsx` but its hooks do not load .ts files
+ * in the thread, and tsx's own tsImport() there costs about a second per thread. So the sources are
+ * bundled once per process with esbuild (a devDependency, there wherever the sources are) into
+ * CommonJS, in a few milliseconds, and the bundle requires better-sqlite3 relative to this file:
+ * an eval'ed worker would otherwise resolve it from the working directory (issue 9).
+ */
+function bundleFromSources(): string {
+  const here = fileURLToPath(import.meta.url);
+  const { buildSync } = createRequire(import.meta.url)('esbuild') as typeof import('esbuild');
+  const text = buildSync({
+    entryPoints: [fileURLToPath(new URL('./writer-worker.ts', import.meta.url))],
+    bundle: true,
+    platform: 'node',
+    format: 'cjs',
+    target: 'node20',
+    external: ['better-sqlite3'],
+    banner: { js: `var require = require('node:module').createRequire(${JSON.stringify(here)});` },
+    write: false,
+    logLevel: 'silent',
+  }).outputFiles[0]?.text;
+  if (!text) throw new Error('could not bundle the SQLite writer thread from its sources');
+  return text;
 }
 
 /** What the writer thread is doing, as WorkerWriter reports it to `onStatus`. */
@@ -132,7 +156,13 @@ export class WorkerWriter implements Writer {
 
   #start(): Worker {
     const thread = this.#options.script ? { script: this.#options.script, eval: false } : writerThread();
-    const worker = new Worker(thread.script, { eval: thread.eval, workerData: { path: this.#path } });
+    // No inherited `--import tsx` and the like: the thread's script is plain JavaScript either way,
+    // and loading a loader it cannot use cost a few hundred milliseconds per thread.
+    const worker = new Worker(thread.script, {
+      eval: thread.eval,
+      execArgv: [],
+      workerData: { path: this.#path },
+    });
     worker.unref();
     worker.on('message', (replies: WorkerReply[]) => {
       for (const reply of replies) {
