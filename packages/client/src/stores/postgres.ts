@@ -118,6 +118,8 @@ export class PostgresTokenStore implements TokenStore {
     try {
       pool = await this.#open();
     } catch (error) {
+      // A missing driver already says what to install.
+      if (error instanceof StoreError) throw error;
       throw new StoreError(`PostgreSQL connect failed: ${(error as Error).message}`, error);
     }
     try {
