@@ -98,6 +98,38 @@ describe('readiness tells the truth (issue 9 §4)', () => {
     }
   });
 
+  test('sqlite: writes in flight when the writer thread dies are answered (committed or 503), never left hanging', async () => {
+    const h = await harness(sqliteFactory);
+    try {
+      const storage = h.testStorage.storage as SqliteStorage;
+      const user = (i: number) => ({
+        email: `inflight${i}@example.com`,
+        nickname: `n${i}`,
+        siteId: 'MLA',
+        passwordHash: null,
+        createdAt: Date.now(),
+      });
+      const writes = Array.from({ length: 50 }, (_, i) => storage.createUser(user(i)));
+      const terminated = storage.writerThread?.terminate();
+      const settled = await Promise.race([
+        Promise.allSettled(writes),
+        new Promise<never>((_, reject) =>
+          setTimeout(() => reject(new Error('a write was left hanging')), 10_000),
+        ),
+      ]);
+      await terminated;
+      for (const result of settled) {
+        if (result.status === 'rejected') {
+          assert.equal((result.reason as { error?: string }).error, 'temporarily_unavailable');
+        }
+      }
+      const after = await storage.createUser(user(99));
+      assert.equal(after?.email, 'inflight99@example.com');
+    } finally {
+      await h.close();
+    }
+  });
+
   test('sqlite: a writer thread that cannot start fails the start-up with its reason (not 503 forever)', async () => {
     const dir = tempDir();
     const path = join(dir, 'renova.db');

@@ -228,13 +228,25 @@ export class WorkerWriter implements Writer {
       // One postMessage per loop turn instead of one per step: each costs a structured clone and
       // a wake-up of the writer, which showed up as ~10 % of a refresh.
       if (this.#outbox.push({ id, name, args }) === 1) {
-        setImmediate(() => {
-          const batch = this.#outbox;
-          this.#outbox = [];
-          if (batch.length > 0 && this.#worker === worker) worker.postMessage(batch);
-        });
+        setImmediate(() => this.#flush());
       }
     });
+  }
+
+  /** Posts this loop turn's steps to the thread running now (a replacement, if one died since). */
+  #flush(): void {
+    const batch = this.#outbox;
+    this.#outbox = [];
+    if (batch.length === 0) return;
+    if (this.#worker) {
+      this.#worker.postMessage(batch);
+      return;
+    }
+    const refused = this.#refused() ?? new Error('the sqlite writer is closed');
+    for (const request of batch) {
+      this.#pending.get(request.id)?.reject(refused);
+      this.#pending.delete(request.id);
+    }
   }
 
   run<K extends WriteStepName>(name: K, args: StepArgs<K>): Promise<StepResult<K>> {
