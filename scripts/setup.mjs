@@ -16,6 +16,11 @@ if (!existsSync('node_modules/.package-lock.json')) {
 
 // Incremental: a second run with nothing changed takes about a second.
 run('node scripts/build.mjs');
+// `npm ci` links a workspace's bin only when its target exists, and dist/ did not exist yet: link
+// `renova` now, so that `npx renova` runs this checkout's CLI (never a package from the registry).
+if (!existsSync('node_modules/.bin/renova')) {
+  run('npm rebuild --ignore-scripts --no-audit --no-fund --workspace @renova/server');
+}
 
 if (forTests && !existsSync('/usr/bin/chromium')) {
   if (process.getuid?.() !== 0) {
