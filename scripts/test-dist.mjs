@@ -234,6 +234,26 @@ void wrong;
   const installed = JSON.parse(sh('npm', ['ls', '--all', '--json', '--omit=dev'], serverProject));
   const tree = JSON.stringify(installed);
   check('no tsx and no esbuild are installed with the server', !/"(tsx|esbuild)"/.test(tree));
+  writeFileSync(
+    join(serverProject, 'embed.mjs'),
+    `import * as server from '@renova/server';
+console.log(JSON.stringify(Object.keys(server).sort()));`,
+  );
+  const serverExports = JSON.parse(sh(process.execPath, ['embed.mjs'], serverProject));
+  const entryPoint = [
+    'buildApp',
+    'createServer',
+    'createServices',
+    'startServer',
+    'openStorage',
+    'SqliteStorage',
+  ];
+  const entryTypes = ['PostgresStorage', 'OAuthError', 'TemporarilyUnavailableError', 'toErrorReply'];
+  check(
+    '@renova/server has a public entry point for embedding',
+    [...entryPoint, ...entryTypes].every((name) => serverExports.includes(name)),
+    serverExports.join(', '),
+  );
   const renova = join(serverProject, 'node_modules/.bin/renova');
   const version = sh(renova, ['--version'], serverProject).trim();
   check(

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -127,6 +128,45 @@ describe('readiness tells the truth (issue 9 §4)', () => {
       assert.equal(after?.email, 'inflight99@example.com');
     } finally {
       await h.close();
+    }
+  });
+
+  test('the compiled renova serve, started from another directory, stores writes (issue 9: every write was 503)', async () => {
+    const dir = tempDir();
+    const token = 'readiness-admin-token-0123456789abcdef';
+    // dist/ is built by `npm test` (scripts/setup.mjs): this is the CLI as installed.
+    const main = join(import.meta.dirname, '../dist/cli/main.js');
+    const child = spawn(process.execPath, [main, 'serve', '--port', '0', '--db', './r.db'], {
+      cwd: dir,
+      env: { ...process.env, RENOVA_ADMIN_TOKEN: token, RENOVA_LOG_LEVEL: 'warn' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (d) => {
+      output += d;
+    });
+    child.stderr.on('data', (d) => {
+      output += d;
+    });
+    try {
+      await until(() => /renova listening on http/.test(output) || child.exitCode !== null, 'renova serve');
+      const url = /renova listening on (http:\/\/\S+)/.exec(output)?.[1];
+      assert.ok(url, output);
+      const created = await fetch(`${url}/admin/users`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ email: 'elsewhere@example.com' }),
+      });
+      assert.equal(created.status, 201, await created.clone().text());
+      assert.equal((await fetch(`${url}/readyz`)).status, 200);
+      assert.ok(
+        existsSync(join(dir, 'r.db')),
+        'the database is where --db says, relative to the working directory',
+      );
+    } finally {
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      await exited;
     }
   });
 
