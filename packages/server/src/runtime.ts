@@ -296,6 +296,12 @@ export interface ServeOptions {
   demo?: boolean | undefined;
   /** Deliver webhooks from this process (default true). */
   webhooks?: boolean | undefined;
+  /**
+   * Called when the storage can no longer write and will not recover by itself (the SQLite writer
+   * thread died and could not be restarted). `renova serve` exits non-zero; an embedding program
+   * decides, and meanwhile /readyz answers 503 with the reason.
+   */
+  onFatal?: ((reason: string) => void) | undefined;
 }
 
 export interface RunningServer {
@@ -330,6 +336,20 @@ export async function startServer(
   const runtime = await openRuntime(options.db, env, { issuer: () => issuer, demo: options.demo === true });
   const logger = options.logger ?? pino({ level: env.RENOVA_LOG_LEVEL ?? 'info' });
   const trustProxy = trustProxyFromEnv(env.RENOVA_TRUST_PROXY);
+  const storage = runtime.services.storage;
+  if (storage instanceof SqliteStorage) {
+    // Each change of the writer thread is logged once; one that cannot come back is fatal.
+    storage.watchWriter((status) => {
+      if (status.state === 'restarting') {
+        if (logger) logger.error(status, 'sqlite writer thread stopped; restarting it');
+      } else if (status.state === 'running') {
+        if (logger) logger.info(status, 'sqlite writer thread running again');
+      } else {
+        if (logger) logger.fatal(status, 'sqlite writer thread cannot be restarted: no write can succeed');
+        options.onFatal?.(status.reason);
+      }
+    });
+  }
   const demoState: DemoState | undefined = options.demo ? {} : undefined;
   // One set of counters: /metrics on the admin listener shows the public listener's token requests.
   const metrics = createMetrics();

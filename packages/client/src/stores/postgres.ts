@@ -10,6 +10,7 @@
 import type { Pool, PoolConfig } from 'pg';
 import { StoreError } from '../errors.ts';
 import type { JournalEntry, StoredToken, TokenData, TokenStore } from '../store.ts';
+import { loadDriver } from './driver.ts';
 import { checkPrefix, type JournalRow, rowToJournal, rowToToken, type TokenRow } from './sql-rows.ts';
 
 /** Options of {@link PostgresTokenStore}. */
@@ -70,7 +71,7 @@ export class PostgresTokenStore implements TokenStore {
     this.#ready ??= (async () => {
       let pool = this.#options.pool;
       if (pool === undefined) {
-        const pg = await import('pg');
+        const pg = await loadDriver('PostgresTokenStore', 'pg', '^8', () => import('pg'));
         pool = new pg.default.Pool({
           connectionString: this.#options.connectionString,
           ...this.#options.poolConfig,
@@ -117,6 +118,8 @@ export class PostgresTokenStore implements TokenStore {
     try {
       pool = await this.#open();
     } catch (error) {
+      // A missing driver already says what to install.
+      if (error instanceof StoreError) throw error;
       throw new StoreError(`PostgreSQL connect failed: ${(error as Error).message}`, error);
     }
     try {

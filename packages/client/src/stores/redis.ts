@@ -17,6 +17,7 @@ import {
   type TokenData,
   type TokenStore,
 } from '../store.ts';
+import { loadDriver } from './driver.ts';
 
 /** Options of {@link RedisTokenStore}. */
 export interface RedisTokenStoreOptions {
@@ -153,7 +154,12 @@ export class RedisTokenStore implements TokenStore {
     this.#ready ??= (async () => {
       let client = this.#options.client;
       if (client === undefined) {
-        const { Redis: RedisClass } = await import('ioredis');
+        const { Redis: RedisClass } = await loadDriver(
+          'RedisTokenStore',
+          'ioredis',
+          '^5',
+          () => import('ioredis'),
+        );
         client = new RedisClass(this.#options.url as string, {
           maxRetriesPerRequest: 2,
           ...this.#options.redisOptions,

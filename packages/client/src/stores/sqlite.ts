@@ -10,6 +10,7 @@
 import type BetterSqlite3 from 'better-sqlite3';
 import { StoreError } from '../errors.ts';
 import type { JournalEntry, StoredToken, TokenData, TokenStore } from '../store.ts';
+import { loadDriver } from './driver.ts';
 import { checkPrefix, type JournalRow, rowToJournal, rowToToken, type TokenRow } from './sql-rows.ts';
 
 /** Options of {@link SqliteTokenStore}. */
@@ -105,7 +106,12 @@ export class SqliteTokenStore implements TokenStore {
 
   #open(): Promise<{ db: BetterSqlite3.Database; s: Statements }> {
     this.#ready ??= (async () => {
-      const { default: Database } = await import('better-sqlite3');
+      const { default: Database } = await loadDriver(
+        'SqliteTokenStore',
+        'better-sqlite3',
+        '^12',
+        () => import('better-sqlite3'),
+      );
       const db = new Database(this.#options.path);
       db.pragma(`busy_timeout = ${this.#options.busyTimeoutMs ?? 10_000}`);
       db.pragma('journal_mode = WAL');

@@ -1,3 +1,5 @@
+#!/usr/bin/env node
+import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { OAuthError } from '../core/errors.ts';
 import { isClientId } from '../core/identifiers.ts';
@@ -11,6 +13,11 @@ import type { WebhookEventRecord } from '../storage/contract.ts';
  */
 const program = new Command('renova')
   .description('Renova: an OAuth 2.0 token service wire-compatible with Mercado Pago')
+  // package.json is beside src/ and dist/ alike: the version of the package that is running.
+  .version(
+    (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string })
+      .version,
+  )
   .showHelpAfterError('(run with --help for usage)')
   .configureOutput({ outputError: (text, write) => write(text) });
 
@@ -98,6 +105,9 @@ program
       adminListen: process.env.RENOVA_ADMIN_LISTEN || undefined,
       metricsToken: process.env.RENOVA_METRICS_TOKEN || undefined,
       demo: options.demo ?? false,
+      // Never a process that accepts traffic it cannot store: a supervisor (systemd, the
+      // container runtime) restarts it. The reason is logged already; nothing is left to flush.
+      onFatal: () => process.exit(1),
     });
     process.stdout.write(`renova listening on ${server.url}\n`);
     if (server.adminUrl) process.stdout.write(`admin API listening on ${server.adminUrl}\n`);

@@ -126,12 +126,21 @@ export async function buildApp(services: Services, options: HttpOptions): Promis
   });
 
   app.get('/healthz', async () => ({ status: 'ok' }));
+  // Ready means a write can succeed now (the storage answers, its writer runs, the file is
+  // writable): a load balancer then never sends traffic this instance cannot store. The reason is
+  // in the body, and logged once per change, not once per probe.
+  let unready: string | undefined;
   app.get('/readyz', async (_request, reply) => {
     try {
       await services.storage.ping();
+      if (unready !== undefined) log?.info({ previously: unready }, 'ready again');
+      unready = undefined;
       return { status: 'ready' };
-    } catch {
-      return reply.code(503).header('retry-after', '1').send({ status: 'unavailable' });
+    } catch (error) {
+      const reason = error instanceof OAuthError ? error.description : 'the storage did not answer';
+      if (unready !== reason) log?.error({ err: error, reason }, 'not ready: writes cannot succeed');
+      unready = reason;
+      return reply.code(503).header('retry-after', '1').send({ status: 'unavailable', reason });
     }
   });
   // Token outcomes by error code show attacks in progress (review #12): on the public listener

@@ -32,7 +32,7 @@ import { openConnection } from './connection.ts';
 import { SQLITE_MIGRATIONS } from './migrations.ts';
 import { prepareStatements, type Statements } from './statements.ts';
 import type { StepArgs, StepResult, WriteStepName } from './write-steps.ts';
-import { InlineWriter, WorkerWriter, type Writer } from './writer.ts';
+import { InlineWriter, WorkerWriter, type Writer, type WriterStatus } from './writer.ts';
 
 export interface SqliteStorageOptions {
   /** File path, or ':memory:' for tests that need no durability. */
@@ -42,6 +42,10 @@ export interface SqliteStorageOptions {
    * calling thread, as short-lived CLI commands and ':memory:' databases need.
    */
   writer?: 'worker' | 'inline';
+  /** The writer thread's script, for tests of a writer that cannot start (see WorkerWriter). */
+  writerScript?: URL;
+  /** How often in a row a dead writer thread is replaced before the storage gives up. Default 3. */
+  maxWriterRestarts?: number;
 }
 
 /** SQLite error codes that mean "the storage is busy or broken", not "the request is wrong". */
@@ -78,8 +82,11 @@ export class SqliteStorage implements StoragePort {
   readonly #writerKind: 'worker' | 'inline';
   #writer: Writer | undefined;
   #statements: Statements | undefined;
+  readonly #options: SqliteStorageOptions;
+  readonly #writerListeners = new Set<(status: WriterStatus) => void>();
 
   constructor(options: SqliteStorageOptions) {
+    this.#options = options;
     this.#path = options.path;
     this.#writerKind = options.path === ':memory:' ? 'inline' : (options.writer ?? 'worker');
     this.db = openConnection(options.path);
@@ -107,7 +114,40 @@ export class SqliteStorage implements StoragePort {
       }
     }).immediate();
     this.#statements = prepareStatements(db);
-    this.#writer = this.#writerKind === 'worker' ? new WorkerWriter(this.#path) : new InlineWriter(db);
+    this.#writer =
+      this.#writerKind === 'worker'
+        ? new WorkerWriter(this.#path, {
+            script: this.#options.writerScript,
+            maxRestarts: this.#options.maxWriterRestarts,
+            onStatus: (status) => {
+              for (const listener of this.#writerListeners) listener(status);
+            },
+          })
+        : new InlineWriter(db);
+    // A writer that cannot start (a missing module, an unwritable file) fails the start-up with its
+    // reason, instead of a server that answers every write with 503 while it says it is ready.
+    try {
+      await this.#writer.probe();
+    } catch (error) {
+      throw new Error(`the SQLite writer cannot write to ${this.#path}: ${(error as Error).message}`, {
+        cause: error,
+      });
+    }
+  }
+
+  /**
+   * Tells `listener` when the writer thread stops unexpectedly, runs again, or cannot be restarted
+   * (`failed`: every write is refused from then on; `renova serve` exits non-zero). Returns a
+   * function that removes the listener.
+   */
+  watchWriter(listener: (status: WriterStatus) => void): () => void {
+    this.#writerListeners.add(listener);
+    return () => this.#writerListeners.delete(listener);
+  }
+
+  /** The writer thread when writes run in one: for diagnostics and for tests that stop it. */
+  get writerThread() {
+    return this.#writer instanceof WorkerWriter ? this.#writer.thread : undefined;
   }
 
   private get s(): Statements {
@@ -130,8 +170,17 @@ export class SqliteStorage implements StoragePort {
     }
   }
 
+  /** Readiness: a read on this thread, and an empty write transaction in the writer. */
   async ping(): Promise<void> {
     await this.#read(() => this.s.ping.get());
+    if (!this.#writer) throw new Error('SqliteStorage.migrate() must run before use');
+    await this.#writer.probe().catch((error: unknown) => {
+      throw new TemporarilyUnavailableError(
+        `the SQLite database cannot be written: ${(error as Error).message}`,
+        1,
+        { cause: error, detail: (error as { code?: string }).code },
+      );
+    });
   }
 
   async close(): Promise<void> {

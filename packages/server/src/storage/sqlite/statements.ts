@@ -1,11 +1,14 @@
 import type Database from 'better-sqlite3';
 
+/** A prepared statement, named so that the declarations emitted for this module can refer to it. */
+export interface PreparedStatement extends Database.Statement {}
+
 /**
  * Every statement the adapter runs, prepared once per connection (the main thread's reader and
  * the writer each prepare their own).
  */
 export function prepareStatements(db: Database.Database) {
-  const p = (sql: string) => db.prepare(sql);
+  const p = (sql: string): PreparedStatement => db.prepare(sql);
   return {
     insertUser: p(
       'INSERT INTO users (email, nickname, site_id, password_hash, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING *',

@@ -11,6 +11,11 @@ if (!port) throw new Error('writer-worker must run as a worker thread');
 const db = openConnection((workerData as { path: string }).path);
 const statements = prepareStatements(db);
 const committer = new GroupCommitter(db);
+/**
+ * A write statement that changes nothing: inside the batch's BEGIN IMMEDIATE it proves the file
+ * is writable (SQLITE_READONLY otherwise) without writing a page, so a probe costs no fsync.
+ */
+const probe = db.prepare('UPDATE schema_migrations SET name = name WHERE 0');
 
 function reply(id: number, result: PromiseSettledResult<unknown>): WorkerReply {
   if (result.status === 'fulfilled') return { id, ok: true, value: result.value };
@@ -29,6 +34,7 @@ port.on('message', (message: WorkerRequest[] | { close: true }) => {
   }
   // Every step of the message joins the committer's current batch; the answers go back together.
   const results = message.map((request) => {
+    if (request.name === 'probe') return committer.run(() => probe.run() && null);
     const step = writeSteps[request.name] as (s: typeof statements, args: unknown) => unknown;
     const args = reviveBuffers(request.args);
     return committer.run(() => step(statements, args));
