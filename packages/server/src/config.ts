@@ -91,13 +91,19 @@ function oneOf<T extends string>(...values: T[]) {
 
 const text = (raw: string) => raw;
 
-function adminToken(raw: string): string {
-  if (raw.length < 32 || /\s/.test(raw)) {
-    fail(
-      `must be at least 32 characters without spaces (got ${raw.length}); generate one with: openssl rand -hex 32`,
-    );
-  }
-  return raw;
+/** Bearer secrets an operator configures (admin, metrics): long and random, or they can be guessed. */
+export const MIN_BEARER_SECRET_LENGTH = 32;
+
+/** Why `token` is too weak to guard an API, or undefined when it is strong enough. */
+export function weakBearerSecret(token: string): string | undefined {
+  return token.length < MIN_BEARER_SECRET_LENGTH || /\s/.test(token)
+    ? `must be at least ${MIN_BEARER_SECRET_LENGTH} characters without spaces (got ${token.length}); generate one with: openssl rand -hex 32`
+    : undefined;
+}
+
+function bearerSecret(raw: string): string {
+  const weakness = weakBearerSecret(raw);
+  return weakness ? fail(weakness) : raw;
 }
 
 function secretKey(raw: string): Buffer {
@@ -142,7 +148,7 @@ export const SETTINGS = {
     defaultText: 'unset (admin API off)',
     doc: 'bearer token of the admin API, at least 32 characters (`openssl rand -hex 32`); unset, the admin routes do not exist',
     secret: true,
-    parse: adminToken,
+    parse: bearerSecret,
     fallback: undefined,
   }),
   adminListen: setting<ListenAddress | undefined>({
@@ -158,7 +164,7 @@ export const SETTINGS = {
     defaultText: 'unset (no /metrics on the public listener)',
     doc: 'bearer token for `/metrics`, at least 32 characters, not the admin token; required on the public listener, and on the admin listener when set (without it the admin listener serves `/metrics` openly)',
     secret: true,
-    parse: adminToken,
+    parse: bearerSecret,
     fallback: undefined,
   }),
   secretKey: setting<Buffer | undefined>({
@@ -310,8 +316,11 @@ export const SETTINGS = {
   purgeIntervalSeconds: setting({
     env: 'RENOVA_PURGE_INTERVAL_SECONDS',
     defaultText: '300',
-    doc: 'housekeeping interval (±25 %); 0 turns it off',
-    parse: wholeNumber(0, 'seconds'),
+    doc: 'housekeeping interval in seconds, decimals allowed (±25 %); 0 turns it off',
+    parse: (raw: string) =>
+      /^[0-9]{1,9}(\.[0-9]{1,3})?$/.test(raw)
+        ? Number(raw)
+        : fail('must be a number of seconds such as 300 or 0.5'),
     fallback: 300,
   }),
   trustProxy: setting<TrustProxy>({

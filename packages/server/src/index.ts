@@ -11,7 +11,8 @@
  */
 
 export type { DemoInfo } from './cli/demo.ts';
-export { DEFAULT_LIFETIMES, type Lifetimes, lifetimesFromEnv } from './core/config.ts';
+export { ConfigError, loadConfig, type RenovaConfig, SETTINGS } from './config.ts';
+export { DEFAULT_LIFETIMES, type Lifetimes } from './core/config.ts';
 export * from './core/errors.ts';
 export { type Clock, type RandomSource, systemClock } from './core/ports.ts';
 export { type FixedWindowOptions, InProcessRateLimiter, type RateLimiter } from './core/rate-limit.ts';
@@ -19,7 +20,6 @@ export { buildAdminApp, buildApp, type DemoState, type HttpOptions } from './htt
 export { toErrorReply } from './http/errors.ts';
 /** `startServer` under the name embedding programs look for. */
 export {
-  DEFAULT_DB,
   isPostgresUrl,
   loadServerKey,
   openRuntime,

@@ -3,12 +3,13 @@ import { dirname, join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
 import { type DemoInfo, runDemo } from './cli/demo.ts';
-import { lifetimesFromEnv } from './core/config.ts';
+import { ConfigError, type Limit, loadConfig, type RenovaConfig, redactUrl } from './config.ts';
+import type { Lifetimes } from './core/config.ts';
 import { TemporarilyUnavailableError } from './core/errors.ts';
 import { cryptoRandom } from './core/random.ts';
 import { type FixedWindowOptions, InProcessRateLimiter, type RateLimiter } from './core/rate-limit.ts';
 import type { WebhookTargetPolicy } from './core/webhook-targets.ts';
-import { webhookPolicyFromEnv } from './core/webhooks.ts';
+import type { WebhookPolicy } from './core/webhooks.ts';
 import { assertAdminToken } from './http/admin.ts';
 import { buildAdminApp, buildApp, type DemoState } from './http/app.ts';
 import { assertMetricsToken, createMetrics } from './http/metrics.ts';
@@ -20,31 +21,26 @@ import { PostgresStorage } from './storage/postgres/adapter.ts';
 import { SqliteStorage } from './storage/sqlite/adapter.ts';
 import { restrictToOwner } from './storage/sqlite/connection.ts';
 
-export const DEFAULT_DB = './data/renova.db';
+export { redactUrl };
 
-/** `--db`, then `RENOVA_DB`, then ./data/renova.db (CONTRACT §5). */
-export function resolveDb(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
-  return flag ?? env.RENOVA_DB ?? DEFAULT_DB;
+/** `--db`, then `RENOVA_DB`, then ./data/renova.db (docs/api.md §5). */
+export function resolveDb(flag: string | undefined, config: Pick<RenovaConfig, 'db'>): string {
+  return flag ?? config.db;
 }
 
 export const isPostgresUrl = (db: string): boolean => /^postgres(ql)?:\/\//.test(db);
 
-/** `db` for messages and logs: a postgres:// URL loses its password. */
-export function redactUrl(db: string): string {
-  if (!isPostgresUrl(db)) return db;
-  try {
-    const url = new URL(db);
-    if (url.password) url.password = '***';
-    return url.toString();
-  } catch {
-    return 'postgres://…';
-  }
-}
-
 /** Opens the storage named by `db` (a SQLite path or a postgres:// URL) and applies migrations. */
-export async function openStorage(db: string): Promise<StoragePort> {
+export async function openStorage(
+  db: string,
+  config: Pick<RenovaConfig, 'pgPoolMax' | 'pgListenUrl'> = loadConfig({}),
+): Promise<StoragePort> {
   const storage = isPostgresUrl(db)
-    ? new PostgresStorage({ connectionString: db })
+    ? new PostgresStorage({
+        connectionString: db,
+        poolMax: config.pgPoolMax,
+        listenConnectionString: config.pgListenUrl ?? db,
+      })
     : new SqliteStorage({ path: db });
   try {
     await storage.migrate();
@@ -63,14 +59,9 @@ export async function openStorage(db: string): Promise<StoragePort> {
  * the key apart from the database and its backups (RENOVA_SECRET_KEY or a key file elsewhere): a
  * copy of both opens every sealed secret.
  */
-export function loadServerKey(db: string, env: NodeJS.ProcessEnv = process.env): Buffer {
-  const fromEnv = env.RENOVA_SECRET_KEY;
-  if (fromEnv !== undefined && fromEnv !== '') {
-    if (!/^[0-9a-fA-F]{64,}$/.test(fromEnv))
-      throw new Error('RENOVA_SECRET_KEY must be at least 64 hex characters (32 bytes)');
-    return Buffer.from(fromEnv, 'hex');
-  }
-  const configured = env.RENOVA_SECRET_KEY_FILE || undefined;
+export function loadServerKey(db: string, config: Pick<RenovaConfig, 'secretKey' | 'secretKeyFile'>): Buffer {
+  if (config.secretKey) return config.secretKey;
+  const configured = config.secretKeyFile;
   if (configured === undefined && db === ':memory:') return cryptoRandom.bytes(32);
   if (configured === undefined && isPostgresUrl(db))
     throw new Error(
@@ -116,39 +107,28 @@ function readKeyFile(file: string): Buffer {
   return Buffer.from(text, 'hex');
 }
 
-/** `max/windowSeconds`, e.g. `20/60`; `0` or `off` disables. */
-export function parseLimit(
-  name: string,
-  raw: string | undefined,
-  fallback: string,
-): FixedWindowOptions | null {
-  const value = raw === undefined || raw === '' ? fallback : raw;
-  if (value === '0' || value === 'off') return null;
-  const match = /^([1-9][0-9]*)\/([1-9][0-9]*)$/.exec(value);
-  if (!match)
-    throw new Error(`${name} must look like MAX/WINDOW_SECONDS (e.g. 20/60), or off; got "${value}"`);
-  return { maxFailures: Number(match[1]), windowSeconds: Number(match[2]) };
+/** A configured limit as the limiter takes it; `off` (null) never limits. */
+function windowOf(limit: Limit | null, offWindowSeconds: number): FixedWindowOptions {
+  return limit
+    ? { maxFailures: limit.max, windowSeconds: limit.windowSeconds }
+    : { maxFailures: Number.MAX_SAFE_INTEGER, windowSeconds: offWindowSeconds };
 }
 
 /**
- * Rate limiters (issue 4 §4): failed client authentications (RENOVA_AUTH_FAILURE_LIMIT, default
- * 20/60) and token requests (RENOVA_TOKEN_REQUEST_LIMIT, default off), each per client and per
- * address; in Redis when REDIS_URL is set (keys under RENOVA_REDIS_PREFIX, default `renova:`), so
- * every instance counts the same; in-process otherwise.
+ * Rate limiters: failed client authentications (RENOVA_AUTH_FAILURE_LIMIT) and token requests
+ * (RENOVA_TOKEN_REQUEST_LIMIT, off by default), failed admin authentications; in Redis when
+ * REDIS_URL is set (keys under RENOVA_REDIS_PREFIX), so every instance counts the same;
+ * in-process otherwise.
  */
-function rateLimiters(env: NodeJS.ProcessEnv): {
+function rateLimiters(config: RenovaConfig): {
   rateLimiter: RateLimiter;
   requestLimiter: RateLimiter | undefined;
   adminLimiter: RateLimiter;
   close(): Promise<void>;
 } {
-  const failures = parseLimit('RENOVA_AUTH_FAILURE_LIMIT', env.RENOVA_AUTH_FAILURE_LIMIT, '20/60') ?? {
-    maxFailures: Number.MAX_SAFE_INTEGER,
-    windowSeconds: 60,
-  };
-  const requests = parseLimit('RENOVA_TOKEN_REQUEST_LIMIT', env.RENOVA_TOKEN_REQUEST_LIMIT, 'off');
-  const url = env.REDIS_URL;
-  if (url === undefined || url === '') {
+  const failures = windowOf(config.authFailureLimit, 60);
+  const requests = config.tokenRequestLimit ? windowOf(config.tokenRequestLimit, 60) : null;
+  if (config.redisUrl === undefined) {
     return {
       rateLimiter: new InProcessRateLimiter(failures),
       requestLimiter: requests ? new InProcessRateLimiter(requests) : undefined,
@@ -156,9 +136,9 @@ function rateLimiters(env: NodeJS.ProcessEnv): {
       close: async () => {},
     };
   }
-  const redis = rateLimitRedis(url);
+  const redis = rateLimitRedis(config.redisUrl);
   // Deployments (or test runs) sharing one Redis keep their counters apart with a prefix.
-  const prefix = env.RENOVA_REDIS_PREFIX || 'renova:';
+  const prefix = config.redisPrefix;
   return {
     rateLimiter: new RedisRateLimiter({ redis, prefix: `${prefix}authfail:`, ...failures }),
     requestLimiter: requests
@@ -168,6 +148,28 @@ function rateLimiters(env: NodeJS.ProcessEnv): {
     async close() {
       redis.disconnect();
     },
+  };
+}
+
+/** The lifetimes of docs/api.md §3, as configured. */
+export function lifetimesOf(config: RenovaConfig): Lifetimes {
+  return {
+    accessTokenSeconds: config.accessTokenSeconds,
+    refreshTokenSeconds: config.refreshTokenSeconds,
+    clientCredentialsTokenSeconds: config.clientCredentialsTokenSeconds,
+    authorizationCodeSeconds: config.authorizationCodeSeconds,
+    refreshGraceSeconds: config.refreshGraceSeconds,
+    clientSecretOverlapSeconds: config.clientSecretOverlapSeconds,
+  };
+}
+
+function webhookPolicyOf(config: RenovaConfig): WebhookPolicy {
+  return {
+    baseDelayMs: config.webhookBaseDelayMs,
+    maxDelayMs: config.webhookMaxDelayMs,
+    maxAttempts: config.webhookMaxAttempts,
+    timeoutMs: config.webhookTimeoutMs,
+    pollMs: config.webhookPollMs,
   };
 }
 
@@ -181,15 +183,10 @@ export interface Runtime {
  * URLs may use http and point at loopback, private or link-local addresses. Otherwise https and
  * public addresses only, except that http is allowed while the issuer is http://localhost.
  */
-export function webhookTargetsFromEnv(
-  env: NodeJS.ProcessEnv,
-  context: { issuer?: () => string; demo?: boolean } = {},
+export function webhookTargetPolicy(
+  context: { allowPrivate?: boolean; issuer?: () => string; demo?: boolean } = {},
 ): WebhookTargetPolicy {
-  const raw = env.RENOVA_WEBHOOK_ALLOW_PRIVATE;
-  if (raw !== undefined && raw !== '' && raw !== 'true' && raw !== 'false') {
-    throw new Error(`RENOVA_WEBHOOK_ALLOW_PRIVATE must be true or false; got "${raw}"`);
-  }
-  const allowPrivate = raw === 'true' || context.demo === true;
+  const allowPrivate = context.allowPrivate === true || context.demo === true;
   return {
     allowPrivate,
     allowHttp: () => allowPrivate || isLoopbackHttp(context.issuer?.() ?? ''),
@@ -205,37 +202,39 @@ function isLoopbackHttp(issuer: string): boolean {
   }
 }
 
-/** Opens storage and wires the services, as `serve` and every CLI command do. */
+/**
+ * The composition root: opens storage and builds every service from the configuration, as
+ * `serve` and every CLI command do. `env` is read once, by loadConfig.
+ */
 export async function openRuntime(
   db: string,
-  env: NodeJS.ProcessEnv = process.env,
-  context: { issuer?: () => string; demo?: boolean } = {},
+  env: NodeJS.ProcessEnv = {},
+  context: { issuer?: () => string; demo?: boolean; logger?: Logger | undefined } = {},
 ): Promise<Runtime> {
-  const lifetimes = lifetimesFromEnv(env);
-  const webhookTargets = webhookTargetsFromEnv(env, context);
-  // Failed seller sign-ins per address across all emails (review #6); `off` for a deployment that
-  // throttles in front of Renova.
-  const loginAddressLimit = parseLimit(
-    'RENOVA_LOGIN_ADDRESS_LIMIT',
-    env.RENOVA_LOGIN_ADDRESS_LIMIT,
-    '10/900',
-  ) ?? {
-    maxFailures: Number.MAX_SAFE_INTEGER,
-    windowSeconds: 900,
-  };
-  const serverKey = loadServerKey(db, env);
-  const limits = rateLimiters(env);
-  const storage = await openStorage(db);
+  return openRuntimeWith(db, loadConfig(env), context);
+}
+
+async function openRuntimeWith(
+  db: string,
+  config: RenovaConfig,
+  context: { issuer?: () => string; demo?: boolean; logger?: Logger | undefined },
+): Promise<Runtime> {
+  const serverKey = loadServerKey(db, config);
+  const limits = rateLimiters(config);
+  const storage = await openStorage(db, config);
   const services = createServices({
     storage,
     serverKey,
-    lifetimes,
+    lifetimes: lifetimesOf(config),
     rateLimiter: limits.rateLimiter,
     requestLimiter: limits.requestLimiter,
     adminLimiter: limits.adminLimiter,
-    webhookPolicy: webhookPolicyFromEnv(env),
-    webhookTargets,
-    loginAddressLimiter: new InProcessRateLimiter(loginAddressLimit),
+    webhookPolicy: webhookPolicyOf(config),
+    webhookTargets: webhookTargetPolicy({ allowPrivate: config.webhookAllowPrivate, ...context }),
+    // Failed seller sign-ins per address across all emails (review #6); `off` for a deployment
+    // that throttles in front of Renova.
+    loginAddressLimiter: new InProcessRateLimiter(windowOf(config.loginAddressLimit, 900)),
+    logger: context.logger,
   });
   return {
     services,
@@ -245,34 +244,6 @@ export async function openRuntime(
       await storage.close();
     },
   };
-}
-
-/**
- * RENOVA_TRUST_PROXY: whom to believe about the client address (X-Forwarded-For), which the
- * per-address rate limits use. Unset or `false`: nobody, the socket's peer is the client. `true`:
- * every hop. A number: that many hops. Otherwise a comma-separated list of proxy addresses or CIDRs.
- */
-export function trustProxyFromEnv(value: string | undefined): boolean | number | string[] {
-  if (value === undefined || value === '' || value === 'false') return false;
-  if (value === 'true') return true;
-  if (/^[0-9]+$/.test(value)) return Number(value);
-  return value
-    .split(',')
-    .map((part) => part.trim())
-    .filter(Boolean);
-}
-
-/**
- * RENOVA_ADMIN_LISTEN: `HOST:PORT` (`[::1]:8081` for IPv6) of a separate admin listener. When set,
- * the admin API is served there only and not at all on the public listener.
- */
-export function parseListenAddress(name: string, value: string): { host: string; port: number } {
-  const match = /^(?:\[([0-9a-fA-F:.]+)\]|([0-9A-Za-z.-]+)):([0-9]{1,5})$/.exec(value);
-  const port = Number(match?.[3]);
-  if (!match || port > 65535) {
-    throw new Error(`${name} must be HOST:PORT, e.g. 127.0.0.1:8081 or [::1]:8081; got "${value}"`);
-  }
-  return { host: (match[1] ?? match[2]) as string, port };
 }
 
 function listeningUrl(app: FastifyInstance, host: string): string {
@@ -317,25 +288,38 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
+/**
+ * Runs the server. `env` is the environment to configure it from (`renova serve` passes
+ * process.env; an embedding program passes what it wants); the admin and metrics options, when
+ * given, override their variables and are validated the same way.
+ */
 export async function startServer(
   options: ServeOptions,
-  env: NodeJS.ProcessEnv = process.env,
+  env: NodeJS.ProcessEnv = {},
 ): Promise<RunningServer> {
-  // Refuse a weak admin token or a malformed admin address before anything is opened.
-  if (options.adminToken !== undefined) assertAdminToken(options.adminToken);
-  if (options.metricsToken !== undefined) assertMetricsToken(options.metricsToken, options.adminToken);
-  const adminListen =
-    options.adminListen === undefined
-      ? undefined
-      : parseListenAddress('RENOVA_ADMIN_LISTEN', options.adminListen);
-  if (adminListen && options.adminToken === undefined) {
-    throw new Error('RENOVA_ADMIN_LISTEN is set but RENOVA_ADMIN_TOKEN is not: the admin API needs a token');
+  // Everything is validated before anything is opened.
+  const overrides: NodeJS.ProcessEnv = {};
+  if (options.adminToken !== undefined) overrides.RENOVA_ADMIN_TOKEN = options.adminToken;
+  if (options.adminListen !== undefined) overrides.RENOVA_ADMIN_LISTEN = options.adminListen;
+  if (options.metricsToken !== undefined) overrides.RENOVA_METRICS_TOKEN = options.metricsToken;
+  const config = loadConfig({ ...env, ...overrides });
+  const { adminToken, adminListen, metricsToken } = config;
+  if (adminToken !== undefined) assertAdminToken(adminToken);
+  if (metricsToken !== undefined) assertMetricsToken(metricsToken, adminToken);
+  if (adminListen && adminToken === undefined) {
+    throw new ConfigError(
+      'RENOVA_ADMIN_LISTEN is set but RENOVA_ADMIN_TOKEN is not: the admin API needs a token',
+    );
   }
   // The issuer is only known once the port is; with --port 0 it is built after listen().
   let issuer = options.issuer ?? '';
-  const runtime = await openRuntime(options.db, env, { issuer: () => issuer, demo: options.demo === true });
-  const logger = options.logger ?? pino({ level: env.RENOVA_LOG_LEVEL ?? 'info' });
-  const trustProxy = trustProxyFromEnv(env.RENOVA_TRUST_PROXY);
+  const logger = options.logger ?? pino({ level: config.logLevel });
+  const runtime = await openRuntimeWith(options.db, config, {
+    issuer: () => issuer,
+    demo: options.demo === true,
+    logger: logger || undefined,
+  });
+  const trustProxy = config.trustProxy;
   const storage = runtime.services.storage;
   if (storage instanceof SqliteStorage) {
     // Each change of the writer thread is logged once; one that cannot come back is fatal.
@@ -357,29 +341,23 @@ export async function startServer(
     get issuer() {
       return issuer;
     },
-    adminToken: options.adminToken,
+    adminToken,
     adminListener: adminListen ? 'separate' : 'public',
     logger,
     demo: demoState,
     trustProxy,
     metrics,
-    metricsToken: options.metricsToken,
+    metricsToken,
   });
   const adminApp =
-    adminListen && options.adminToken
-      ? await buildAdminApp(runtime.services, {
-          adminToken: options.adminToken,
-          logger,
-          trustProxy,
-          metrics,
-          metricsToken: options.metricsToken,
-        })
+    adminListen && adminToken
+      ? await buildAdminApp(runtime.services, { adminToken, logger, trustProxy, metrics, metricsToken })
       : undefined;
   // Housekeeping (expired codes and tokens) on every instance, jittered; RENOVA_PURGE_INTERVAL_SECONDS=0
   // turns it off (e.g. when one designated instance or a cron job does it).
-  const purgeSeconds = Number(env.RENOVA_PURGE_INTERVAL_SECONDS ?? 300);
+  const purgeSeconds = config.purgeIntervalSeconds;
   const housekeeper =
-    Number.isFinite(purgeSeconds) && purgeSeconds > 0
+    purgeSeconds > 0
       ? new Housekeeper({
           storage: runtime.services.storage,
           intervalMs: purgeSeconds * 1000,
@@ -414,11 +392,11 @@ export async function startServer(
       {
         url,
         issuer,
-        admin: adminUrl ?? (options.adminToken ? 'public listener' : 'disabled'),
+        admin: adminUrl ?? (adminToken ? 'public listener' : 'disabled'),
         metrics:
           [
             ...(adminUrl ? ['admin listener'] : []),
-            ...(options.metricsToken ? ['public listener, with RENOVA_METRICS_TOKEN'] : []),
+            ...(metricsToken ? ['public listener, with RENOVA_METRICS_TOKEN'] : []),
           ].join(' and ') || 'disabled: set RENOVA_METRICS_TOKEN or RENOVA_ADMIN_LISTEN',
         db: redactUrl(options.db),
       },
@@ -428,8 +406,6 @@ export async function startServer(
     logger.warn(
       'webhooks may target http and private addresses (RENOVA_WEBHOOK_ALLOW_PRIVATE or --demo): development only',
     );
-  runtime.services.webhooks.useLogger(logger || undefined);
-  runtime.services.availability.useLogger(logger || undefined);
   if (options.webhooks !== false) runtime.services.webhooks.start();
   let demo: DemoInfo | undefined;
   if (demoState) {

@@ -1,4 +1,5 @@
 import type { LookupFunction } from 'node:net';
+import type { Logger } from 'pino';
 import { ClientAuthenticator } from './core/client-auth.ts';
 import { DEFAULT_LIFETIMES, type Lifetimes } from './core/config.ts';
 import { PasswordHasher } from './core/passwords.ts';
@@ -17,6 +18,8 @@ import type { StoragePort } from './storage/contract.ts';
 import { WebhookDispatcher } from './webhooks/dispatcher.ts';
 
 export interface ServiceOptions {
+  /** Where the dispatcher and the outage tracker log; nothing is logged without one. */
+  logger?: Logger | undefined;
   storage: StoragePort;
   /** 32+ bytes; seals the secrets Renova must read back (webhook secrets). */
   serverKey: Buffer;
@@ -68,7 +71,7 @@ export interface Services {
   requestLimiter: RateLimiter | undefined;
   /** Which notification URLs are accepted and connected to. */
   webhookTargets: WebhookTargetPolicy;
-  /** Storage outage episodes, logged once each (`serve` hands it the logger). */
+  /** Storage outage episodes, logged once each. */
   availability: StorageAvailability;
 }
 
@@ -86,7 +89,7 @@ export function createServices(options: ServiceOptions): Services {
   const random = options.random ?? cryptoRandom;
   const lifetimes = options.lifetimes ?? DEFAULT_LIFETIMES;
   const rateLimiter = options.rateLimiter ?? new InProcessRateLimiter();
-  const availability = new StorageAvailability();
+  const availability = new StorageAvailability(options.logger);
   const storage = reportingAvailability(options.storage, availability);
   const clients = new ClientAuthenticator(storage, clock, rateLimiter);
   // Secrets rotated on another instance drop this one's cached copy (PostgreSQL LISTEN/NOTIFY).
@@ -105,6 +108,7 @@ export function createServices(options: ServiceOptions): Services {
     fetch: options.webhookFetch,
     targets: webhookTargets,
     lookup: options.webhookLookup,
+    logger: options.logger,
   });
   return {
     storage,

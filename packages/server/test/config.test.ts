@@ -19,7 +19,7 @@ describe('configuration', () => {
     const cases: [Record<string, string>, RegExp][] = [
       [
         { RENOVA_PURGE_INTERVAL_SECONDS: 'abc' },
-        /RENOVA_PURGE_INTERVAL_SECONDS must be a whole number of seconds; got "abc"/,
+        /RENOVA_PURGE_INTERVAL_SECONDS must be a number of seconds such as 300 or 0.5; got "abc"/,
       ],
       [{ RENOVA_PURGE_INTERVAL_SECONDS: '-5' }, /RENOVA_PURGE_INTERVAL_SECONDS/],
       [{ RENOVA_PURGE_INTERVAL_SECONDS: '1e3' }, /RENOVA_PURGE_INTERVAL_SECONDS/],

@@ -366,11 +366,12 @@ describe('admin API when RENOVA_ADMIN_TOKEN is not set', () => {
 
 describe('client addresses behind a proxy', () => {
   test('X-Forwarded-For is believed only from a trusted proxy', async () => {
-    const { trustProxyFromEnv } = await import('../src/runtime.ts');
-    assert.equal(trustProxyFromEnv(undefined), false);
-    assert.equal(trustProxyFromEnv('true'), true);
-    assert.equal(trustProxyFromEnv('2'), 2);
-    assert.deepEqual(trustProxyFromEnv('10.0.0.1, 10.1.0.0/16'), ['10.0.0.1', '10.1.0.0/16']);
+    const { loadConfig } = await import('../src/config.ts');
+    const trustProxyOf = (value: string | undefined) => loadConfig({ RENOVA_TRUST_PROXY: value }).trustProxy;
+    assert.equal(trustProxyOf(undefined), false);
+    assert.equal(trustProxyOf('true'), true);
+    assert.equal(trustProxyOf('2'), 2);
+    assert.deepEqual(trustProxyOf('10.0.0.1, 10.1.0.0/16'), ['10.0.0.1', '10.1.0.0/16']);
     const { buildApp } = await import('../src/http/app.ts');
     const h = await harness(storageFactories[0] as (typeof storageFactories)[number]);
     const seen: string[] = [];

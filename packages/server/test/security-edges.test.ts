@@ -582,8 +582,11 @@ describe('a read-only PostgreSQL database (failover, standby) answers 503, logge
   };
 
   before(async () => {
-    h = await harness(factory, { realClock: true, http: { logger: log.logger } });
-    h.services.availability.useLogger(log.logger);
+    h = await harness(factory, {
+      realClock: true,
+      http: { logger: log.logger },
+      services: { logger: log.logger },
+    });
     sql = new pg.Client({ connectionString: PG_ADMIN_URL });
     await sql.connect();
   });

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
+import { loadConfig } from '../src/config.ts';
 import {
   DEFAULT_SCRYPT,
   hashPassword,
@@ -25,7 +26,7 @@ import {
 import type { WebhookPolicy } from '../src/core/webhooks.ts';
 import { buildApp } from '../src/http/app.ts';
 import { ownPage } from '../src/http/seller.ts';
-import { loadServerKey, openRuntime, webhookTargetsFromEnv } from '../src/runtime.ts';
+import { loadServerKey, openRuntime, webhookTargetPolicy } from '../src/runtime.ts';
 import { createServices, type ServiceOptions, type Services } from '../src/services.ts';
 import type { WebhookEventRecord } from '../src/storage/contract.ts';
 import { ADMIN_TOKEN } from './helpers/fixtures.ts';
@@ -428,20 +429,22 @@ describe('notification_url targets at registration (review #8)', () => {
   });
 
   test('http is allowed while the issuer is http://localhost, but internal addresses still are not', () => {
-    const localIssuer = webhookTargetsFromEnv({}, { issuer: () => 'http://127.0.0.1:8080' });
+    const localIssuer = webhookTargetPolicy({ issuer: () => 'http://127.0.0.1:8080' });
     assert.equal(
       checkNotificationUrl('http://hooks.integrator.example/h', localIssuer),
       'http://hooks.integrator.example/h',
     );
     assert.throws(() => checkNotificationUrl('http://127.0.0.1:9/h', localIssuer), /loopback/);
-    const publicIssuer = webhookTargetsFromEnv({}, { issuer: () => 'https://auth.example' });
+    const publicIssuer = webhookTargetPolicy({ issuer: () => 'https://auth.example' });
     assert.throws(() => checkNotificationUrl('http://hooks.integrator.example/h', publicIssuer), /https/);
-    const development = webhookTargetsFromEnv({ RENOVA_WEBHOOK_ALLOW_PRIVATE: 'true' });
+    const development = webhookTargetPolicy({
+      allowPrivate: loadConfig({ RENOVA_WEBHOOK_ALLOW_PRIVATE: 'true' }).webhookAllowPrivate,
+    });
     assert.equal(checkNotificationUrl('http://127.0.0.1:9/h', development), 'http://127.0.0.1:9/h');
-    assert.equal(webhookTargetsFromEnv({}, { demo: true }).allowPrivate, true);
+    assert.equal(webhookTargetPolicy({ demo: true }).allowPrivate, true);
     assert.throws(
-      () => webhookTargetsFromEnv({ RENOVA_WEBHOOK_ALLOW_PRIVATE: 'yes' }),
-      /must be true or false/,
+      () => loadConfig({ RENOVA_WEBHOOK_ALLOW_PRIVATE: 'yes' }),
+      /RENOVA_WEBHOOK_ALLOW_PRIVATE must be true or false/,
     );
   });
 
@@ -629,7 +632,9 @@ for (const factory of storageFactories) {
     test('with RENOVA_WEBHOOK_ALLOW_PRIVATE=true the same name and lookup deliver (the guard above is what refused)', async () => {
       const p = await pages(factory, {
         webhookPolicy: FAST,
-        webhookTargets: webhookTargetsFromEnv({ RENOVA_WEBHOOK_ALLOW_PRIVATE: 'true' }),
+        webhookTargets: webhookTargetPolicy({
+          allowPrivate: loadConfig({ RENOVA_WEBHOOK_ALLOW_PRIVATE: 'true' }).webhookAllowPrivate,
+        }),
         webhookLookup: fakeDns(['127.0.0.1']),
       });
       try {
@@ -742,19 +747,22 @@ describe('files at rest (review #11)', () => {
       const db = join(dir, 'apart', 'renova.db');
       const keyFile = join(dir, 'secrets', 'nested', 'server.key');
       const env = { RENOVA_SECRET_KEY_FILE: keyFile };
-      const key = loadServerKey(db, env);
+      const key = loadServerKey(db, loadConfig(env));
       assert.equal(key.length, 32);
       assert.equal(mode(keyFile).toString(8), '600');
       assert.throws(() => statSync(join(dirname(db), 'renova.key')), /ENOENT/);
-      assert.deepEqual(loadServerKey(db, env), key, 'the same key on the next start');
+      assert.deepEqual(loadServerKey(db, loadConfig(env)), key, 'the same key on the next start');
       // PostgreSQL instances may share a provided key file, but never get one minted each.
-      assert.deepEqual(loadServerKey('postgres://127.0.0.1/renova', env), key);
+      assert.deepEqual(loadServerKey('postgres://127.0.0.1/renova', loadConfig(env)), key);
       assert.throws(
         () =>
-          loadServerKey('postgres://127.0.0.1/renova', { RENOVA_SECRET_KEY_FILE: join(dir, 'missing.key') }),
+          loadServerKey(
+            'postgres://127.0.0.1/renova',
+            loadConfig({ RENOVA_SECRET_KEY_FILE: join(dir, 'missing.key') }),
+          ),
         /must be provided/,
       );
-      assert.throws(() => loadServerKey('postgres://127.0.0.1/renova', {}), /RENOVA_SECRET_KEY/);
+      assert.throws(() => loadServerKey('postgres://127.0.0.1/renova', loadConfig({})), /RENOVA_SECRET_KEY/);
     } finally {
       process.umask(previous);
     }
@@ -765,7 +773,7 @@ describe('files at rest (review #11)', () => {
     for (const content of ['not-hex-at-all\n', `${'ab'.repeat(16)}\n`, `${'ab'.repeat(32)}x\n`, '']) {
       writeFileSync(malformed, content, { mode: 0o600 });
       assert.throws(
-        () => loadServerKey(join(dir, 'x.db'), { RENOVA_SECRET_KEY_FILE: malformed }),
+        () => loadServerKey(join(dir, 'x.db'), loadConfig({ RENOVA_SECRET_KEY_FILE: malformed })),
         /server key file .*bad\.key is malformed: it must hold at least 64 hex characters/,
       );
     }
@@ -773,7 +781,7 @@ describe('files at rest (review #11)', () => {
     const unreadable = join(dir, 'a-directory.key');
     mkdirSync(unreadable);
     assert.throws(
-      () => loadServerKey(join(dir, 'x.db'), { RENOVA_SECRET_KEY_FILE: unreadable }),
+      () => loadServerKey(join(dir, 'x.db'), loadConfig({ RENOVA_SECRET_KEY_FILE: unreadable })),
       /cannot read the server key file .*a-directory\.key \(EISDIR\): make it readable/,
     );
     await assert.rejects(openRuntime(join(dir, 'y.db'), { RENOVA_SECRET_KEY_FILE: malformed }), /malformed/);

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { nextRetryDelay, type WebhookPolicy } from '../src/core/webhooks.ts';
-import { startServer, webhookTargetsFromEnv } from '../src/runtime.ts';
+import { startServer, webhookTargetPolicy } from '../src/runtime.ts';
 import { createServices, type Services } from '../src/services.ts';
 import { storageFactories, type TestStorage } from './helpers/storages.ts';
 
@@ -23,7 +23,7 @@ const FAST_ENV = {
   RENOVA_WEBHOOK_POLL_MS: '25',
 };
 /** The receivers below listen on http://127.0.0.1: the development setting, set explicitly. */
-const LOOPBACK_RECEIVER = webhookTargetsFromEnv({ RENOVA_WEBHOOK_ALLOW_PRIVATE: 'true' });
+const LOOPBACK_RECEIVER = webhookTargetPolicy({ allowPrivate: true });
 
 interface Received {
   url: string;

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { describeConfig, loadConfig, type RenovaConfig } from '../config.ts';
 import { OAuthError } from '../core/errors.ts';
 import { isClientId } from '../core/identifiers.ts';
 import { openRuntime, openStorage, type Runtime, redactUrl, resolveDb, startServer } from '../runtime.ts';
@@ -20,6 +21,13 @@ const program = new Command('renova')
   )
   .showHelpAfterError('(run with --help for usage)')
   .configureOutput({ outputError: (text, write) => write(text) });
+
+/** The configuration, read from the environment once, when a command first needs it. */
+let configuration: RenovaConfig | undefined;
+const config = (): RenovaConfig => {
+  configuration ??= loadConfig(process.env);
+  return configuration;
+};
 
 const dbOption = () =>
   new Option(
@@ -75,7 +83,7 @@ async function withRuntime<T>(
   work: (runtime: Runtime) => Promise<T>,
   human: (result: T) => string,
 ): Promise<void> {
-  const runtime = await openRuntime(resolveDb(options.db));
+  const runtime = await openRuntime(resolveDb(options.db, config()), process.env);
   try {
     const result = await work(runtime);
     process.stdout.write(`${options.json ? JSON.stringify(result, null, 2) : human(result)}\n`);
@@ -96,19 +104,19 @@ program
     if (options.issuer !== undefined && !/^https?:\/\/[^/?#]+$/.test(options.issuer.replace(/\/$/, ''))) {
       throw new InvalidArgumentError('--issuer must be an http(s) URL without a path, query or fragment.');
     }
-    const server = await startServer({
-      host: options.host,
-      port: options.port,
-      db: resolveDb(options.db),
-      issuer: options.issuer?.replace(/\/$/, ''),
-      adminToken: process.env.RENOVA_ADMIN_TOKEN || undefined,
-      adminListen: process.env.RENOVA_ADMIN_LISTEN || undefined,
-      metricsToken: process.env.RENOVA_METRICS_TOKEN || undefined,
-      demo: options.demo ?? false,
-      // Never a process that accepts traffic it cannot store: a supervisor (systemd, the
-      // container runtime) restarts it. The reason is logged already; nothing is left to flush.
-      onFatal: () => process.exit(1),
-    });
+    const server = await startServer(
+      {
+        host: options.host,
+        port: options.port,
+        db: resolveDb(options.db, config()),
+        issuer: options.issuer?.replace(/\/$/, ''),
+        demo: options.demo ?? false,
+        // Never a process that accepts traffic it cannot store: a supervisor (systemd, the
+        // container runtime) restarts it. The reason is logged already; nothing is left to flush.
+        onFatal: () => process.exit(1),
+      },
+      process.env,
+    );
     process.stdout.write(`renova listening on ${server.url}\n`);
     if (server.adminUrl) process.stdout.write(`admin API listening on ${server.adminUrl}\n`);
     if (server.demo) process.stdout.write(`${server.demo.lines.join('\n')}\n`);
@@ -131,10 +139,10 @@ program
   .description('apply pending database migrations')
   .addOption(dbOption())
   .action(async (options: { db?: string }) => {
-    const db = resolveDb(options.db);
+    const db = resolveDb(options.db, config());
     // Only the schema: no server key is needed (several instances may run this at once; the
     // migration lock of each engine serializes them).
-    const storage = await openStorage(db);
+    const storage = await openStorage(db, config());
     await storage.close();
     process.stdout.write(`migrations applied to ${redactUrl(db)}\n`);
   });
@@ -235,14 +243,19 @@ app
   .command('rotate-secret')
   .description('issue a new client secret; the old one keeps working during the overlap')
   .requiredOption('--client-id <id>', 'application id', clientId)
-  .option('--overlap <duration>', 'how long the old secret keeps working', duration, 86400)
+  .option(
+    '--overlap <duration>',
+    'how long the old secret keeps working (default: $RENOVA_CLIENT_SECRET_OVERLAP_SECONDS, 24h)',
+    duration,
+  )
   .addOption(dbOption())
   .option('--json', 'print JSON')
-  .action((options: { clientId: string; overlap: number; db?: string; json?: boolean }) =>
+  .action((options: { clientId: string; overlap?: number; db?: string; json?: boolean }) =>
     withRuntime(
       options,
       (rt) => rt.services.registry.rotateClientSecret(options.clientId, options.overlap),
-      (r) => `new client_secret: ${r.client_secret} (the previous one works for ${options.overlap} s more)`,
+      (r) =>
+        `new client_secret: ${r.client_secret} (the previous one works for ${options.overlap ?? config().clientSecretOverlapSeconds} s more)`,
     ),
   );
 app
@@ -293,7 +306,7 @@ program
             codeChallengeMethod: options.codeChallengeMethod,
           }),
         (r) =>
-          `code: ${r.code}\nredirect_uri: ${r.redirect_uri}\n(valid for a single use, within 10 minutes)`,
+          `code: ${r.code}\nredirect_uri: ${r.redirect_uri}\n(valid for a single use, within ${config().authorizationCodeSeconds} s)`,
       ),
   );
 
@@ -357,6 +370,24 @@ webhooks
       () => `webhook event ${options.id} is due again; a running \`renova serve\` will deliver it`,
     ),
   );
+
+program
+  .command('config')
+  .description('print the effective configuration (secrets redacted) and where each value comes from')
+  .option('--json', 'print JSON')
+  .action((options: { json?: boolean }) => {
+    const rows = describeConfig(config(), process.env);
+    if (options.json) {
+      process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
+      return;
+    }
+    const width = Math.max(...rows.map((row) => row.env.length));
+    for (const row of rows) {
+      process.stdout.write(
+        `${row.env.padEnd(width)}  ${row.value}${row.source === 'default' ? '  (default)' : ''}\n`,
+      );
+    }
+  });
 
 try {
   await program.parseAsync(process.argv);

@@ -97,7 +97,7 @@ export function verifyWebhookSignature(args: {
   return timingSafeEqual(Buffer.from(v1, 'hex'), Buffer.from(expected, 'hex'));
 }
 
-/** Retry policy; every field is configurable (RENOVA_WEBHOOK_* variables, see webhookPolicyFromEnv). */
+/** Retry policy; every field is configurable (the RENOVA_WEBHOOK_* settings of src/config.ts). */
 export interface WebhookPolicy {
   /** Delay before the second attempt; doubles after each failure. */
   baseDelayMs: number;
@@ -127,23 +127,4 @@ export const DEFAULT_WEBHOOK_POLICY: WebhookPolicy = {
 export function nextRetryDelay(policy: WebhookPolicy, attempts: number, random01: number): number {
   const exponential = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** Math.min(attempts - 1, 40));
   return Math.round(exponential / 2 + (exponential / 2) * random01);
-}
-
-export function webhookPolicyFromEnv(env: NodeJS.ProcessEnv): WebhookPolicy {
-  const read = (name: string, fallback: number, min: number): number => {
-    const raw = env[name];
-    if (raw === undefined || raw === '') return fallback;
-    if (!/^[0-9]+$/.test(raw) || Number(raw) < min) {
-      throw new Error(`${name} must be a whole number, at least ${min}, got "${raw}"`);
-    }
-    return Number(raw);
-  };
-  const d = DEFAULT_WEBHOOK_POLICY;
-  return {
-    baseDelayMs: read('RENOVA_WEBHOOK_BASE_DELAY_MS', d.baseDelayMs, 1),
-    maxDelayMs: read('RENOVA_WEBHOOK_MAX_DELAY_MS', d.maxDelayMs, 1),
-    maxAttempts: read('RENOVA_WEBHOOK_MAX_ATTEMPTS', d.maxAttempts, 1),
-    timeoutMs: read('RENOVA_WEBHOOK_TIMEOUT_MS', d.timeoutMs, 1),
-    pollMs: read('RENOVA_WEBHOOK_POLL_MS', d.pollMs, 1),
-  };
 }

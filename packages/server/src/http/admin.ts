@@ -1,5 +1,6 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { FastifyBaseLogger, FastifyInstance, FastifyRequest } from 'fastify';
+import { weakBearerSecret } from '../config.ts';
 import { InvalidRequestError, InvalidTokenError, RateLimitedError } from '../core/errors.ts';
 import { forLog, isClientId, isUserId } from '../core/identifiers.ts';
 import type { Services } from '../services.ts';
@@ -10,20 +11,17 @@ const grantTypes = { type: 'array', items: str, maxItems: 10 } as const;
 const userId = { type: 'integer', minimum: 1 } as const;
 const clientId = { type: 'string', pattern: '^[0-9]{16}$' } as const;
 
-/** Shorter admin tokens are refused at start: the token is the only thing between the internet and every seller. */
-export const MIN_ADMIN_TOKEN_LENGTH = 32;
-
-/** Throws a message an operator can act on when the configured admin token is too weak. */
+/**
+ * Throws a message an operator can act on when the admin token is too weak: it is the only thing
+ * between the internet and every seller. The same rule as the configuration's (src/config.ts).
+ */
 export function assertAdminToken(token: string): void {
-  if (token.length < MIN_ADMIN_TOKEN_LENGTH || /\s/.test(token)) {
-    throw new Error(
-      `RENOVA_ADMIN_TOKEN must be at least ${MIN_ADMIN_TOKEN_LENGTH} characters without spaces (got ${token.length}); generate one with: openssl rand -hex 32`,
-    );
-  }
+  const weakness = weakBearerSecret(token);
+  if (weakness) throw new Error(`RENOVA_ADMIN_TOKEN ${weakness}`);
 }
 
 export interface AdminApiOptions {
-  /** The bearer token every admin call must present (at least MIN_ADMIN_TOKEN_LENGTH characters). */
+  /** The bearer token every admin call must present (at least MIN_BEARER_SECRET_LENGTH characters, src/config.ts). */
   token: string;
   log?: FastifyBaseLogger | undefined;
 }

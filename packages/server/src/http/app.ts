@@ -138,7 +138,16 @@ export async function buildApp(services: Services, options: HttpOptions): Promis
       return { status: 'ready' };
     } catch (error) {
       const reason = error instanceof OAuthError ? error.description : 'the storage did not answer';
-      if (unready !== reason) log?.error({ err: error, reason }, 'not ready: writes cannot succeed');
+      // Once per change, not once per probe. An expected outage (503 temporarily_unavailable) is
+      // a warning without a stack; anything else is a fault worth its stack.
+      if (unready !== reason) {
+        if (error instanceof TemporarilyUnavailableError) {
+          log?.warn(
+            { event: 'readiness.unready', reason, detail: error.detail },
+            'not ready: writes cannot succeed',
+          );
+        } else log?.error({ err: error, reason }, 'not ready: writes cannot succeed');
+      }
       unready = reason;
       return reply.code(503).header('retry-after', '1').send({ status: 'unavailable', reason });
     }

@@ -1,19 +1,15 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import { Counter, collectDefaultMetrics, Histogram, Registry as MetricsRegistry } from 'prom-client';
+import { weakBearerSecret } from '../config.ts';
 import { InvalidTokenError, RateLimitedError } from '../core/errors.ts';
 import type { Services } from '../services.ts';
 
-/** Like the admin token: long and random, so that a scraper's credential cannot be guessed. */
-export const MIN_METRICS_TOKEN_LENGTH = 32;
-
 /** Throws a message an operator can act on when RENOVA_METRICS_TOKEN is too weak or reuses the admin token. */
 export function assertMetricsToken(token: string, adminToken: string | undefined): void {
-  if (token.length < MIN_METRICS_TOKEN_LENGTH || /\s/.test(token)) {
-    throw new Error(
-      `RENOVA_METRICS_TOKEN must be at least ${MIN_METRICS_TOKEN_LENGTH} characters without spaces (got ${token.length}); generate one with: openssl rand -hex 32`,
-    );
-  }
+  // Like the admin token: long and random, so that a scraper's credential cannot be guessed.
+  const weakness = weakBearerSecret(token);
+  if (weakness) throw new Error(`RENOVA_METRICS_TOKEN ${weakness}`);
   if (token === adminToken) {
     throw new Error(
       'RENOVA_METRICS_TOKEN must differ from RENOVA_ADMIN_TOKEN: a metrics scraper must not hold admin power',

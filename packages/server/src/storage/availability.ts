@@ -13,11 +13,10 @@ const READS = /^(find|list|ping)/;
  * write failed ends only when a write succeeds: a read-only database still answers reads.
  */
 export class StorageAvailability {
-  #log: Log | undefined;
+  readonly #log: Log | undefined;
   #episode: { since: number; failures: number; writeFailed: boolean } | undefined;
 
-  /** The server's logger is created after the services; `serve` hands it over here. */
-  useLogger(log: Log | undefined): void {
+  constructor(log?: Log | undefined) {
     this.#log = log;
   }
 
@@ -65,8 +64,9 @@ export function reportingAvailability<S extends StoragePort>(
 ): S {
   const wrappers = new Map<PropertyKey, { method: unknown; wrapper: unknown }>();
   return new Proxy(storage, {
-    get(target, property, receiver) {
-      const value = Reflect.get(target, property, receiver);
+    get(target, property) {
+      // The target as receiver: the adapters' getters read private (#) fields, which a proxy lacks.
+      const value = Reflect.get(target, property);
       if (typeof value !== 'function' || typeof property !== 'string') return value;
       const known = wrappers.get(property);
       if (known?.method === value) return known.wrapper;

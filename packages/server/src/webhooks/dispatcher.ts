@@ -43,7 +43,7 @@ const BATCH = 16;
 export class WebhookDispatcher {
   readonly #deps: DispatcherDeps;
   readonly #fetch: typeof fetch;
-  #logger: DispatcherDeps['logger'];
+  readonly #logger: DispatcherDeps['logger'];
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<void> | undefined;
   #again = false;
@@ -65,11 +65,6 @@ export class WebhookDispatcher {
     });
     this.#fetch = deps.fetch ?? ((input, init) => undiciFetch(input as string, init as never) as never);
     this.#logger = deps.logger;
-  }
-
-  /** The server's logger is created after the services; `serve` hands it over here. */
-  useLogger(logger: DispatcherDeps['logger']): void {
-    this.#logger = logger;
   }
 
   /** The lease outlives the request timeout, so a live dispatcher keeps its events. */

@@ -55,7 +55,7 @@ export async function harness(
     /** Overrides of the HTTP options (admin token, admin listener, logger…). */
     http?: Partial<HttpOptions>;
     /** Injected services (rate limiters…). */
-    services?: Pick<ServiceOptions, 'rateLimiter' | 'requestLimiter'>;
+    services?: Pick<ServiceOptions, 'rateLimiter' | 'requestLimiter' | 'logger'>;
   } = {},
 ): Promise<Harness> {
   const testStorage = await factory.create();
