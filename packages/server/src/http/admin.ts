@@ -1,7 +1,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { FastifyBaseLogger, FastifyInstance, FastifyRequest } from 'fastify';
 import { InvalidRequestError, InvalidTokenError, RateLimitedError } from '../core/errors.ts';
-import { forLog, isClientId, isUserId } from '../core/identifiers.ts';
+import { CLIENT_ID_PATTERN, forLog, isClientId, isUserId } from '../core/identifiers.ts';
 import type { Services } from '../services.ts';
 import {
   applicationView,
@@ -16,7 +16,7 @@ const str = { type: 'string' } as const;
 /** RFC 7591 §2 `grant_types`; the values are checked by core/applications.ts, which names the accepted ones. */
 const grantTypes = { type: 'array', items: str, maxItems: 10 } as const;
 const userId = { type: 'integer', minimum: 1 } as const;
-const clientId = { type: 'string', pattern: '^[0-9]{16}$' } as const;
+const clientId = { type: 'string', pattern: CLIENT_ID_PATTERN } as const;
 
 /** Shorter admin tokens are refused at start: the token is the only thing between the internet and every seller. */
 export const MIN_ADMIN_TOKEN_LENGTH = 32;

@@ -5,6 +5,7 @@ import {
   checkAuthorizationRequest,
 } from '../core/authorization-request.ts';
 import { NotFoundError, OAuthError } from '../core/errors.ts';
+import { isClientId } from '../core/identifiers.ts';
 import { PasswordHashingBusyError } from '../core/passwords.ts';
 import type { Services } from '../services.ts';
 import { toErrorReply } from './errors.ts';
@@ -238,7 +239,7 @@ export function registerSellerPages(
     }
     const grants = await storage.listActiveGrantsOfUser(visitor.user.id);
     const removed = queryOf(request).get('removed')?.[0];
-    const removedApp = removed && /^[0-9]{16}$/.test(removed) ? await storage.findApplication(removed) : null;
+    const removedApp = isClientId(removed) ? await storage.findApplication(removed) : null;
     return sendPage(
       reply,
       200,
