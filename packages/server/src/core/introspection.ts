@@ -1,10 +1,8 @@
 import type { StoragePort } from '../storage/contract.ts';
-import type { ClientAuthenticator } from './client-auth.ts';
-import { presentedCredentials } from './client-auth.ts';
+import { type ClientAuthenticator, type ClientRequest, presentedCredentials } from './client-auth.ts';
 import { requireParams, stringParam } from './params.ts';
 import type { Clock } from './ports.ts';
 import { findPresentedToken } from './presented-token.ts';
-import type { ClientRequest } from './revocation.ts';
 
 /** RFC 7662 §2.2 response; `{active:false}` says nothing more. */
 export type IntrospectionResponse =

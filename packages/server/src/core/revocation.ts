@@ -1,16 +1,8 @@
 import type { StoragePort } from '../storage/contract.ts';
-import type { ClientAuthenticator } from './client-auth.ts';
-import { presentedCredentials } from './client-auth.ts';
-import { type Params, requireParams, stringParam } from './params.ts';
+import { type ClientAuthenticator, type ClientRequest, presentedCredentials } from './client-auth.ts';
+import { requireParams, stringParam } from './params.ts';
 import type { Clock } from './ports.ts';
 import { findPresentedToken } from './presented-token.ts';
-
-/** A request of a client to the revocation or the introspection endpoint. */
-export interface ClientRequest {
-  params: Params;
-  authorization: string | undefined;
-  remoteAddress: string;
-}
 
 /** `POST /oauth/revoke` (RFC 7009). */
 export class Revocation {
