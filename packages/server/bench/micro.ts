@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServices } from '../src/services.ts';
 import { SqliteStorage } from '../src/storage/sqlite/adapter.ts';
+import { createdApplicationView, issuedCodeView } from '../src/views.ts';
 
 /** In-process cost of the token endpoint's core + storage, without HTTP (where the time goes). */
 const writer = (process.argv[3] ?? 'worker') as 'worker' | 'inline';
@@ -12,17 +13,21 @@ const storage = new SqliteStorage({
 });
 await storage.migrate();
 const services = createServices({ storage, serverKey: Buffer.alloc(32, 1) });
-const owner = await services.registry.createUser({ email: 'o@m.test' });
-const app = await services.registry.createApplication({
-  name: 'M',
-  ownerUserId: owner.id,
-  redirectUris: ['https://m.test/cb'],
-});
+const owner = await services.accounts.createUser({ email: 'o@m.test' });
+const app = createdApplicationView(
+  await services.applications.create({
+    name: 'M',
+    ownerUserId: owner.id,
+    redirectUris: ['https://m.test/cb'],
+  }),
+);
 const V = 64;
 const chains: string[] = [];
 for (let i = 0; i < V; i++) {
-  const seller = await services.registry.createUser({ email: `s${i}@m.test` });
-  const { code } = await services.registry.authorize({ clientId: app.client_id, userId: seller.id });
+  const seller = await services.accounts.createUser({ email: `s${i}@m.test` });
+  const { code } = issuedCodeView(
+    await services.consent.authorize({ clientId: app.client_id, userId: seller.id }),
+  );
   const r = await services.tokens.handle({
     params: {
       grant_type: 'authorization_code',

@@ -1,16 +1,20 @@
 import type { LookupFunction } from 'node:net';
 import type { Logger } from 'pino';
+import { Accounts } from './core/accounts.ts';
+import { Applications } from './core/applications.ts';
+import { BearerTokens } from './core/bearer.ts';
 import { ClientAuthenticator } from './core/client-auth.ts';
 import { DEFAULT_LIFETIMES, type Lifetimes } from './core/config.ts';
+import { Consent } from './core/consent.ts';
+import { Introspection } from './core/introspection.ts';
 import { PasswordHasher } from './core/passwords.ts';
 import type { Clock, RandomSource } from './core/ports.ts';
 import { systemClock } from './core/ports.ts';
 import { cryptoRandom } from './core/random.ts';
 import { InProcessRateLimiter, type RateLimiter } from './core/rate-limit.ts';
-import { Registry } from './core/registry.ts';
+import { Revocation } from './core/revocation.ts';
 import { Sealer } from './core/sealing.ts';
 import { TokenEndpoint } from './core/token-endpoint.ts';
-import { TokenInspection } from './core/token-inspection.ts';
 import { STRICT_WEBHOOK_TARGETS, type WebhookTargetPolicy } from './core/webhook-targets.ts';
 import { DEFAULT_WEBHOOK_POLICY, type WebhookPolicy } from './core/webhooks.ts';
 import { reportingAvailability, StorageAvailability } from './storage/availability.ts';
@@ -58,8 +62,18 @@ export interface Services {
   lifetimes: Lifetimes;
   clock: Clock;
   tokens: TokenEndpoint;
-  inspection: TokenInspection;
-  registry: Registry;
+  /** `POST /oauth/revoke` (RFC 7009). */
+  revocation: Revocation;
+  /** `POST /oauth/introspect` (RFC 7662). */
+  introspection: Introspection;
+  /** Bearer access tokens of the resource endpoints (RFC 6750). */
+  bearer: BearerTokens;
+  /** Users. */
+  accounts: Accounts;
+  /** Applications (OAuth clients) and their secrets. */
+  applications: Applications;
+  /** Sellers' consent: authorization codes and revocation of grants. */
+  consent: Consent;
   sealer: Sealer;
   random: RandomSource;
   loginLimiter: RateLimiter;
@@ -110,22 +124,32 @@ export function createServices(options: ServiceOptions): Services {
     lookup: options.webhookLookup,
     logger: options.logger,
   });
+  const applications = new Applications({
+    storage,
+    clock,
+    random,
+    lifetimes,
+    sealer,
+    onClientSecretsChanged: (clientId) => clients.forget(clientId),
+    webhookTargets,
+  });
   return {
     storage,
     lifetimes,
     clock,
     tokens: new TokenEndpoint({ storage, clock, random, lifetimes, rateLimiter }, clients),
-    inspection: new TokenInspection(storage, clock, clients),
-    registry: new Registry({
+    revocation: new Revocation(storage, clock, clients),
+    introspection: new Introspection(storage, clock, clients),
+    bearer: new BearerTokens(storage, clock),
+    accounts: new Accounts({ storage, clock, passwords }),
+    applications,
+    consent: new Consent({
       storage,
       clock,
       random,
       lifetimes,
-      sealer,
+      applications,
       onWebhookEnqueued: () => webhooks.nudge(),
-      onClientSecretsChanged: (clientId) => clients.forget(clientId),
-      passwords,
-      webhookTargets,
     }),
     sealer,
     random,

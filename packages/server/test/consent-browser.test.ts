@@ -6,6 +6,7 @@ import { createRequire } from 'node:module';
 import { after, before, describe, test } from 'node:test';
 import { MercadoPagoConfig, OAuth } from 'mercadopago';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import { createdApplicationView } from '../src/views.ts';
 import { type Harness, harness, postForm, type Seeded } from './helpers/fixtures.ts';
 import { storageFactories } from './helpers/storages.ts';
 
@@ -48,22 +49,24 @@ for (const factory of storageFactories) {
     /** An owner, a seller with a password, and an application redirecting to the integrator. */
     async function seed(options: { pkceRequired?: boolean } = {}): Promise<Seeded> {
       counter += 1;
-      const { registry } = h.services;
-      const owner = await registry.createUser({
+      const { accounts, applications } = h.services;
+      const owner = await accounts.createUser({
         email: `b-owner${counter}@example.com`,
         nickname: 'ACME_SOFTWARE',
       });
-      const seller = await registry.createUser({
+      const seller = await accounts.createUser({
         email: `b-seller${counter}@example.com`,
         password: 'correct horse',
       });
       const redirectUri = `${callbackOrigin}/callback`;
-      const app = await registry.createApplication({
-        name: counter === 1 ? 'Acme Store Sync' : `Browser App ${counter}`,
-        ownerUserId: owner.id,
-        redirectUris: [redirectUri],
-        pkceRequired: options.pkceRequired,
-      });
+      const app = createdApplicationView(
+        await applications.create({
+          name: counter === 1 ? 'Acme Store Sync' : `Browser App ${counter}`,
+          ownerUserId: owner.id,
+          redirectUris: [redirectUri],
+          pkceRequired: options.pkceRequired,
+        }),
+      );
       return {
         ownerId: owner.id,
         sellerId: seller.id,

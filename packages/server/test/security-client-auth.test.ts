@@ -18,6 +18,7 @@ import { LOG_FIELD_MAX, LOG_VALUE_MAX } from '../src/core/identifiers.ts';
 import { cryptoRandom } from '../src/core/random.ts';
 import { DEFAULT_MAX_KEYS, InProcessRateLimiter } from '../src/core/rate-limit.ts';
 import { formatAccessToken, newValidator } from '../src/core/tokens.ts';
+import { clientSecretView, issuedCodeView } from '../src/views.ts';
 import { ADMIN_TOKEN, type Harness, harness, postJson, type Seeded } from './helpers/fixtures.ts';
 import { storageFactories } from './helpers/storages.ts';
 
@@ -280,7 +281,9 @@ for (const factory of storageFactories) {
     test('a cc token works as a secret during its issuing secret overlap, and not after (review #3)', async () => {
       const s = await h.seed();
       const t1 = await ccToken(h, s);
-      const { client_secret: next } = await h.services.registry.rotateClientSecret(s.clientId, 60);
+      const { client_secret: next } = clientSecretView(
+        await h.services.applications.rotateClientSecret(s.clientId, 60),
+      );
       // A token issued during the overlap with the OLD secret dies with the old secret as well.
       const duringOverlap = await ccToken(h, s);
       const t2 = (await postFrom(h.app, REAL_CLIENT, '/oauth/token', ccParams(s, next))).body
@@ -323,7 +326,7 @@ for (const factory of storageFactories) {
       });
       assert.equal((await exchangeCode(h, s, await s.code(), { client_secret: legacy })).status, 200);
       h.clock.advance(1_000);
-      await h.services.registry.rotateClientSecret(s.clientId, 0);
+      await h.services.applications.rotateClientSecret(s.clientId, 0);
       const answer = await exchangeCode(h, s, await s.code(), { client_secret: legacy });
       assert.equal(answer.body.error, 'invalid_client');
     });
@@ -366,8 +369,10 @@ for (const factory of storageFactories) {
       assert.match(String(cc.body.error_description), /client_credentials/);
       assert.equal(cc.body.access_token, undefined);
 
-      const seller = await h.services.registry.createUser({ email: `gt-${factory.name}@shop.example` });
-      const { code } = await h.services.registry.authorize({ clientId: app.client_id, userId: seller.id });
+      const seller = await h.services.accounts.createUser({ email: `gt-${factory.name}@shop.example` });
+      const { code } = issuedCodeView(
+        await h.services.consent.authorize({ clientId: app.client_id, userId: seller.id }),
+      );
       const exchanged = await postFrom(h.app, REAL_CLIENT, '/oauth/token', {
         grant_type: 'authorization_code',
         code,
@@ -405,7 +410,7 @@ for (const factory of storageFactories) {
       assert.equal(refreshNow.body.error, 'unauthorized_client');
       // Without authorization_code, no code is issued either (RFC 6749 §4.1.2.1).
       await assert.rejects(
-        h.services.registry.authorize({ clientId: app.client_id, userId: seller.id }),
+        h.services.consent.authorize({ clientId: app.client_id, userId: seller.id }),
         (error: Error & { error?: string }) => error.error === 'unauthorized_client',
       );
       const page = await h.app.inject({

@@ -10,6 +10,7 @@ import { dirname, join } from 'node:path';
 import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import pino from 'pino';
+import { createdApplicationView } from '../src/views.ts';
 import {
   exchange,
   type Harness,
@@ -243,12 +244,14 @@ for (const factory of storageFactories) {
     });
 
     test('an application name full of markup is escaped on the consent and error pages', async () => {
-      const owner = await h.services.registry.createUser({ email: `xss-owner-${Date.now()}@example.com` });
-      const created = await h.services.registry.createApplication({
-        name: '<script>alert(1)</script><img src=x onerror=alert(2)>',
-        ownerUserId: owner.id,
-        redirectUris: ['https://xss.example/cb'],
-      });
+      const owner = await h.services.accounts.createUser({ email: `xss-owner-${Date.now()}@example.com` });
+      const created = createdApplicationView(
+        await h.services.applications.create({
+          name: '<script>alert(1)</script><img src=x onerror=alert(2)>',
+          ownerUserId: owner.id,
+          redirectUris: ['https://xss.example/cb'],
+        }),
+      );
       const queries: Record<string, string>[] = [
         {
           client_id: created.client_id,

@@ -29,6 +29,7 @@ import { ownPage } from '../src/http/seller.ts';
 import { loadServerKey, openRuntime, webhookTargetPolicy } from '../src/runtime.ts';
 import { createServices, type ServiceOptions, type Services } from '../src/services.ts';
 import type { WebhookEventRecord } from '../src/storage/contract.ts';
+import { createdApplicationView, issuedCodeView } from '../src/views.ts';
 import { ADMIN_TOKEN } from './helpers/fixtures.ts';
 import { type StorageFactory, storageFactories, type TestStorage } from './helpers/storages.ts';
 
@@ -110,7 +111,7 @@ for (const factory of storageFactories) {
     test('password spraying: 12 emails with one password from one address hit the per-address cap (429); the real seller from another address still signs in (review #6)', async () => {
       const p = await pages(factory);
       try {
-        const seller = await p.services.registry.createUser({
+        const seller = await p.services.accounts.createUser({
           email: `real-${unique()}@shop.example`,
           password: 'the real password',
         });
@@ -118,7 +119,7 @@ for (const factory of storageFactories) {
         for (let i = 0; i < 6; i++) {
           victims.push(
             (
-              await p.services.registry.createUser({
+              await p.services.accounts.createUser({
                 email: `victim${i}-${unique()}@shop.example`,
                 password: 'strong pass 1',
               })
@@ -221,7 +222,7 @@ for (const factory of storageFactories) {
         assert.ok(maxInFlight <= 2, `at most 2 hashes ran at once (saw ${maxInFlight})`);
         assert.equal(hasher.inFlight, 0);
         // Once the burst is over, a real sign-in goes through.
-        const seller = await p.services.registry.createUser({
+        const seller = await p.services.accounts.createUser({
           email: `after-${unique()}@shop.example`,
           password: 'after burst 1',
         });
@@ -262,7 +263,7 @@ for (const factory of storageFactories) {
         );
         assert.equal((await p.services.storage.findUserById(user.id))?.passwordHash, upgraded, 'hashed once');
         // New users get the current parameters directly.
-        const created = await p.services.registry.createUser({
+        const created = await p.services.accounts.createUser({
           email: `new-${unique()}@shop.example`,
           password: 'brand new 1',
         });
@@ -281,7 +282,7 @@ for (const factory of storageFactories) {
     test('CR/LF, NUL and other control characters in the sign-in and sign-out next field give a 400 page, never a 500 or an injected header (review #9)', async () => {
       const p = await pages(factory);
       try {
-        const seller = await p.services.registry.createUser({
+        const seller = await p.services.accounts.createUser({
           email: `crlf-${unique()}@shop.example`,
           password: 'crlf password',
         });
@@ -328,7 +329,7 @@ for (const factory of storageFactories) {
     test('a next field that is not one of our pages falls back to the account page, and non-ASCII is percent-encoded, never a 500 (review #9)', async () => {
       const p = await pages(factory);
       try {
-        const seller = await p.services.registry.createUser({
+        const seller = await p.services.accounts.createUser({
           email: `next-${unique()}@shop.example`,
           password: 'next password',
         });
@@ -452,7 +453,7 @@ describe('notification_url targets at registration (review #8)', () => {
     test(`the admin API answers 400 naming the rule, and stores nothing, on ${factory.name}`, async () => {
       const p = await pages(factory);
       try {
-        const owner = await p.services.registry.createUser({ email: `owner-${unique()}@example.com` });
+        const owner = await p.services.accounts.createUser({ email: `owner-${unique()}@example.com` });
         for (const [url, rule] of [
           ['http://169.254.169.254/latest/meta-data/', /https/],
           ['https://169.254.169.254/latest/meta-data/', /link-local/],
@@ -527,15 +528,17 @@ for (const factory of storageFactories) {
 
     /** An application whose notification_url names `host`, one consent, and its outbox event. */
     async function consentWith(p: Pages, notificationUrl: string) {
-      const owner = await p.services.registry.createUser({ email: `owner-${unique()}@example.com` });
-      const seller = await p.services.registry.createUser({ email: `seller-${unique()}@example.com` });
-      const app = await p.services.registry.createApplication({
-        name: 'Rebinding App',
-        ownerUserId: owner.id,
-        redirectUris: ['https://integrator.example.com/cb'],
-        notificationUrl,
-      });
-      await p.services.registry.authorize({ clientId: app.client_id, userId: seller.id });
+      const owner = await p.services.accounts.createUser({ email: `owner-${unique()}@example.com` });
+      const seller = await p.services.accounts.createUser({ email: `seller-${unique()}@example.com` });
+      const app = createdApplicationView(
+        await p.services.applications.create({
+          name: 'Rebinding App',
+          ownerUserId: owner.id,
+          redirectUris: ['https://integrator.example.com/cb'],
+          notificationUrl,
+        }),
+      );
+      issuedCodeView(await p.services.consent.authorize({ clientId: app.client_id, userId: seller.id }));
       const mine = async (): Promise<WebhookEventRecord | undefined> =>
         (await p.services.storage.listWebhookEvents({ limit: 100 })).find(
           (e) => e.clientId === app.client_id,
@@ -597,8 +600,8 @@ for (const factory of storageFactories) {
       });
       try {
         const before = receiver.received.length;
-        const owner = await p.services.registry.createUser({ email: `owner-${unique()}@example.com` });
-        const seller = await p.services.registry.createUser({ email: `seller-${unique()}@example.com` });
+        const owner = await p.services.accounts.createUser({ email: `owner-${unique()}@example.com` });
+        const seller = await p.services.accounts.createUser({ email: `seller-${unique()}@example.com` });
         const clientId = `9${String(Date.now()).slice(-15).padStart(15, '0')}`;
         // Written straight to storage, as an application registered by an older version would be.
         await p.services.storage.createApplication({
@@ -614,7 +617,7 @@ for (const factory of storageFactories) {
           secretHash: Buffer.alloc(32, 1),
           createdAt: Date.now(),
         });
-        await p.services.registry.authorize({ clientId, userId: seller.id });
+        issuedCodeView(await p.services.consent.authorize({ clientId, userId: seller.id }));
         p.services.webhooks.start();
         const mine = async () =>
           (await p.services.storage.listWebhookEvents({ limit: 100 })).find((e) => e.clientId === clientId);
@@ -717,7 +720,7 @@ describe('files at rest (review #11)', () => {
       const env = { RENOVA_SECRET_KEY: '', RENOVA_SECRET_KEY_FILE: '' };
       const runtime = await openRuntime(db, env);
       try {
-        await runtime.services.registry.createUser({
+        await runtime.services.accounts.createUser({
           email: `files-${unique()}@example.com`,
           password: 'files pass',
         });

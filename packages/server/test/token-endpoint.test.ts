@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
+import { clientSecretView } from '../src/views.ts';
 import {
   exchange,
   type Harness,
@@ -551,7 +552,9 @@ for (const factory of storageFactories) {
           client_secret: secret,
         });
         assert.equal((await postForm(h.app, '/oauth/token', params(leaked.clientSecret))).status, 200);
-        const { client_secret: next } = await h.services.registry.rotateClientSecret(leaked.clientId, 0);
+        const { client_secret: next } = clientSecretView(
+          await h.services.applications.rotateClientSecret(leaked.clientId, 0),
+        );
         assertError(
           await postForm(h.app, '/oauth/token', params(leaked.clientSecret)),
           400,
@@ -562,7 +565,9 @@ for (const factory of storageFactories) {
 
       test('accepts a rotated-out secret during the overlap and refuses it after', async () => {
         const rotating = await h.seed();
-        const { client_secret: next } = await h.services.registry.rotateClientSecret(rotating.clientId, 60);
+        const { client_secret: next } = clientSecretView(
+          await h.services.applications.rotateClientSecret(rotating.clientId, 60),
+        );
         const params = (secret: string) => ({
           grant_type: 'client_credentials',
           client_id: rotating.clientId,

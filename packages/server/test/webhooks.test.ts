@@ -10,6 +10,7 @@ import { promisify } from 'node:util';
 import { nextRetryDelay, type WebhookPolicy } from '../src/core/webhooks.ts';
 import { startServer, webhookTargetPolicy } from '../src/runtime.ts';
 import { createServices, type Services } from '../src/services.ts';
+import { createdApplicationView, issuedCodeView, webhookSecretView } from '../src/views.ts';
 import { storageFactories, type TestStorage } from './helpers/storages.ts';
 
 /** Fast retries so tests never sleep for long; the schedule's shape is tested on its own below. */
@@ -97,14 +98,16 @@ async function until(check: () => Promise<boolean>): Promise<void> {
 }
 
 async function seed(services: Services, notificationUrl: string) {
-  const owner = await services.registry.createUser({ email: `owner-${Math.random()}@example.com` });
-  const seller = await services.registry.createUser({ email: `seller-${Math.random()}@example.com` });
-  const app = await services.registry.createApplication({
-    name: 'Webhook App',
-    ownerUserId: owner.id,
-    redirectUris: ['https://integrator.example.com/callback'],
-    notificationUrl,
-  });
+  const owner = await services.accounts.createUser({ email: `owner-${Math.random()}@example.com` });
+  const seller = await services.accounts.createUser({ email: `seller-${Math.random()}@example.com` });
+  const app = createdApplicationView(
+    await services.applications.create({
+      name: 'Webhook App',
+      ownerUserId: owner.id,
+      redirectUris: ['https://integrator.example.com/callback'],
+      notificationUrl,
+    }),
+  );
   return { sellerId: seller.id, app };
 }
 
@@ -135,7 +138,7 @@ for (const factory of storageFactories) {
     test('delivers application.authorized once per new grant, signed so a receiver can verify it', async () => {
       const start = receiver.received.length;
       const { sellerId, app } = await seed(services, receiver.url);
-      await services.registry.authorize({ clientId: app.client_id, userId: sellerId });
+      issuedCodeView(await services.consent.authorize({ clientId: app.client_id, userId: sellerId }));
       await receiver.waitFor(start + 1);
       const got = receiver.received[start] as Received;
 
@@ -164,7 +167,7 @@ for (const factory of storageFactories) {
       });
 
       // A re-consent of an active grant is not news: no second event.
-      await services.registry.authorize({ clientId: app.client_id, userId: sellerId });
+      issuedCodeView(await services.consent.authorize({ clientId: app.client_id, userId: sellerId }));
       const events = (await services.storage.listWebhookEvents({ limit: 100 })).filter(
         (e) => e.clientId === app.client_id,
       );
@@ -176,10 +179,10 @@ for (const factory of storageFactories) {
 
     test('delivers application.deauthorized when the grant is revoked', async () => {
       const { sellerId, app } = await seed(services, receiver.url);
-      await services.registry.authorize({ clientId: app.client_id, userId: sellerId });
+      issuedCodeView(await services.consent.authorize({ clientId: app.client_id, userId: sellerId }));
       await until(async () => receiver.received.some((r) => r.body.application_id === app.client_id));
       const start = receiver.received.length;
-      await services.registry.revokeGrant(app.client_id, sellerId);
+      await services.consent.revokeGrant(app.client_id, sellerId);
       await receiver.waitFor(start + 1);
       const got = receiver.received[start] as Received;
       assert.equal(got.body.action, 'application.deauthorized');
@@ -189,23 +192,25 @@ for (const factory of storageFactories) {
 
     test('signs with a rotated webhook secret from the next delivery on', async () => {
       const { sellerId, app } = await seed(services, receiver.url);
-      const { webhook_secret: rotated } = await services.registry.rotateWebhookSecret(app.client_id);
+      const { webhook_secret: rotated } = webhookSecretView(
+        await services.applications.rotateWebhookSecret(app.client_id),
+      );
       assert.match(rotated, /^[0-9a-f]{64}$/);
       assert.notEqual(rotated, app.webhook_secret);
       const start = receiver.received.length;
-      await services.registry.authorize({ clientId: app.client_id, userId: sellerId });
+      issuedCodeView(await services.consent.authorize({ clientId: app.client_id, userId: sellerId }));
       await receiver.waitFor(start + 1);
       const got = receiver.received[start] as Received;
       assert.equal(receiverVerifies(rotated, got), true);
       assert.equal(receiverVerifies(app.webhook_secret, got), false);
-      await assert.rejects(services.registry.rotateWebhookSecret('1234567890123456'), /does not exist/);
+      await assert.rejects(services.applications.rotateWebhookSecret('1234567890123456'), /does not exist/);
     });
 
     test('retries after the receiver fails, with the same event id and a new request id', async () => {
       const start = receiver.received.length;
       receiver.statuses = [500, 503];
       const { sellerId, app } = await seed(services, receiver.url);
-      await services.registry.authorize({ clientId: app.client_id, userId: sellerId });
+      issuedCodeView(await services.consent.authorize({ clientId: app.client_id, userId: sellerId }));
       await receiver.waitFor(start + 3);
       const [first, second, third] = receiver.received.slice(start) as [Received, Received, Received];
       assert.equal(first.body.id, second.body.id);
@@ -229,7 +234,7 @@ for (const factory of storageFactories) {
       const start = receiver.received.length;
       receiver.statuses = [500, 500, 500];
       const { sellerId, app } = await seed(services, receiver.url);
-      await services.registry.authorize({ clientId: app.client_id, userId: sellerId });
+      issuedCodeView(await services.consent.authorize({ clientId: app.client_id, userId: sellerId }));
       const mine = async () =>
         (await services.storage.listWebhookEvents({ limit: 100 })).find((e) => e.clientId === app.client_id);
       await until(async () => (await mine())?.status === 'dead');
@@ -252,7 +257,7 @@ for (const factory of storageFactories) {
           webhookTargets: LOOPBACK_RECEIVER,
         });
         const { sellerId, app } = await seed(s, 'http://127.0.0.1:9/never');
-        await s.registry.authorize({ clientId: app.client_id, userId: sellerId });
+        issuedCodeView(await s.consent.authorize({ clientId: app.client_id, userId: sellerId }));
         const now = Date.now();
         const [a, b] = await Promise.all([
           other.storage.claimDueWebhookEvents({ now, leaseMs: 60_000, limit: 10 }),
@@ -290,7 +295,7 @@ describe('webhook delivery across a restart', () => {
     // First process: the change and its event commit, then the server stops before delivering.
     const first = await startServer({ host: '127.0.0.1', port: 0, db, logger: false, webhooks: false }, env);
     const { sellerId, app } = await seed(first.services, receiver.url);
-    await first.services.registry.authorize({ clientId: app.client_id, userId: sellerId });
+    issuedCodeView(await first.services.consent.authorize({ clientId: app.client_id, userId: sellerId }));
     await first.close();
     assert.equal(receiver.received.length, 0);
 

@@ -24,13 +24,13 @@ export interface DemoInfo {
  * working for the usual overlap, and the server keeps the fresh one in memory for the callback page.
  */
 export async function runDemo(services: Services, issuer: string): Promise<DemoInfo> {
-  const { registry, storage } = services;
+  const { accounts, applications, storage } = services;
   const owner =
     (await storage.findUserByEmail(DEMO_OWNER)) ??
-    (await registry.createUser({ email: DEMO_OWNER, password: DEMO_PASSWORD, nickname: 'DEMO_INTEGRATOR' }));
+    (await accounts.createUser({ email: DEMO_OWNER, password: DEMO_PASSWORD, nickname: 'DEMO_INTEGRATOR' }));
   const seller =
     (await storage.findUserByEmail(DEMO_SELLER)) ??
-    (await registry.createUser({ email: DEMO_SELLER, password: DEMO_PASSWORD, nickname: 'DEMO_SELLER' }));
+    (await accounts.createUser({ email: DEMO_SELLER, password: DEMO_PASSWORD, nickname: 'DEMO_SELLER' }));
   const callback = `${issuer}/demo/callback`;
   const existing = (await storage.listApplicationsByOwner(owner.id)).find(
     (a) => a.name === DEMO_APP && a.redirectUris[0] === callback,
@@ -38,13 +38,13 @@ export async function runDemo(services: Services, issuer: string): Promise<DemoI
   const clientId =
     existing?.clientId ??
     (
-      await registry.createApplication({
+      await applications.create({
         name: DEMO_APP,
         ownerUserId: owner.id,
         redirectUris: [callback, 'http://localhost:3000/callback'],
       })
-    ).client_id;
-  const { client_secret: clientSecret } = await registry.rotateClientSecret(clientId);
+    ).clientId;
+  const { clientSecret } = await applications.rotateClientSecret(clientId);
   const startUrl = `${issuer}/demo/start`;
   const lines = [
     '',

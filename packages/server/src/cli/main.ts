@@ -5,7 +5,15 @@ import { describeConfig, loadConfig, type RenovaConfig } from '../config.ts';
 import { OAuthError } from '../core/errors.ts';
 import { isClientId } from '../core/identifiers.ts';
 import { openRuntime, openStorage, type Runtime, redactUrl, resolveDb, startServer } from '../runtime.ts';
-import type { WebhookEventRecord } from '../storage/contract.ts';
+import {
+  applicationView,
+  clientSecretView,
+  createdApplicationView,
+  issuedCodeView,
+  userView,
+  webhookEventView,
+  webhookSecretView,
+} from '../views.ts';
 
 /**
  * The `renova` CLI (CONTRACT §5). Each command parses its flags and calls the same services the
@@ -64,7 +72,7 @@ export function duration(value: string): number {
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
-/** `--grant-types authorization_code,refresh_token`: the registry checks the values. */
+/** `--grant-types authorization_code,refresh_token`: core/applications.ts checks the values. */
 const commaList = (value: string): string[] =>
   value
     .split(',')
@@ -168,13 +176,15 @@ user
     }) =>
       withRuntime(
         options,
-        (rt) =>
-          rt.services.registry.createUser({
-            email: options.email,
-            password: options.password,
-            nickname: options.nickname,
-            siteId: options.siteId,
-          }),
+        async (rt) =>
+          userView(
+            await rt.services.accounts.createUser({
+              email: options.email,
+              password: options.password,
+              nickname: options.nickname,
+              siteId: options.siteId,
+            }),
+          ),
         (u) => `created user ${u.id} (${u.email}, ${u.nickname}, ${u.site_id})`,
       ),
   );
@@ -206,16 +216,18 @@ app
     }) =>
       withRuntime(
         options,
-        (rt) =>
-          rt.services.registry.createApplication({
-            name: options.name,
-            ownerUserId: options.owner,
-            redirectUris: options.redirectUri,
-            scope: options.scope,
-            pkceRequired: options.pkceRequired ?? false,
-            notificationUrl: options.notificationUrl,
-            grantTypes: options.grantTypes,
-          }),
+        async (rt) =>
+          createdApplicationView(
+            await rt.services.applications.create({
+              name: options.name,
+              ownerUserId: options.owner,
+              redirectUris: options.redirectUri,
+              scope: options.scope,
+              pkceRequired: options.pkceRequired ?? false,
+              notificationUrl: options.notificationUrl,
+              grantTypes: options.grantTypes,
+            }),
+          ),
         (a) =>
           [
             `created application ${a.client_id} (${a.name})`,
@@ -235,7 +247,10 @@ app
   .action((options: { clientId: string; grantTypes: string[]; db?: string; json?: boolean }) =>
     withRuntime(
       options,
-      (rt) => rt.services.registry.updateApplication(options.clientId, { grantTypes: options.grantTypes }),
+      async (rt) =>
+        applicationView(
+          await rt.services.applications.update(options.clientId, { grantTypes: options.grantTypes }),
+        ),
       (a) => `updated application ${a.client_id}: grant_types ${a.grant_types.join(', ')}`,
     ),
   );
@@ -253,7 +268,10 @@ app
   .action((options: { clientId: string; overlap?: number; db?: string; json?: boolean }) =>
     withRuntime(
       options,
-      (rt) => rt.services.registry.rotateClientSecret(options.clientId, options.overlap),
+      async (rt) =>
+        clientSecretView(
+          await rt.services.applications.rotateClientSecret(options.clientId, options.overlap),
+        ),
       (r) =>
         `new client_secret: ${r.client_secret} (the previous one works for ${options.overlap ?? config().clientSecretOverlapSeconds} s more)`,
     ),
@@ -267,7 +285,7 @@ app
   .action((options: { clientId: string; db?: string; json?: boolean }) =>
     withRuntime(
       options,
-      (rt) => rt.services.registry.rotateWebhookSecret(options.clientId),
+      async (rt) => webhookSecretView(await rt.services.applications.rotateWebhookSecret(options.clientId)),
       (r) => `new webhook_secret: ${r.webhook_secret} (deliveries are signed with it from now on)`,
     ),
   );
@@ -296,15 +314,17 @@ program
     }) =>
       withRuntime(
         options,
-        (rt) =>
-          rt.services.registry.authorize({
-            clientId: options.clientId,
-            userId: options.userId,
-            redirectUri: options.redirectUri,
-            scope: options.scope,
-            codeChallenge: options.codeChallenge,
-            codeChallengeMethod: options.codeChallengeMethod,
-          }),
+        async (rt) =>
+          issuedCodeView(
+            await rt.services.consent.authorize({
+              clientId: options.clientId,
+              userId: options.userId,
+              redirectUri: options.redirectUri,
+              scope: options.scope,
+              codeChallenge: options.codeChallenge,
+              codeChallengeMethod: options.codeChallengeMethod,
+            }),
+          ),
         (r) =>
           `code: ${r.code}\nredirect_uri: ${r.redirect_uri}\n(valid for a single use, within ${config().authorizationCodeSeconds} s)`,
       ),
@@ -322,7 +342,7 @@ grant
     withRuntime(
       options,
       async (rt) => {
-        await rt.services.registry.revokeGrant(options.clientId, options.userId);
+        await rt.services.consent.revokeGrant(options.clientId, options.userId);
         return { revoked: true, client_id: options.clientId, user_id: options.userId };
       },
       () => `revoked: application ${options.clientId} no longer acts for user ${options.userId}`,
@@ -396,26 +416,6 @@ try {
     error instanceof OAuthError ? error.description : error instanceof Error ? error.message : String(error);
   process.stderr.write(`error: ${message}\n`);
   process.exitCode = error instanceof InvalidArgumentError ? 2 : 1;
-}
-
-/** `renova webhooks list --json`: snake_case and ISO dates, like the admin API's objects. */
-function webhookEventView(e: WebhookEventRecord) {
-  const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
-  return {
-    id: e.id,
-    status: e.status,
-    action: e.action,
-    application_id: e.clientId,
-    user_id: e.userId,
-    url: e.url,
-    attempts: e.attempts,
-    created_at: iso(e.createdAt),
-    next_attempt_at: e.status === 'pending' ? iso(e.nextAttemptAt) : null,
-    last_attempt_at: iso(e.lastAttemptAt),
-    last_status: e.lastStatus,
-    last_error: e.lastError,
-    delivered_at: iso(e.deliveredAt),
-  };
 }
 
 function formatWebhookTable(events: ReturnType<typeof webhookEventView>[]): string {

@@ -1,7 +1,8 @@
 import type { ApplicationRecord, StoragePort } from '../storage/contract.ts';
+import { checkMayRequestCode } from './applications.ts';
 import { OAuthError } from './errors.ts';
 import { forLog, isClientId } from './identifiers.ts';
-import { checkMayRequestCode, checkPkceRequest } from './registry.ts';
+import { checkPkceRequest } from './pkce.ts';
 import { narrowScope } from './scopes.ts';
 
 /** A request to `GET /authorization` that may proceed to login and consent. */

@@ -13,6 +13,13 @@ import { looksLikeAccessToken, parseAccessToken, sameDigest, sha256 } from './to
 
 const GENERIC = 'client authentication failed: check client_id and client_secret';
 
+/** A request of a client to the revocation or the introspection endpoint. */
+export interface ClientRequest {
+  params: Params;
+  authorization: string | undefined;
+  remoteAddress: string;
+}
+
 /** Credentials as presented, before any lookup. */
 interface PresentedCredentials {
   scheme: ClientAuthScheme;

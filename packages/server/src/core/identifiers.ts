@@ -4,8 +4,12 @@
  * is refused as it is, never stored, counted or logged in full (security review #7).
  */
 
-/** Client ids are 16 decimal digits (core/tokens.ts newClientId). */
-const CLIENT_ID = /^[0-9]{16}$/;
+/**
+ * Client ids are 16 decimal digits (core/tokens.ts newClientId). The source is exported for JSON
+ * schema `pattern`s (http/admin.ts); code calls isClientId.
+ */
+export const CLIENT_ID_PATTERN = '^[0-9]{16}$';
+const CLIENT_ID = new RegExp(CLIENT_ID_PATTERN);
 /** User ids are positive integers that fit a JS safe integer (storage ids stop at 2^53 − 1). */
 const USER_ID = /^[1-9][0-9]{0,15}$/;
 

@@ -1,4 +1,5 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { isClientId } from './identifiers.ts';
 import type { RandomSource } from './ports.ts';
 
 /**
@@ -111,12 +112,7 @@ export function parseAccessToken(token: string): ParsedAccessToken | null {
   if (parts.length !== 5) return null;
   const [prefix, clientId, stamp, hex, user] = parts;
   if (prefix !== 'APP_USR' && prefix !== 'TEST') return null;
-  if (
-    clientId === undefined ||
-    !/^[0-9]{16}$/.test(clientId) ||
-    stamp === undefined ||
-    !/^[0-9]{6}$/.test(stamp)
-  )
+  if (clientId === undefined || !isClientId(clientId) || stamp === undefined || !/^[0-9]{6}$/.test(stamp))
     return null;
   const parsed = parseHexPart('access', hex);
   const userId = parseUserId(user);

@@ -12,6 +12,14 @@ import type {
  * the retry schedule. Delivery (HTTP, leases, timers) lives in `webhooks/dispatcher.ts`.
  */
 
+/**
+ * The sealing purpose of an application's webhook secret: bound to its client id, so a sealed
+ * secret copied onto another application's row does not open (core/sealing.ts).
+ */
+export function webhookSecretPurpose(clientId: string): string {
+  return `webhook-secret:${clientId}`;
+}
+
 /** The outbox event for an application with a `notification_url`, or undefined when it has none. */
 export function webhookEventFor(
   app: Pick<ApplicationRecord, 'clientId' | 'notificationUrl'>,

@@ -2,14 +2,22 @@ import { timingSafeEqual } from 'node:crypto';
 import type { FastifyBaseLogger, FastifyInstance, FastifyRequest } from 'fastify';
 import { weakBearerSecret } from '../config.ts';
 import { InvalidRequestError, InvalidTokenError, RateLimitedError } from '../core/errors.ts';
-import { forLog, isClientId, isUserId } from '../core/identifiers.ts';
+import { CLIENT_ID_PATTERN, forLog, isClientId, isUserId } from '../core/identifiers.ts';
 import type { Services } from '../services.ts';
+import {
+  applicationView,
+  clientSecretView,
+  createdApplicationView,
+  issuedCodeView,
+  userView,
+  webhookSecretView,
+} from '../views.ts';
 
 const str = { type: 'string' } as const;
-/** RFC 7591 §2 `grant_types`; the values are checked by the registry, which names the accepted ones. */
+/** RFC 7591 §2 `grant_types`; the values are checked by core/applications.ts, which names the accepted ones. */
 const grantTypes = { type: 'array', items: str, maxItems: 10 } as const;
 const userId = { type: 'integer', minimum: 1 } as const;
-const clientId = { type: 'string', pattern: '^[0-9]{16}$' } as const;
+const clientId = { type: 'string', pattern: CLIENT_ID_PATTERN } as const;
 
 /**
  * Throws a message an operator can act on when the admin token is too weak: it is the only thing
@@ -64,14 +72,14 @@ function actionTarget(request: FastifyRequest): Record<string, unknown> {
  * without one the routes do not exist. Authentication is a hook of this plugin, so it runs for
  * every route the plugin declares however the path was spelled (`/%61dmin/users` is routed here
  * after decoding, and meets the same check); nothing tests the URL string.
- * It calls the same Registry the CLI calls. Bodies are checked by JSON schema.
+ * It calls the same core services the CLI calls. Bodies are checked by JSON schema.
  */
 export async function adminRoutes(
   admin: FastifyInstance,
   services: Services,
   options: AdminApiOptions,
 ): Promise<void> {
-  const { registry } = services;
+  const { accounts, applications, consent } = services;
   assertAdminToken(options.token);
   const token = Buffer.from(options.token);
   const log = options.log;
@@ -135,13 +143,13 @@ export async function adminRoutes(
     },
     async (request, reply) => {
       const body = request.body as { email: string; password?: string; nickname?: string; site_id?: string };
-      const user = await registry.createUser({
+      const user = await accounts.createUser({
         email: body.email,
         password: body.password,
         nickname: body.nickname,
         siteId: body.site_id,
       });
-      return reply.code(201).send(user);
+      return reply.code(201).send(userView(user));
     },
   );
 
@@ -174,7 +182,7 @@ export async function adminRoutes(
         notification_url?: string | null;
         grant_types?: string[];
       };
-      const created = await registry.createApplication({
+      const created = await applications.create({
         name: body.name,
         ownerUserId: body.owner_user_id,
         redirectUris: body.redirect_uris,
@@ -183,7 +191,7 @@ export async function adminRoutes(
         notificationUrl: body.notification_url,
         grantTypes: body.grant_types,
       });
-      return reply.code(201).send(created);
+      return reply.code(201).send(createdApplicationView(created));
     },
   );
 
@@ -204,7 +212,7 @@ export async function adminRoutes(
     async (request) => {
       const { client_id } = request.params as { client_id: string };
       const body = request.body as { grant_types: string[] };
-      return registry.updateApplication(client_id, { grantTypes: body.grant_types });
+      return applicationView(await applications.update(client_id, { grantTypes: body.grant_types }));
     },
   );
 
@@ -224,14 +232,17 @@ export async function adminRoutes(
     async (request) => {
       const { client_id } = request.params as { client_id: string };
       const body = (request.body ?? {}) as { overlap_seconds?: number };
-      return registry.rotateClientSecret(client_id, body.overlap_seconds);
+      return clientSecretView(await applications.rotateClientSecret(client_id, body.overlap_seconds));
     },
   );
 
   admin.post(
     '/applications/:client_id/webhook-secret',
     { schema: { params: { type: 'object', properties: { client_id: clientId } } } },
-    async (request) => registry.rotateWebhookSecret((request.params as { client_id: string }).client_id),
+    async (request) =>
+      webhookSecretView(
+        await applications.rotateWebhookSecret((request.params as { client_id: string }).client_id),
+      ),
   );
 
   admin.post(
@@ -261,7 +272,7 @@ export async function adminRoutes(
         code_challenge?: string;
         code_challenge_method?: string;
       };
-      const issued = await registry.authorize({
+      const issued = await consent.authorize({
         clientId: String(body.client_id),
         userId: body.user_id,
         redirectUri: body.redirect_uri,
@@ -269,7 +280,7 @@ export async function adminRoutes(
         codeChallenge: body.code_challenge,
         codeChallengeMethod: body.code_challenge_method,
       });
-      return reply.code(201).send(issued);
+      return reply.code(201).send(issuedCodeView(issued));
     },
   );
 
@@ -277,7 +288,7 @@ export async function adminRoutes(
     const params = request.params as { client_id: string; user_id: string };
     if (!isClientId(params.client_id)) throw new InvalidRequestError('client_id must be 16 digits');
     if (!isUserId(params.user_id)) throw new InvalidRequestError('user_id must be a positive integer');
-    await registry.revokeGrant(params.client_id, Number(params.user_id));
+    await consent.revokeGrant(params.client_id, Number(params.user_id));
     return reply.code(204).send();
   });
 }

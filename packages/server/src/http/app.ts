@@ -11,10 +11,12 @@ import {
   RateLimitedError,
   TemporarilyUnavailableError,
 } from '../core/errors.ts';
+import { GRANT_TYPES, isGrantType } from '../core/grants/index.ts';
 import { forLog, LOG_FIELD_MAX } from '../core/identifiers.ts';
 import type { Params } from '../core/params.ts';
 import { ALL_SCOPES } from '../core/scopes.ts';
 import type { Services } from '../services.ts';
+import { usersMeView } from '../views.ts';
 import { adminRoutes } from './admin.ts';
 import { parseParamsBody } from './body.ts';
 import { type DemoState, registerDemoPages } from './demo.ts';
@@ -22,7 +24,6 @@ import { toErrorReply } from './errors.ts';
 import { createMetrics, type HttpMetrics, metricsRoutes } from './metrics.ts';
 import { answerFrameworkError, answerParserError, MAX_PARAM_LENGTH } from './parser-errors.ts';
 import { registerSellerPages } from './seller.ts';
-import { usersMeView } from './views.ts';
 
 export type { DemoState };
 
@@ -98,7 +99,7 @@ export async function buildApp(services: Services, options: HttpOptions): Promis
         if (error instanceof OAuthError) outcome = error.error;
         throw error;
       } finally {
-        const known = ['authorization_code', 'refresh_token', 'client_credentials'].includes(grantType);
+        const known = isGrantType(grantType);
         const labels = { grant_type: known ? grantType : 'other', outcome };
         metrics.tokenRequests.inc(labels);
         end(labels);
@@ -106,13 +107,13 @@ export async function buildApp(services: Services, options: HttpOptions): Promis
     });
 
     oauth.post('/oauth/revoke', async (request, reply) => {
-      await services.inspection.revoke(clientRequest(request));
+      await services.revocation.revoke(clientRequest(request));
       void reply.header('cache-control', 'no-store');
       return {};
     });
 
     oauth.post('/oauth/introspect', async (request, reply) => {
-      const answer = await services.inspection.introspect(clientRequest(request));
+      const answer = await services.introspection.introspect(clientRequest(request));
       void reply.header('cache-control', 'no-store');
       return answer;
     });
@@ -121,7 +122,7 @@ export async function buildApp(services: Services, options: HttpOptions): Promis
   app.get('/.well-known/oauth-authorization-server', async () => metadata(options.issuer));
 
   app.get('/users/me', async (request) => {
-    const { user } = await services.inspection.userOfBearer(request.headers.authorization);
+    const { user } = await services.bearer.userOfBearer(request.headers.authorization);
     return usersMeView(user);
   });
 
@@ -311,7 +312,7 @@ function metadata(issuer: string) {
     userinfo_endpoint: `${issuer}/users/me`,
     response_types_supported: ['code'],
     response_modes_supported: ['query'],
-    grant_types_supported: ['authorization_code', 'refresh_token', 'client_credentials'],
+    grant_types_supported: GRANT_TYPES,
     code_challenge_methods_supported: ['S256', 'plain'],
     token_endpoint_auth_methods_supported: ['client_secret_post', 'client_secret_basic'],
     revocation_endpoint_auth_methods_supported: ['client_secret_post', 'client_secret_basic'],

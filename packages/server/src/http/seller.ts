@@ -5,6 +5,7 @@ import {
   checkAuthorizationRequest,
 } from '../core/authorization-request.ts';
 import { NotFoundError, OAuthError } from '../core/errors.ts';
+import { isClientId } from '../core/identifiers.ts';
 import { PasswordHashingBusyError } from '../core/passwords.ts';
 import type { Services } from '../services.ts';
 import { toErrorReply } from './errors.ts';
@@ -33,7 +34,7 @@ export function registerSellerPages(
   services: Services,
   options: SellerPagesOptions,
 ): void {
-  const { storage, registry, loginLimiter, loginAddressLimiter, passwords, clock } = services;
+  const { storage, consent, loginLimiter, loginAddressLimiter, passwords, clock } = services;
   const sessions = new SellerSessions({
     storage,
     clock,
@@ -139,8 +140,8 @@ export function registerSellerPages(
         }),
       );
     }
-    // Exactly what the operator path (`Registry.authorize`) does: grant, code and webhook in one step.
-    const code = await registry.issueCode({
+    // Exactly what the operator path (`Consent.authorize`) does: grant, code and webhook in one step.
+    const code = await consent.issueCode({
       app,
       userId: visitor.user.id,
       redirectUri,
@@ -238,7 +239,7 @@ export function registerSellerPages(
     }
     const grants = await storage.listActiveGrantsOfUser(visitor.user.id);
     const removed = queryOf(request).get('removed')?.[0];
-    const removedApp = removed && /^[0-9]{16}$/.test(removed) ? await storage.findApplication(removed) : null;
+    const removedApp = isClientId(removed) ? await storage.findApplication(removed) : null;
     return sendPage(
       reply,
       200,
@@ -262,7 +263,7 @@ export function registerSellerPages(
     const clientId = field(request, 'client_id') ?? '';
     try {
       // Revokes the grant and every token of it in one storage step, and queues the webhook.
-      await registry.revokeGrant(clientId, visitor.user.id);
+      await consent.revokeGrant(clientId, visitor.user.id);
       options.log?.info({ client_id: clientId, user_id: visitor.user.id }, 'seller revoked an application');
     } catch (error) {
       // Already revoked (another tab, the operator): the page simply shows the current list.

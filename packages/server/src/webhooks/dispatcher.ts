@@ -3,7 +3,6 @@ import type { Logger } from 'pino';
 import { Agent, fetch as undiciFetch } from 'undici';
 import { TemporarilyUnavailableError } from '../core/errors.ts';
 import type { Clock, RandomSource } from '../core/ports.ts';
-import { WEBHOOK_SECRET_PURPOSE } from '../core/registry.ts';
 import type { Sealer } from '../core/sealing.ts';
 import {
   forbiddenHostRule,
@@ -12,7 +11,13 @@ import {
   WebhookTargetError,
   type WebhookTargetPolicy,
 } from '../core/webhook-targets.ts';
-import { nextRetryDelay, signWebhook, type WebhookPolicy, webhookBody } from '../core/webhooks.ts';
+import {
+  nextRetryDelay,
+  signWebhook,
+  type WebhookPolicy,
+  webhookBody,
+  webhookSecretPurpose,
+} from '../core/webhooks.ts';
 import type { StoragePort, WebhookEventRecord } from '../storage/contract.ts';
 
 export interface DispatcherDeps {
@@ -143,7 +148,7 @@ export class WebhookDispatcher {
     try {
       const app = await storage.findApplication(event.clientId);
       if (!app) throw new Error(`application ${event.clientId} no longer exists`);
-      const secret = sealer.open(`${WEBHOOK_SECRET_PURPOSE}:${event.clientId}`, app.webhookSecretSealed);
+      const secret = sealer.open(webhookSecretPurpose(event.clientId), app.webhookSecretSealed);
       const body = webhookBody(event);
       // Each attempt is its own request with its own x-request-id, as Mercado Pago does; the body's
       // id stays the same so receivers can dedupe.

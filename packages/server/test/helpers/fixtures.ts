@@ -3,6 +3,7 @@ import { DEFAULT_LIFETIMES, type Lifetimes } from '../../src/core/config.ts';
 import type { Clock } from '../../src/core/ports.ts';
 import { buildApp, type HttpOptions } from '../../src/http/app.ts';
 import { createServices, type ServiceOptions, type Services } from '../../src/services.ts';
+import { createdApplicationView, issuedCodeView } from '../../src/views.ts';
 import type { StorageFactory, TestStorage } from './storages.ts';
 
 /** A clock the test moves by hand. */
@@ -82,19 +83,21 @@ export async function harness(
     testStorage,
     async seed(seedOptions = {}) {
       counter += 1;
-      const owner = await services.registry.createUser({ email: `owner${counter}@example.com` });
-      const seller = await services.registry.createUser({
+      const owner = await services.accounts.createUser({ email: `owner${counter}@example.com` });
+      const seller = await services.accounts.createUser({
         email: `seller${counter}@example.com`,
         password: 'correct horse',
       });
       const redirectUri = 'https://integrator.example.com/callback';
-      const created = await services.registry.createApplication({
-        name: `App ${counter}`,
-        ownerUserId: owner.id,
-        redirectUris: [redirectUri, 'http://localhost:3000/cb'],
-        pkceRequired: seedOptions.pkceRequired,
-        scope: seedOptions.scope,
-      });
+      const created = createdApplicationView(
+        await services.applications.create({
+          name: `App ${counter}`,
+          ownerUserId: owner.id,
+          redirectUris: [redirectUri, 'http://localhost:3000/cb'],
+          pkceRequired: seedOptions.pkceRequired,
+          scope: seedOptions.scope,
+        }),
+      );
       return {
         ownerId: owner.id,
         sellerId: seller.id,
@@ -102,12 +105,14 @@ export async function harness(
         clientSecret: created.client_secret,
         redirectUri,
         async code(codeOptions = {}) {
-          const issued = await services.registry.authorize({
-            clientId: created.client_id,
-            userId: seller.id,
-            redirectUri,
-            ...codeOptions,
-          });
+          const issued = issuedCodeView(
+            await services.consent.authorize({
+              clientId: created.client_id,
+              userId: seller.id,
+              redirectUri,
+              ...codeOptions,
+            }),
+          );
           return issued.code;
         },
       };

@@ -1,0 +1,34 @@
+import type { StoragePort } from '../storage/contract.ts';
+import { type ClientAuthenticator, type ClientRequest, presentedCredentials } from './client-auth.ts';
+import { requireParams, stringParam } from './params.ts';
+import type { Clock } from './ports.ts';
+import { findPresentedToken } from './presented-token.ts';
+
+/** `POST /oauth/revoke` (RFC 7009). */
+export class Revocation {
+  readonly #storage: StoragePort;
+  readonly #clock: Clock;
+  readonly #clients: ClientAuthenticator;
+
+  constructor(storage: StoragePort, clock: Clock, clients: ClientAuthenticator) {
+    this.#storage = storage;
+    this.#clock = clock;
+    this.#clients = clients;
+  }
+
+  /**
+   * RFC 7009 §2.1: revoking a refresh token revokes its family and the access tokens issued from it;
+   * revoking an access token revokes it alone. §2.2: "invalid tokens do not cause an error response",
+   * and a token of another client is left alone without telling the caller it exists.
+   */
+  async revoke(request: ClientRequest): Promise<void> {
+    const credentials = presentedCredentials(request.params, request.authorization);
+    requireParams(request.params, ['token']);
+    const app = await this.#clients.authenticate(credentials, request.remoteAddress);
+    const found = await findPresentedToken(this.#storage, stringParam(request.params, 'token') as string);
+    if (!found || found.record.clientId !== app.clientId) return;
+    const now = this.#clock.now();
+    if (found.type === 'refresh') await this.#storage.revokeFamily(found.record.familyId, now);
+    else await this.#storage.revokeAccessToken(found.record.id, now);
+  }
+}
