@@ -10,12 +10,12 @@
  * @packageDocumentation
  */
 
-export type { DemoInfo } from './cli/demo.ts';
 export { ConfigError, loadConfig, type RenovaConfig, SETTINGS } from './config.ts';
 export { DEFAULT_LIFETIMES, type Lifetimes } from './core/config.ts';
 export * from './core/errors.ts';
 export { type Clock, type RandomSource, systemClock } from './core/ports.ts';
 export { type FixedWindowOptions, InProcessRateLimiter, type RateLimiter } from './core/rate-limit.ts';
+export type { DemoInfo } from './demo.ts';
 export { buildAdminApp, buildApp, type DemoState, type HttpOptions } from './http/app.ts';
 export { toErrorReply } from './http/errors.ts';
 /** `startServer` under the name embedding programs look for. */

@@ -2,6 +2,11 @@ import type { LookupFunction } from 'node:net';
 import type { Logger } from 'pino';
 import { Accounts } from './core/accounts.ts';
 import { Applications } from './core/applications.ts';
+import {
+  type AuthorizationQuery,
+  type AuthorizationRequestCheck,
+  checkAuthorizationRequest,
+} from './core/authorization-request.ts';
 import { BearerTokens } from './core/bearer.ts';
 import { ClientAuthenticator } from './core/client-auth.ts';
 import { DEFAULT_LIFETIMES, type Lifetimes } from './core/config.ts';
@@ -14,7 +19,10 @@ import { cryptoRandom } from './core/random.ts';
 import { InProcessRateLimiter, type RateLimiter } from './core/rate-limit.ts';
 import { Revocation } from './core/revocation.ts';
 import { Sealer } from './core/sealing.ts';
+import { SellerAccount } from './core/seller-account.ts';
+import { SellerSignIn } from './core/seller-sign-in.ts';
 import { TokenEndpoint } from './core/token-endpoint.ts';
+import { WebhookOutbox } from './core/webhook-outbox.ts';
 import { STRICT_WEBHOOK_TARGETS, type WebhookTargetPolicy } from './core/webhook-targets.ts';
 import { DEFAULT_WEBHOOK_POLICY, type WebhookPolicy } from './core/webhooks.ts';
 import { reportingAvailability, StorageAvailability } from './storage/availability.ts';
@@ -74,10 +82,17 @@ export interface Services {
   applications: Applications;
   /** Sellers' consent: authorization codes and revocation of grants. */
   consent: Consent;
+  /** The seller's pages: sign-in, consent context, authorizations, sessions. */
+  signIn: SellerSignIn;
+  sellerAccount: SellerAccount;
+  /** `GET /authorization` and its decision: the request checked against the application. */
+  checkAuthorizationRequest(query: AuthorizationQuery): Promise<AuthorizationRequestCheck>;
+  /** The operator's view of the webhook outbox. */
+  webhookOutbox: WebhookOutbox;
+  /** `/readyz`: resolves when a write can succeed now. */
+  ready(): Promise<void>;
   sealer: Sealer;
   random: RandomSource;
-  loginLimiter: RateLimiter;
-  loginAddressLimiter: RateLimiter;
   passwords: PasswordHasher;
   adminLimiter: RateLimiter;
   /** Not running until `start()`: `serve` starts it; one-shot CLI commands leave events queued. */
@@ -151,11 +166,21 @@ export function createServices(options: ServiceOptions): Services {
       applications,
       onWebhookEnqueued: () => webhooks.nudge(),
     }),
+    signIn: new SellerSignIn({
+      storage,
+      clock,
+      passwords,
+      // Seller passwords are guessable: 5 failures per (address, email) in 15 minutes, then a wait.
+      loginLimiter: options.loginLimiter ?? new InProcessRateLimiter({ maxFailures: 5, windowSeconds: 900 }),
+      loginAddressLimiter:
+        options.loginAddressLimiter ?? new InProcessRateLimiter(LOGIN_ADDRESS_FAILURE_LIMIT),
+    }),
+    sellerAccount: new SellerAccount(storage),
+    checkAuthorizationRequest: (query) => checkAuthorizationRequest(storage, query),
+    webhookOutbox: new WebhookOutbox(storage, clock),
+    ready: () => storage.ping(),
     sealer,
     random,
-    // Seller passwords are guessable: 5 failures per (address, email) in 15 minutes, then a wait.
-    loginLimiter: options.loginLimiter ?? new InProcessRateLimiter({ maxFailures: 5, windowSeconds: 900 }),
-    loginAddressLimiter: options.loginAddressLimiter ?? new InProcessRateLimiter(LOGIN_ADDRESS_FAILURE_LIMIT),
     passwords,
     // The admin token is long and random: failures are probes, so the budget is small.
     adminLimiter: options.adminLimiter ?? new InProcessRateLimiter(ADMIN_FAILURE_LIMIT),

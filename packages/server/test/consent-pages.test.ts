@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
-import { DEMO_PASSWORD, DEMO_SELLER } from '../src/cli/demo.ts';
+import { DEMO_PASSWORD, DEMO_SELLER } from '../src/demo.ts';
 import { buildApp } from '../src/http/app.ts';
 import { startServer } from '../src/runtime.ts';
 import { createServices } from '../src/services.ts';

@@ -673,7 +673,8 @@ describe('security: the in-process limiter memory is capped (review #7)', () => 
 
 describe('security: grant types from the CLI (issue 8 item 4)', () => {
   const run = promisify(execFile);
-  const BIN = join(import.meta.dirname, '../bin/renova.js');
+  // The compiled CLI, as installed (`npm test` builds first, see scripts/setup.mjs).
+  const BIN = join(import.meta.dirname, '../dist/cli/main.js');
   const renova = async (args: string[]) => {
     try {
       const { stdout, stderr } = await run(process.execPath, [BIN, ...args]);

@@ -364,7 +364,7 @@ webhooks
       withRuntime(
         options,
         async (rt) =>
-          (await rt.services.storage.listWebhookEvents({ status: options.status, limit: options.limit })).map(
+          (await rt.services.webhookOutbox.list({ status: options.status, limit: options.limit })).map(
             webhookEventView,
           ),
         (events) => formatWebhookTable(events),
@@ -380,7 +380,7 @@ webhooks
     withRuntime(
       options,
       async (rt) => {
-        if (!(await rt.services.storage.retryWebhookEvent(options.id, Date.now()))) {
+        if (!(await rt.services.webhookOutbox.retry(options.id))) {
           throw new InvalidArgumentError(
             `webhook event ${options.id} does not exist or was already delivered.`,
           );

@@ -43,6 +43,11 @@ export class Accounts {
     this.#passwords = deps.passwords ?? new PasswordHasher();
   }
 
+  /** The user with this login email (compared case-insensitively), or null. */
+  findByEmail(email: string): Promise<UserRecord | null> {
+    return this.#storage.findUserByEmail(email.trim());
+  }
+
   async createUser(input: CreateUserInput): Promise<UserRecord> {
     const email = input.email.trim();
     if (!EMAIL.test(email)) throw new InvalidRequestError(`email "${input.email}" is not a valid address`);

@@ -222,6 +222,11 @@ export class Applications {
     return { webhookSecret };
   }
 
+  /** The applications a user owns, oldest first. */
+  listOwnedBy(ownerUserId: number): Promise<ApplicationRecord[]> {
+    return this.#storage.listApplicationsByOwner(ownerUserId);
+  }
+
   async require(clientId: string): Promise<ApplicationRecord> {
     const app = isClientId(clientId) ? await this.#storage.findApplication(clientId) : null;
     if (!app) {

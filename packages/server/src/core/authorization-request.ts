@@ -40,9 +40,12 @@ export type AuthorizationRequestCheck =
  * parameter, so duplicates can be refused: RFC 6749 §3.1 "Request and response parameters MUST NOT
  * be included more than once."
  */
+/** The query of `GET /authorization`: every value of every parameter, so duplicates can be refused. */
+export type AuthorizationQuery = ReadonlyMap<string, readonly string[]>;
+
 export async function checkAuthorizationRequest(
   storage: StoragePort,
-  query: ReadonlyMap<string, readonly string[]>,
+  query: AuthorizationQuery,
 ): Promise<AuthorizationRequestCheck> {
   const one = (name: string): string | undefined => {
     const values = query.get(name);

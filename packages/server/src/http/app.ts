@@ -133,7 +133,7 @@ export async function buildApp(services: Services, options: HttpOptions): Promis
   let unready: string | undefined;
   app.get('/readyz', async (_request, reply) => {
     try {
-      await services.storage.ping();
+      await services.ready();
       if (unready !== undefined) log?.info({ previously: unready }, 'ready again');
       unready = undefined;
       return { status: 'ready' };

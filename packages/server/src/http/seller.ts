@@ -1,12 +1,7 @@
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import {
-  type AuthorizationRequestCheck,
-  authorizationResponseUrl,
-  checkAuthorizationRequest,
-} from '../core/authorization-request.ts';
+import { type AuthorizationRequestCheck, authorizationResponseUrl } from '../core/authorization-request.ts';
 import { NotFoundError, OAuthError } from '../core/errors.ts';
 import { isClientId } from '../core/identifiers.ts';
-import { PasswordHashingBusyError } from '../core/passwords.ts';
 import type { Services } from '../services.ts';
 import { toErrorReply } from './errors.ts';
 import { MESSAGES, negotiateLocale } from './pages/i18n.ts';
@@ -34,9 +29,9 @@ export function registerSellerPages(
   services: Services,
   options: SellerPagesOptions,
 ): void {
-  const { storage, consent, loginLimiter, loginAddressLimiter, passwords, clock } = services;
+  const { consent, sellerAccount, signIn, clock } = services;
   const sessions = new SellerSessions({
-    storage,
+    account: sellerAccount,
     clock,
     random: services.random,
     csrfKey: services.sealer.deriveKey('csrf'),
@@ -70,7 +65,7 @@ export function registerSellerPages(
 
   // --- GET /authorization: validate, then sign in or show the consent screen -----------------
   pages.get('/authorization', async (request, reply) => {
-    const check = await checkAuthorizationRequest(storage, queryOf(request));
+    const check = await services.checkAuthorizationRequest(queryOf(request));
     if (check.kind !== 'valid') return endAuthorizationRequest(request, reply, check);
     const visitor = await sessions.visitor(request);
     sessions.commit(reply, visitor);
@@ -89,8 +84,7 @@ export function registerSellerPages(
       );
     }
     const { app, redirectUri, scope } = check.request;
-    const owner = await storage.findUserById(app.ownerUserId);
-    const grant = await storage.findGrant(app.clientId, visitor.user.id);
+    const context = await sellerAccount.consentContext(app, visitor.user.id);
     return sendPage(
       reply,
       200,
@@ -99,11 +93,11 @@ export function registerSellerPages(
         csrf: visitor.csrf,
         action: next,
         appName: app.name,
-        ownerNickname: owner?.nickname,
+        ownerNickname: context.ownerNickname,
         scope,
         redirectHost: new URL(redirectUri).host,
         email: visitor.user.email,
-        previouslyAuthorizedAt: grant && grant.revokedAt === null ? grant.createdAt : undefined,
+        previouslyAuthorizedAt: context.authorizedSince,
       }),
       // The decision's answer redirects to the client: CSP form-action applies to that redirect.
       { formActionOrigin: new URL(redirectUri).origin },
@@ -112,7 +106,7 @@ export function registerSellerPages(
 
   // --- POST /authorization: the seller's decision ---------------------------------------------
   pages.post('/authorization', async (request, reply) => {
-    const check = await checkAuthorizationRequest(storage, queryOf(request));
+    const check = await services.checkAuthorizationRequest(queryOf(request));
     if (check.kind !== 'valid') return endAuthorizationRequest(request, reply, check);
     const visitor = await sessions.visitor(request);
     if (!isSameSiteForm(request) || !sessions.checkCsrf(visitor, field(request, 'csrf'))) {
@@ -178,37 +172,27 @@ export function registerSellerPages(
         loginPage({ locale, csrf: visitor.csrf, next, appName, email, error, demo: options.demo }),
       );
     };
-    // RFC 6749 §10.10 and OWASP: make online guessing slow. Keyed by (address, email) so one
-    // attacker cannot lock a seller out from everywhere, and by address alone so one address
-    // cannot spray a common password over many accounts (review #6).
-    const key = `login:${request.ip}:${email.toLowerCase()}`;
-    const addressKey = `login-address:${request.ip}`;
-    const now = clock.now();
-    const wait = Math.max(
-      await loginAddressLimiter.retryAfter(addressKey, now),
-      await loginLimiter.retryAfter(key, now),
-    );
-    if (wait > 0) {
-      void reply.header('retry-after', String(wait));
-      return again(429, MESSAGES[locale].signIn.throttled(Math.ceil(wait / 60)));
+    // Throttled per (address, email) and per address, before any hashing (core/seller-sign-in.ts).
+    const attempt = await signIn.signIn({ email, password, address: request.ip });
+    if (attempt.outcome === 'throttled') {
+      void reply.header('retry-after', String(attempt.retryAfterSeconds));
+      return again(429, MESSAGES[locale].signIn.throttled(Math.ceil(attempt.retryAfterSeconds / 60)));
     }
-    const user = email === '' ? null : await storage.findUserByEmail(email);
-    let ok: boolean;
-    try {
-      // An unknown email is checked against a dummy hash of the same cost: timing says nothing.
-      ok = await passwords.verify(password, user?.passwordHash ?? undefined);
-    } catch (error) {
+    if (attempt.outcome === 'busy') {
       // Every hashing slot is taken (a spray, or a rush): answer now rather than queue without end.
-      if (!(error instanceof PasswordHashingBusyError)) throw error;
-      void reply.header('retry-after', String(error.retryAfterSeconds));
+      void reply.header('retry-after', String(attempt.retryAfterSeconds));
       return again(429, MESSAGES[locale].signIn.busy);
     }
-    if (!user?.passwordHash || !ok) {
-      await loginLimiter.recordFailure(key, now);
-      await loginAddressLimiter.recordFailure(addressKey, now);
-      return again(401, MESSAGES[locale].signIn.badCredentials);
+    if (attempt.outcome === 'bad_credentials') return again(401, MESSAGES[locale].signIn.badCredentials);
+    const { user, rehash } = attempt;
+    if (rehash === 'upgraded') {
+      options.log?.info({ user_id: user.id }, 'password hash upgraded to the current scrypt parameters');
+    } else if (rehash !== 'not_needed') {
+      options.log?.warn(
+        { err: rehash.failed, user_id: user.id },
+        'password rehash failed; the old hash stays',
+      );
     }
-    await upgradePasswordHash(user.id, user.passwordHash, password);
     await sessions.signIn(reply, visitor, user.id);
     return reply.redirect(next, 303);
   });
@@ -237,9 +221,9 @@ export function registerSellerPages(
         loginPage({ locale, csrf: visitor.csrf, next: '/account/applications', demo: options.demo }),
       );
     }
-    const grants = await storage.listActiveGrantsOfUser(visitor.user.id);
+    const grants = await sellerAccount.authorizations(visitor.user.id);
     const removed = queryOf(request).get('removed')?.[0];
-    const removedApp = isClientId(removed) ? await storage.findApplication(removed) : null;
+    const removedName = isClientId(removed) ? await sellerAccount.applicationName(removed) : undefined;
     return sendPage(
       reply,
       200,
@@ -248,7 +232,7 @@ export function registerSellerPages(
         csrf: visitor.csrf,
         email: visitor.user.email,
         grants,
-        removedName: removedApp?.name,
+        removedName,
       }),
     );
   });
@@ -292,24 +276,9 @@ export function registerSellerPages(
     );
   }
 
-  /**
-   * A hash made with older scrypt parameters is replaced after a successful sign-in, the only time
-   * the password is known. Best effort: a failure keeps the old hash and the sign-in goes on.
-   */
-  async function upgradePasswordHash(userId: number, stored: string, password: string): Promise<void> {
-    try {
-      const upgraded = await passwords.upgrade(password, stored);
-      if (upgraded && (await storage.updatePasswordHash(userId, stored, upgraded))) {
-        options.log?.info({ user_id: userId }, 'password hash upgraded to the current scrypt parameters');
-      }
-    } catch (error) {
-      options.log?.warn({ err: error, user_id: userId }, 'password rehash failed; the old hash stays');
-    }
-  }
-
   async function appNameOf(next: string): Promise<string | undefined> {
     if (!next.startsWith('/authorization?')) return undefined;
-    const check = await checkAuthorizationRequest(storage, parseMulti(next.slice('/authorization?'.length)));
+    const check = await services.checkAuthorizationRequest(parseMulti(next.slice('/authorization?'.length)));
     return check.kind === 'valid' ? check.request.app.name : undefined;
   }
 }

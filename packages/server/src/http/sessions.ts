@@ -1,8 +1,8 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Clock, RandomSource } from '../core/ports.ts';
-import { sha256 } from '../core/tokens.ts';
-import type { StoragePort, UserRecord } from '../storage/contract.ts';
+import type { SellerAccount } from '../core/seller-account.ts';
+import type { UserRecord } from '../storage/contract.ts';
 
 /** A signed-in session lasts 12 hours; signing in again starts a new one. */
 export const SESSION_SECONDS = 12 * 3600;
@@ -32,21 +32,21 @@ export interface Visitor {
  * `__Host-` prefix when the issuer is https, so a sibling subdomain cannot plant it either.
  */
 export class SellerSessions {
-  readonly #storage: StoragePort;
+  readonly #account: SellerAccount;
   readonly #clock: Clock;
   readonly #random: RandomSource;
   readonly #csrfKey: Buffer;
   readonly #secure: () => boolean;
 
   constructor(deps: {
-    storage: StoragePort;
+    account: SellerAccount;
     clock: Clock;
     random: RandomSource;
     csrfKey: Buffer;
     /** True when the issuer is https: cookies get `Secure` and the `__Host-` prefix. */
     secure: () => boolean;
   }) {
-    this.#storage = deps.storage;
+    this.#account = deps.account;
     this.#clock = deps.clock;
     this.#random = deps.random;
     this.#csrfKey = deps.csrfKey;
@@ -72,8 +72,7 @@ export class SellerSessions {
       const fresh = this.#mint();
       return { cookie: fresh, fresh: true, user: null, csrf: this.#csrfFor(fresh) };
     }
-    const session = await this.#storage.findSellerSession(sha256(cookie), this.#clock.now());
-    const user = session ? await this.#storage.findUserById(session.userId) : null;
+    const user = await this.#account.userOfSession(cookie, this.#clock.now());
     return { cookie, fresh: false, user, csrf: this.#csrfFor(cookie) };
   }
 
@@ -95,21 +94,16 @@ export class SellerSessions {
 
   /** Signs the user in under a NEW cookie value; the previous session, if any, is deleted. */
   async signIn(reply: FastifyReply, previous: Visitor, userId: number): Promise<void> {
-    if (!previous.fresh && previous.user) await this.#storage.deleteSellerSession(sha256(previous.cookie));
+    if (!previous.fresh && previous.user) await this.#account.endSession(previous.cookie);
     const cookie = this.#mint();
     const now = this.#clock.now();
-    await this.#storage.createSellerSession({
-      hash: sha256(cookie),
-      userId,
-      createdAt: now,
-      expiresAt: now + SESSION_SECONDS * 1000,
-    });
+    await this.#account.startSession({ cookie, userId, now, expiresAt: now + SESSION_SECONDS * 1000 });
     this.#setCookie(reply, cookie, SESSION_SECONDS);
   }
 
   /** Deletes the session and replaces the cookie, so tokens of the old one die with it. */
   async signOut(reply: FastifyReply, visitor: Visitor): Promise<void> {
-    if (!visitor.fresh) await this.#storage.deleteSellerSession(sha256(visitor.cookie));
+    if (!visitor.fresh) await this.#account.endSession(visitor.cookie);
     this.#setCookie(reply, this.#mint(), undefined);
   }
 

@@ -1,4 +1,4 @@
-import type { Services } from '../services.ts';
+import type { Services } from './services.ts';
 
 const DEMO_OWNER = 'demo-integrator@renova.test';
 export const DEMO_SELLER = 'demo-seller@renova.test';
@@ -24,15 +24,15 @@ export interface DemoInfo {
  * working for the usual overlap, and the server keeps the fresh one in memory for the callback page.
  */
 export async function runDemo(services: Services, issuer: string): Promise<DemoInfo> {
-  const { accounts, applications, storage } = services;
+  const { accounts, applications } = services;
   const owner =
-    (await storage.findUserByEmail(DEMO_OWNER)) ??
+    (await accounts.findByEmail(DEMO_OWNER)) ??
     (await accounts.createUser({ email: DEMO_OWNER, password: DEMO_PASSWORD, nickname: 'DEMO_INTEGRATOR' }));
   const seller =
-    (await storage.findUserByEmail(DEMO_SELLER)) ??
+    (await accounts.findByEmail(DEMO_SELLER)) ??
     (await accounts.createUser({ email: DEMO_SELLER, password: DEMO_PASSWORD, nickname: 'DEMO_SELLER' }));
   const callback = `${issuer}/demo/callback`;
-  const existing = (await storage.listApplicationsByOwner(owner.id)).find(
+  const existing = (await applications.listOwnedBy(owner.id)).find(
     (a) => a.name === DEMO_APP && a.redirectUris[0] === callback,
   );
   const clientId =
