@@ -9,6 +9,28 @@
  * A method that resolves has committed durably; a method that rejects has written nothing.
  */
 
+/**
+ * The storage is away, overloaded, read-only or contended (after the adapter's own retries), and
+ * the call wrote nothing: the request may simply be retried after `retryAfterSeconds`. Adapters
+ * throw this and nothing else for an outage; any other rejection is a bug. The port owns the type
+ * so that no adapter depends on core: core maps it to its `TemporarilyUnavailableError` (503
+ * `temporarily_unavailable`, CONTRACT §4.3) in one place, `fromStorageError` in core/errors.ts.
+ */
+export class StorageUnavailableError extends Error {
+  readonly retryAfterSeconds: number;
+  /** What failed, for the operator's log (never sent to clients). */
+  readonly detail: string | undefined;
+  constructor(
+    message: string,
+    options: { retryAfterSeconds?: number; detail?: string; cause?: unknown } = {},
+  ) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'StorageUnavailableError';
+    this.retryAfterSeconds = options.retryAfterSeconds ?? 1;
+    this.detail = options.detail;
+  }
+}
+
 export interface UserRecord {
   id: number;
   email: string;
