@@ -265,7 +265,7 @@ export const ALL_GRANT_TYPES: readonly GrantType[] = [
 ];
 
 /** `grant_types` column (space-separated) → the list, in canonical order. */
-export const toGrantTypes = (column: string | null): GrantType[] => {
+const toGrantTypes = (column: string | null): GrantType[] => {
   const stored = new Set(String(column ?? '').split(' '));
   return ALL_GRANT_TYPES.filter((g) => stored.has(g));
 };
