@@ -200,10 +200,12 @@ export class SqliteStorage implements StoragePort {
     await this.#read(() => this.s.ping.get());
     if (!this.#writer) throw new Error('SqliteStorage.migrate() must run before use');
     await this.#writer.probe().catch((error: unknown) => {
-      throw new TemporarilyUnavailableError(
+      throw new StorageUnavailableError(
         `the SQLite database cannot be written: ${(error as Error).message}`,
-        1,
-        { cause: error, detail: (error as { code?: string }).code },
+        {
+          cause: error,
+          detail: (error as { code?: string }).code,
+        },
       );
     });
   }
