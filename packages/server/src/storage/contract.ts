@@ -17,6 +17,11 @@
  * `temporarily_unavailable`, CONTRACT §4.3) in one place, `fromStorageError` in core/errors.ts.
  */
 export class StorageUnavailableError extends Error {
+  /**
+   * The CONTRACT §4.3 code a request hit by this outage is answered with, so that code holding the
+   * adapter's own rejection (the CLI, embedders, tests) reads the same `error` as before.
+   */
+  readonly error = 'temporarily_unavailable';
   readonly retryAfterSeconds: number;
   /** What failed, for the operator's log (never sent to clients). */
   readonly detail: string | undefined;
