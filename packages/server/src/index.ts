@@ -34,6 +34,7 @@ export {
 } from './runtime.ts';
 export { createServices, type ServiceOptions, type Services } from './services.ts';
 export type * from './storage/contract.ts';
+export { StorageUnavailableError } from './storage/contract.ts';
 export { Housekeeper, type HousekeepingOptions } from './storage/housekeeping.ts';
 export { PostgresStorage, type PostgresStorageOptions } from './storage/postgres/adapter.ts';
 export { SqliteStorage, type SqliteStorageOptions } from './storage/sqlite/adapter.ts';

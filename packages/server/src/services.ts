@@ -11,6 +11,7 @@ import { BearerTokens } from './core/bearer.ts';
 import { ClientAuthenticator } from './core/client-auth.ts';
 import { DEFAULT_LIFETIMES, type Lifetimes } from './core/config.ts';
 import { Consent } from './core/consent.ts';
+import { storageOutages } from './core/errors.ts';
 import { Introspection } from './core/introspection.ts';
 import { PasswordHasher } from './core/passwords.ts';
 import type { Clock, RandomSource } from './core/ports.ts';
@@ -119,7 +120,7 @@ export function createServices(options: ServiceOptions): Services {
   const lifetimes = options.lifetimes ?? DEFAULT_LIFETIMES;
   const rateLimiter = options.rateLimiter ?? new InProcessRateLimiter();
   const availability = new StorageAvailability(options.logger);
-  const storage = reportingAvailability(options.storage, availability);
+  const storage = reportingAvailability(options.storage, availability, storageOutages);
   const clients = new ClientAuthenticator(storage, clock, rateLimiter);
   // Secrets rotated on another instance drop this one's cached copy (PostgreSQL LISTEN/NOTIFY).
   storage.watchClientSecrets?.((clientId) =>

@@ -10,11 +10,12 @@ import { after, before, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import pino from 'pino';
-import { TemporarilyUnavailableError } from '../src/core/errors.ts';
+import { fromStorageError, TemporarilyUnavailableError } from '../src/core/errors.ts';
 import { toErrorReply } from '../src/http/errors.ts';
 import { startServer } from '../src/runtime.ts';
-import { PostgresStorage, toStorageError as postgresError } from '../src/storage/postgres/adapter.ts';
-import { type SqliteStorage, toStorageError as sqliteError } from '../src/storage/sqlite/adapter.ts';
+import { PostgresStorage } from '../src/storage/postgres/adapter.ts';
+import { toStorageError as postgresStorageError } from '../src/storage/postgres/errors.ts';
+import { type SqliteStorage, toStorageError as sqliteStorageError } from '../src/storage/sqlite/adapter.ts';
 import { ADMIN_TOKEN, exchange, type Harness, harness, METRICS_TOKEN } from './helpers/fixtures.ts';
 import { createTestDatabase, PG_ADMIN_URL } from './helpers/postgres.ts';
 import { type StorageFactory, storageFactories } from './helpers/storages.ts';
@@ -424,6 +425,13 @@ function capturingLogger() {
   const at = (level: string) => lines.filter((l) => LEVEL[l.level as number] === level);
   return { logger: pino({ level: 'debug' }, stream), lines, at };
 }
+
+/**
+ * What the storage's callers see: the adapter's classification (StorageUnavailableError), then
+ * core's one mapping of it, which services.ts applies to every storage call.
+ */
+const postgresError = (error: unknown) => fromStorageError(postgresStorageError(error));
+const sqliteError = (error: unknown) => fromStorageError(sqliteStorageError(error));
 
 const sqlError = (code: string) => Object.assign(new Error(`injected ${code}`), { code });
 

@@ -4,6 +4,8 @@
  * to fix it, never a secret. `detail` is the precise reason, kept for logs only (RFC 6749 §5.2 lets
  * a server be vague to clients about why a grant or a credential failed).
  */
+import { StorageUnavailableError } from '../storage/contract.ts';
+
 export type OAuthErrorCode =
   | 'invalid_request'
   | 'invalid_client'
@@ -112,6 +114,27 @@ export class TemporarilyUnavailableError extends OAuthError {
     this.retryAfterSeconds = retryAfterSeconds;
   }
 }
+
+/**
+ * The one mapping of the storage port's outage error to the OAuth one: every storage call reaches
+ * its callers through services.ts's availability proxy, which applies this, so core, http, the
+ * webhook dispatcher and housekeeping all see `TemporarilyUnavailableError` and nothing under
+ * src/storage depends on core.
+ */
+export function fromStorageError(error: unknown): unknown {
+  if (!(error instanceof StorageUnavailableError)) return error;
+  return new TemporarilyUnavailableError(error.message, error.retryAfterSeconds, {
+    cause: error.cause,
+    detail: error.detail,
+  });
+}
+
+/** How services.ts's availability proxy translates and recognizes storage outages. */
+export const storageOutages = {
+  mapError: fromStorageError,
+  isOutage: (error: unknown): error is TemporarilyUnavailableError =>
+    error instanceof TemporarilyUnavailableError,
+};
 
 export class NotFoundError extends OAuthError {
   constructor(description: string, options?: OAuthErrorOptions) {

@@ -1,7 +1,24 @@
-import { TemporarilyUnavailableError } from '../core/errors.ts';
-import type { StoragePort } from './contract.ts';
+import { type StoragePort, StorageUnavailableError } from './contract.ts';
 
 type Log = { warn(object: object, message: string): void; info(object: object, message: string): void };
+
+/** What an outage error must tell the log. */
+type Outage = { message: string; detail?: string | undefined };
+
+/**
+ * How the proxy treats a rejection: `mapError` turns it into what callers see (core's mapping of
+ * StorageUnavailableError, applied once here for every caller), `isOutage` recognizes an outage
+ * among the mapped errors. The defaults leave errors as the adapter threw them.
+ */
+export interface OutageHandling {
+  mapError(error: unknown): unknown;
+  isOutage(error: unknown): error is Outage;
+}
+
+const AS_THROWN: OutageHandling = {
+  mapError: (error) => error,
+  isOutage: (error): error is Outage => error instanceof StorageUnavailableError,
+};
 
 /** Operations that only read: their success does not prove that writes work again. */
 const READS = /^(find|list|ping)/;
@@ -24,7 +41,7 @@ export class StorageAvailability {
     return this.#episode !== undefined;
   }
 
-  failed(operation: string, error: TemporarilyUnavailableError): void {
+  failed(operation: string, error: Outage): void {
     const write = !READS.test(operation);
     if (this.#episode) {
       this.#episode.failures += 1;
@@ -33,7 +50,7 @@ export class StorageAvailability {
     }
     this.#episode = { since: Date.now(), failures: 1, writeFailed: write };
     this.#log?.warn(
-      { event: 'storage.unavailable', operation, detail: error.detail ?? error.description },
+      { event: 'storage.unavailable', operation, detail: error.detail ?? error.message },
       'storage unavailable: requests get 503 temporarily_unavailable until it recovers',
     );
   }
@@ -56,11 +73,13 @@ export class StorageAvailability {
 
 /**
  * The same storage, reporting every outcome to `availability`, so that requests, the webhook
- * dispatcher and housekeeping share one episode. Only what a method returns is observed.
+ * dispatcher and housekeeping share one episode. Only what a method returns is observed; a
+ * rejection reaches the caller as `handling.mapError` made it.
  */
 export function reportingAvailability<S extends StoragePort>(
   storage: S,
   availability: StorageAvailability,
+  handling: OutageHandling = AS_THROWN,
 ): S {
   const wrappers = new Map<PropertyKey, { method: unknown; wrapper: unknown }>();
   return new Proxy(storage, {
@@ -79,8 +98,9 @@ export function reportingAvailability<S extends StoragePort>(
             return resolved;
           },
           (error: unknown) => {
-            if (error instanceof TemporarilyUnavailableError) availability.failed(property, error);
-            throw error;
+            const mapped = handling.mapError(error);
+            if (handling.isOutage(mapped)) availability.failed(property, mapped);
+            throw mapped;
           },
         );
       };

@@ -9,6 +9,33 @@
  * A method that resolves has committed durably; a method that rejects has written nothing.
  */
 
+/**
+ * The storage is away, overloaded, read-only or contended (after the adapter's own retries), and
+ * the call wrote nothing: the request may simply be retried after `retryAfterSeconds`. Adapters
+ * throw this and nothing else for an outage; any other rejection is a bug. The port owns the type
+ * so that no adapter depends on core: core maps it to its `TemporarilyUnavailableError` (503
+ * `temporarily_unavailable`, CONTRACT §4.3) in one place, `fromStorageError` in core/errors.ts.
+ */
+export class StorageUnavailableError extends Error {
+  /**
+   * The CONTRACT §4.3 code a request hit by this outage is answered with, so that code holding the
+   * adapter's own rejection (the CLI, embedders, tests) reads the same `error` as before.
+   */
+  readonly error = 'temporarily_unavailable';
+  readonly retryAfterSeconds: number;
+  /** What failed, for the operator's log (never sent to clients). */
+  readonly detail: string | undefined;
+  constructor(
+    message: string,
+    options: { retryAfterSeconds?: number; detail?: string; cause?: unknown } = {},
+  ) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'StorageUnavailableError';
+    this.retryAfterSeconds = options.retryAfterSeconds ?? 1;
+    this.detail = options.detail;
+  }
+}
+
 export interface UserRecord {
   id: number;
   email: string;

@@ -1,4 +1,3 @@
-import { timingSafeEqual } from 'node:crypto';
 import type {
   AccessTokenRecord,
   ApplicationRecord,
@@ -28,6 +27,7 @@ import type {
   WebhookEventRecord,
   WebhookStatus,
 } from '../contract.ts';
+import { decideRotation } from '../rotation.ts';
 import { ALL_GRANT_TYPES } from '../rows.ts';
 
 interface GrantRow {
@@ -106,8 +106,6 @@ class Table<Row extends { id: number }> {
   }
 }
 
-const scopeNames = (scope: string) => scope.split(' ').filter((name) => name.length > 0);
-const sameHash = (a: Uint8Array, b: Uint8Array) => a.length === b.length && timingSafeEqual(a, b);
 /** A deep copy that keeps Buffers Buffers (structuredClone makes them Uint8Arrays): no caller shares our rows. */
 function copy<T>(value: T): T {
   if (Buffer.isBuffer(value)) return Buffer.from(value) as T;
@@ -415,26 +413,37 @@ export class MemoryStorage implements StoragePort {
     const row = this.#refresh.get(args.refreshTokenId);
     const family = this.#families.get(row?.familyId);
     const grant = this.#grants.get(family?.grantId);
-    // The preconditions of the port, in its order, before any write (see contract.ts).
-    if (!row || !family || !grant || !sameHash(row.hash, args.presentedHash)) {
-      return { outcome: 'invalid', reason: 'unknown' };
-    }
-    if (grant.clientId !== args.clientId) return { outcome: 'invalid', reason: 'other_client' };
-    if (row.revokedAt !== null || family.revokedAt !== null) return { outcome: 'revoked' };
-    if (row.expiresAt <= args.now) return { outcome: 'invalid', reason: 'expired' };
-    const granted = new Set(scopeNames(family.scope));
-    if (!granted.has('offline_access')) return { outcome: 'not_refreshable' };
-    if (args.requestedScope !== null && !scopeNames(args.requestedScope).every((n) => granted.has(n))) {
-      return { outcome: 'scope_not_granted', grantScope: family.scope };
-    }
+    const successor = this.#refresh.get(row?.successorRefreshId);
+    const successorAccess = this.#access.get(row?.successorAccessId);
+    const decision = decideRotation(
+      row &&
+        family &&
+        grant && {
+          hash: row.hash,
+          clientId: grant.clientId,
+          revoked: row.revokedAt !== null || family.revokedAt !== null,
+          expiresAt: row.expiresAt,
+          grantScope: family.scope,
+          rotatedAt: row.rotatedAt,
+          // A successor that cannot be answered again (gone, or no seal) is not replayable.
+          successor:
+            successor && successorAccess && row.replaySeal
+              ? { rotated: successor.rotatedAt !== null, revoked: successor.revokedAt !== null }
+              : undefined,
+        },
+      args,
+    );
+    if (decision.action === 'refuse') return decision.refusal;
+    // decideRotation refuses an unknown token, so all three rows are there from here on.
+    if (!row || !family || !grant) throw new Error('unreachable: rotation decided without its rows');
     const rotated: RotatedGrant = {
       userId: grant.userId,
       liveMode: family.liveMode,
       publicKey: grant.publicKey,
     };
 
-    if (row.rotatedAt === null) {
-      const access = { ...args.access, scope: args.requestedScope ?? family.scope };
+    if (decision.action === 'rotate') {
+      const access = { ...args.access, scope: decision.accessScope };
       const pair = this.#insertPair(
         family.id,
         grant.clientId,
@@ -454,20 +463,7 @@ export class MemoryStorage implements StoragePort {
         access: { scope: access.scope, issuedAt: access.issuedAt, expiresAt: access.expiresAt },
       };
     }
-
-    // Replay only inside the window and while the successor is unused; anything else is reuse
-    // (RFC 9700 §4.14.2), which revokes the family.
-    const successor = this.#refresh.get(row.successorRefreshId);
-    const successorAccess = this.#access.get(row.successorAccessId);
-    const insideWindow = args.graceMs > 0 && args.now - row.rotatedAt <= args.graceMs;
-    if (
-      insideWindow &&
-      successor &&
-      successorAccess &&
-      row.replaySeal &&
-      successor.rotatedAt === null &&
-      successor.revokedAt === null
-    ) {
+    if (decision.action === 'replay' && successor && successorAccess && row.replaySeal) {
       return {
         outcome: 'replayed',
         replaySeal: Buffer.from(row.replaySeal),

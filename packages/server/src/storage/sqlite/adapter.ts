@@ -1,33 +1,55 @@
 import type Database from 'better-sqlite3';
-import { TemporarilyUnavailableError } from '../../core/errors.ts';
-import type {
-  AccessTokenRecord,
-  ApplicationRecord,
-  AuthorizationCodeRecord,
-  ExchangeOutcome,
-  GrantRecord,
-  GrantType,
-  NewAccessToken,
-  NewApplication,
-  NewAuthorizationCode,
-  NewClientCredentialsToken,
-  NewRefreshToken,
-  NewSellerSession,
-  NewUser,
-  NewWebhookEvent,
-  PurgeExpired,
-  PurgeResult,
-  RefreshTokenRecord,
-  RotateOutcome,
-  RotateRefreshToken,
-  SellerGrantRecord,
-  StoragePort,
-  UserRecord,
-  WebhookAttempt,
-  WebhookEventRecord,
-  WebhookStatus,
+import {
+  type AccessTokenRecord,
+  type ApplicationRecord,
+  type AuthorizationCodeRecord,
+  type ClientSecretRecord,
+  type ExchangeOutcome,
+  type GrantRecord,
+  type GrantType,
+  type NewAccessToken,
+  type NewApplication,
+  type NewAuthorizationCode,
+  type NewClientCredentialsToken,
+  type NewRefreshToken,
+  type NewSellerSession,
+  type NewUser,
+  type NewWebhookEvent,
+  type PurgeExpired,
+  type PurgeResult,
+  type RefreshTokenRecord,
+  type RotateOutcome,
+  type RotateRefreshToken,
+  type SellerGrantRecord,
+  type StoragePort,
+  StorageUnavailableError,
+  type UserRecord,
+  type WebhookAttempt,
+  type WebhookEventRecord,
+  type WebhookStatus,
 } from '../contract.ts';
-import { type Row, toGrantTypes, toUser, toWebhookEvent } from '../rows.ts';
+import {
+  type AccessTokenRow,
+  type ApplicationRow,
+  type AuthorizationCodeRow,
+  type ClientSecretRow,
+  type GrantRow,
+  type RefreshTokenRow,
+  type SellerGrantRow,
+  type SellerSessionRow,
+  toAccessToken,
+  toApplication,
+  toAuthorizationCode,
+  toClientSecret,
+  toGrant,
+  toRefreshToken,
+  toSellerGrant,
+  toSellerSession,
+  toUser,
+  toWebhookEvent,
+  type UserRow,
+  type WebhookEventRow,
+} from '../rows.ts';
 import { openConnection } from './connection.ts';
 import { SQLITE_MIGRATIONS } from './migrations.ts';
 import { prepareStatements, type Statements } from './statements.ts';
@@ -54,12 +76,13 @@ const UNAVAILABLE_CODES = /^SQLITE_(BUSY|LOCKED|IOERR|FULL|CANTOPEN|READONLY|COR
 /**
  * The adapter's error classification: SQLITE_BUSY / SQLITE_LOCKED (still locked after the busy
  * timeout), SQLITE_FULL, SQLITE_READONLY, SQLITE_IOERR and the like become 503
- * `temporarily_unavailable` (CONTRACT §4.3); anything else propagates as is.
+ * `temporarily_unavailable` (CONTRACT §4.3, through StorageUnavailableError); anything else
+ * propagates as is.
  */
 export function toStorageError(error: unknown): unknown {
   const code = (error as { code?: unknown } | null)?.code;
   if (typeof code === 'string' && UNAVAILABLE_CODES.test(code)) {
-    return new TemporarilyUnavailableError('the token store is busy or unavailable; retry shortly', 1, {
+    return new StorageUnavailableError('the token store is busy or unavailable; retry shortly', {
       cause: error,
       detail: `${code}: ${(error as Error).message}`,
     });
@@ -101,7 +124,9 @@ export class SqliteStorage implements StoragePort {
     // versions the first applied.
     db.transaction(() => {
       const applied = new Set(
-        (db.prepare('SELECT version FROM schema_migrations').all() as Row[]).map((r) => r.version as number),
+        (db.prepare('SELECT version FROM schema_migrations').all() as { version: number }[]).map(
+          (r) => r.version,
+        ),
       );
       for (const migration of SQLITE_MIGRATIONS) {
         if (applied.has(migration.version)) continue;
@@ -155,13 +180,13 @@ export class SqliteStorage implements StoragePort {
     return this.#statements;
   }
 
-  /** A group-committed write step; storage failures become 503 `temporarily_unavailable`. */
+  /** A group-committed write step; storage failures become StorageUnavailableError. */
   #write<K extends WriteStepName>(name: K, args: StepArgs<K>): Promise<StepResult<K>> {
     if (!this.#writer) throw new Error('SqliteStorage.migrate() must run before use');
     return this.#writer.run(name, args).catch(unavailable);
   }
 
-  /** A direct read; storage failures become 503 `temporarily_unavailable`. */
+  /** A direct read; storage failures become StorageUnavailableError. */
   #read<T>(query: () => T): Promise<T> {
     try {
       return Promise.resolve(query());
@@ -175,10 +200,12 @@ export class SqliteStorage implements StoragePort {
     await this.#read(() => this.s.ping.get());
     if (!this.#writer) throw new Error('SqliteStorage.migrate() must run before use');
     await this.#writer.probe().catch((error: unknown) => {
-      throw new TemporarilyUnavailableError(
+      throw new StorageUnavailableError(
         `the SQLite database cannot be written: ${(error as Error).message}`,
-        1,
-        { cause: error, detail: (error as { code?: string }).code },
+        {
+          cause: error,
+          detail: (error as { code?: string }).code,
+        },
       );
     });
   }
@@ -194,14 +221,14 @@ export class SqliteStorage implements StoragePort {
 
   findUserById(id: number): Promise<UserRecord | null> {
     return this.#read(() => {
-      const row = this.s.userById.get(id) as Row | undefined;
+      const row = this.s.userById.get(id) as UserRow | undefined;
       return row ? toUser(row) : null;
     });
   }
 
   findUserByEmail(email: string): Promise<UserRecord | null> {
     return this.#read(() => {
-      const row = this.s.userByEmail.get(email) as Row | undefined;
+      const row = this.s.userByEmail.get(email) as UserRow | undefined;
       return row ? toUser(row) : null;
     });
   }
@@ -216,35 +243,21 @@ export class SqliteStorage implements StoragePort {
 
   findApplication(clientId: string): Promise<ApplicationRecord | null> {
     return this.#read(() => {
-      const row = this.s.applicationById.get(clientId) as Row | undefined;
+      const row = this.s.applicationById.get(clientId) as ApplicationRow | undefined;
       if (!row) return null;
-      const secrets = (this.s.secretsOf.all(clientId) as Row[]).map((s) => ({
-        id: s.id as number,
-        hash: s.secret_hash as Buffer,
-        createdAt: s.created_at as number,
-        expiresAt: (s.expires_at as number | null) ?? null,
-      }));
-      return {
-        clientId: row.client_id as string,
-        name: row.name as string,
-        ownerUserId: row.owner_user_id as number,
-        redirectUris: JSON.parse(row.redirect_uris as string) as string[],
-        scope: row.scope as string,
-        pkceRequired: row.pkce_required === 1,
-        notificationUrl: (row.notification_url as string | null) ?? null,
-        grantTypes: toGrantTypes(row.grant_types),
-        ownerPublicKey: row.owner_public_key as string,
-        createdAt: row.created_at as number,
-        secrets,
-        webhookSecretSealed: row.webhook_secret_sealed as Buffer,
-      };
+      return toApplication(row, (this.s.secretsOf.all(clientId) as ClientSecretRow[]).map(toClientSecret));
     });
   }
 
-  async listApplicationsByOwner(ownerUserId: number): Promise<ApplicationRecord[]> {
-    const ids = await this.#read(() => this.s.applicationsByOwner.all(ownerUserId) as Row[]);
-    const apps = await Promise.all(ids.map((r) => this.findApplication(r.client_id as string)));
-    return apps.filter((a): a is ApplicationRecord => a !== null);
+  /** Two queries, whatever the number of applications: the owner's applications, then all their secrets. */
+  listApplicationsByOwner(ownerUserId: number): Promise<ApplicationRecord[]> {
+    return this.#read(() => {
+      const apps = this.s.applicationsByOwner.all(ownerUserId) as ApplicationRow[];
+      const secrets = new Map<string, ClientSecretRecord[]>(apps.map((a) => [a.client_id, []]));
+      for (const secret of this.s.secretsOfOwner.all(ownerUserId) as Required<ClientSecretRow>[])
+        secrets.get(secret.client_id)?.push(toClientSecret(secret));
+      return apps.map((app) => toApplication(app, secrets.get(app.client_id) ?? []));
+    });
   }
 
   rotateClientSecret(clientId: string, hash: Buffer, overlapUntil: number, now: number): Promise<boolean> {
@@ -268,19 +281,8 @@ export class SqliteStorage implements StoragePort {
 
   findAuthorizationCode(id: number): Promise<AuthorizationCodeRecord | null> {
     return this.#read(() => {
-      const row = this.s.codeById.get(id) as Row | undefined;
-      if (!row) return null;
-      return {
-        id: row.id as number,
-        hash: row.code_hash as Buffer,
-        clientId: row.client_id as string,
-        userId: row.user_id as number,
-        redirectUri: row.redirect_uri as string,
-        scope: row.scope as string,
-        codeChallenge: (row.code_challenge as string | null) ?? null,
-        codeChallengeMethod: (row.code_challenge_method as 'S256' | 'plain' | null) ?? null,
-        expiresAt: row.expires_at as number,
-      };
+      const row = this.s.codeById.get(id) as AuthorizationCodeRow | undefined;
+      return row ? toAuthorizationCode(row) : null;
     });
   }
 
@@ -296,22 +298,8 @@ export class SqliteStorage implements StoragePort {
 
   findRefreshToken(id: number): Promise<RefreshTokenRecord | null> {
     return this.#read(() => {
-      const row = this.s.refreshById.get(id) as Row | undefined;
-      if (!row) return null;
-      return {
-        id: row.id as number,
-        hash: row.token_hash as Buffer,
-        familyId: row.family_id as number,
-        clientId: row.client_id as string,
-        userId: row.user_id as number,
-        scope: row.scope as string,
-        liveMode: row.live_mode === 1,
-        publicKey: row.public_key as string,
-        issuedAt: row.issued_at as number,
-        expiresAt: row.expires_at as number,
-        rotatedAt: (row.rotated_at as number | null) ?? null,
-        revoked: row.revoked_at != null || row.family_revoked_at != null,
-      };
+      const row = this.s.refreshById.get(id) as RefreshTokenRow | undefined;
+      return row ? toRefreshToken(row) : null;
     });
   }
 
@@ -325,21 +313,8 @@ export class SqliteStorage implements StoragePort {
 
   findAccessToken(id: number): Promise<AccessTokenRecord | null> {
     return this.#read(() => {
-      const row = this.s.accessById.get(id) as Row | undefined;
-      if (!row) return null;
-      return {
-        id: row.id as number,
-        hash: row.token_hash as Buffer,
-        clientId: row.client_id as string,
-        userId: row.user_id as number,
-        scope: row.scope as string,
-        liveMode: row.live_mode === 1,
-        kind: row.family_id == null ? 'client_credentials' : 'user',
-        issuedAt: row.issued_at as number,
-        expiresAt: row.expires_at as number,
-        revoked: row.revoked_at != null || row.family_revoked_at != null,
-        issuingSecretId: (row.issuing_secret_id as number | null) ?? null,
-      };
+      const row = this.s.accessById.get(id) as AccessTokenRow | undefined;
+      return row ? toAccessToken(row) : null;
     });
   }
 
@@ -356,15 +331,7 @@ export class SqliteStorage implements StoragePort {
   }
 
   listActiveGrantsOfUser(userId: number): Promise<SellerGrantRecord[]> {
-    return this.#read(() =>
-      (this.s.activeGrantsOfUser.all(userId) as Row[]).map((r) => ({
-        clientId: r.client_id as string,
-        applicationName: r.name as string,
-        scope: r.scope as string,
-        createdAt: r.created_at as number,
-        updatedAt: r.updated_at as number,
-      })),
-    );
+    return this.#read(() => (this.s.activeGrantsOfUser.all(userId) as SellerGrantRow[]).map(toSellerGrant));
   }
 
   createSellerSession(session: NewSellerSession): Promise<void> {
@@ -373,8 +340,8 @@ export class SqliteStorage implements StoragePort {
 
   findSellerSession(hash: Buffer, now: number): Promise<{ userId: number; expiresAt: number } | null> {
     return this.#read(() => {
-      const row = this.s.sessionByHash.get(hash, now) as Row | undefined;
-      return row ? { userId: row.user_id as number, expiresAt: row.expires_at as number } : null;
+      const row = this.s.sessionByHash.get(hash, now) as SellerSessionRow | undefined;
+      return row ? toSellerSession(row) : null;
     });
   }
 
@@ -396,9 +363,10 @@ export class SqliteStorage implements StoragePort {
 
   listWebhookEvents(args: { status?: WebhookStatus; limit: number }): Promise<WebhookEventRecord[]> {
     return this.#read(() =>
-      (args.status === undefined
-        ? (this.s.webhookEvents.all(args.limit) as Row[])
-        : (this.s.webhookEventsByStatus.all(args.status, args.limit) as Row[])
+      (
+        (args.status === undefined
+          ? this.s.webhookEvents.all(args.limit)
+          : this.s.webhookEventsByStatus.all(args.status, args.limit)) as WebhookEventRow[]
       ).map(toWebhookEvent),
     );
   }
@@ -414,16 +382,8 @@ export class SqliteStorage implements StoragePort {
 
   findGrant(clientId: string, userId: number): Promise<GrantRecord | null> {
     return this.#read(() => {
-      const row = this.s.grantOf.get(clientId, userId) as Row | undefined;
-      if (!row) return null;
-      return {
-        clientId: row.client_id as string,
-        userId: row.user_id as number,
-        scope: row.scope as string,
-        createdAt: row.created_at as number,
-        updatedAt: row.updated_at as number,
-        revokedAt: (row.revoked_at as number | null) ?? null,
-      };
+      const row = this.s.grantOf.get(clientId, userId) as GrantRow | undefined;
+      return row ? toGrant(row) : null;
     });
   }
 }

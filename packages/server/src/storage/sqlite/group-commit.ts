@@ -29,8 +29,6 @@ export class GroupCommitter {
   >;
   #queue: PendingWrite[] = [];
   #scheduled = false;
-  /** Batches committed and steps in them, for metrics and the benchmark's "where time goes". */
-  readonly stats = { batches: 0, steps: 0 };
 
   constructor(db: Database.Database, maxBatch = 512) {
     this.#db = db;
@@ -95,8 +93,6 @@ export class GroupCommitter {
       for (const pending of batch) pending.reject(error);
       return;
     }
-    this.stats.batches += 1;
-    this.stats.steps += batch.length;
     batch.forEach((pending, i) => {
       const result = results[i];
       if (result?.ok) pending.resolve(result.value);

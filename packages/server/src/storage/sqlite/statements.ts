@@ -25,9 +25,14 @@ export function prepareStatements(db: Database.Database) {
       'INSERT INTO client_secrets (client_id, secret_hash, created_at, expires_at) VALUES (?, ?, ?, NULL)',
     ),
     applicationById: p('SELECT * FROM applications WHERE client_id = ?'),
-    applicationsByOwner: p('SELECT client_id FROM applications WHERE owner_user_id = ? ORDER BY created_at'),
+    applicationsByOwner: p('SELECT * FROM applications WHERE owner_user_id = ? ORDER BY created_at'),
     secretsOf: p(
       'SELECT id, secret_hash, created_at, expires_at FROM client_secrets WHERE client_id = ? ORDER BY id',
+    ),
+    secretsOfOwner: p(
+      `SELECT s.id, s.client_id, s.secret_hash, s.created_at, s.expires_at
+     FROM client_secrets s JOIN applications a ON a.client_id = s.client_id
+     WHERE a.owner_user_id = ? ORDER BY s.id`,
     ),
     updateGrantTypes: p('UPDATE applications SET grant_types = ? WHERE client_id = ?'),
     endCurrentSecrets: p(

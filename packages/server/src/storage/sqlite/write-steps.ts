@@ -1,4 +1,3 @@
-import { timingSafeEqual } from 'node:crypto';
 import type {
   ExchangeOutcome,
   GrantType,
@@ -20,8 +19,38 @@ import type {
   WebhookEventRecord,
   WebhookStatus,
 } from '../contract.ts';
-import { ALL_GRANT_TYPES, type Row, toUser, toWebhookEvent } from '../rows.ts';
+import { decideRotation } from '../rotation.ts';
+import {
+  ALL_GRANT_TYPES,
+  bool,
+  type DbBool,
+  toUser,
+  toWebhookEvent,
+  type UserRow,
+  type WebhookEventRow,
+} from '../rows.ts';
 import type { Statements } from './statements.ts';
+
+/** What `rotationState` reads: the token, its family and grant, and its rotation's successors. */
+interface RotationStateRow {
+  token_hash: Buffer;
+  expires_at: number;
+  rotated_at: number | null;
+  revoked_at: number | null;
+  family_id: number;
+  successor_refresh_id: number | null;
+  successor_access_id: number | null;
+  replay_seal: Buffer | null;
+  family_revoked_at: number | null;
+  scope: string;
+  live_mode: DbBool;
+  client_id: string;
+  user_id: number;
+  public_key: string;
+}
+type SuccessorRow = { rotated_at: number | null; revoked_at: number | null };
+type AccessIssueRow = { scope: string; issued_at: number; expires_at: number };
+type IdRow = { id: number };
 
 /** Called only inside a write step, so the event commits (or not) with the change it reports. */
 function appendWebhookEvent(s: Statements, event: NewWebhookEvent): void {
@@ -63,21 +92,6 @@ function insertPair(
 }
 
 /**
- * The presented secret's digest against the stored one, in constant time, as core compared them
- * when it made this check. Both are SHA-256 digests, so an early exit would only tell how many
- * leading digest bytes matched, which does not help anyone choose a secret (the PostgreSQL
- * function therefore uses plain `=`); here constant time costs nothing, so it stays.
- */
-function sameHash(stored: Uint8Array, presented: Uint8Array): boolean {
-  return stored.length === presented.length && timingSafeEqual(stored, presented);
-}
-
-/** Scopes are stored and passed in canonical form (core/scopes.ts): space-separated names. */
-function scopeNames(scope: string): string[] {
-  return scope.split(' ').filter((name) => name.length > 0);
-}
-
-/**
  * Every write the SQLite adapter makes, one function per storage-port step. Each runs
  * synchronously inside the writer's transaction (see group-commit.ts), so its reads and conditional
  * writes are atomic with respect to every other step. Arguments and results are plain data so the
@@ -87,7 +101,7 @@ export const writeSteps = {
   createUser(s: Statements, user: NewUser): UserRecord | null {
     // A conditional insert: two concurrent sign-ups with one email leave one row and one null.
     const row = s.insertUser.get(user.email, user.nickname, user.siteId, user.passwordHash, user.createdAt);
-    return row ? toUser(row as Row) : null;
+    return row ? toUser(row as UserRow) : null;
   },
 
   updatePasswordHash(
@@ -137,7 +151,7 @@ export const writeSteps = {
     s: Statements,
     { code, onNewGrant }: { code: NewAuthorizationCode; onNewGrant: NewWebhookEvent | undefined },
   ): { codeId: number; grantCreated: boolean } {
-    const before = s.grantState.get(code.clientId, code.userId) as Row | undefined;
+    const before = s.grantState.get(code.clientId, code.userId) as { revoked_at: number | null } | undefined;
     const grantCreated = before === undefined || before.revoked_at != null;
     const grant = s.upsertGrant.get(
       code.clientId,
@@ -146,7 +160,7 @@ export const writeSteps = {
       code.publicKey,
       code.createdAt,
       code.createdAt,
-    ) as Row;
+    ) as IdRow;
     const info = s.insertCode.run(
       code.hash,
       grant.id,
@@ -176,7 +190,7 @@ export const writeSteps = {
   ): ExchangeOutcome {
     // The single-use guard: one conditional write; exactly one caller sees a changed row.
     if (s.useCode.run(args.now, args.codeId).changes !== 1) {
-      const used = s.codeFamily.get(args.codeId) as Row | undefined;
+      const used = s.codeFamily.get(args.codeId) as { family_id: number | null } | undefined;
       // Used but with no family: revokeGrant killed it (or an earlier exchange found the grant
       // revoked). Nothing was issued from it, so there is nothing to revoke either.
       if (used && used.family_id == null) return { outcome: 'grant_revoked' };
@@ -186,8 +200,13 @@ export const writeSteps = {
       if (used?.family_id != null) s.revokeFamily.run(args.now, used.family_id);
       return { outcome: 'code_reused' };
     }
-    const code = s.codeById.get(args.codeId) as Row;
-    const grant = s.liveGrantById.get(code.grant_id) as Row | undefined;
+    const code = s.codeById.get(args.codeId) as {
+      grant_id: number;
+      scope: string;
+      client_id: string;
+      user_id: number;
+    };
+    const grant = s.liveGrantById.get(code.grant_id) as { public_key: string } | undefined;
     if (!grant) return { outcome: 'grant_revoked' };
     const familyId = Number(
       s.insertFamily.run(code.grant_id, code.scope, args.liveMode ? 1 : 0, args.now).lastInsertRowid,
@@ -196,55 +215,49 @@ export const writeSteps = {
     const pair = insertPair(
       s,
       familyId,
-      code.client_id as string,
-      code.user_id as number,
+      code.client_id,
+      code.user_id,
       args.liveMode,
       args.access,
       args.refresh,
     );
-    return { outcome: 'issued', familyId, ...pair, publicKey: grant.public_key as string };
+    return { outcome: 'issued', familyId, ...pair, publicKey: grant.public_key };
   },
 
   rotateRefreshToken(s: Statements, args: RotateRefreshToken): RotateOutcome {
-    const state = s.rotationState.get(args.refreshTokenId) as Row | undefined;
-    // Preconditions, all before the first write, in the order core used to check them: a failed
-    // one changes nothing. The secret comes first, so knowing a row id is not enough to trigger
-    // reuse detection against somebody else's family.
-    if (!state || !sameHash(state.token_hash as Uint8Array, args.presentedHash)) {
-      return { outcome: 'invalid', reason: 'unknown' };
-    }
-    // RFC 6749 §6: "ensure that the refresh token was issued to the authenticated client".
-    if (state.client_id !== args.clientId) return { outcome: 'invalid', reason: 'other_client' };
-    if (state.revoked_at != null || state.family_revoked_at != null) return { outcome: 'revoked' };
-    if ((state.expires_at as number) <= args.now) return { outcome: 'invalid', reason: 'expired' };
-    const grantScope = state.scope as string;
-    const granted = new Set(scopeNames(grantScope));
-    if (!granted.has('offline_access')) return { outcome: 'not_refreshable' };
-    // RFC 6749 §6: the requested scope "MUST NOT include any scope not originally granted by the
-    // resource owner". Core has parsed it; here it is only set inclusion.
-    if (args.requestedScope !== null && !scopeNames(args.requestedScope).every((n) => granted.has(n))) {
-      return { outcome: 'scope_not_granted', grantScope };
-    }
-    const familyId = state.family_id as number;
+    const state = s.rotationState.get(args.refreshTokenId) as RotationStateRow | undefined;
+    const successor =
+      state?.rotated_at == null
+        ? undefined
+        : (s.successorState.get(state.successor_refresh_id) as SuccessorRow | undefined);
+    const decision = decideRotation(
+      state && {
+        hash: state.token_hash,
+        clientId: state.client_id,
+        revoked: state.revoked_at != null || state.family_revoked_at != null,
+        expiresAt: state.expires_at,
+        grantScope: state.scope,
+        rotatedAt: state.rotated_at,
+        successor: successor && {
+          rotated: successor.rotated_at != null,
+          revoked: successor.revoked_at != null,
+        },
+      },
+      args,
+    );
+    if (decision.action === 'refuse') return decision.refusal;
+    // decideRotation refuses an unknown token, so `state` is there from here on.
+    const row = state as RotationStateRow;
+    const familyId = row.family_id;
     const grant: RotatedGrant = {
-      userId: state.user_id as number,
-      liveMode: state.live_mode === 1,
-      publicKey: state.public_key as string,
+      userId: row.user_id,
+      liveMode: bool(row.live_mode),
+      publicKey: row.public_key,
     };
 
-    if (state.rotated_at == null) {
-      // RFC 6749 §6: the new access token may be narrowed; the new refresh token keeps the family
-      // (grant) scope, which is where its scope lives.
-      const access = { ...args.access, scope: args.requestedScope ?? grantScope };
-      const pair = insertPair(
-        s,
-        familyId,
-        state.client_id as string,
-        grant.userId,
-        grant.liveMode,
-        access,
-        args.refresh,
-      );
+    if (decision.action === 'rotate') {
+      const access = { ...args.access, scope: decision.accessScope };
+      const pair = insertPair(s, familyId, row.client_id, grant.userId, grant.liveMode, access, args.refresh);
       // Conditional on rotated_at IS NULL: the single-use guard holds even if this step ever ran
       // outside the serialized batch.
       const changed = s.markRotated.run(
@@ -262,24 +275,15 @@ export const writeSteps = {
         access: { scope: access.scope, issuedAt: access.issuedAt, expiresAt: access.expiresAt },
       };
     }
-
-    // Already rotated. A replay is allowed only inside the window and only while the successor has
-    // not been used itself (CONTRACT §4.2); anything else is reuse (RFC 9700 §4.14.2).
-    const successor = s.successorState.get(state.successor_refresh_id) as Row | undefined;
-    const insideWindow = args.graceMs > 0 && args.now - (state.rotated_at as number) <= args.graceMs;
-    if (insideWindow && successor && successor.rotated_at == null && successor.revoked_at == null) {
-      const access = s.accessIssue.get(state.successor_access_id) as Row;
+    if (decision.action === 'replay') {
+      const access = s.accessIssue.get(row.successor_access_id) as AccessIssueRow;
       return {
         outcome: 'replayed',
-        replaySeal: state.replay_seal as Buffer,
+        replaySeal: row.replay_seal as Buffer,
         ...grant,
-        accessTokenId: state.successor_access_id as number,
-        refreshTokenId: state.successor_refresh_id as number,
-        access: {
-          scope: access.scope as string,
-          issuedAt: access.issued_at as number,
-          expiresAt: access.expires_at as number,
-        },
+        accessTokenId: row.successor_access_id as number,
+        refreshTokenId: row.successor_refresh_id as number,
+        access: { scope: access.scope, issuedAt: access.issued_at, expiresAt: access.expires_at },
       };
     }
     s.revokeFamily.run(args.now, familyId);
@@ -315,7 +319,7 @@ export const writeSteps = {
     s: Statements,
     args: { clientId: string; userId: number; now: number; event: NewWebhookEvent | undefined },
   ): boolean {
-    const grant = s.revokeGrant.get(args.now, args.clientId, args.userId) as Row | undefined;
+    const grant = s.revokeGrant.get(args.now, args.clientId, args.userId) as IdRow | undefined;
     if (!grant) return false;
     s.revokeFamiliesOfGrant.run(args.now, grant.id);
     s.useCodesOfGrant.run(args.now, grant.id);
@@ -341,7 +345,7 @@ export const writeSteps = {
         now: args.now,
         leaseUntil: args.now + args.leaseMs,
         limit: args.limit,
-      }) as Row[]
+      }) as WebhookEventRow[]
     )
       .map(toWebhookEvent)
       .sort((a, b) => a.nextAttemptAt - b.nextAttemptAt || a.id - b.id);

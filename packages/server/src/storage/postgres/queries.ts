@@ -1,0 +1,439 @@
+import type pg from 'pg';
+import type {
+  GrantType,
+  NewAccessToken,
+  NewApplication,
+  NewAuthorizationCode,
+  NewClientCredentialsToken,
+  NewRefreshToken,
+  NewSellerSession,
+  NewUser,
+  NewWebhookEvent,
+  RotateRefreshToken,
+  WebhookAttempt,
+  WebhookStatus,
+} from '../contract.ts';
+import { ALL_GRANT_TYPES } from '../rows.ts';
+
+/**
+ * Every statement the PostgreSQL adapter runs, as named statements: `pg` prepares each name once
+ * per connection and reuses the plan (the counterpart of sqlite/statements.ts).
+ */
+
+const q = (name: string, text: string, values: unknown[] = []): pg.QueryConfig => ({ name, text, values });
+
+/**
+ * The notification channel of client secret changes: `rotateClientSecret` notifies in its own
+ * transaction (delivered on COMMIT, never for a rolled-back rotation), every instance listens.
+ */
+export const CLIENT_SECRETS_CHANNEL = 'renova_client_secrets';
+
+/** Key of the advisory lock that serializes migrations across instances ("renova" in ASCII). */
+const MIGRATION_LOCK = 0x72656e6f7661;
+
+/** An application row plus its secrets as a JSON array `{i, h (hex), c, e}`, oldest first. */
+const APPLICATION_COLUMNS = `a.*, (
+  SELECT coalesce(json_agg(json_build_object('i', s.id, 'h', encode(s.secret_hash, 'hex'), 'c', s.created_at, 'e', s.expires_at) ORDER BY s.id), '[]')
+  FROM client_secrets s WHERE s.client_id = a.client_id
+) AS secrets`;
+
+export const migrationLock = () => ({ text: 'SELECT pg_advisory_xact_lock($1)', values: [MIGRATION_LOCK] });
+export const createMigrationsTable = () => ({
+  text: 'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)',
+});
+export const appliedMigrations = () => ({ text: 'SELECT version FROM schema_migrations' });
+export const recordMigration = (version: number, name: string, at: number) => ({
+  text: 'INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)',
+  values: [version, name, at],
+});
+export const readOnly = () => ({ text: "SELECT current_setting('transaction_read_only') AS read_only" });
+
+export const insertUser = (user: NewUser) =>
+  q(
+    'insert_user',
+    `INSERT INTO users (email, nickname, site_id, password_hash, created_at) VALUES ($1, $2, $3, $4, $5)
+     ON CONFLICT DO NOTHING RETURNING *`,
+    [user.email, user.nickname, user.siteId, user.passwordHash, user.createdAt],
+  );
+export const userById = (id: number) => q('user_by_id', 'SELECT * FROM users WHERE id = $1', [id]);
+export const userByEmail = (email: string) =>
+  q('user_by_email', 'SELECT * FROM users WHERE lower(email) = lower($1)', [email]);
+export const updatePasswordHash = (userId: number, previousHash: string, newHash: string) =>
+  q('update_password_hash', 'UPDATE users SET password_hash = $1 WHERE id = $2 AND password_hash = $3', [
+    newHash,
+    userId,
+    previousHash,
+  ]);
+
+/** One statement: the application and its first secret exist together or not at all. */
+export const insertApplication = (app: NewApplication) =>
+  q(
+    'insert_application',
+    `WITH a AS (
+       INSERT INTO applications (client_id, name, owner_user_id, redirect_uris, scope, pkce_required,
+         notification_url, webhook_secret_sealed, owner_public_key, created_at, grant_types)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $12) RETURNING client_id)
+     INSERT INTO client_secrets (client_id, secret_hash, created_at, expires_at)
+     SELECT client_id, $11, $10, NULL FROM a`,
+    [
+      app.clientId,
+      app.name,
+      app.ownerUserId,
+      JSON.stringify(app.redirectUris),
+      app.scope,
+      app.pkceRequired,
+      app.notificationUrl,
+      app.webhookSecretSealed,
+      app.ownerPublicKey,
+      app.createdAt,
+      app.secretHash,
+      (app.grantTypes ?? ALL_GRANT_TYPES).join(' '),
+    ],
+  );
+export const applicationById = (clientId: string) =>
+  q('application_by_id', `SELECT ${APPLICATION_COLUMNS} FROM applications a WHERE a.client_id = $1`, [
+    clientId,
+  ]);
+export const applicationsByOwner = (ownerUserId: number) =>
+  q(
+    'applications_by_owner',
+    `SELECT ${APPLICATION_COLUMNS} FROM applications a WHERE a.owner_user_id = $1 ORDER BY a.created_at, a.client_id`,
+    [ownerUserId],
+  );
+/** The application row lock serializes two rotations of one application. */
+export const lockApplication = (clientId: string) =>
+  q('lock_application', 'SELECT 1 FROM applications WHERE client_id = $1 FOR UPDATE', [clientId]);
+export const endCurrentSecrets = (clientId: string, overlapUntil: number) =>
+  q(
+    'end_current_secrets',
+    'UPDATE client_secrets SET expires_at = $1 WHERE client_id = $2 AND (expires_at IS NULL OR expires_at > $1)',
+    [overlapUntil, clientId],
+  );
+export const insertSecret = (clientId: string, hash: Buffer, now: number) =>
+  q(
+    'insert_secret',
+    'INSERT INTO client_secrets (client_id, secret_hash, created_at, expires_at) VALUES ($1, $2, $3, NULL)',
+    [clientId, hash, now],
+  );
+/** Delivered at COMMIT to every instance, which drops its cached secrets of this client. */
+export const notifySecrets = (clientId: string) =>
+  q('notify_secrets', 'SELECT pg_notify($1, $2)', [CLIENT_SECRETS_CHANNEL, clientId]);
+/**
+ * The other instances drop their cached record, as after a secret rotation (one statement: the
+ * notification is delivered at its commit).
+ */
+export const updateGrantTypes = (clientId: string, grantTypes: GrantType[]) =>
+  q(
+    'update_grant_types',
+    `WITH u AS (UPDATE applications SET grant_types = $1 WHERE client_id = $2 RETURNING client_id)
+     SELECT pg_notify($3, client_id) FROM u`,
+    [grantTypes.join(' '), clientId, CLIENT_SECRETS_CHANNEL],
+  );
+export const replaceWebhookSecret = (clientId: string, sealed: Buffer) =>
+  q('replace_webhook_secret', 'UPDATE applications SET webhook_secret_sealed = $1 WHERE client_id = $2', [
+    sealed,
+    clientId,
+  ]);
+
+/** Locks the grant row if it exists, so "was it active before?" and the upsert are one decision. */
+export const lockGrant = (clientId: string, userId: number) =>
+  q('lock_grant', 'SELECT revoked_at FROM grants WHERE client_id = $1 AND user_id = $2 FOR UPDATE', [
+    clientId,
+    userId,
+  ]);
+export const upsertGrant = (code: NewAuthorizationCode) =>
+  q(
+    'upsert_grant',
+    `INSERT INTO grants (client_id, user_id, scope, public_key, created_at, updated_at, revoked_at)
+     VALUES ($1, $2, $3, $4, $5, $5, NULL)
+     ON CONFLICT (client_id, user_id) DO UPDATE SET
+       scope = excluded.scope, updated_at = excluded.updated_at, revoked_at = NULL,
+       created_at = CASE WHEN grants.revoked_at IS NULL THEN grants.created_at ELSE excluded.created_at END
+     RETURNING id, (xmax = 0) AS inserted`,
+    [code.clientId, code.userId, code.scope, code.publicKey, code.createdAt],
+  );
+export const insertCode = (code: NewAuthorizationCode, grantId: number) =>
+  q(
+    'insert_code',
+    `INSERT INTO authorization_codes (code_hash, grant_id, client_id, user_id, redirect_uri, scope,
+       code_challenge, code_challenge_method, created_at, expires_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id`,
+    [
+      code.hash,
+      grantId,
+      code.clientId,
+      code.userId,
+      code.redirectUri,
+      code.scope,
+      code.codeChallenge,
+      code.codeChallengeMethod,
+      code.createdAt,
+      code.expiresAt,
+    ],
+  );
+export const insertWebhookEvent = (event: NewWebhookEvent) =>
+  q(
+    'insert_webhook_event',
+    `INSERT INTO webhook_events (client_id, user_id, action, url, created_at, next_attempt_at)
+     VALUES ($1, $2, $3, $4, $5, $5)`,
+    [event.clientId, event.userId, event.action, event.url, event.createdAt],
+  );
+export const codeById = (id: number) =>
+  q('code_by_id', 'SELECT * FROM authorization_codes WHERE id = $1', [id]);
+
+/**
+ * The single-use guard: one conditional write. A concurrent exchanger blocks on the row lock, then
+ * re-checks `used_at IS NULL` against the committed row and changes nothing.
+ */
+export const useCode = (codeId: number, now: number) =>
+  q(
+    'use_code',
+    'UPDATE authorization_codes SET used_at = $1 WHERE id = $2 AND used_at IS NULL RETURNING grant_id, client_id, user_id, scope',
+    [now, codeId],
+  );
+export const codeFamily = (codeId: number) =>
+  q('code_family', 'SELECT family_id FROM authorization_codes WHERE id = $1', [codeId]);
+export const revokeFamilyOfCode = (familyId: number, now: number) =>
+  q(
+    'revoke_family_of_code',
+    'UPDATE token_families SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL',
+    [now, familyId],
+  );
+/**
+ * FOR SHARE conflicts with revokeGrant's UPDATE of this row: either the revocation waits for this
+ * family to exist and then revokes it, or this exchange sees the revocation.
+ */
+export const shareLiveGrant = (grantId: number) =>
+  q('share_live_grant', 'SELECT public_key FROM grants WHERE id = $1 AND revoked_at IS NULL FOR SHARE', [
+    grantId,
+  ]);
+export const openFamily = (
+  code: { grant_id: number; scope: string; client_id: string; user_id: number },
+  args: { codeId: number; now: number; liveMode: boolean; access: NewAccessToken; refresh: NewRefreshToken },
+) =>
+  q(
+    'open_family',
+    `WITH f AS (
+       INSERT INTO token_families (grant_id, scope, live_mode, created_at) VALUES ($1, $2, $3, $4) RETURNING id),
+     c AS (UPDATE authorization_codes SET family_id = (SELECT id FROM f) WHERE id = $5),
+     a AS (
+       INSERT INTO access_tokens (token_hash, family_id, client_id, user_id, scope, live_mode, issued_at, expires_at)
+       SELECT $6, f.id, $7, $8, $9, $3, $10, $11 FROM f RETURNING id),
+     r AS (
+       INSERT INTO refresh_tokens (token_hash, family_id, issued_at, expires_at)
+       SELECT $12, f.id, $13, $14 FROM f RETURNING id)
+     SELECT f.id AS family_id, a.id AS access_id, r.id AS refresh_id FROM f, a, r`,
+    [
+      code.grant_id,
+      code.scope,
+      args.liveMode,
+      args.now,
+      args.codeId,
+      args.access.hash,
+      code.client_id,
+      code.user_id,
+      args.access.scope,
+      args.access.issuedAt,
+      args.access.expiresAt,
+      args.refresh.hash,
+      args.refresh.issuedAt,
+      args.refresh.expiresAt,
+    ],
+  );
+
+export const refreshById = (id: number) =>
+  q(
+    'refresh_by_id',
+    `SELECT r.id, r.token_hash, r.family_id, r.issued_at, r.expires_at, r.rotated_at, r.revoked_at,
+            f.scope, f.live_mode, f.revoked_at AS family_revoked_at,
+            g.client_id, g.user_id, g.public_key
+     FROM refresh_tokens r JOIN token_families f ON f.id = r.family_id JOIN grants g ON g.id = f.grant_id
+     WHERE r.id = $1`,
+    [id],
+  );
+/**
+ * One round trip: the preconditions and the decision tree run inside the database
+ * (renova_rotate_refresh, 13 arguments, migration 3), in the statement's own transaction, holding
+ * the token's row lock only for a rotation.
+ */
+export const rotateRefresh = (args: RotateRefreshToken) =>
+  q(
+    'rotate_refresh',
+    'SELECT * FROM renova_rotate_refresh($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)',
+    [
+      args.refreshTokenId,
+      args.presentedHash,
+      args.clientId,
+      args.requestedScope,
+      args.now,
+      args.graceMs,
+      args.access.hash,
+      args.access.issuedAt,
+      args.access.expiresAt,
+      args.refresh.hash,
+      args.refresh.issuedAt,
+      args.refresh.expiresAt,
+      args.replaySeal,
+    ],
+  );
+
+export const insertClientCredentialsToken = (token: NewClientCredentialsToken) =>
+  q(
+    'insert_cc_token',
+    `INSERT INTO access_tokens (token_hash, family_id, client_id, user_id, scope, live_mode, issued_at, expires_at,
+       issuing_secret_id)
+     VALUES ($1, NULL, $2, $3, $4, $5, $6, $7, $8) RETURNING id`,
+    [
+      token.hash,
+      token.clientId,
+      token.userId,
+      token.scope,
+      token.liveMode,
+      token.issuedAt,
+      token.expiresAt,
+      token.issuingSecretId ?? null,
+    ],
+  );
+export const accessById = (id: number) =>
+  q(
+    'access_by_id',
+    `SELECT a.*, f.revoked_at AS family_revoked_at
+     FROM access_tokens a LEFT JOIN token_families f ON f.id = a.family_id WHERE a.id = $1`,
+    [id],
+  );
+export const revokeAccess = (id: number, now: number) =>
+  q('revoke_access', 'UPDATE access_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL', [
+    now,
+    id,
+  ]);
+export const revokeFamily = (familyId: number, now: number) =>
+  q('revoke_family', 'UPDATE token_families SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL', [
+    now,
+    familyId,
+  ]);
+
+export const revokeGrant = (clientId: string, userId: number, now: number) =>
+  q(
+    'revoke_grant',
+    'UPDATE grants SET revoked_at = $1 WHERE client_id = $2 AND user_id = $3 AND revoked_at IS NULL RETURNING id',
+    [now, clientId, userId],
+  );
+export const revokeFamiliesOfGrant = (grantId: number, now: number) =>
+  q(
+    'revoke_families_of_grant',
+    'UPDATE token_families SET revoked_at = $1 WHERE grant_id = $2 AND revoked_at IS NULL',
+    [now, grantId],
+  );
+/**
+ * The grant's unused codes die with it: marked used, with no family (security review #5). SKIP
+ * LOCKED: a code row locked now belongs to an exchange that has already marked it used and waits
+ * for this transaction on the grant (FOR SHARE); after this commits it sees the grant revoked and
+ * answers grant_revoked. Waiting for that row here would be a deadlock (the exchange locks code
+ * then grant, this grant then code).
+ */
+export const useCodesOfGrant = (grantId: number, now: number) =>
+  q(
+    'use_codes_of_grant',
+    `UPDATE authorization_codes SET used_at = $1 WHERE id IN (
+       SELECT id FROM authorization_codes WHERE grant_id = $2 AND used_at IS NULL FOR UPDATE SKIP LOCKED)`,
+    [now, grantId],
+  );
+export const grantOf = (clientId: string, userId: number) =>
+  q('grant_of', 'SELECT * FROM grants WHERE client_id = $1 AND user_id = $2', [clientId, userId]);
+export const activeGrantsOfUser = (userId: number) =>
+  q(
+    'active_grants_of_user',
+    `SELECT g.client_id, a.name, g.scope, g.created_at, g.updated_at
+     FROM grants g JOIN applications a ON a.client_id = g.client_id
+     WHERE g.user_id = $1 AND g.revoked_at IS NULL ORDER BY g.updated_at DESC, g.id DESC`,
+    [userId],
+  );
+
+export const insertSession = (session: NewSellerSession) =>
+  q(
+    'insert_session',
+    `WITH expired AS (DELETE FROM seller_sessions WHERE expires_at <= $3)
+     INSERT INTO seller_sessions (id_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)`,
+    [session.hash, session.userId, session.createdAt, session.expiresAt],
+  );
+export const sessionByHash = (hash: Buffer, now: number) =>
+  q(
+    'session_by_hash',
+    'SELECT user_id, expires_at FROM seller_sessions WHERE id_hash = $1 AND expires_at > $2',
+    [hash, now],
+  );
+export const deleteSession = (hash: Buffer) =>
+  q('delete_session', 'DELETE FROM seller_sessions WHERE id_hash = $1', [hash]);
+
+/**
+ * SKIP LOCKED: dispatchers on several instances take disjoint events without waiting on each
+ * other; the lease condition is re-checked on the locked, current row.
+ */
+export const claimWebhookEvents = (args: { now: number; leaseMs: number; limit: number }) =>
+  q(
+    'claim_webhook_events',
+    `UPDATE webhook_events SET lease_until = $2
+     WHERE id IN (
+       SELECT id FROM webhook_events
+       WHERE status = 'pending' AND next_attempt_at <= $1 AND (lease_until IS NULL OR lease_until <= $1)
+       ORDER BY next_attempt_at, id LIMIT $3 FOR UPDATE SKIP LOCKED)
+     RETURNING *`,
+    [args.now, args.now + args.leaseMs, args.limit],
+  );
+export const recordWebhookAttempt = (attempt: WebhookAttempt, status: WebhookStatus) =>
+  q(
+    'record_webhook_attempt',
+    `UPDATE webhook_events SET attempts = attempts + 1, last_attempt_at = $2, last_status = $3,
+       last_error = $4, lease_until = NULL, status = $5,
+       next_attempt_at = COALESCE($6, next_attempt_at),
+       delivered_at = CASE WHEN $5 = 'delivered' THEN $2 ELSE delivered_at END
+     WHERE id = $1 AND status = 'pending'`,
+    [
+      attempt.id,
+      attempt.at,
+      attempt.httpStatus,
+      attempt.error,
+      status,
+      attempt.outcome === 'retry' ? (attempt.nextAttemptAt ?? attempt.at) : null,
+    ],
+  );
+export const webhookEvents = (limit: number) =>
+  q('webhook_events', 'SELECT * FROM webhook_events ORDER BY id DESC LIMIT $1', [limit]);
+export const webhookEventsByStatus = (status: WebhookStatus, limit: number) =>
+  q('webhook_events_by_status', 'SELECT * FROM webhook_events WHERE status = $1 ORDER BY id DESC LIMIT $2', [
+    status,
+    limit,
+  ]);
+export const retryWebhookEvent = (id: number, now: number) =>
+  q(
+    'retry_webhook_event',
+    `UPDATE webhook_events SET status = 'pending', next_attempt_at = $1, lease_until = NULL
+     WHERE id = $2 AND status IN ('pending', 'dead')`,
+    [now, id],
+  );
+
+/**
+ * One bounded DELETE per table. SKIP LOCKED: a row a request is working on is left for the next
+ * round, so housekeeping never waits on (or blocks) the token endpoint, and instances purging at
+ * the same moment split the work instead of queueing on each other.
+ */
+export const purgeExpired = (
+  name: 'codes' | 'access' | 'refresh',
+  table: 'authorization_codes' | 'access_tokens' | 'refresh_tokens',
+  before: number,
+  limit: number,
+) =>
+  q(
+    `purge_${name}`,
+    `DELETE FROM ${table} WHERE id IN (
+       SELECT id FROM ${table} WHERE expires_at < $1 ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED)`,
+    [before, limit],
+  );
+export const purgeWebhookEvents = (before: number, limit: number) =>
+  q(
+    'purge_webhook_events',
+    `DELETE FROM webhook_events WHERE id IN (
+       SELECT id FROM webhook_events WHERE status IN ('delivered', 'dead') AND created_at < $1
+       ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED)`,
+    [before, limit],
+  );
