@@ -30,7 +30,7 @@ export interface OAuthErrorOptions {
 /**
  * Base class of every error raised by this package.
  *
- * Mirrors the Mercado Pago error body `{error, message, status, cause}` (CONTRACT §4.3) and the
+ * Mirrors the Mercado Pago error body `{error, message, status, cause}` (docs/api.md §4.3) and the
  * `mercadopago` SDK's error fields: `.error` is the stable machine code, `.status` the HTTP status
  * (`0` without a response), `.message` the human text, `.cause` the body's `cause` array (or the
  * underlying error for transport failures).
@@ -291,7 +291,7 @@ export function parseRetryAfter(value: string | null, now: number = Date.now()):
 }
 
 /**
- * Builds the typed error for an HTTP error answer of the token endpoint (CONTRACT §4.3).
+ * Builds the typed error for an HTTP error answer of the token endpoint (docs/api.md §4.3).
  *
  * @param status - the HTTP status
  * @param body - the parsed JSON body (or `undefined` if it was not JSON)

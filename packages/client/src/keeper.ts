@@ -12,7 +12,7 @@
  *
  * A crash between 2 and 3 is finished from the journal by whoever reads the seller next; a crash
  * before 2 is recovered by presenting the old refresh token again inside the server's replay window
- * (CONTRACT §4.2), which answers with the same pair.
+ * (docs/api.md §4.2), which answers with the same pair.
  *
  * @module
  */

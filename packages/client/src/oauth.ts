@@ -118,7 +118,7 @@ export interface AuthorizationURLOptions {
   [extra: string]: string | undefined;
 }
 
-/** A successful token answer (CONTRACT §4.2), plus `api_response` like the `mercadopago` SDK. */
+/** A successful token answer (docs/api.md §4.2), plus `api_response` like the `mercadopago` SDK. */
 export interface OAuthResponse {
   /** `APP_USR-…` or `TEST-…`; opaque. */
   access_token: string;
@@ -253,7 +253,7 @@ export class OAuth {
   }
 
   /**
-   * Builds the consent URL to send the seller to (CONTRACT §4.1). Synchronous, no I/O. Always sets
+   * Builds the consent URL to send the seller to (docs/api.md §4.1). Synchronous, no I/O. Always sets
    * `response_type=code` and `platform_id=mp`; drops `code_verifier` if it was spread in by mistake.
    *
    * @param args - `{ options }` as in the `mercadopago` SDK

@@ -59,7 +59,7 @@ export interface ServiceOptions {
   /** Injected for tests: the DNS lookup behind the delivery sockets (vetted unless allowPrivate). */
   webhookLookup?: LookupFunction;
   /**
-   * Counts every token request per client and per address (issue 4 §4); none when omitted. Shared
+   * Counts every token request per client and per address; none when omitted. Shared
    * through Redis when several instances run.
    */
   requestLimiter?: RateLimiter;

@@ -3,7 +3,7 @@ import type { CreatedApplication } from './core/applications.ts';
 import type { ApplicationRecord, GrantType, UserRecord, WebhookEventRecord } from './storage/contract.ts';
 
 /**
- * The wire shapes of the admin API and of `renova … --json` (CONTRACT §4.4, §4.5, §5): snake_case,
+ * The wire shapes of the admin API and of `renova … --json` (docs/api.md §4.4, §4.5, §5): snake_case,
  * ISO dates. Core returns domain objects; these functions are the one place they become JSON.
  */
 
@@ -44,7 +44,7 @@ export function applicationView(app: ApplicationRecord): ApplicationView {
   };
 }
 
-/** The admin API's answer for a new application (CONTRACT §4.5); secrets are shown this once. */
+/** The admin API's answer for a new application (docs/api.md §4.5); secrets are shown this once. */
 export interface CreatedApplicationView {
   client_id: string;
   client_secret: string;
@@ -89,7 +89,7 @@ export function issuedCodeView(issued: { code: string; redirectUri: string }): {
   return { code: issued.code, redirect_uri: issued.redirectUri };
 }
 
-/** `GET /users/me` in the shape of Mercado Pago's users API (CONTRACT §4.4). */
+/** `GET /users/me` in the shape of Mercado Pago's users API (docs/api.md §4.4). */
 export function usersMeView(user: UserRecord) {
   return {
     id: user.id,

@@ -11,7 +11,7 @@ import { type Harness, harness, postForm, type Seeded } from './helpers/fixtures
 import { storageFactories } from './helpers/storages.ts';
 
 // The official SDK has no base-URL option; its RestClient reads this static at call time, and
-// getAuthorizationURL hard-codes auth.mercadopago.com (research/mercadopago-oauth.md §3).
+// getAuthorizationURL hard-codes auth.mercadopago.com.
 const require = createRequire(import.meta.url);
 const { AppConfig } = require('mercadopago/dist/utils/config') as { AppConfig: { BASE_URL: string } };
 

@@ -9,8 +9,7 @@ import { MercadoPagoConfig, OAuth } from 'mercadopago';
 import { ADMIN_TOKEN, type Harness, harness, type Seeded } from './helpers/fixtures.ts';
 import { storageFactories } from './helpers/storages.ts';
 
-// The official SDK has no base-URL option; its RestClient reads this static at call time
-// (research/mercadopago-oauth.md §3).
+// The official SDK has no base-URL option; its RestClient reads this static at call time.
 const require = createRequire(import.meta.url);
 const { AppConfig } = require('mercadopago/dist/utils/config') as { AppConfig: { BASE_URL: string } };
 

@@ -156,7 +156,7 @@ describe('three Renova instances on one PostgreSQL database', () => {
         client_secret: fresh,
       });
       assert.equal(answer.status, 200, `instance ${n}`);
-      // The old secret keeps working during the overlap (24 h by default, CONTRACT §3).
+      // The old secret keeps working during the overlap (24 h by default, docs/api.md §3).
       const old = await postJson(`${on(n)}/oauth/token`, { grant_type: 'client_credentials', ...creds() });
       assert.equal(old.status, 200, `instance ${n}`);
     }

@@ -13,7 +13,7 @@ import { createTestDatabase, type TestDatabase } from './helpers/postgres.ts';
 import { TcpProxy } from './helpers/tcp-proxy.ts';
 
 /**
- * CONTRACT §4.3: when storage is unreachable, 503 `temporarily_unavailable` with Retry-After and
+ * docs/api.md §4.3: when storage is unreachable, 503 `temporarily_unavailable` with Retry-After and
  * nothing half-written; issue 4 §5: recovery without a restart. Two instances reach PostgreSQL
  * through a TCP proxy that the test cuts under load and then restores.
  */

@@ -114,7 +114,7 @@ function converse(
   });
 }
 
-/** The error body of CONTRACT §4.3, and nothing else. */
+/** The error body of docs/api.md §4.3, and nothing else. */
 function assertErrorBody(body: string, status: number): Record<string, unknown> {
   const parsed = JSON.parse(body) as Record<string, unknown>;
   assert.deepEqual(Object.keys(parsed).sort(), ['cause', 'error', 'error_description', 'message', 'status']);
@@ -448,7 +448,7 @@ function assertAnswered503(mapped: unknown, code: string): void {
   assert.match(answer.body.error_description, /retry/);
 }
 
-/** Storage that is up but cannot write, by SQLSTATE class (CONTRACT §4.3). */
+/** Storage that is up but cannot write, by SQLSTATE class (docs/api.md §4.3). */
 const POSTGRES_UNAVAILABLE: Record<string, string> = {
   '25006': 'read_only_sql_transaction (standby, failover, default_transaction_read_only)',
   '57P01': 'admin_shutdown',

@@ -1,6 +1,6 @@
 /**
  * A small `node:http` token endpoint for unit tests: rotation with a replay window and reuse
- * detection like CONTRACT §4.2, plus scripted faults (error answers, delays, dropped connections)
+ * detection like docs/api.md §4.2, plus scripted faults (error answers, delays, dropped connections)
  * that a real server does not produce on demand.
  */
 

@@ -16,7 +16,7 @@ import {
 } from '../views.ts';
 
 /**
- * The `renova` CLI (CONTRACT §5). Each command parses its flags and calls the same services the
+ * The `renova` CLI (docs/api.md §5). Each command parses its flags and calls the same services the
  * admin API calls; `--json` prints the same objects. A bad flag or value exits non-zero with a
  * message saying what is wrong.
  */

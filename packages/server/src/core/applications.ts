@@ -26,7 +26,7 @@ export interface UpdateApplicationInput {
   grantTypes?: readonly string[] | undefined;
 }
 
-/** A new application as registered, with its two secrets: they are shown this once (CONTRACT §4.5). */
+/** A new application as registered, with its two secrets: they are shown this once (docs/api.md §4.5). */
 export interface CreatedApplication {
   clientId: string;
   clientSecret: string;
@@ -210,7 +210,7 @@ export class Applications {
   }
 
   /**
-   * A new webhook secret for the application's `x-signature` (CONTRACT §4.6), effective for the
+   * A new webhook secret for the application's `x-signature` (docs/api.md §4.6), effective for the
    * next delivery attempt; receivers must switch to it. Kept sealed, shown this once.
    */
   async rotateWebhookSecret(clientId: string): Promise<{ webhookSecret: string }> {

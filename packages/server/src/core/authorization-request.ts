@@ -36,7 +36,7 @@ export type AuthorizationRequestCheck =
     };
 
 /**
- * Validates the query of `GET /authorization` (CONTRACT §4.1). `query` holds every value of every
+ * Validates the query of `GET /authorization` (docs/api.md §4.1). `query` holds every value of every
  * parameter, so duplicates can be refused: RFC 6749 §3.1 "Request and response parameters MUST NOT
  * be included more than once."
  */

@@ -29,7 +29,7 @@ interface PresentedCredentials {
 
 /**
  * RFC 6749 §2.3.1: HTTP Basic with the form-urlencoded client id and secret. A `Bearer` header is
- * ignored on purpose: the mercadopago Node SDK sends the integrator's own token there (CONTRACT §4.2).
+ * ignored on purpose: the mercadopago Node SDK sends the integrator's own token there (docs/api.md §4.2).
  */
 function parseBasic(authorization: string | undefined): { clientId: string; secret: string } | null {
   if (authorization === undefined) return null;
@@ -226,7 +226,7 @@ export class ClientAuthenticator {
       });
     }
     // Client secrets are server-generated with ~190 bits, so one SHA-256 compared in constant time is
-    // as strong as bcrypt and costs microseconds (GUIDE.md; Hydra spent ~90 % of its time in bcrypt).
+    // as strong as bcrypt and costs microseconds (docs/design.md; Hydra spent ~90 % of its time in bcrypt).
     const presented = sha256(secret);
     const matching = (app: ApplicationRecord) =>
       app.secrets.find((s) => live(s, now) && sameDigest(s.hash, presented));
@@ -247,7 +247,7 @@ export class ClientAuthenticator {
   }
 
   /**
-   * CONTRACT §4.2 form 3: `client_secret` is an unexpired access token that the application obtained
+   * docs/api.md §4.2 form 3: `client_secret` is an unexpired access token that the application obtained
    * for itself with client_credentials (the mercadopago Java SDK sends this and no client_id).
    *
    * Such a token is a bearer token sent to every API, far more exposed than the secret, so it

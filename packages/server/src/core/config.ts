@@ -1,4 +1,4 @@
-/** Lifetimes and policy knobs (CONTRACT §3). All durations in seconds. */
+/** Lifetimes and policy knobs (docs/api.md §3). All durations in seconds. */
 export interface Lifetimes {
   accessTokenSeconds: number;
   refreshTokenSeconds: number;

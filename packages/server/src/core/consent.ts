@@ -49,7 +49,7 @@ export class Consent {
 
   /**
    * Records the seller's consent and issues an authorization code exactly as the consent page does
-   * (CONTRACT §4.5 `POST /admin/authorizations`).
+   * (docs/api.md §4.5 `POST /admin/authorizations`).
    */
   async authorize(input: AuthorizeInput): Promise<{ code: string; redirectUri: string }> {
     const app = await this.#applications.require(input.clientId);

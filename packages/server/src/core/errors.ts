@@ -1,6 +1,6 @@
 /**
  * OAuth errors. `core/` throws these; the HTTP layer alone turns them into status codes and the
- * JSON body of CONTRACT §4.3. `description` is what the client sees: it says what is wrong and how
+ * JSON body of docs/api.md §4.3. `description` is what the client sees: it says what is wrong and how
  * to fix it, never a secret. `detail` is the precise reason, kept for logs only (RFC 6749 §5.2 lets
  * a server be vague to clients about why a grant or a credential failed).
  */

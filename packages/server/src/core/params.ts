@@ -21,7 +21,7 @@ export function stringParam(params: Params, name: string): string | undefined {
   );
 }
 
-/** `test_token`: `true` or `"true"` (CONTRACT §4.2); `false`/`"false"` and absence mean live mode. */
+/** `test_token`: `true` or `"true"` (docs/api.md §4.2); `false`/`"false"` and absence mean live mode. */
 export function booleanParam(params: Params, name: string): boolean {
   const value = params[name];
   if (value === undefined || value === null || value === '' || value === false || value === 'false')

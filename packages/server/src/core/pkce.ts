@@ -18,7 +18,7 @@ export interface CodeChallenge {
 
 /**
  * RFC 7636 §4.3: `code_challenge_method` defaults to `plain`. An application registered with PKCE
- * required refuses a request without a challenge (CONTRACT §4.1), and accepts only S256: RFC 9700
+ * required refuses a request without a challenge (docs/api.md §4.1), and accepts only S256: RFC 9700
  * §2.1.1 "Authorization servers MUST support PKCE ... [and] SHOULD use S256" — `plain` protects
  * nothing against an attacker who can read the authorization request, so it is no PKCE at all for
  * an application that asked to require it (security review #4).

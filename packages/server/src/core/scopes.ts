@@ -1,12 +1,12 @@
 import { InvalidScopeError } from './errors.ts';
 
-/** The scopes Renova knows, in the order responses list them (CONTRACT §3). */
+/** The scopes Renova knows, in the order responses list them (docs/api.md §3). */
 export const ALL_SCOPES = ['offline_access', 'read', 'write'] as const;
 export type Scope = (typeof ALL_SCOPES)[number];
 
 const KNOWN = new Set<string>(ALL_SCOPES);
 
-/** Canonical form: known scopes, deduplicated, in CONTRACT order, space-separated. */
+/** Canonical form: known scopes, deduplicated, in the order of docs/api.md §3, space-separated. */
 export function formatScope(scopes: Iterable<string>): string {
   const set = new Set(scopes);
   return ALL_SCOPES.filter((s) => set.has(s)).join(' ');

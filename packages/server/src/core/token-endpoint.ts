@@ -31,7 +31,7 @@ export interface TokenEndpointDeps {
 }
 
 /**
- * `POST /oauth/token` (RFC 6749 §4.1.3, §4.4, §6; RFC 7636; CONTRACT §4.2). Reads as the steps a
+ * `POST /oauth/token` (RFC 6749 §4.1.3, §4.4, §6; RFC 7636; docs/api.md §4.2). Reads as the steps a
  * request goes through: which grant, which parameters, which client, then the grant's own handler
  * (core/grants/).
  */

@@ -1,7 +1,7 @@
 import type { IssuedPair } from '../storage/contract.ts';
 import { formatAccessToken, formatGrantToken } from './tokens.ts';
 
-/** The success body of CONTRACT §4.2, fields in the documented order. */
+/** The success body of docs/api.md §4.2, fields in the documented order. */
 export interface TokenResponse {
   access_token: string;
   token_type: 'Bearer';
@@ -13,7 +13,7 @@ export interface TokenResponse {
   live_mode: boolean;
 }
 
-/** `{uuid}` as `APP_USR-{uuid}` or `TEST-{uuid}` (CONTRACT §2). */
+/** `{uuid}` as `APP_USR-{uuid}` or `TEST-{uuid}` (docs/api.md §2). */
 export function publicKey(uuid: string, liveMode: boolean): string {
   return `${liveMode ? 'APP_USR' : 'TEST'}-${uuid}`;
 }

@@ -3,12 +3,12 @@ import { isClientId } from './identifiers.ts';
 import type { RandomSource } from './ports.ts';
 
 /**
- * Token formats (CONTRACT §2) and how Renova keeps them at rest.
+ * Token formats (docs/api.md §2) and how Renova keeps them at rest.
  *
  * Every code and token carries, inside its `{hex}` part, a non-secret *selector* (a one-digit kind
  * and the row id, so lookups walk an increasing integer key) and a 128-bit secret *validator*. Only
  * SHA-256(validator) is stored; it is compared in constant time. A database dump therefore holds no
- * usable token, and inserts append to the B-tree instead of scattering (GUIDE.md "No plaintext at rest").
+ * usable token, and inserts append to the B-tree instead of scattering (docs/design.md "No plaintext at rest").
  */
 
 export type TokenKind = 'code' | 'refresh' | 'access';
@@ -120,7 +120,7 @@ export function parseAccessToken(token: string): ParsedAccessToken | null {
   return { kind: 'access', ...parsed, userId, clientId, liveMode: prefix === 'APP_USR' };
 }
 
-/** True when the string has the shape of an access token (used to tell CONTRACT §4.2 auth form 3). */
+/** True when the string has the shape of an access token (used to tell docs/api.md §4.2 auth form 3). */
 export function looksLikeAccessToken(value: string): boolean {
   return value.startsWith('APP_USR-') || value.startsWith('TEST-');
 }
@@ -150,7 +150,7 @@ export function newClientSecret(random: RandomSource): string {
 }
 
 /**
- * The replay seal (CONTRACT §4.2 replay window). When a refresh token is rotated, the secret halves
+ * The replay seal (docs/api.md §4.2 replay window). When a refresh token is rotated, the secret halves
  * of the new pair are stored encrypted under a key only the holder of the presented refresh token
  * can derive: presenting it again opens the first answer; a database dump alone reveals nothing.
  *

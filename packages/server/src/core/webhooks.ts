@@ -7,7 +7,7 @@ import type {
 } from '../storage/contract.ts';
 
 /**
- * mp-connect notifications (CONTRACT §4.6), in Mercado Pago's scheme so that receivers' existing
+ * mp-connect notifications (docs/api.md §4.6), in Mercado Pago's scheme so that receivers' existing
  * verification code works unchanged. This module is pure: building events and bodies, signing, and
  * the retry schedule. Delivery (HTTP, leases, timers) lives in `webhooks/dispatcher.ts`.
  */
@@ -29,7 +29,7 @@ export function webhookEventFor(
 ): NewWebhookEvent | undefined {
   if (!app.notificationUrl) return undefined;
   const url = new URL(app.notificationUrl);
-  // CONTRACT §4.6: `{notification_url}?data.id={user_id}&type=mp-connect`, keeping any query the
+  // docs/api.md §4.6: `{notification_url}?data.id={user_id}&type=mp-connect`, keeping any query the
   // integrator registered.
   url.searchParams.set('data.id', String(userId));
   url.searchParams.set('type', 'mp-connect');

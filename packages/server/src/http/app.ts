@@ -56,7 +56,7 @@ export interface HttpOptions {
   metrics?: HttpMetrics | undefined;
 }
 
-/** CONTRACT §4.2: a body over 16 KiB is rejected. */
+/** docs/api.md §4.2: a body over 16 KiB is rejected. */
 const BODY_LIMIT = 16 * 1024;
 
 /** Builds the HTTP application. This layer alone knows URLs, headers and status codes. */
@@ -221,7 +221,7 @@ function createFastify(log: FastifyBaseLogger | undefined, trustProxy: HttpOptio
         : (trustProxy ?? false),
     return503OnClosing: true,
     // What the HTTP parser and the router reject still answers in the contract's shape and closes
-    // the connection cleanly (CONTRACT §4.3).
+    // the connection cleanly (docs/api.md §4.3).
     clientErrorHandler: (error, socket) => answerParserError(error, socket, log),
     frameworkErrors: answerFrameworkError,
     routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
@@ -268,7 +268,7 @@ function createFastify(log: FastifyBaseLogger | undefined, trustProxy: HttpOptio
 }
 
 /**
- * Token requests per address and per client (issue 4 §4). The address is counted before any
+ * Token requests per address and per client (docs/security.md, finding 2). The address is counted before any
  * storage work, so that a flood costs one counter increment each. The client is counted only once
  * it has authenticated, under its verified id: counting the presented (public) `client_id` would let
  * anyone spend a client's budget and lock it out of its own token endpoint (security review #2).
@@ -290,7 +290,7 @@ async function countTokenRequest(
   return (clientId) => limit(`client:${clientId}`);
 }
 
-/** CONTRACT §4.2: parameters in the query string are rejected; the body is the only source. */
+/** docs/api.md §4.2: parameters in the query string are rejected; the body is the only source. */
 function readParams(request: FastifyRequest): Params {
   const query = request.url.indexOf('?');
   if (query >= 0 && query < request.url.length - 1) {

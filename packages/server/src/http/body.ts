@@ -2,7 +2,7 @@ import { InvalidRequestError } from '../core/errors.ts';
 import type { Params } from '../core/params.ts';
 
 /**
- * Request bodies of the JSON endpoints (CONTRACT §4.2): an `application/json` object or an
+ * Request bodies of the JSON endpoints (docs/api.md §4.2): an `application/json` object or an
  * `application/x-www-form-urlencoded` form. Every refusal says what to change.
  */
 export function parseParamsBody(contentType: string | undefined, raw: string | undefined): Params {

@@ -7,7 +7,7 @@ import {
   TemporarilyUnavailableError,
 } from '../core/errors.ts';
 
-/** The error body of CONTRACT §4.3. */
+/** The error body of docs/api.md §4.3. */
 export interface ErrorBody {
   error: string;
   error_description: string;

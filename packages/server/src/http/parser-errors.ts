@@ -61,7 +61,7 @@ const refused = new WeakSet<Duplex>();
 
 /**
  * Fastify's `clientErrorHandler`: what the HTTP parser rejects (oversized headers → 431, a bad
- * request line or header → 400) is answered in the error body of CONTRACT §4.3, never with a body
+ * request line or header → 400) is answered in the error body of docs/api.md §4.3, never with a body
  * to a HEAD (RFC 9110 §9.3.2), and closes the connection cleanly: `Connection: close` (RFC 9112
  * §9.6), a FIN after the answer, and the rest of what the client sends read and discarded for a
  * moment, so that closing with unread data does not reset the socket and destroy the answer before

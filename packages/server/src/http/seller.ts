@@ -20,7 +20,7 @@ export interface SellerPagesOptions {
 type Form = Map<string, string[]>;
 
 /**
- * The seller's side (CONTRACT §4.1 and §4.4): sign-in, the consent page, and the account page that
+ * The seller's side (docs/api.md §4.1 and §4.4): sign-in, the consent page, and the account page that
  * lists and revokes authorizations. Server-rendered HTML, no scripts; every form carries a CSRF
  * token; every page forbids framing.
  */
@@ -209,7 +209,7 @@ export function registerSellerPages(
     return reply.redirect(next, 303);
   });
 
-  // --- The account page (CONTRACT §4.4) --------------------------------------------------------
+  // --- The account page (docs/api.md §4.4) --------------------------------------------------------
   pages.get('/account/applications', async (request, reply) => {
     const visitor = await sessions.visitor(request);
     sessions.commit(reply, visitor);
@@ -311,7 +311,7 @@ export function sendPage(
     .send(body);
 }
 
-/** The authorization response: a 302 (CONTRACT §4.1) that leaks no referrer and is never cached. */
+/** The authorization response: a 302 (docs/api.md §4.1) that leaks no referrer and is never cached. */
 function redirectTo(reply: FastifyReply, location: string): FastifyReply {
   return reply
     .code(302)

@@ -16,7 +16,7 @@ export interface RedisRateLimiterOptions extends FixedWindowOptions {
 
 /**
  * The RateLimiter port on Redis, so that every Renova instance behind a load balancer counts the
- * same attempts (issue 4 §4). Fixed windows aligned on multiples of the window length; each
+ * same attempts. Fixed windows aligned on multiples of the window length; each
  * window's counter expires by itself.
  *
  * Redis going away must not take the token endpoint with it: a failed or slow Redis call (the

@@ -14,11 +14,11 @@
  * the call wrote nothing: the request may simply be retried after `retryAfterSeconds`. Adapters
  * throw this and nothing else for an outage; any other rejection is a bug. The port owns the type
  * so that no adapter depends on core: core maps it to its `TemporarilyUnavailableError` (503
- * `temporarily_unavailable`, CONTRACT §4.3) in one place, `fromStorageError` in core/errors.ts.
+ * `temporarily_unavailable`, docs/api.md §4.3) in one place, `fromStorageError` in core/errors.ts.
  */
 export class StorageUnavailableError extends Error {
   /**
-   * The CONTRACT §4.3 code a request hit by this outage is answered with, so that code holding the
+   * The docs/api.md §4.3 code a request hit by this outage is answered with, so that code holding the
    * adapter's own rejection (the CLI, embedders, tests) reads the same `error` as before.
    */
   readonly error = 'temporarily_unavailable';
@@ -80,7 +80,7 @@ export interface ApplicationRecord {
   webhookSecretSealed: Buffer;
 }
 
-/** The grant types of the token endpoint (CONTRACT §4.2). */
+/** The grant types of the token endpoint (docs/api.md §4.2). */
 export type GrantType = 'authorization_code' | 'refresh_token' | 'client_credentials';
 
 export interface NewApplication {
@@ -267,7 +267,7 @@ export interface GrantRecord {
   revokedAt: number | null;
 }
 
-/** Housekeeping (CONTRACT §3 lifetimes): what may be deleted, in bounded batches. */
+/** Housekeeping (docs/api.md §3 lifetimes): what may be deleted, in bounded batches. */
 export interface PurgeExpired {
   now: number;
   /**
@@ -308,7 +308,7 @@ export interface SellerGrantRecord {
 export type WebhookAction = 'application.authorized' | 'application.deauthorized';
 
 /**
- * An mp-connect notification to deliver (CONTRACT §4.6), written to the outbox in the same
+ * An mp-connect notification to deliver (docs/api.md §4.6), written to the outbox in the same
  * transaction as the change it reports. The body is built at delivery time from these fields; its
  * `id` is the row id the storage assigns.
  */
@@ -455,7 +455,7 @@ export interface StoragePort {
   /** Logout; deleting an unknown session is not an error. */
   deleteSellerSession(hash: Buffer): Promise<void>;
 
-  // The webhook outbox (CONTRACT §4.6). Events are appended only by recordConsent and revokeGrant.
+  // The webhook outbox (docs/api.md §4.6). Events are appended only by recordConsent and revokeGrant.
 
   /**
    * Leases up to `limit` due events, oldest first: status `pending`, `nextAttemptAt <= now`, and no

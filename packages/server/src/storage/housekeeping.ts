@@ -17,7 +17,7 @@ export interface HousekeepingOptions {
 }
 
 /**
- * Purges expired codes and tokens, and old delivered or dead webhook events, in bounded batches (issue 4 §6). Each batch is one short write
+ * Purges expired codes and tokens, and old delivered or dead webhook events, in bounded batches. Each batch is one short write
  * (one DELETE of at most `batchSize` rows per table); between batches the loop yields to the event
  * loop, so requests interleave with housekeeping instead of waiting behind it.
  */

@@ -86,7 +86,7 @@ export function decideRotation(state: RotationState | undefined, args: RotationA
   if (state.rotatedAt === null)
     return { action: 'rotate', accessScope: args.requestedScope ?? state.grantScope };
   // Already rotated. A replay is allowed only inside the window and only while the successor has
-  // not been used itself (CONTRACT §4.2); anything else is reuse (RFC 9700 §4.14.2).
+  // not been used itself (docs/api.md §4.2); anything else is reuse (RFC 9700 §4.14.2).
   const insideWindow = args.graceMs > 0 && args.now - state.rotatedAt <= args.graceMs;
   const successor = state.successor;
   if (insideWindow && successor && !successor.rotated && !successor.revoked) return { action: 'replay' };

@@ -39,7 +39,7 @@ export interface DispatcherDeps {
 const BATCH = 16;
 
 /**
- * Delivers the webhook outbox (CONTRACT §4.6). Each round leases the due events (so several server
+ * Delivers the webhook outbox (docs/api.md §4.6). Each round leases the due events (so several server
  * processes sharing a database never send the same event at once), POSTs them with a timeout,
  * and records each attempt: delivered on a 2xx, otherwise retried with exponential backoff and
  * jitter, and `dead` after `maxAttempts`. Delivery is at least once: a process that dies after the

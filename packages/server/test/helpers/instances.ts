@@ -79,7 +79,7 @@ export interface SeededApp {
   clientSecret: string;
   redirectUri: string;
   sellerIds: number[];
-  /** A fresh authorization code for `sellerId` (admin API, CONTRACT §4.5). */
+  /** A fresh authorization code for `sellerId` (admin API, docs/api.md §4.5). */
   code(sellerId: number): Promise<string>;
 }
 

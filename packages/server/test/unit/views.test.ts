@@ -9,7 +9,7 @@ import {
 } from '../../src/views.ts';
 import { coreWorld } from './helpers/core.ts';
 
-/** The wire shapes are the contract: field names and order (CONTRACT §4.4, §4.5). */
+/** The wire shapes are the contract: field names and order (docs/api.md §4.4, §4.5). */
 describe('views', () => {
   it('maps core domain objects to the admin API and --json shapes', async () => {
     const w = coreWorld();

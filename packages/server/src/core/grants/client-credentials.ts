@@ -10,7 +10,7 @@ export const clientCredentialsGrant: GrantHandler = {
   grantType: 'client_credentials',
   required: [],
   async handle({ storage, clock, random, lifetimes }, client, params) {
-    // CONTRACT §4.2 form 3 (an access token as client_secret) exists for the mercadopago Java SDK's
+    // docs/api.md §4.2 form 3 (an access token as client_secret) exists for the mercadopago Java SDK's
     // code and refresh calls. Letting it mint client_credentials tokens made one leaked bearer
     // token a credential forever: each token minted the next, past any secret rotation (security
     // review #3). RFC 6749 §4.4.2: the client_credentials grant needs real client authentication.

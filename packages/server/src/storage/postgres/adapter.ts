@@ -94,7 +94,7 @@ type IdRow = { id: number };
  * The PostgreSQL adapter: many Renova instances on one database behave as one. Every single-use
  * step is one conditional statement or one short READ COMMITTED transaction whose decisive write
  * checks its row count (`UPDATE … WHERE used_at IS NULL`, `… WHERE rotated_at IS NULL`), so the
- * guarantees rest on row locks, not on isolation levels (GUIDE.md, hydra#1719, CVE-2026-1035).
+ * guarantees rest on row locks, not on isolation levels (docs/design.md, hydra#1719, CVE-2026-1035).
  * Serialization failures and deadlocks are retried a bounded number of times (client.ts), then
  * answered StorageUnavailableError (errors.ts); the statements are in queries.ts.
  */
@@ -126,7 +126,7 @@ export class PostgresStorage implements StoragePort {
     });
   }
 
-  /** Ready only while a write can succeed (CONTRACT §4.4): a read-only database is not. */
+  /** Ready only while a write can succeed (docs/api.md §4.4): a read-only database is not. */
   async ping(): Promise<void> {
     const { rows } = await this.#db.run<{ read_only: string }>(Q.readOnly());
     if (rows[0]?.read_only === 'on') {
@@ -213,7 +213,7 @@ export class PostgresStorage implements StoragePort {
       const prior = before.rows[0];
       const grantCreated = prior ? prior.revoked_at != null : grant.inserted === true;
       const inserted = await db.query<IdRow>(Q.insertCode(code, grant.id));
-      // The outbox row commits with the consent or not at all (CONTRACT §4.6).
+      // The outbox row commits with the consent or not at all (docs/api.md §4.6).
       if (grantCreated && onNewGrant) await db.query(Q.insertWebhookEvent(onNewGrant));
       return { codeId: (inserted.rows[0] as IdRow).id, grantCreated };
     });
@@ -326,7 +326,7 @@ export class PostgresStorage implements StoragePort {
       if (!grant) return false;
       await db.query(Q.revokeFamiliesOfGrant(grant.id, now));
       await db.query(Q.useCodesOfGrant(grant.id, now));
-      // The outbox row commits with the revocation or not at all (CONTRACT §4.6).
+      // The outbox row commits with the revocation or not at all (docs/api.md §4.6).
       if (event) await db.query(Q.insertWebhookEvent(event));
       return true;
     });

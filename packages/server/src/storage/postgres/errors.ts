@@ -72,7 +72,7 @@ export function toUnavailable(error: unknown, detail: string): StorageUnavailabl
 
 /**
  * The adapter's error classification: storage that is away, overloaded, read-only or contended
- * after retries becomes StorageUnavailableError (503 `temporarily_unavailable`, CONTRACT §4.3);
+ * after retries becomes StorageUnavailableError (503 `temporarily_unavailable`, docs/api.md §4.3);
  * anything else propagates as is (a bug, answered 500 and logged).
  */
 export function toStorageError(error: unknown): unknown {

@@ -124,7 +124,7 @@ CREATE TABLE access_tokens (
 );
 CREATE INDEX access_tokens_by_expiry ON access_tokens(expires_at);
 
--- The refresh hot path in one round trip (CONTRACT §4.2: rotation, replay window, reuse), with
+-- The refresh hot path in one round trip (docs/api.md §4.2: rotation, replay window, reuse), with
 -- the decision tree of SqliteStorage.rotateRefreshToken. Four statements when it rotates:
 --   1. read the token with its family and grant (no lock);
 --   2. the single-use guard, one conditional write: UPDATE … WHERE rotated_at IS NULL, which also
@@ -192,7 +192,7 @@ BEGIN
   END IF;
 
   -- Already rotated. A replay is allowed only inside the window and only while the successor has
-  -- not been used itself (CONTRACT §4.2); anything else is reuse (RFC 9700 §4.14.2).
+  -- not been used itself (docs/api.md §4.2); anything else is reuse (RFC 9700 §4.14.2).
   SELECT r.rotated_at, r.revoked_at INTO s_rotated, s_revoked
     FROM refresh_tokens r WHERE r.id = t.successor_refresh_id;
   s_found := FOUND;
@@ -367,7 +367,7 @@ BEGIN
   END IF;
 
   -- Already rotated. A replay is allowed only inside the window and only while the successor has
-  -- not been used itself (CONTRACT §4.2); anything else is reuse (RFC 9700 §4.14.2).
+  -- not been used itself (docs/api.md §4.2); anything else is reuse (RFC 9700 §4.14.2).
   SELECT r.rotated_at, r.revoked_at INTO s_rotated, s_revoked
     FROM refresh_tokens r WHERE r.id = t.successor_refresh_id;
   s_found := FOUND;
@@ -396,7 +396,7 @@ $fn$;
 ALTER TABLE applications ADD COLUMN grant_types TEXT NOT NULL
   DEFAULT 'authorization_code refresh_token client_credentials';
 -- The client secret that authenticated a client_credentials token's issue: such a token presented
--- as client_secret (CONTRACT §4.2 form 3) stops working when that secret's overlap ends.
+-- as client_secret (docs/api.md §4.2 form 3) stops working when that secret's overlap ends.
 ALTER TABLE access_tokens ADD COLUMN issuing_secret_id BIGINT;
 -- revokeGrant marks the grant's unused codes used: found by grant, not by a table scan. The table
 -- holds only codes of the last minutes (housekeeping purges them), so building it is quick.

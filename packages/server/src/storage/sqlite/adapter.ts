@@ -76,7 +76,7 @@ const UNAVAILABLE_CODES = /^SQLITE_(BUSY|LOCKED|IOERR|FULL|CANTOPEN|READONLY|COR
 /**
  * The adapter's error classification: SQLITE_BUSY / SQLITE_LOCKED (still locked after the busy
  * timeout), SQLITE_FULL, SQLITE_READONLY, SQLITE_IOERR and the like become 503
- * `temporarily_unavailable` (CONTRACT §4.3, through StorageUnavailableError); anything else
+ * `temporarily_unavailable` (docs/api.md §4.3, through StorageUnavailableError); anything else
  * propagates as is.
  */
 export function toStorageError(error: unknown): unknown {

@@ -1,7 +1,7 @@
 import type Database from 'better-sqlite3';
 
 /**
- * Group commit for better-sqlite3 (GUIDE.md "Durable and fast on SQLite").
+ * Group commit for better-sqlite3 (docs/design.md "Durable and fast on SQLite").
  *
  * With `synchronous=FULL` every COMMIT waits for an fsync of the WAL (~0.8 ms on these machines),
  * which would cap one-commit-per-request far below what the token endpoint can otherwise do. Writes

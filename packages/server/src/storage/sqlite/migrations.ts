@@ -154,7 +154,7 @@ CREATE INDEX refresh_tokens_by_expiry ON refresh_tokens(expires_at);
 ALTER TABLE applications ADD COLUMN grant_types TEXT NOT NULL
   DEFAULT 'authorization_code refresh_token client_credentials';
 -- The client secret that authenticated a client_credentials token's issue: such a token presented
--- as client_secret (CONTRACT §4.2 form 3) stops working when that secret's overlap ends.
+-- as client_secret (docs/api.md §4.2 form 3) stops working when that secret's overlap ends.
 ALTER TABLE access_tokens ADD COLUMN issuing_secret_id INTEGER;
 -- revokeGrant marks the grant's unused codes used: found by grant, not by a table scan. The table
 -- holds only codes of the last minutes (housekeeping purges them), so building it is quick.

@@ -173,7 +173,7 @@ export const writeSteps = {
       code.createdAt,
       code.expiresAt,
     );
-    // The outbox row commits (or not) with the consent it reports (CONTRACT §4.6).
+    // The outbox row commits (or not) with the consent it reports (docs/api.md §4.6).
     if (grantCreated && onNewGrant) appendWebhookEvent(s, onNewGrant);
     return { codeId: Number(info.lastInsertRowid), grantCreated };
   },

@@ -62,7 +62,7 @@ let bundled: string | undefined;
  * in the thread, and tsx's own tsImport() there costs about a second per thread. So the sources are
  * bundled once per process with esbuild (a devDependency, there wherever the sources are) into
  * CommonJS, in a few milliseconds, and the bundle requires better-sqlite3 relative to this file:
- * an eval'ed worker would otherwise resolve it from the working directory (issue 9).
+ * an eval'ed worker would otherwise resolve it from the working directory (a server started elsewhere could not write).
  */
 function bundleFromSources(): string {
   const here = fileURLToPath(import.meta.url);

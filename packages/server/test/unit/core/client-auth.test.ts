@@ -154,7 +154,7 @@ describe('core/client-auth', () => {
       scheme: 'body',
     },
     {
-      name: 'form 3: its own client_credentials access token as client_secret (CONTRACT §4.2)',
+      name: 'form 3: its own client_credentials access token as client_secret (docs/api.md §4.2)',
       request: async (w, app) => ({ params: { client_secret: await clientCredentialsToken(w, app) } }),
       expected: 'ok',
       scheme: 'access_token',

@@ -43,7 +43,7 @@ describe('core/scopes', () => {
     );
   });
 
-  it('formatScope keeps known scopes, once each, in CONTRACT order', () => {
+  it('formatScope keeps known scopes, once each, in the order of docs/api.md §3', () => {
     assert.equal(formatScope(['write', 'bogus', 'read', 'write']), 'read write');
     assert.equal(formatScope([]), '');
   });

@@ -48,7 +48,7 @@ describe('core/grants/authorization-code', () => {
     assert.equal(r.live_mode, true);
   });
 
-  it('test_token=true issues test-mode tokens (CONTRACT §4.2)', async () => {
+  it('test_token=true issues test-mode tokens (docs/api.md §4.2)', async () => {
     const w = coreWorld();
     const app = await w.seed();
     const { response } = await w.token(exchange(app, await app.code(), { test_token: 'true' }));
