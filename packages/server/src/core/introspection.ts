@@ -1,8 +1,7 @@
 import type { StoragePort } from '../storage/contract.ts';
-import { type ClientAuthenticator, type ClientRequest, presentedCredentials } from './client-auth.ts';
-import { requireParams, stringParam } from './params.ts';
+import type { ClientAuthenticator, ClientRequest } from './client-auth.ts';
 import type { Clock } from './ports.ts';
-import { findPresentedToken } from './presented-token.ts';
+import { authenticatedTokenRequest } from './presented-token.ts';
 
 /** RFC 7662 §2.2 response; `{active:false}` says nothing more. */
 export type IntrospectionResponse =
@@ -34,10 +33,7 @@ export class Introspection {
 
   /** RFC 7662 §2: only tokens of the calling application are described. */
   async introspect(request: ClientRequest): Promise<IntrospectionResponse> {
-    const credentials = presentedCredentials(request.params, request.authorization);
-    requireParams(request.params, ['token']);
-    const app = await this.#clients.authenticate(credentials, request.remoteAddress);
-    const found = await findPresentedToken(this.#storage, stringParam(request.params, 'token') as string);
+    const { app, found } = await authenticatedTokenRequest(this.#clients, this.#storage, request);
     const now = this.#clock.now();
     if (
       !found ||

@@ -1,8 +1,7 @@
 import type { StoragePort } from '../storage/contract.ts';
-import { type ClientAuthenticator, type ClientRequest, presentedCredentials } from './client-auth.ts';
-import { requireParams, stringParam } from './params.ts';
+import type { ClientAuthenticator, ClientRequest } from './client-auth.ts';
 import type { Clock } from './ports.ts';
-import { findPresentedToken } from './presented-token.ts';
+import { authenticatedTokenRequest } from './presented-token.ts';
 
 /** `POST /oauth/revoke` (RFC 7009). */
 export class Revocation {
@@ -22,10 +21,7 @@ export class Revocation {
    * and a token of another client is left alone without telling the caller it exists.
    */
   async revoke(request: ClientRequest): Promise<void> {
-    const credentials = presentedCredentials(request.params, request.authorization);
-    requireParams(request.params, ['token']);
-    const app = await this.#clients.authenticate(credentials, request.remoteAddress);
-    const found = await findPresentedToken(this.#storage, stringParam(request.params, 'token') as string);
+    const { app, found } = await authenticatedTokenRequest(this.#clients, this.#storage, request);
     if (!found || found.record.clientId !== app.clientId) return;
     const now = this.#clock.now();
     if (found.type === 'refresh') await this.#storage.revokeFamily(found.record.familyId, now);
