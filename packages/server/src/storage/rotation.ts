@@ -5,7 +5,7 @@ import type { RotateOutcome, RotateRefreshToken } from './contract.ts';
  * The refresh rotation decision (contract.ts `RotateRefreshToken`), expressed once as a pure
  * function. The SQLite write step and the memory adapter read the state, ask this function, then
  * carry out the answer; PostgreSQL runs the same decision inside `renova_rotate_refresh`
- * (postgres/migrations.ts), and test/storage-rotation.test.ts holds all three to one table.
+ * (postgres/migrations.ts), and test/storage/storage-rotation.test.ts holds all three to one table.
  */
 
 /** What the decision needs to know about the presented token, its family and grant. */

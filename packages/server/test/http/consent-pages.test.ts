@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
-import { DEMO_PASSWORD, DEMO_SELLER } from '../src/demo.ts';
-import { buildApp } from '../src/http/app.ts';
-import { startServer } from '../src/runtime.ts';
-import { createServices } from '../src/services.ts';
-import { type Harness, harness, postForm, type Seeded } from './helpers/fixtures.ts';
-import { storageFactories } from './helpers/storages.ts';
+import { DEMO_PASSWORD, DEMO_SELLER } from '../../src/demo.ts';
+import { buildApp } from '../../src/http/app.ts';
+import { startServer } from '../../src/runtime.ts';
+import { createServices } from '../../src/services.ts';
+import { type Harness, harness, postForm, type Seeded } from '../helpers/fixtures.ts';
+import { storageFactories } from '../helpers/storages.ts';
 
 const ISSUER = 'http://renova.test';
 

@@ -9,8 +9,8 @@ import {
   type SeededApp,
   seedOverAdminApi,
   startInstance,
-} from './helpers/instances.ts';
-import { createTestDatabase, type TestDatabase } from './helpers/postgres.ts';
+} from '../helpers/instances.ts';
+import { createTestDatabase, type TestDatabase } from '../helpers/postgres.ts';
 
 /**
  * Issue 4 acceptance: three Renova processes on one PostgreSQL database behave as one. The replay

@@ -14,13 +14,13 @@ import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
-import { LOG_FIELD_MAX, LOG_VALUE_MAX } from '../src/core/identifiers.ts';
-import { cryptoRandom } from '../src/core/random.ts';
-import { DEFAULT_MAX_KEYS, InProcessRateLimiter } from '../src/core/rate-limit.ts';
-import { formatAccessToken, newValidator } from '../src/core/tokens.ts';
-import { clientSecretView, issuedCodeView } from '../src/views.ts';
-import { ADMIN_TOKEN, type Harness, harness, postJson, type Seeded } from './helpers/fixtures.ts';
-import { storageFactories } from './helpers/storages.ts';
+import { LOG_FIELD_MAX, LOG_VALUE_MAX } from '../../src/core/identifiers.ts';
+import { cryptoRandom } from '../../src/core/random.ts';
+import { DEFAULT_MAX_KEYS, InProcessRateLimiter } from '../../src/core/rate-limit.ts';
+import { formatAccessToken, newValidator } from '../../src/core/tokens.ts';
+import { clientSecretView, issuedCodeView } from '../../src/views.ts';
+import { ADMIN_TOKEN, type Harness, harness, postJson, type Seeded } from '../helpers/fixtures.ts';
+import { storageFactories } from '../helpers/storages.ts';
 
 const admin = { authorization: `Bearer ${ADMIN_TOKEN}` };
 const ATTACKER = '203.0.113.66';
@@ -674,7 +674,7 @@ describe('security: the in-process limiter memory is capped (review #7)', () => 
 describe('security: grant types from the CLI (issue 8 item 4)', () => {
   const run = promisify(execFile);
   // The compiled CLI, as installed (`npm test` builds first, see scripts/setup.mjs).
-  const BIN = join(import.meta.dirname, '../dist/cli/main.js');
+  const BIN = join(import.meta.dirname, '../../dist/cli/main.js');
   const renova = async (args: string[]) => {
     try {
       const { stdout, stderr } = await run(process.execPath, [BIN, ...args]);

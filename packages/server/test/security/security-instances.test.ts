@@ -12,8 +12,8 @@ import {
   type SeededApp,
   seedOverAdminApi,
   startInstance,
-} from './helpers/instances.ts';
-import { createTestDatabase, type TestDatabase } from './helpers/postgres.ts';
+} from '../helpers/instances.ts';
+import { createTestDatabase, type TestDatabase } from '../helpers/postgres.ts';
 
 /** The bound the test allows; the cache alone would keep the old secret for 5 s (APP_CACHE_MS). */
 const PROPAGATION_BOUND_MS = 2_000;

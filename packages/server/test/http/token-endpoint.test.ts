@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import { clientSecretView } from '../src/views.ts';
+import { clientSecretView } from '../../src/views.ts';
 import {
   exchange,
   type Harness,
@@ -10,8 +10,8 @@ import {
   postJson,
   refresh,
   type Seeded,
-} from './helpers/fixtures.ts';
-import { storageFactories } from './helpers/storages.ts';
+} from '../helpers/fixtures.ts';
+import { storageFactories } from '../helpers/storages.ts';
 
 const ACCESS = /^APP_USR-[0-9]{16}-[0-9]{6}-[0-9a-f]{48}-[0-9]+$/;
 const REFRESH = /^TG-[0-9a-f]{48}-[0-9]+$/;

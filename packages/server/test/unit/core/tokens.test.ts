@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { cryptoRandom } from '../src/core/random.ts';
+import { cryptoRandom } from '../../../src/core/random.ts';
 import {
   formatAccessToken,
   formatGrantToken,
@@ -11,7 +11,7 @@ import {
   parseAccessToken,
   parseGrantToken,
   sealReplay,
-} from '../src/core/tokens.ts';
+} from '../../../src/core/tokens.ts';
 
 describe('token formats and the replay seal', () => {
   test('grant tokens round-trip and refuse the other kind, bad hex and bad user ids', () => {

@@ -10,28 +10,28 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
-import { loadConfig } from '../src/config.ts';
+import { loadConfig } from '../../src/config.ts';
 import {
   DEFAULT_SCRYPT,
   hashPassword,
   PasswordHasher,
   PasswordHashingBusyError,
-} from '../src/core/passwords.ts';
+} from '../../src/core/passwords.ts';
 import {
   checkNotificationUrl,
   forbiddenAddressRule,
   vettedLookup,
   type WebhookTargetPolicy,
-} from '../src/core/webhook-targets.ts';
-import type { WebhookPolicy } from '../src/core/webhooks.ts';
-import { buildApp } from '../src/http/app.ts';
-import { ownPage } from '../src/http/seller.ts';
-import { loadServerKey, openRuntime, webhookTargetPolicy } from '../src/runtime.ts';
-import { createServices, type ServiceOptions, type Services } from '../src/services.ts';
-import type { WebhookEventRecord } from '../src/storage/contract.ts';
-import { createdApplicationView, issuedCodeView } from '../src/views.ts';
-import { ADMIN_TOKEN } from './helpers/fixtures.ts';
-import { type StorageFactory, storageFactories, type TestStorage } from './helpers/storages.ts';
+} from '../../src/core/webhook-targets.ts';
+import type { WebhookPolicy } from '../../src/core/webhooks.ts';
+import { buildApp } from '../../src/http/app.ts';
+import { ownPage } from '../../src/http/seller.ts';
+import { loadServerKey, openRuntime, webhookTargetPolicy } from '../../src/runtime.ts';
+import { createServices, type ServiceOptions, type Services } from '../../src/services.ts';
+import type { WebhookEventRecord } from '../../src/storage/contract.ts';
+import { createdApplicationView, issuedCodeView } from '../../src/views.ts';
+import { ADMIN_TOKEN } from '../helpers/fixtures.ts';
+import { type StorageFactory, storageFactories, type TestStorage } from '../helpers/storages.ts';
 
 const ISSUER = 'http://renova.test';
 /** Cheap scrypt for tests that are not about the parameters themselves (one test checks the real ones). */

@@ -1,16 +1,16 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import { sha256 } from '../src/core/tokens.ts';
+import { sha256 } from '../../src/core/tokens.ts';
 import type {
   NewAccessToken,
   NewRefreshToken,
   NewRotatedAccessToken,
   RotateRefreshToken,
   StoragePort,
-} from '../src/storage/contract.ts';
-import { DAY, hash, must, seedGrant, T0 } from './helpers/seed.ts';
-import { memoryFactory, storageFactories, type TestStorage } from './helpers/storages.ts';
+} from '../../src/storage/contract.ts';
+import { DAY, hash, must, seedGrant, T0 } from '../helpers/seed.ts';
+import { memoryFactory, storageFactories, type TestStorage } from '../helpers/storages.ts';
 
 const access = (now: number, scope = 'offline_access read write'): NewAccessToken => ({
   hash: hash(),

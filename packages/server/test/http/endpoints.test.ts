@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { TemporarilyUnavailableError } from '../src/core/errors.ts';
+import { TemporarilyUnavailableError } from '../../src/core/errors.ts';
 import {
   ADMIN_TOKEN,
   exchange,
@@ -11,8 +11,8 @@ import {
   postJson,
   refresh,
   type Seeded,
-} from './helpers/fixtures.ts';
-import { storageFactories } from './helpers/storages.ts';
+} from '../helpers/fixtures.ts';
+import { storageFactories } from '../helpers/storages.ts';
 
 const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
 const admin = { authorization: `Bearer ${ADMIN_TOKEN}` };
@@ -354,7 +354,7 @@ for (const factory of storageFactories) {
 
 describe('admin API when RENOVA_ADMIN_TOKEN is not set', () => {
   test('is 404', async () => {
-    const { buildApp } = await import('../src/http/app.ts');
+    const { buildApp } = await import('../../src/http/app.ts');
     const h = await harness(storageFactories[0] as (typeof storageFactories)[number]);
     const app = await buildApp(h.services, { issuer: 'http://x.test', logger: false });
     const answer = await app.inject({ method: 'POST', url: '/admin/users', payload: { email: 'a@b.test' } });
@@ -366,13 +366,13 @@ describe('admin API when RENOVA_ADMIN_TOKEN is not set', () => {
 
 describe('client addresses behind a proxy', () => {
   test('X-Forwarded-For is believed only from a trusted proxy', async () => {
-    const { loadConfig } = await import('../src/config.ts');
+    const { loadConfig } = await import('../../src/config.ts');
     const trustProxyOf = (value: string | undefined) => loadConfig({ RENOVA_TRUST_PROXY: value }).trustProxy;
     assert.equal(trustProxyOf(undefined), false);
     assert.equal(trustProxyOf('true'), true);
     assert.equal(trustProxyOf('2'), 2);
     assert.deepEqual(trustProxyOf('10.0.0.1, 10.1.0.0/16'), ['10.0.0.1', '10.1.0.0/16']);
-    const { buildApp } = await import('../src/http/app.ts');
+    const { buildApp } = await import('../../src/http/app.ts');
     const h = await harness(storageFactories[0] as (typeof storageFactories)[number]);
     const seen: string[] = [];
     for (const trustProxy of [false, ['127.0.0.1']]) {

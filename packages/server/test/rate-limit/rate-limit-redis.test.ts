@@ -1,15 +1,15 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import { RedisRateLimiter, rateLimitRedis } from '../src/rate-limit/redis.ts';
+import { RedisRateLimiter, rateLimitRedis } from '../../src/rate-limit/redis.ts';
 import {
   type Instance,
   postJson,
   type SeededApp,
   seedOverAdminApi,
   startInstance,
-} from './helpers/instances.ts';
-import { createTestDatabase, type TestDatabase } from './helpers/postgres.ts';
+} from '../helpers/instances.ts';
+import { createTestDatabase, type TestDatabase } from '../helpers/postgres.ts';
 
 const REDIS_URL = process.env.RENOVA_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 

@@ -7,15 +7,15 @@ import { Writable } from 'node:stream';
 import { after, describe, test } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import pino from 'pino';
-import { DEFAULT_LIFETIMES } from '../src/core/config.ts';
-import { buildApp } from '../src/http/app.ts';
-import { startServer } from '../src/runtime.ts';
-import { createServices } from '../src/services.ts';
-import { PostgresStorage } from '../src/storage/postgres/adapter.ts';
-import { SqliteStorage } from '../src/storage/sqlite/adapter.ts';
-import type { WriterStatus } from '../src/storage/sqlite/writer.ts';
-import { exchange, harness } from './helpers/fixtures.ts';
-import { sqliteFactory } from './helpers/storages.ts';
+import { DEFAULT_LIFETIMES } from '../../src/core/config.ts';
+import { buildApp } from '../../src/http/app.ts';
+import { startServer } from '../../src/runtime.ts';
+import { createServices } from '../../src/services.ts';
+import { PostgresStorage } from '../../src/storage/postgres/adapter.ts';
+import { SqliteStorage } from '../../src/storage/sqlite/adapter.ts';
+import type { WriterStatus } from '../../src/storage/sqlite/writer.ts';
+import { exchange, harness } from '../helpers/fixtures.ts';
+import { sqliteFactory } from '../helpers/storages.ts';
 
 /**
  * Issue 9 §4: readiness tells the truth. /readyz is 503 with the reason whenever a write cannot
@@ -135,7 +135,7 @@ describe('readiness tells the truth (issue 9 §4)', () => {
     const dir = tempDir();
     const token = 'readiness-admin-token-0123456789abcdef';
     // dist/ is built by `npm test` (scripts/setup.mjs): this is the CLI as installed.
-    const main = join(import.meta.dirname, '../dist/cli/main.js');
+    const main = join(import.meta.dirname, '../../dist/cli/main.js');
     const child = spawn(process.execPath, [main, 'serve', '--port', '0', '--db', './r.db'], {
       cwd: dir,
       env: { ...process.env, RENOVA_ADMIN_TOKEN: token, RENOVA_LOG_LEVEL: 'warn' },

@@ -8,9 +8,9 @@ import {
   type SeededApp,
   seedOverAdminApi,
   startInstance,
-} from './helpers/instances.ts';
-import { createTestDatabase, type TestDatabase } from './helpers/postgres.ts';
-import { TcpProxy } from './helpers/tcp-proxy.ts';
+} from '../helpers/instances.ts';
+import { createTestDatabase, type TestDatabase } from '../helpers/postgres.ts';
+import { TcpProxy } from '../helpers/tcp-proxy.ts';
 
 /**
  * docs/api.md §4.3: when storage is unreachable, 503 `temporarily_unavailable` with Retry-After and

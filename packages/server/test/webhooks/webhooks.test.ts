@@ -7,11 +7,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
-import { nextRetryDelay, type WebhookPolicy } from '../src/core/webhooks.ts';
-import { startServer, webhookTargetPolicy } from '../src/runtime.ts';
-import { createServices, type Services } from '../src/services.ts';
-import { createdApplicationView, issuedCodeView, webhookSecretView } from '../src/views.ts';
-import { storageFactories, type TestStorage } from './helpers/storages.ts';
+import { nextRetryDelay, type WebhookPolicy } from '../../src/core/webhooks.ts';
+import { startServer, webhookTargetPolicy } from '../../src/runtime.ts';
+import { createServices, type Services } from '../../src/services.ts';
+import { createdApplicationView, issuedCodeView, webhookSecretView } from '../../src/views.ts';
+import { storageFactories, type TestStorage } from '../helpers/storages.ts';
 
 /** Fast retries so tests never sleep for long; the schedule's shape is tested on its own below. */
 const FAST: WebhookPolicy = { baseDelayMs: 20, maxDelayMs: 80, maxAttempts: 3, timeoutMs: 2_000, pollMs: 25 };
@@ -302,7 +302,7 @@ describe('webhook delivery across a restart', () => {
     const list = await promisify(execFile)(
       process.execPath,
       ['--import', 'tsx', 'src/cli/main.ts', 'webhooks', 'list', '--json', '--db', db],
-      { env, cwd: join(import.meta.dirname, '..') },
+      { env, cwd: join(import.meta.dirname, '../..') },
     );
     const listed = JSON.parse(list.stdout) as { status: string; action: string; attempts: number }[];
     assert.deepEqual(

@@ -6,8 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { MercadoPagoConfig, OAuth } from 'mercadopago';
-import { ADMIN_TOKEN, type Harness, harness, type Seeded } from './helpers/fixtures.ts';
-import { storageFactories } from './helpers/storages.ts';
+import { ADMIN_TOKEN, type Harness, harness, type Seeded } from '../helpers/fixtures.ts';
+import { storageFactories } from '../helpers/storages.ts';
 
 // The official SDK has no base-URL option; its RestClient reads this static at call time.
 const require = createRequire(import.meta.url);
@@ -116,7 +116,16 @@ for (const factory of storageFactories) {
 function startServer(db: string, env: NodeJS.ProcessEnv): Promise<{ child: ChildProcess; url: string }> {
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', join(import.meta.dirname, '../src/cli/main.ts'), 'serve', '--port', '0', '--db', db],
+    [
+      '--import',
+      'tsx',
+      join(import.meta.dirname, '../../src/cli/main.ts'),
+      'serve',
+      '--port',
+      '0',
+      '--db',
+      db,
+    ],
     { env: { ...process.env, ...env, RENOVA_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'inherit'] },
   );
   return new Promise((resolve, reject) => {

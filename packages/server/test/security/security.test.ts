@@ -10,10 +10,10 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import pino from 'pino';
-import { buildAdminApp, buildApp } from '../src/http/app.ts';
-import { startServer } from '../src/runtime.ts';
-import { ADMIN_TOKEN, type Harness, harness } from './helpers/fixtures.ts';
-import { sqliteFactory, storageFactories } from './helpers/storages.ts';
+import { buildAdminApp, buildApp } from '../../src/http/app.ts';
+import { startServer } from '../../src/runtime.ts';
+import { ADMIN_TOKEN, type Harness, harness } from '../helpers/fixtures.ts';
+import { sqliteFactory, storageFactories } from '../helpers/storages.ts';
 
 const bearer = { authorization: `Bearer ${ADMIN_TOKEN}` };
 

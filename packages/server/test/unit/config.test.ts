@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { ConfigError, configurationTable, describeConfig, loadConfig, SETTINGS } from '../src/config.ts';
+import { ConfigError, configurationTable, describeConfig, loadConfig, SETTINGS } from '../../src/config.ts';
 
 describe('configuration', () => {
   test('an empty environment gives the documented defaults', () => {
@@ -89,7 +89,7 @@ describe('configuration', () => {
 
 test('the README configuration table is the one generated from the declaration', async () => {
   const { readFileSync } = await import('node:fs');
-  const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');
+  const readme = readFileSync(new URL('../../../../README.md', import.meta.url), 'utf8');
   assert.ok(
     readme.includes(`\n${configurationTable()}\n`),
     'README.md configuration table differs from src/config.ts: run `npm run docs:config`',

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import type { StoragePort } from '../src/storage/contract.ts';
-import { Housekeeper } from '../src/storage/housekeeping.ts';
-import { DAY, hash, seedGrant, T0 } from './helpers/seed.ts';
-import { storageFactories, type TestStorage } from './helpers/storages.ts';
+import type { StoragePort } from '../../src/storage/contract.ts';
+import { Housekeeper } from '../../src/storage/housekeeping.ts';
+import { DAY, hash, seedGrant, T0 } from '../helpers/seed.ts';
+import { storageFactories, type TestStorage } from '../helpers/storages.ts';
 
 /** A grant with one exchanged code; tokens live `lifetimeMs`. */
 async function family(storage: StoragePort, lifetimeMs: number) {

@@ -7,12 +7,12 @@ import { describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
 import pg from 'pg';
-import { PG_MIGRATIONS } from '../src/storage/postgres/migrations.ts';
-import { SQLITE_MIGRATIONS } from '../src/storage/sqlite/migrations.ts';
-import { createTestDatabase } from './helpers/postgres.ts';
+import { PG_MIGRATIONS } from '../../src/storage/postgres/migrations.ts';
+import { SQLITE_MIGRATIONS } from '../../src/storage/sqlite/migrations.ts';
+import { createTestDatabase } from '../helpers/postgres.ts';
 
 const run = promisify(execFile);
-const MAIN = join(import.meta.dirname, '../src/cli/main.ts');
+const MAIN = join(import.meta.dirname, '../../src/cli/main.ts');
 /** Without RENOVA_SECRET_KEY: migrating needs no server key. */
 const env = { ...process.env, RENOVA_SECRET_KEY: '', RENOVA_DB: '' };
 const migrate = (db: string) =>

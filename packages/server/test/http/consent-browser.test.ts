@@ -6,16 +6,16 @@ import { createRequire } from 'node:module';
 import { after, before, describe, test } from 'node:test';
 import { MercadoPagoConfig, OAuth } from 'mercadopago';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
-import { createdApplicationView } from '../src/views.ts';
-import { type Harness, harness, postForm, type Seeded } from './helpers/fixtures.ts';
-import { storageFactories } from './helpers/storages.ts';
+import { createdApplicationView } from '../../src/views.ts';
+import { type Harness, harness, postForm, type Seeded } from '../helpers/fixtures.ts';
+import { storageFactories } from '../helpers/storages.ts';
 
 // The official SDK has no base-URL option; its RestClient reads this static at call time, and
 // getAuthorizationURL hard-codes auth.mercadopago.com.
 const require = createRequire(import.meta.url);
 const { AppConfig } = require('mercadopago/dist/utils/config') as { AppConfig: { BASE_URL: string } };
 
-const ARTIFACTS = new URL('../artifacts/', import.meta.url).pathname;
+const ARTIFACTS = new URL('../../artifacts/', import.meta.url).pathname;
 
 /** The URL the official SDK builds, re-pointed at the Renova under test. */
 function sdkAuthorizationUrl(

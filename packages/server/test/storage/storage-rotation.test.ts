@@ -1,15 +1,15 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import type { RotateOutcome, RotateRefreshToken, StoragePort } from '../src/storage/contract.ts';
+import type { RotateOutcome, RotateRefreshToken, StoragePort } from '../../src/storage/contract.ts';
 import {
   decideRotation,
   type RotationArgs,
   type RotationDecision,
   type RotationState,
-} from '../src/storage/rotation.ts';
-import { DAY, hash, seedGrant, T0 } from './helpers/seed.ts';
-import { memoryFactory, storageFactories, type TestStorage } from './helpers/storages.ts';
+} from '../../src/storage/rotation.ts';
+import { DAY, hash, seedGrant, T0 } from '../helpers/seed.ts';
+import { memoryFactory, storageFactories, type TestStorage } from '../helpers/storages.ts';
 
 /**
  * The refresh rotation decision held to one table on every engine (issue 10 item 4): SQLite and

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { ADMIN_TOKEN, type Harness, harness, type Seeded } from './helpers/fixtures.ts';
-import { storageFactories } from './helpers/storages.ts';
+import { ADMIN_TOKEN, type Harness, harness, type Seeded } from '../helpers/fixtures.ts';
+import { storageFactories } from '../helpers/storages.ts';
 
 /** A small deterministic PRNG (mulberry32), so a failure replays exactly. */
 function prng(seed: number) {

@@ -8,7 +8,7 @@ import { promisify } from 'node:util';
 
 const run = promisify(execFile);
 // The compiled CLI, as installed (`npm test` builds first, see scripts/setup.mjs).
-const BIN = join(import.meta.dirname, '../dist/cli/main.js');
+const BIN = join(import.meta.dirname, '../../dist/cli/main.js');
 
 /** Runs the CLI; resolves with exit code, stdout and stderr (never rejects on a non-zero exit). */
 async function renova(args: string[], env: NodeJS.ProcessEnv = {}) {

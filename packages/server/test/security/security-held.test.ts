@@ -10,7 +10,7 @@ import { dirname, join } from 'node:path';
 import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import pino from 'pino';
-import { createdApplicationView } from '../src/views.ts';
+import { createdApplicationView } from '../../src/views.ts';
 import {
   exchange,
   type Harness,
@@ -19,8 +19,8 @@ import {
   postJson,
   refresh,
   type Seeded,
-} from './helpers/fixtures.ts';
-import { storageFactories } from './helpers/storages.ts';
+} from '../helpers/fixtures.ts';
+import { storageFactories } from '../helpers/storages.ts';
 
 const basic = (id: string, secret: string) =>
   `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`;

@@ -10,15 +10,18 @@ import { after, before, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import pino from 'pino';
-import { fromStorageError, TemporarilyUnavailableError } from '../src/core/errors.ts';
-import { toErrorReply } from '../src/http/errors.ts';
-import { startServer } from '../src/runtime.ts';
-import { PostgresStorage } from '../src/storage/postgres/adapter.ts';
-import { toStorageError as postgresStorageError } from '../src/storage/postgres/errors.ts';
-import { type SqliteStorage, toStorageError as sqliteStorageError } from '../src/storage/sqlite/adapter.ts';
-import { ADMIN_TOKEN, exchange, type Harness, harness, METRICS_TOKEN } from './helpers/fixtures.ts';
-import { createTestDatabase, PG_ADMIN_URL } from './helpers/postgres.ts';
-import { type StorageFactory, storageFactories } from './helpers/storages.ts';
+import { fromStorageError, TemporarilyUnavailableError } from '../../src/core/errors.ts';
+import { toErrorReply } from '../../src/http/errors.ts';
+import { startServer } from '../../src/runtime.ts';
+import { PostgresStorage } from '../../src/storage/postgres/adapter.ts';
+import { toStorageError as postgresStorageError } from '../../src/storage/postgres/errors.ts';
+import {
+  type SqliteStorage,
+  toStorageError as sqliteStorageError,
+} from '../../src/storage/sqlite/adapter.ts';
+import { ADMIN_TOKEN, exchange, type Harness, harness, METRICS_TOKEN } from '../helpers/fixtures.ts';
+import { createTestDatabase, PG_ADMIN_URL } from '../helpers/postgres.ts';
+import { type StorageFactory, storageFactories } from '../helpers/storages.ts';
 
 /** One HTTP/1.1 response as read off the wire. */
 interface WireResponse {
