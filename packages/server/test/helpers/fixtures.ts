@@ -1,24 +1,12 @@
 import type { FastifyInstance } from 'fastify';
 import { DEFAULT_LIFETIMES, type Lifetimes } from '../../src/core/config.ts';
-import type { Clock } from '../../src/core/ports.ts';
 import { buildApp, type HttpOptions } from '../../src/http/app.ts';
 import { createServices, type ServiceOptions, type Services } from '../../src/services.ts';
 import { createdApplicationView, issuedCodeView } from '../../src/views.ts';
+import { TestClock } from './clock.ts';
 import type { StorageFactory, TestStorage } from './storages.ts';
 
-/** A clock the test moves by hand. */
-export class TestClock implements Clock {
-  #now: number;
-  constructor(start = Date.UTC(2026, 10, 25, 12, 0, 0)) {
-    this.#now = start;
-  }
-  now(): number {
-    return this.#now;
-  }
-  advance(ms: number): void {
-    this.#now += ms;
-  }
-}
+export { TestClock };
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789abcdef0123456789';
 /** RENOVA_METRICS_TOKEN of the harness: `/metrics` is only served to requests that present it. */
@@ -130,10 +118,12 @@ export async function postForm(
   url: string,
   params: Record<string, string>,
   headers: Record<string, string> = {},
+  remoteAddress?: string,
 ) {
   const response = await app.inject({
     method: 'POST',
     url,
+    ...(remoteAddress === undefined ? {} : { remoteAddress }),
     headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
     payload: new URLSearchParams(params).toString(),
   });

@@ -19,7 +19,7 @@ import { cryptoRandom } from '../../src/core/random.ts';
 import { DEFAULT_MAX_KEYS, InProcessRateLimiter } from '../../src/core/rate-limit.ts';
 import { formatAccessToken, newValidator } from '../../src/core/tokens.ts';
 import { clientSecretView, issuedCodeView } from '../../src/views.ts';
-import { ADMIN_TOKEN, type Harness, harness, postJson, type Seeded } from '../helpers/fixtures.ts';
+import { ADMIN_TOKEN, type Harness, harness, postForm, postJson, type Seeded } from '../helpers/fixtures.ts';
 import { storageFactories } from '../helpers/storages.ts';
 
 const admin = { authorization: `Bearer ${ADMIN_TOKEN}` };
@@ -27,26 +27,13 @@ const ATTACKER = '203.0.113.66';
 const REAL_CLIENT = '198.51.100.20';
 
 /** A form POST from a given source address. */
-async function postFrom(
+const postFrom = (
   app: FastifyInstance,
   remoteAddress: string,
   url: string,
   params: Record<string, string>,
   headers: Record<string, string> = {},
-) {
-  const response = await app.inject({
-    method: 'POST',
-    url,
-    remoteAddress,
-    headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
-    payload: new URLSearchParams(params).toString(),
-  });
-  return {
-    status: response.statusCode,
-    headers: response.headers,
-    body: response.json() as Record<string, unknown>,
-  };
-}
+) => postForm(app, url, params, headers, remoteAddress);
 
 /** A log sink whose JSON lines the test can read (as in security.test.ts). */
 function memoryLogger() {

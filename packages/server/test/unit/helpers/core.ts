@@ -5,31 +5,19 @@ import { DEFAULT_LIFETIMES, type Lifetimes } from '../../../src/core/config.ts';
 import { Consent } from '../../../src/core/consent.ts';
 import { OAuthError } from '../../../src/core/errors.ts';
 import type { Params } from '../../../src/core/params.ts';
-import type { Clock } from '../../../src/core/ports.ts';
 import { cryptoRandom } from '../../../src/core/random.ts';
 import { InProcessRateLimiter, type RateLimiter } from '../../../src/core/rate-limit.ts';
 import { Sealer } from '../../../src/core/sealing.ts';
 import { type GrantResult, TokenEndpoint } from '../../../src/core/token-endpoint.ts';
 import { MemoryStorage } from '../../../src/storage/memory/adapter.ts';
+import { TestClock } from '../../helpers/clock.ts';
 
 /**
  * Core objects over the in-memory storage, wired by hand as services.ts wires them: no HTTP, no
  * database, no Redis. Each call of `coreWorld` starts from an empty storage.
  */
 
-/** A clock the test moves by hand (the same as test/helpers/fixtures.ts TestClock). */
-export class TestClock implements Clock {
-  #now: number;
-  constructor(start = Date.UTC(2026, 10, 25, 12, 0, 0)) {
-    this.#now = start;
-  }
-  now(): number {
-    return this.#now;
-  }
-  advance(ms: number): void {
-    this.#now += ms;
-  }
-}
+export { TestClock };
 
 export const REDIRECT_URI = 'https://shop.example/callback';
 export const ADDRESS = '203.0.113.7';
