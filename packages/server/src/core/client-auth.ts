@@ -8,7 +8,7 @@ import {
 import { forLog, isClientId } from './identifiers.ts';
 import { type Params, stringParam } from './params.ts';
 import type { Clock } from './ports.ts';
-import type { RateLimiter } from './rate-limit.ts';
+import { countAgainst, type LimiterKey, longestWait, type RateLimiter } from './rate-limit.ts';
 import { looksLikeAccessToken, parseAccessToken, sameDigest, sha256 } from './tokens.ts';
 
 const GENERIC = 'client authentication failed: check client_id and client_secret';
@@ -121,14 +121,12 @@ export interface AuthenticatedClient {
 const live = (secret: ClientSecretRecord, now: number) => secret.expiresAt === null || secret.expiresAt > now;
 
 /** The limiter keys a failed authentication counts against, and the budget scale of each. */
-function failureKeys(credentials: PresentedCredentials, remoteAddress: string) {
-  const keys: { key: string; scale: number }[] = [
-    { key: `addr:${remoteAddress}`, scale: ADDRESS_FAILURE_SCALE },
-  ];
+function failureKeys(limiter: RateLimiter, credentials: PresentedCredentials, remoteAddress: string) {
+  const keys: LimiterKey[] = [{ limiter, key: `addr:${remoteAddress}`, scale: ADDRESS_FAILURE_SCALE }];
   // Only a well-formed client id becomes (part of) a key: a 15 000-character one must not sit in
   // the limiter's memory or Redis (security review #7).
   if (isClientId(credentials.clientId)) {
-    keys.push({ key: `client:${credentials.clientId}@${remoteAddress}`, scale: 1 });
+    keys.push({ limiter, key: `client:${credentials.clientId}@${remoteAddress}` });
   }
   return keys;
 }
@@ -190,21 +188,19 @@ export class ClientAuthenticator {
     remoteAddress: string,
   ): Promise<AuthenticatedClient> {
     const now = this.#clock.now();
-    const keys = failureKeys(credentials, remoteAddress);
-    for (const { key, scale } of keys) {
-      const wait = await this.#limiter.retryAfter(key, now, scale);
-      if (wait > 0) {
-        throw new RateLimitedError(
-          `too many failed client authentications from this address; retry in ${wait} s`,
-          wait,
-        );
-      }
+    const keys = failureKeys(this.#limiter, credentials, remoteAddress);
+    const wait = await longestWait(keys, now);
+    if (wait > 0) {
+      throw new RateLimitedError(
+        `too many failed client authentications from this address; retry in ${wait} s`,
+        wait,
+      );
     }
     try {
       return await this.#verify(credentials, now);
     } catch (error) {
       if (error instanceof InvalidClientError) {
-        await Promise.all(keys.map(({ key }) => this.#limiter.recordFailure(key, now)));
+        await countAgainst(keys, now);
       }
       throw error;
     }

@@ -13,6 +13,26 @@ export interface RateLimiter {
   recordFailure(key: string, now: number): Promise<void>;
 }
 
+/** One counter to consult: a limiter, a key in it, and how much of its budget the key gets. */
+export interface LimiterKey {
+  limiter: RateLimiter;
+  key: string;
+  scale?: number;
+}
+
+/** "Check every key": the longest wait among `keys`, 0 when none of them is limited. */
+export async function longestWait(keys: readonly LimiterKey[], now: number): Promise<number> {
+  let wait = 0;
+  for (const { limiter, key, scale } of keys)
+    wait = Math.max(wait, await limiter.retryAfter(key, now, scale));
+  return wait;
+}
+
+/** "Then count": one failure (or one request) against every key. */
+export async function countAgainst(keys: readonly LimiterKey[], now: number): Promise<void> {
+  await Promise.all(keys.map(({ limiter, key }) => limiter.recordFailure(key, now)));
+}
+
 export interface FixedWindowOptions {
   /** Failures allowed per window before the key is limited. */
   maxFailures: number;

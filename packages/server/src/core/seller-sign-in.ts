@@ -1,7 +1,7 @@
 import type { StoragePort, UserRecord } from '../storage/contract.ts';
 import { type PasswordHasher, PasswordHashingBusyError } from './passwords.ts';
 import type { Clock } from './ports.ts';
-import type { RateLimiter } from './rate-limit.ts';
+import { countAgainst, type LimiterKey, longestWait, type RateLimiter } from './rate-limit.ts';
 
 /** A stored hash made with older scrypt parameters is replaced (`upgraded`), or kept after a failure. */
 export type Rehash = 'not_needed' | 'upgraded' | { failed: unknown };
@@ -46,13 +46,12 @@ export class SellerSignIn {
 
   async signIn(args: { email: string; password: string; address: string }): Promise<SignInOutcome> {
     const email = args.email.trim();
-    const emailKey = `login:${args.address}:${email.toLowerCase()}`;
-    const addressKey = `login-address:${args.address}`;
+    const keys: LimiterKey[] = [
+      { limiter: this.#perAddress, key: `login-address:${args.address}` },
+      { limiter: this.#perEmail, key: `login:${args.address}:${email.toLowerCase()}` },
+    ];
     const now = this.#clock.now();
-    const wait = Math.max(
-      await this.#perAddress.retryAfter(addressKey, now),
-      await this.#perEmail.retryAfter(emailKey, now),
-    );
+    const wait = await longestWait(keys, now);
     if (wait > 0) return { outcome: 'throttled', retryAfterSeconds: wait };
     const user = email === '' ? null : await this.#storage.findUserByEmail(email);
     let ok: boolean;
@@ -64,8 +63,7 @@ export class SellerSignIn {
       return { outcome: 'busy', retryAfterSeconds: error.retryAfterSeconds };
     }
     if (!user?.passwordHash || !ok) {
-      await this.#perEmail.recordFailure(emailKey, now);
-      await this.#perAddress.recordFailure(addressKey, now);
+      await countAgainst(keys, now);
       return { outcome: 'bad_credentials' };
     }
     return {

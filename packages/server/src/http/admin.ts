@@ -1,7 +1,6 @@
-import { timingSafeEqual } from 'node:crypto';
 import type { FastifyBaseLogger, FastifyInstance, FastifyRequest } from 'fastify';
 import { weakBearerSecret } from '../config.ts';
-import { InvalidRequestError, InvalidTokenError, RateLimitedError } from '../core/errors.ts';
+import { InvalidRequestError } from '../core/errors.ts';
 import { CLIENT_ID_PATTERN, forLog, isClientId, isUserId } from '../core/identifiers.ts';
 import type { Services } from '../services.ts';
 import {
@@ -12,6 +11,7 @@ import {
   userView,
   webhookSecretView,
 } from '../views.ts';
+import { bearerSecretGuard } from './bearer-secret.ts';
 
 const str = { type: 'string' } as const;
 /** RFC 7591 §2 `grant_types`; the values are checked by core/applications.ts, which names the accepted ones. */
@@ -32,14 +32,6 @@ export interface AdminApiOptions {
   /** The bearer token every admin call must present (at least MIN_BEARER_SECRET_LENGTH characters, src/config.ts). */
   token: string;
   log?: FastifyBaseLogger | undefined;
-}
-
-/** Constant-time check of the admin bearer token. */
-function presentsAdminToken(request: FastifyRequest, adminToken: Buffer): boolean {
-  const match = /^Bearer[ ]+(\S+)$/i.exec(request.headers.authorization ?? '');
-  if (!match?.[1]) return false;
-  const presented = Buffer.from(match[1]);
-  return presented.length === adminToken.length && timingSafeEqual(presented, adminToken);
 }
 
 /**
@@ -81,35 +73,20 @@ export async function adminRoutes(
 ): Promise<void> {
   const { accounts, applications, consent } = services;
   assertAdminToken(options.token);
-  const token = Buffer.from(options.token);
   const log = options.log;
   const authenticated = new WeakSet<FastifyRequest>();
 
+  const guard = bearerSecretGuard({
+    secret: options.token,
+    name: 'admin',
+    variable: 'RENOVA_ADMIN_TOKEN',
+    limiter: services.adminLimiter,
+    clock: services.clock,
+    log,
+  });
   admin.addHook('onRequest', async (request) => {
-    // The token is compared first: a throttle must never refuse credentials that verify, or
-    // anyone guessing from the operator's address (a shared proxy, the loopback of the admin
-    // listener) would lock the operator out. At 32+ random characters guessing is hopeless anyway;
-    // the throttle bounds the noise and the log volume of those who try.
-    if (presentsAdminToken(request, token)) {
-      authenticated.add(request);
-      return;
-    }
-    const key = `admin:${request.ip}`;
-    const now = services.clock.now();
-    const wait = await services.adminLimiter.retryAfter(key, now);
-    if (wait > 0) {
-      log?.warn(
-        { event: 'admin.auth_throttled', remote_address: request.ip },
-        'admin authentication throttled',
-      );
-      throw new RateLimitedError(`too many failed admin authentications; retry in ${wait} s`, wait);
-    }
-    await services.adminLimiter.recordFailure(key, now);
-    log?.warn(
-      { event: 'admin.auth_failed', remote_address: request.ip, route: request.routeOptions.url },
-      'admin authentication failed',
-    );
-    throw new InvalidTokenError('send "Authorization: Bearer $RENOVA_ADMIN_TOKEN" to use the admin API');
+    await guard(request);
+    authenticated.add(request);
   });
 
   // Every authenticated admin call leaves one structured event: who, what, on which target, with

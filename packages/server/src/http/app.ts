@@ -14,6 +14,7 @@ import {
 import { GRANT_TYPES, isGrantType } from '../core/grants/index.ts';
 import { forLog, LOG_FIELD_MAX } from '../core/identifiers.ts';
 import type { Params } from '../core/params.ts';
+import { countAgainst, longestWait } from '../core/rate-limit.ts';
 import { ALL_SCOPES } from '../core/scopes.ts';
 import type { Services } from '../services.ts';
 import { usersMeView } from '../views.ts';
@@ -282,9 +283,10 @@ async function countTokenRequest(
   if (!limiter) return undefined;
   const limit = async (key: string) => {
     const now = services.clock.now();
-    const wait = await limiter.retryAfter(key, now);
+    const keys = [{ limiter, key }];
+    const wait = await longestWait(keys, now);
     if (wait > 0) throw new RateLimitedError(`too many token requests; retry in ${wait} s`, wait);
-    await limiter.recordFailure(key, now);
+    await countAgainst(keys, now);
   };
   await limit(`addr:${input.remoteAddress}`);
   return (clientId) => limit(`client:${clientId}`);

@@ -1,9 +1,8 @@
-import { timingSafeEqual } from 'node:crypto';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import { Counter, collectDefaultMetrics, Histogram, Registry as MetricsRegistry } from 'prom-client';
 import { weakBearerSecret } from '../config.ts';
-import { InvalidTokenError, RateLimitedError } from '../core/errors.ts';
 import type { Services } from '../services.ts';
+import { bearerSecretGuard } from './bearer-secret.ts';
 
 /** Throws a message an operator can act on when RENOVA_METRICS_TOKEN is too weak or reuses the admin token. */
 export function assertMetricsToken(token: string, adminToken: string | undefined): void {
@@ -56,26 +55,17 @@ export async function metricsRoutes(
   const { metrics, log } = options;
   if (options.token !== undefined) {
     assertMetricsToken(options.token, undefined);
-    const token = Buffer.from(options.token);
-    plugin.addHook('onRequest', async (request) => {
-      const presented = Buffer.from(
-        /^Bearer[ ]+(\S+)$/i.exec(request.headers.authorization ?? '')?.[1] ?? '',
-      );
-      // The right token always passes: a throttle must not lock the real scraper out.
-      if (presented.length === token.length && timingSafeEqual(presented, token)) return;
-      const key = `metrics:${request.ip}`;
-      const now = services.clock.now();
-      const wait = await services.adminLimiter.retryAfter(key, now);
-      if (wait > 0)
-        throw new RateLimitedError(`too many failed metrics authentications; retry in ${wait} s`, wait);
-      await services.adminLimiter.recordFailure(key, now);
-      log?.warn(
-        { event: 'metrics.auth_failed', remote_address: request.ip },
-        'metrics authentication failed',
-      );
-      // RFC 6750 §3: 401 with a Bearer challenge naming the error.
-      throw new InvalidTokenError('send "Authorization: Bearer $RENOVA_METRICS_TOKEN" to read /metrics');
-    });
+    plugin.addHook(
+      'onRequest',
+      bearerSecretGuard({
+        secret: options.token,
+        name: 'metrics',
+        variable: 'RENOVA_METRICS_TOKEN',
+        limiter: services.adminLimiter,
+        clock: services.clock,
+        log,
+      }),
+    );
   }
   plugin.get('/metrics', async (_request, reply) => {
     void reply.header('content-type', metrics.registry.contentType).header('cache-control', 'no-store');

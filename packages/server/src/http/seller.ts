@@ -7,7 +7,7 @@ import { toErrorReply } from './errors.ts';
 import { MESSAGES, negotiateLocale } from './pages/i18n.ts';
 import { STYLESHEET } from './pages/styles.ts';
 import { accountPage, consentPage, type ErrorKind, errorPage, loginPage } from './pages/views.ts';
-import { SellerSessions } from './sessions.ts';
+import { SellerSessions, type Visitor } from './sessions.ts';
 
 export interface SellerPagesOptions {
   /** Where refusals, approvals and failures are logged (Fastify itself runs without a logger). */
@@ -108,11 +108,8 @@ export function registerSellerPages(
   pages.post('/authorization', async (request, reply) => {
     const check = await services.checkAuthorizationRequest(queryOf(request));
     if (check.kind !== 'valid') return endAuthorizationRequest(request, reply, check);
-    const visitor = await sessions.visitor(request);
-    if (!isSameSiteForm(request) || !sessions.checkCsrf(visitor, field(request, 'csrf'))) {
-      sessions.commit(reply, visitor);
-      return sendPage(reply, 403, errorPage({ locale: localeOf(request), kind: 'csrf' }));
-    }
+    const visitor = await formVisitor(request, reply);
+    if (!visitor) return reply;
     // Signed out in another tab: show the sign-in form for the same request.
     if (!visitor.user) {
       const back = ownPage(`/authorization${rawQuery(request)}`, options.issuer());
@@ -152,12 +149,9 @@ export function registerSellerPages(
 
   // --- Sign-in and sign-out ------------------------------------------------------------------
   pages.post('/login', async (request, reply) => {
-    const visitor = await sessions.visitor(request);
+    const visitor = await formVisitor(request, reply);
+    if (!visitor) return reply;
     const locale = localeOf(request);
-    if (!isSameSiteForm(request) || !sessions.checkCsrf(visitor, field(request, 'csrf'))) {
-      sessions.commit(reply, visitor);
-      return sendPage(reply, 403, errorPage({ locale, kind: 'csrf' }));
-    }
     const next = ownPage(field(request, 'next'), options.issuer());
     // Control characters in `next` only come from a tampered form; answered before any password
     // check, and never copied into a Location header (review #9: CR/LF there gave a 500).
@@ -198,11 +192,8 @@ export function registerSellerPages(
   });
 
   pages.post('/logout', async (request, reply) => {
-    const visitor = await sessions.visitor(request);
-    if (!isSameSiteForm(request) || !sessions.checkCsrf(visitor, field(request, 'csrf'))) {
-      sessions.commit(reply, visitor);
-      return sendPage(reply, 403, errorPage({ locale: localeOf(request), kind: 'csrf' }));
-    }
+    const visitor = await formVisitor(request, reply);
+    if (!visitor) return reply;
     const next = ownPage(field(request, 'next'), options.issuer());
     if (next === null) return sendPage(reply, 400, errorPage({ locale: localeOf(request), kind: 'badNext' }));
     await sessions.signOut(reply, visitor);
@@ -238,11 +229,8 @@ export function registerSellerPages(
   });
 
   pages.post('/account/applications/revoke', async (request, reply) => {
-    const visitor = await sessions.visitor(request);
-    if (!isSameSiteForm(request) || !sessions.checkCsrf(visitor, field(request, 'csrf'))) {
-      sessions.commit(reply, visitor);
-      return sendPage(reply, 403, errorPage({ locale: localeOf(request), kind: 'csrf' }));
-    }
+    const visitor = await formVisitor(request, reply);
+    if (!visitor) return reply;
     if (!visitor.user) return reply.redirect('/account/applications', 303);
     const clientId = field(request, 'client_id') ?? '';
     try {
@@ -255,6 +243,19 @@ export function registerSellerPages(
     }
     return reply.redirect(`/account/applications?removed=${encodeURIComponent(clientId)}`, 303);
   });
+
+  /**
+   * Every form post starts here: the visitor, or undefined once a 403 page has been sent because
+   * the form did not come from our own page (RFC 6749 §10.12, RFC 9700 §4.7: the CSRF token bound
+   * to the session cookie, and Sec-Fetch-Site when the browser sends it).
+   */
+  async function formVisitor(request: FastifyRequest, reply: FastifyReply): Promise<Visitor | undefined> {
+    const visitor = await sessions.visitor(request);
+    if (isSameSiteForm(request) && sessions.checkCsrf(visitor, field(request, 'csrf'))) return visitor;
+    sessions.commit(reply, visitor);
+    void sendPage(reply, 403, errorPage({ locale: localeOf(request), kind: 'csrf' }));
+    return undefined;
+  }
 
   /** The two ways an authorization request ends before consent (RFC 6749 §4.1.2.1). */
   function endAuthorizationRequest(
