@@ -47,9 +47,6 @@ export class InvalidRequestError extends OAuthError {
   }
 }
 
-/** The request body exceeded the size limit. Still `invalid_request`, answered with 413. */
-export class RequestTooLargeError extends InvalidRequestError {}
-
 /** How the client tried to authenticate; RFC 6749 §5.2 wants 401 + WWW-Authenticate for Basic. */
 export type ClientAuthScheme = 'basic' | 'body' | 'access_token' | 'none';
 

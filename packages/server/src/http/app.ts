@@ -1,9 +1,4 @@
-import Fastify, {
-  type FastifyBaseLogger,
-  type FastifyInstance,
-  type FastifyReply,
-  type FastifyRequest,
-} from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
 import {
   InvalidRequestError,
   NotFoundError,
@@ -323,5 +318,3 @@ function metadata(issuer: string) {
     authorization_response_iss_parameter_supported: true,
   };
 }
-
-export type { FastifyReply };

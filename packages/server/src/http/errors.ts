@@ -3,7 +3,6 @@ import {
   OAuthError,
   type OAuthErrorCode,
   RateLimitedError,
-  RequestTooLargeError,
   TemporarilyUnavailableError,
 } from '../core/errors.ts';
 
@@ -54,7 +53,6 @@ interface FrameworkError {
 /** The one place where errors become status codes, headers and the JSON body. */
 export function toErrorReply(error: unknown): ErrorReply {
   if (error instanceof OAuthError) {
-    if (error instanceof RequestTooLargeError) return reply(413, error.error, error.description);
     if (error instanceof InvalidClientError && error.scheme === 'basic') {
       // RFC 6749 §5.2: a client that used HTTP Basic gets 401 and a WWW-Authenticate challenge.
       return reply(401, error.error, error.description, { 'www-authenticate': 'Basic realm="renova"' });
