@@ -18,6 +18,7 @@ import { parseParamsBody } from './body.ts';
 import { type DemoState, registerDemoPages } from './demo.ts';
 import { toErrorReply } from './errors.ts';
 import { createMetrics, type HttpMetrics, metricsRoutes } from './metrics.ts';
+import { type OpenApiOptions, openApiDocument } from './openapi.ts';
 import { answerFrameworkError, answerParserError, MAX_PARAM_LENGTH } from './parser-errors.ts';
 import { registerSellerPages } from './seller.ts';
 
@@ -62,6 +63,8 @@ export async function buildApp(services: Services, options: HttpOptions): Promis
   const log = options.logger || undefined;
   const app = createFastify(log, options.trustProxy);
   const metrics = options.metrics ?? createMetrics();
+  // The admin API is registered here unless it has its own listener (RENOVA_ADMIN_LISTEN).
+  const adminHere = Boolean(options.adminToken) && options.adminListener !== 'separate';
 
   // The OAuth endpoints parse their own bodies, so that every malformed body gets a precise
   // invalid_request (JSON syntax errors located, duplicate form parameters refused).
@@ -123,6 +126,12 @@ export async function buildApp(services: Services, options: HttpOptions): Promis
   });
 
   app.get('/healthz', async () => ({ status: 'ok' }));
+  serveOpenApi(app, {
+    admin: adminHere,
+    metrics: options.metricsToken !== undefined,
+    publicApi: true,
+    demo: options.demo !== undefined,
+  });
   // Ready means a write can succeed now (the storage answers, its writer runs, the file is
   // writable): a load balancer then never sends traffic this instance cannot store. The reason is
   // in the body, and logged once per change, not once per probe.
@@ -156,7 +165,7 @@ export async function buildApp(services: Services, options: HttpOptions): Promis
     await app.register((plugin) => metricsRoutes(plugin, services, { metrics, token, log }));
   }
 
-  if (options.adminToken && options.adminListener !== 'separate') {
+  if (adminHere && options.adminToken) {
     const token = options.adminToken;
     await app.register((admin) => adminRoutes(admin, services, { token, log }), { prefix: '/admin' });
   }
@@ -190,6 +199,7 @@ export async function buildAdminApp(
   const log = options.logger || undefined;
   const app = createFastify(log, options.trustProxy);
   app.get('/healthz', async () => ({ status: 'ok' }));
+  serveOpenApi(app, { admin: true, metrics: options.metrics !== undefined, publicApi: false, demo: false });
   if (options.metrics) {
     const { metrics, metricsToken: token } = options;
     await app.register((plugin) => metricsRoutes(plugin, services, { metrics, token, log }));
@@ -198,6 +208,22 @@ export async function buildAdminApp(
     prefix: '/admin',
   });
   return app;
+}
+
+/**
+ * `GET /openapi.json`: the document of what this listener serves (http/openapi.ts), public and
+ * cacheable: it holds no secret and changes only with a new release or configuration. Serialized
+ * once.
+ */
+function serveOpenApi(app: FastifyInstance, options: OpenApiOptions): void {
+  const body = JSON.stringify(openApiDocument(options));
+  app.get('/openapi.json', async (_request, reply) =>
+    reply
+      .header('content-type', 'application/json; charset=utf-8')
+      .header('cache-control', 'public, max-age=300')
+      .header('access-control-allow-origin', '*')
+      .send(body),
+  );
 }
 
 /** A Fastify instance with the one error mapping and 404 answer every listener shares. */
