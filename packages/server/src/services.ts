@@ -12,6 +12,7 @@ import { ClientAuthenticator } from './core/client-auth.ts';
 import { DEFAULT_LIFETIMES, type Lifetimes } from './core/config.ts';
 import { Consent } from './core/consent.ts';
 import { storageOutages } from './core/errors.ts';
+import { ProtocolEventHub } from './core/events.ts';
 import { Introspection } from './core/introspection.ts';
 import { PasswordHasher } from './core/passwords.ts';
 import type { Clock, RandomSource } from './core/ports.ts';
@@ -27,7 +28,7 @@ import { WebhookOutbox } from './core/webhook-outbox.ts';
 import { STRICT_WEBHOOK_TARGETS, type WebhookTargetPolicy } from './core/webhook-targets.ts';
 import { DEFAULT_WEBHOOK_POLICY, type WebhookPolicy } from './core/webhooks.ts';
 import { reportingAvailability, StorageAvailability } from './storage/availability.ts';
-import type { StoragePort } from './storage/contract.ts';
+import type { StoragePort, WebhookQueueStats, WriterStats } from './storage/contract.ts';
 import { WebhookDispatcher } from './webhooks/dispatcher.ts';
 
 export interface ServiceOptions {
@@ -103,6 +104,13 @@ export interface Services {
   webhookTargets: WebhookTargetPolicy;
   /** Storage outage episodes, logged once each. */
   availability: StorageAvailability;
+  /** Protocol outcomes (replays, reuse, revocations, throttling, outages): http/metrics.ts counts them. */
+  events: ProtocolEventHub;
+  /** What the metrics read on a scrape: the outbox, and the SQLite writer's group commit. */
+  operationalStats: {
+    webhookQueue(): Promise<WebhookQueueStats>;
+    writer(): WriterStats | undefined;
+  };
 }
 
 /** Failed admin authentications allowed per address: 10 in 5 minutes. */
@@ -119,7 +127,8 @@ export function createServices(options: ServiceOptions): Services {
   const random = options.random ?? cryptoRandom;
   const lifetimes = options.lifetimes ?? DEFAULT_LIFETIMES;
   const rateLimiter = options.rateLimiter ?? new InProcessRateLimiter();
-  const availability = new StorageAvailability(options.logger);
+  const events = new ProtocolEventHub();
+  const availability = new StorageAvailability(options.logger, (kind) => events.storageUnavailable(kind));
   const storage = reportingAvailability(options.storage, availability, storageOutages);
   const clients = new ClientAuthenticator(storage, clock, rateLimiter);
   // Secrets rotated on another instance drop this one's cached copy (PostgreSQL LISTEN/NOTIFY).
@@ -139,6 +148,7 @@ export function createServices(options: ServiceOptions): Services {
     targets: webhookTargets,
     lookup: options.webhookLookup,
     logger: options.logger,
+    events,
   });
   const applications = new Applications({
     storage,
@@ -153,8 +163,8 @@ export function createServices(options: ServiceOptions): Services {
     storage,
     lifetimes,
     clock,
-    tokens: new TokenEndpoint({ storage, clock, random, lifetimes, rateLimiter }, clients),
-    revocation: new Revocation(storage, clock, clients),
+    tokens: new TokenEndpoint({ storage, clock, random, lifetimes, rateLimiter, events }, clients),
+    revocation: new Revocation(storage, clock, clients, events),
     introspection: new Introspection(storage, clock, clients),
     bearer: new BearerTokens(storage, clock),
     accounts: new Accounts({ storage, clock, passwords }),
@@ -189,5 +199,10 @@ export function createServices(options: ServiceOptions): Services {
     requestLimiter: options.requestLimiter,
     webhookTargets,
     availability,
+    events,
+    operationalStats: {
+      webhookQueue: () => storage.webhookQueueStats(),
+      writer: () => storage.writerStats?.(),
+    },
   };
 }

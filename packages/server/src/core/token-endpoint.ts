@@ -2,6 +2,7 @@ import type { StoragePort } from '../storage/contract.ts';
 import { ClientAuthenticator, credentialParamNames, presentedCredentials } from './client-auth.ts';
 import type { Lifetimes } from './config.ts';
 import { UnauthorizedClientError, UnsupportedGrantTypeError } from './errors.ts';
+import { ProtocolEventHub, type ProtocolEvents } from './events.ts';
 import { GRANT_TYPES, GRANTS, type GrantContext, type GrantResult, isGrantType } from './grants/index.ts';
 import { type Params, requireParams, stringParam } from './params.ts';
 import type { Clock, RandomSource } from './ports.ts';
@@ -28,6 +29,8 @@ export interface TokenEndpointDeps {
   random: RandomSource;
   lifetimes: Lifetimes;
   rateLimiter: RateLimiter;
+  /** Outcomes for the metrics; none reported when omitted. */
+  events?: ProtocolEvents;
 }
 
 /**
@@ -41,7 +44,7 @@ export class TokenEndpoint {
 
   constructor(deps: TokenEndpointDeps, clients?: ClientAuthenticator) {
     const { storage, clock, random, lifetimes } = deps;
-    this.#context = { storage, clock, random, lifetimes };
+    this.#context = { storage, clock, random, lifetimes, events: deps.events ?? new ProtocolEventHub() };
     this.#clients = clients ?? new ClientAuthenticator(deps.storage, deps.clock, deps.rateLimiter);
   }
 

@@ -6,6 +6,7 @@ import {
   RateLimitedError,
   TemporarilyUnavailableError,
 } from '../core/errors.ts';
+import type { ProtocolEvents } from '../core/events.ts';
 import { GRANT_TYPES, isGrantType } from '../core/grants/index.ts';
 import { forLog, LOG_FIELD_MAX } from '../core/identifiers.ts';
 import type { Params } from '../core/params.ts';
@@ -61,8 +62,9 @@ export async function buildApp(services: Services, options: HttpOptions): Promis
   // Fastify gets no logger: a child logger per request cost more than the token endpoint's own
   // checks. Refusals and failures are logged here, with their private detail.
   const log = options.logger || undefined;
-  const app = createFastify(log, options.trustProxy);
+  const app = createFastify(log, options.trustProxy, services.events);
   const metrics = options.metrics ?? createMetrics();
+  metrics.bind(services);
   // The admin API is registered here unless it has its own listener (RENOVA_ADMIN_LISTEN).
   const adminHere = Boolean(options.adminToken) && options.adminListener !== 'separate';
 
@@ -197,7 +199,8 @@ export async function buildAdminApp(
   },
 ): Promise<FastifyInstance> {
   const log = options.logger || undefined;
-  const app = createFastify(log, options.trustProxy);
+  const app = createFastify(log, options.trustProxy, services.events);
+  options.metrics?.bind(services);
   app.get('/healthz', async () => ({ status: 'ok' }));
   serveOpenApi(app, { admin: true, metrics: options.metrics !== undefined, publicApi: false, demo: false });
   if (options.metrics) {
@@ -227,7 +230,11 @@ function serveOpenApi(app: FastifyInstance, options: OpenApiOptions): void {
 }
 
 /** A Fastify instance with the one error mapping and 404 answer every listener shares. */
-function createFastify(log: FastifyBaseLogger | undefined, trustProxy: HttpOptions['trustProxy']) {
+function createFastify(
+  log: FastifyBaseLogger | undefined,
+  trustProxy: HttpOptions['trustProxy'],
+  events: ProtocolEvents,
+) {
   // Fastify gets no logger: a child logger per request cost more than the token endpoint's own
   // checks. Refusals and failures are logged here, with their private detail.
   const app: FastifyInstance = Fastify({
@@ -251,6 +258,7 @@ function createFastify(log: FastifyBaseLogger | undefined, trustProxy: HttpOptio
 
   app.setErrorHandler((error, request, reply) => {
     const answer = toErrorReply(error);
+    if (error instanceof RateLimitedError && error.limiter) events.rateLimited(error.limiter);
     if (answer.status >= 500 && !(error instanceof OAuthError)) {
       log?.error(
         { err: error, method: request.method, url: forLog(request.url, LOG_FIELD_MAX) },
@@ -306,7 +314,10 @@ async function countTokenRequest(
     const now = services.clock.now();
     const keys = [{ limiter, key }];
     const wait = await longestWait(keys, now);
-    if (wait > 0) throw new RateLimitedError(`too many token requests; retry in ${wait} s`, wait);
+    if (wait > 0)
+      throw new RateLimitedError(`too many token requests; retry in ${wait} s`, wait, {
+        limiter: 'token_requests',
+      });
     await countAgainst(keys, now);
   };
   await limit(`addr:${input.remoteAddress}`);

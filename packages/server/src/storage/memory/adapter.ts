@@ -25,6 +25,7 @@ import type {
   UserRecord,
   WebhookAttempt,
   WebhookEventRecord,
+  WebhookQueueStats,
   WebhookStatus,
 } from '../contract.ts';
 import { decideRotation } from '../rotation.ts';
@@ -626,6 +627,20 @@ export class MemoryStorage implements StoragePort {
     if (attempt.outcome === 'retry') event.nextAttemptAt = attempt.nextAttemptAt ?? attempt.at;
     if (attempt.outcome === 'delivered') event.deliveredAt = attempt.at;
     return true;
+  }
+
+  async webhookQueueStats(): Promise<WebhookQueueStats> {
+    this.#open();
+    let pending = 0;
+    let dead = 0;
+    let oldest: number | null = null;
+    for (const event of this.#events.rows.values()) {
+      if (event.status === 'dead') dead += 1;
+      if (event.status !== 'pending') continue;
+      pending += 1;
+      if (oldest === null || event.createdAt < oldest) oldest = event.createdAt;
+    }
+    return { pending, oldestPendingCreatedAt: oldest, dead };
   }
 
   async listWebhookEvents(args: { status?: WebhookStatus; limit: number }): Promise<WebhookEventRecord[]> {

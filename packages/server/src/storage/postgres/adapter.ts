@@ -23,6 +23,7 @@ import type {
   UserRecord,
   WebhookAttempt,
   WebhookEventRecord,
+  WebhookQueueStats,
   WebhookStatus,
 } from '../contract.ts';
 import {
@@ -368,6 +369,18 @@ export class PostgresStorage implements StoragePort {
     const status: WebhookStatus =
       attempt.outcome === 'delivered' ? 'delivered' : attempt.outcome === 'dead' ? 'dead' : 'pending';
     return (await this.#db.run(Q.recordWebhookAttempt(attempt, status))).rowCount === 1;
+  }
+
+  async webhookQueueStats(): Promise<WebhookQueueStats> {
+    const { rows } = await this.#db.run<{ pending: number; oldest: string | number | null; dead: number }>(
+      Q.webhookQueueStats(),
+    );
+    const row = rows[0] ?? { pending: 0, oldest: null, dead: 0 };
+    return {
+      pending: row.pending,
+      oldestPendingCreatedAt: row.oldest === null ? null : Number(row.oldest),
+      dead: row.dead,
+    };
   }
 
   async listWebhookEvents(args: { status?: WebhookStatus; limit: number }): Promise<WebhookEventRecord[]> {

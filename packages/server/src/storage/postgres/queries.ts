@@ -399,6 +399,15 @@ export const recordWebhookAttempt = (attempt: WebhookAttempt, status: WebhookSta
   );
 export const webhookEvents = (limit: number) =>
   q('webhook_events', 'SELECT * FROM webhook_events ORDER BY id DESC LIMIT $1', [limit]);
+export const webhookQueueStats = () =>
+  q(
+    'webhook_queue_stats',
+    `SELECT (SELECT count(*) FROM webhook_events WHERE status = 'pending')::int AS pending,
+            (SELECT min(created_at) FROM webhook_events WHERE status = 'pending') AS oldest,
+            (SELECT count(*) FROM webhook_events WHERE status = 'dead')::int AS dead`,
+    [],
+  );
+
 export const webhookEventsByStatus = (status: WebhookStatus, limit: number) =>
   q('webhook_events_by_status', 'SELECT * FROM webhook_events WHERE status = $1 ORDER BY id DESC LIMIT $2', [
     status,

@@ -132,6 +132,11 @@ export function prepareStatements(db: Database.Database) {
      WHERE id = @id AND status = 'pending'`,
     ),
     webhookEvents: p('SELECT * FROM webhook_events ORDER BY id DESC LIMIT ?'),
+    webhookQueueStats: p(
+      `SELECT (SELECT count(*) FROM webhook_events WHERE status = 'pending') AS pending,
+              (SELECT min(created_at) FROM webhook_events WHERE status = 'pending') AS oldest,
+              (SELECT count(*) FROM webhook_events WHERE status = 'dead') AS dead`,
+    ),
     webhookEventsByStatus: p('SELECT * FROM webhook_events WHERE status = ? ORDER BY id DESC LIMIT ?'),
     retryWebhookEvent: p(
       `UPDATE webhook_events SET status = 'pending', next_attempt_at = ?, lease_until = NULL
