@@ -252,6 +252,55 @@ describe('rate-limit rejections by limiter', () => {
   });
 });
 
+describe('seller sign-in and metrics scraper throttling', () => {
+  test('a throttled sign-in counts seller_sign_in; a throttled metrics guess counts metrics_auth', async () => {
+    const h = await harness(sqliteFactory);
+    try {
+      const page = await h.app.inject({ url: '/account/applications' });
+      const raw = page.headers['set-cookie'];
+      const cookie = String(Array.isArray(raw) ? raw[0] : raw).split(';')[0] ?? '';
+      const csrf = /name="csrf" value="([^"]+)"/.exec(page.body)?.[1] ?? '';
+      const login = () =>
+        h.app.inject({
+          method: 'POST',
+          url: '/login',
+          headers: { 'content-type': 'application/x-www-form-urlencoded', cookie },
+          payload: new URLSearchParams({
+            csrf,
+            email: 'nobody@example.com',
+            password: 'wrong password',
+          }).toString(),
+        });
+      const limiter = (name: string) =>
+        ['renova_rate_limited_total', { limiter: name }] as [string, Record<string, string>];
+      // Five failures per (address, email) in 15 minutes, then a wait (services.ts).
+      const signIn = await moved(h.app, [limiter('seller_sign_in')], async () => {
+        for (let i = 0; i < 5; i++) assert.equal((await login()).statusCode, 401);
+        assert.equal((await login()).statusCode, 429);
+      });
+      assert.deepEqual(signIn, [1]);
+      // Ten failed metrics tokens per address (the admin budget), then 429; the real token still works.
+      const metricsAuth = await moved(h.app, [limiter('metrics_auth')], async () => {
+        for (let i = 0; i < 10; i++)
+          await h.app.inject({
+            url: '/metrics',
+            headers: { authorization: 'Bearer wrong' },
+            remoteAddress: '192.0.2.9',
+          });
+        const refused = await h.app.inject({
+          url: '/metrics',
+          headers: { authorization: 'Bearer wrong' },
+          remoteAddress: '192.0.2.9',
+        });
+        assert.equal(refused.statusCode, 429);
+      });
+      assert.deepEqual(metricsAuth, [1]);
+    } finally {
+      await h.close();
+    }
+  });
+});
+
 describe('SQLite group commit metrics', () => {
   test('one write moves batches and writes by exactly one; the queue is empty at rest', async () => {
     const h = await harness(sqliteFactory);

@@ -59,6 +59,17 @@ describe('GET /openapi.json', () => {
             await validOpenApi(openApiDocument({ admin, metrics, publicApi, demo }));
   });
 
+  test('ignores a query string and answers HEAD without a body', async () => {
+    const plain = await h.app.inject({ url: '/openapi.json' });
+    const odd = await h.app.inject({ url: '/openapi.json?x=%3Cscript%3E&x=%00&admin=true' });
+    assert.equal(odd.statusCode, 200);
+    assert.equal(odd.body, plain.body);
+    const head = await h.app.inject({ method: 'HEAD', url: '/openapi.json' });
+    assert.equal(head.statusCode, 200);
+    assert.equal(head.body, '');
+    assert.equal((await h.app.inject({ method: 'POST', url: '/openapi.json', payload: {} })).statusCode, 404);
+  });
+
   test('documents the endpoints being built alongside (CONTRACT §4.4, §4.5)', async () => {
     const document = (await h.app.inject({ url: '/openapi.json' })).json();
     for (const path of [
@@ -128,6 +139,37 @@ describe('GET /openapi.json', () => {
       assert.equal((await adminApp.inject({ url: '/openapi.json' })).statusCode, 200);
     } finally {
       await Promise.all([noAdmin.close(), separate.close(), adminApp.close()]);
+    }
+  });
+});
+
+describe('the admin listener through the drift recorder', () => {
+  test('its document describes every answer it gives', async () => {
+    const h = await harness(sqliteFactory);
+    const app = await buildAdminApp(h.services, {
+      adminToken: ADMIN_TOKEN,
+      logger: false,
+      metrics: createMetrics(),
+      metricsToken: METRICS_TOKEN,
+    });
+    const recorder = attachOpenApiRecorder(app);
+    try {
+      await app.ready();
+      await recorder.load(app);
+      assert.equal((await app.inject({ url: '/healthz' })).statusCode, 200);
+      assert.equal((await app.inject({ url: '/metrics', headers: bearer(METRICS_TOKEN) })).statusCode, 200);
+      assert.equal((await app.inject({ url: '/metrics' })).statusCode, 401);
+      const user = await postJson(app, '/admin/users', { email: 'admin-listener@example.com' }, admin);
+      assert.equal(user.status, 201);
+      assert.equal((await postJson(app, '/admin/users', { email: 'x@y.test' })).status, 401);
+      // The public endpoints are not on this listener, and not in its document.
+      assert.equal((await postForm(app, '/oauth/token', { grant_type: 'client_credentials' })).status, 404);
+      assert.equal((await app.inject({ url: '/readyz' })).statusCode, 404);
+      assert.ok(recorder.checked >= 6);
+      assert.deepEqual(recorder.violations, []);
+    } finally {
+      await app.close();
+      await h.close();
     }
   });
 });
