@@ -76,7 +76,7 @@ namespace OAS {
     components: {
       schemas: Record<string, Schema>;
       responses: Record<string, ResponseObject>;
-      securitySchemes: Record<string, Record<string, string>>;
+      securitySchemes: Record<string, Record<string, unknown>>;
     };
   }
 }
@@ -166,11 +166,14 @@ const userIdParam: OAS.ParameterObject = {
   schema: { type: 'string', pattern: '^[1-9][0-9]{0,15}$', examples: ['241983636'] },
 };
 
-/** Client authentication of the token, revocation and introspection endpoints (docs/api.md §4.2). */
-const clientAuthentication: OAS.SecurityRequirementObject[] = [
-  { client_secret_basic: [] },
-  { client_secret_post: [] },
-];
+/**
+ * Client authentication of the token, revocation and introspection endpoints (docs/api.md §4.2):
+ * HTTP Basic, or (the empty requirement) client_secret_post, whose credentials are fields of the
+ * body. OpenAPI has no security scheme for credentials in a body, and inventing a header for it
+ * would have generated clients send the secret where proxies log headers; the `client_secret_post`
+ * scheme below is an OAuth 2.0 one that names the token URL, and the body schema carries the fields.
+ */
+const clientAuthentication: OAS.SecurityRequirementObject[] = [{ client_secret_basic: [] }, {}];
 
 /** The answers of the client-authenticated endpoints that every one of them may give. */
 const oauthErrors: Responses = {
@@ -1254,13 +1257,22 @@ export function openApiDocument(options: OpenApiOptions): OAS.Document {
             'RFC 6749 §2.3.1: `client_id:client_secret` in HTTP Basic; a failure answers 401 with `WWW-Authenticate: Basic`.',
         },
         client_secret_post: {
-          // OpenAPI has no scheme for credentials in the body: an apiKey stands for it, and the
-          // description says where the credentials really go (RFC 6749 §2.3.1).
-          type: 'apiKey',
-          in: 'header',
-          name: 'X-Client-Secret-In-Body',
+          type: 'oauth2',
           description:
-            'RFC 6749 §2.3.1 client_secret_post: `client_id` and `client_secret` in the request body (form or JSON), NOT in a header; or `client_secret` = a client_credentials access token of the application without `client_id` (Mercado Pago Java SDK).',
+            'RFC 6749 §2.3.1 client_secret_post: `client_id` and `client_secret` as fields of the token, revocation or introspection request body (form or JSON; see `TokenRequest`), never in a header; or `client_secret` = an unexpired client_credentials access token of the application, without `client_id` (Mercado Pago Java SDK). The operations list it as the empty security requirement `{}` beside `client_secret_basic`, since OpenAPI cannot name a body field as a credential.',
+          flows: {
+            authorizationCode: {
+              authorizationUrl: '/authorization',
+              tokenUrl: '/oauth/token',
+              refreshUrl: '/oauth/token',
+              scopes: {
+                offline_access: 'Refresh tokens: the grant can be renewed without the seller.',
+                read: 'Read the seller’s data.',
+                write: 'Act for the seller.',
+              },
+            },
+            clientCredentials: { tokenUrl: '/oauth/token', scopes: {} },
+          },
         },
         user_bearer: { type: 'http', scheme: 'bearer', description: 'An access token (RFC 6750 §2.1).' },
         owner_bearer: {

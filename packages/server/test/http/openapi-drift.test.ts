@@ -98,10 +98,13 @@ describe('GET /openapi.json', () => {
       'seller_session',
       'user_bearer',
     ]);
-    assert.deepEqual(document.paths['/oauth/token'].post.security, [
-      { client_secret_basic: [] },
-      { client_secret_post: [] },
-    ]);
+    // client_secret_post credentials are body fields: the empty requirement beside Basic.
+    assert.deepEqual(document.paths['/oauth/token'].post.security, [{ client_secret_basic: [] }, {}]);
+    assert.equal(
+      document.components.securitySchemes.client_secret_post.flows.clientCredentials.tokenUrl,
+      '/oauth/token',
+    );
+    assert.ok(document.components.schemas.TokenRequest.properties.client_secret);
     assert.ok(document.paths['/oauth/token'].post.requestBody.content['application/x-www-form-urlencoded']);
     assert.deepEqual(document.paths['/users/me'].get.security, [{ user_bearer: [] }]);
     assert.deepEqual(document.paths['/admin/users'].post.security, [{ admin_bearer: [] }]);
