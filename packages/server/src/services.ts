@@ -12,6 +12,7 @@ import { ClientAuthenticator } from './core/client-auth.ts';
 import { DEFAULT_LIFETIMES, type Lifetimes } from './core/config.ts';
 import { Consent } from './core/consent.ts';
 import { storageOutages } from './core/errors.ts';
+import { ProtocolEventHub } from './core/events.ts';
 import { GrantUseTracker } from './core/grant-use.ts';
 import { Introspection } from './core/introspection.ts';
 import { PasswordHasher } from './core/passwords.ts';
@@ -29,7 +30,7 @@ import { WebhookOutbox } from './core/webhook-outbox.ts';
 import { STRICT_WEBHOOK_TARGETS, type WebhookTargetPolicy } from './core/webhook-targets.ts';
 import { DEFAULT_WEBHOOK_POLICY, type WebhookPolicy } from './core/webhooks.ts';
 import { reportingAvailability, StorageAvailability } from './storage/availability.ts';
-import type { StoragePort } from './storage/contract.ts';
+import type { StoragePort, WebhookQueueStats, WriterStats } from './storage/contract.ts';
 import { WebhookDispatcher } from './webhooks/dispatcher.ts';
 
 export interface ServiceOptions {
@@ -116,6 +117,13 @@ export interface Services {
   webhookTargets: WebhookTargetPolicy;
   /** Storage outage episodes, logged once each. */
   availability: StorageAvailability;
+  /** Protocol outcomes (replays, reuse, revocations, throttling, outages): http/metrics.ts counts them. */
+  events: ProtocolEventHub;
+  /** What the metrics read on a scrape: the outbox, and the SQLite writer's group commit. */
+  operationalStats: {
+    webhookQueue(): Promise<WebhookQueueStats>;
+    writer(): WriterStats | undefined;
+  };
 }
 
 /** Failed admin authentications allowed per address: 10 in 5 minutes. */
@@ -132,7 +140,8 @@ export function createServices(options: ServiceOptions): Services {
   const random = options.random ?? cryptoRandom;
   const lifetimes = options.lifetimes ?? DEFAULT_LIFETIMES;
   const rateLimiter = options.rateLimiter ?? new InProcessRateLimiter();
-  const availability = new StorageAvailability(options.logger);
+  const events = new ProtocolEventHub();
+  const availability = new StorageAvailability(options.logger, (kind) => events.storageUnavailable(kind));
   const storage = reportingAvailability(options.storage, availability, storageOutages);
   const clients = new ClientAuthenticator(storage, clock, rateLimiter);
   // Secrets rotated on another instance drop this one's cached copy (PostgreSQL LISTEN/NOTIFY).
@@ -152,6 +161,7 @@ export function createServices(options: ServiceOptions): Services {
     targets: webhookTargets,
     lookup: options.webhookLookup,
     logger: options.logger,
+    events,
   });
   const grantUse = new GrantUseTracker({
     storage,
@@ -174,8 +184,11 @@ export function createServices(options: ServiceOptions): Services {
     storage,
     lifetimes,
     clock,
-    tokens: new TokenEndpoint({ storage, clock, random, lifetimes, rateLimiter, onGrantUsed }, clients),
-    revocation: new Revocation(storage, clock, clients),
+    tokens: new TokenEndpoint(
+      { storage, clock, random, lifetimes, rateLimiter, onGrantUsed, events },
+      clients,
+    ),
+    revocation: new Revocation(storage, clock, clients, events),
     introspection: new Introspection(storage, clock, clients),
     bearer: new BearerTokens(storage, clock, onGrantUsed),
     accounts: new Accounts({ storage, clock, passwords }),
@@ -218,5 +231,10 @@ export function createServices(options: ServiceOptions): Services {
     requestLimiter: options.requestLimiter,
     webhookTargets,
     availability,
+    events,
+    operationalStats: {
+      webhookQueue: () => storage.webhookQueueStats(),
+      writer: () => storage.writerStats?.(),
+    },
   };
 }

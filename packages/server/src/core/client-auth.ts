@@ -194,6 +194,7 @@ export class ClientAuthenticator {
       throw new RateLimitedError(
         `too many failed client authentications from this address; retry in ${wait} s`,
         wait,
+        { limiter: 'client_auth' },
       );
     }
     try {

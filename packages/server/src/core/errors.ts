@@ -5,6 +5,7 @@
  * a server be vague to clients about why a grant or a credential failed).
  */
 import { StorageUnavailableError } from '../storage/contract.ts';
+import type { LimiterName } from './events.ts';
 
 export type OAuthErrorCode =
   | 'invalid_request'
@@ -123,9 +124,16 @@ export class InvalidApplicationFieldsError extends InvalidRequestError {
 
 export class RateLimitedError extends OAuthError {
   readonly retryAfterSeconds: number;
-  constructor(description: string, retryAfterSeconds: number, options?: OAuthErrorOptions) {
+  /** Which throttle refused (the metrics count rejections by it). */
+  readonly limiter: LimiterName | undefined;
+  constructor(
+    description: string,
+    retryAfterSeconds: number,
+    options?: OAuthErrorOptions & { limiter?: LimiterName },
+  ) {
     super('local_rate_limited', description, options);
     this.retryAfterSeconds = retryAfterSeconds;
+    this.limiter = options?.limiter;
   }
 }
 

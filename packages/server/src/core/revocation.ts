@@ -1,5 +1,6 @@
 import type { StoragePort } from '../storage/contract.ts';
 import type { ClientAuthenticator, ClientRequest } from './client-auth.ts';
+import { ProtocolEventHub, type ProtocolEvents } from './events.ts';
 import type { Clock } from './ports.ts';
 import { authenticatedTokenRequest } from './presented-token.ts';
 
@@ -8,11 +9,18 @@ export class Revocation {
   readonly #storage: StoragePort;
   readonly #clock: Clock;
   readonly #clients: ClientAuthenticator;
+  readonly #events: ProtocolEvents;
 
-  constructor(storage: StoragePort, clock: Clock, clients: ClientAuthenticator) {
+  constructor(
+    storage: StoragePort,
+    clock: Clock,
+    clients: ClientAuthenticator,
+    events: ProtocolEvents = new ProtocolEventHub(),
+  ) {
     this.#storage = storage;
     this.#clock = clock;
     this.#clients = clients;
+    this.#events = events;
   }
 
   /**
@@ -24,7 +32,9 @@ export class Revocation {
     const { app, found } = await authenticatedTokenRequest(this.#clients, this.#storage, request);
     if (!found || found.record.clientId !== app.clientId) return;
     const now = this.#clock.now();
-    if (found.type === 'refresh') await this.#storage.revokeFamily(found.record.familyId, now);
-    else await this.#storage.revokeAccessToken(found.record.id, now);
+    if (found.type === 'refresh') {
+      await this.#storage.revokeFamily(found.record.familyId, now);
+      this.#events.familyRevoked('revocation_endpoint');
+    } else await this.#storage.revokeAccessToken(found.record.id, now);
   }
 }

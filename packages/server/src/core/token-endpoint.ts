@@ -2,6 +2,7 @@ import type { StoragePort } from '../storage/contract.ts';
 import { ClientAuthenticator, credentialParamNames, presentedCredentials } from './client-auth.ts';
 import type { Lifetimes } from './config.ts';
 import { UnauthorizedClientError, UnsupportedGrantTypeError } from './errors.ts';
+import { ProtocolEventHub, type ProtocolEvents } from './events.ts';
 import { GRANT_TYPES, GRANTS, type GrantContext, type GrantResult, isGrantType } from './grants/index.ts';
 import { type Params, requireParams, stringParam } from './params.ts';
 import type { Clock, RandomSource } from './ports.ts';
@@ -33,6 +34,8 @@ export interface TokenEndpointDeps {
    * (core/grant-use.ts batches these off the request path).
    */
   onGrantUsed?: ((clientId: string, userId: number) => void) | undefined;
+  /** Outcomes for the metrics; none reported when omitted. */
+  events?: ProtocolEvents;
 }
 
 /**
@@ -47,7 +50,7 @@ export class TokenEndpoint {
 
   constructor(deps: TokenEndpointDeps, clients?: ClientAuthenticator) {
     const { storage, clock, random, lifetimes } = deps;
-    this.#context = { storage, clock, random, lifetimes };
+    this.#context = { storage, clock, random, lifetimes, events: deps.events ?? new ProtocolEventHub() };
     this.#onGrantUsed = deps.onGrantUsed ?? (() => {});
     this.#clients = clients ?? new ClientAuthenticator(deps.storage, deps.clock, deps.rateLimiter);
   }

@@ -6,6 +6,7 @@ import {
   RateLimitedError,
   TemporarilyUnavailableError,
 } from '../core/errors.ts';
+import type { ProtocolEvents } from '../core/events.ts';
 import { GRANT_TYPES, isGrantType } from '../core/grants/index.ts';
 import { forLog, LOG_FIELD_MAX } from '../core/identifiers.ts';
 import type { Params } from '../core/params.ts';
@@ -18,6 +19,7 @@ import { parseParamsBody } from './body.ts';
 import { type DemoState, registerDemoPages } from './demo.ts';
 import { toErrorReply } from './errors.ts';
 import { createMetrics, type HttpMetrics, metricsRoutes } from './metrics.ts';
+import { type OpenApiOptions, openApiDocument } from './openapi.ts';
 import { ownerRoutes } from './owner.ts';
 import { answerFrameworkError, answerParserError, MAX_PARAM_LENGTH } from './parser-errors.ts';
 import { registerSellerPages } from './seller.ts';
@@ -61,8 +63,11 @@ export async function buildApp(services: Services, options: HttpOptions): Promis
   // Fastify gets no logger: a child logger per request cost more than the token endpoint's own
   // checks. Refusals and failures are logged here, with their private detail.
   const log = options.logger || undefined;
-  const app = createFastify(log, options.trustProxy);
+  const app = createFastify(log, options.trustProxy, services.events);
   const metrics = options.metrics ?? createMetrics();
+  metrics.bind(services);
+  // The admin API is registered here unless it has its own listener (RENOVA_ADMIN_LISTEN).
+  const adminHere = Boolean(options.adminToken) && options.adminListener !== 'separate';
 
   // The OAuth endpoints parse their own bodies, so that every malformed body gets a precise
   // invalid_request (JSON syntax errors located, duplicate form parameters refused).
@@ -124,6 +129,12 @@ export async function buildApp(services: Services, options: HttpOptions): Promis
   });
 
   app.get('/healthz', async () => ({ status: 'ok' }));
+  serveOpenApi(app, {
+    admin: adminHere,
+    metrics: options.metricsToken !== undefined,
+    publicApi: true,
+    demo: options.demo !== undefined,
+  });
   // Ready means a write can succeed now (the storage answers, its writer runs, the file is
   // writable): a load balancer then never sends traffic this instance cannot store. The reason is
   // in the body, and logged once per change, not once per probe.
@@ -157,7 +168,7 @@ export async function buildApp(services: Services, options: HttpOptions): Promis
     await app.register((plugin) => metricsRoutes(plugin, services, { metrics, token, log }));
   }
 
-  if (options.adminToken && options.adminListener !== 'separate') {
+  if (adminHere && options.adminToken) {
     const token = options.adminToken;
     await app.register((admin) => adminRoutes(admin, services, { token, log }), { prefix: '/admin' });
   }
@@ -192,8 +203,10 @@ export async function buildAdminApp(
   },
 ): Promise<FastifyInstance> {
   const log = options.logger || undefined;
-  const app = createFastify(log, options.trustProxy);
+  const app = createFastify(log, options.trustProxy, services.events);
+  options.metrics?.bind(services);
   app.get('/healthz', async () => ({ status: 'ok' }));
+  serveOpenApi(app, { admin: true, metrics: options.metrics !== undefined, publicApi: false, demo: false });
   if (options.metrics) {
     const { metrics, metricsToken: token } = options;
     await app.register((plugin) => metricsRoutes(plugin, services, { metrics, token, log }));
@@ -204,8 +217,28 @@ export async function buildAdminApp(
   return app;
 }
 
+/**
+ * `GET /openapi.json`: the document of what this listener serves (http/openapi.ts), public and
+ * cacheable: it holds no secret and changes only with a new release or configuration. Serialized
+ * once.
+ */
+function serveOpenApi(app: FastifyInstance, options: OpenApiOptions): void {
+  const body = JSON.stringify(openApiDocument(options));
+  app.get('/openapi.json', async (_request, reply) =>
+    reply
+      .header('content-type', 'application/json; charset=utf-8')
+      .header('cache-control', 'public, max-age=300')
+      .header('access-control-allow-origin', '*')
+      .send(body),
+  );
+}
+
 /** A Fastify instance with the one error mapping and 404 answer every listener shares. */
-function createFastify(log: FastifyBaseLogger | undefined, trustProxy: HttpOptions['trustProxy']) {
+function createFastify(
+  log: FastifyBaseLogger | undefined,
+  trustProxy: HttpOptions['trustProxy'],
+  events: ProtocolEvents,
+) {
   // Fastify gets no logger: a child logger per request cost more than the token endpoint's own
   // checks. Refusals and failures are logged here, with their private detail.
   const app: FastifyInstance = Fastify({
@@ -229,6 +262,7 @@ function createFastify(log: FastifyBaseLogger | undefined, trustProxy: HttpOptio
 
   app.setErrorHandler((error, request, reply) => {
     const answer = toErrorReply(error);
+    if (error instanceof RateLimitedError && error.limiter) events.rateLimited(error.limiter);
     if (answer.status >= 500 && !(error instanceof OAuthError)) {
       log?.error(
         { err: error, method: request.method, url: forLog(request.url, LOG_FIELD_MAX) },
@@ -284,7 +318,10 @@ async function countTokenRequest(
     const now = services.clock.now();
     const keys = [{ limiter, key }];
     const wait = await longestWait(keys, now);
-    if (wait > 0) throw new RateLimitedError(`too many token requests; retry in ${wait} s`, wait);
+    if (wait > 0)
+      throw new RateLimitedError(`too many token requests; retry in ${wait} s`, wait, {
+        limiter: 'token_requests',
+      });
     await countAgainst(keys, now);
   };
   await limit(`addr:${input.remoteAddress}`);

@@ -14,7 +14,7 @@ import { countAgainst, longestWait, type RateLimiter } from '../core/rate-limit.
 export function bearerSecretGuard(options: {
   secret: string;
   /** `admin`, `metrics`: the limiter key prefix and the log events' name. */
-  name: string;
+  name: 'admin' | 'metrics';
   /** The variable that holds the secret, for the error message. */
   variable: string;
   limiter: RateLimiter;
@@ -34,7 +34,9 @@ export function bearerSecretGuard(options: {
         { event: `${name}.auth_throttled`, remote_address: request.ip },
         `${name} authentication throttled`,
       );
-      throw new RateLimitedError(`too many failed ${name} authentications; retry in ${wait} s`, wait);
+      throw new RateLimitedError(`too many failed ${name} authentications; retry in ${wait} s`, wait, {
+        limiter: name === 'admin' ? 'admin_auth' : 'metrics_auth',
+      });
     }
     await countAgainst(keys, now);
     log?.warn(

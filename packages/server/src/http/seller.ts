@@ -1,6 +1,6 @@
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { type AuthorizationRequestCheck, authorizationResponseUrl } from '../core/authorization-request.ts';
-import { NotFoundError, OAuthError } from '../core/errors.ts';
+import { NotFoundError, OAuthError, RateLimitedError } from '../core/errors.ts';
 import { isClientId } from '../core/identifiers.ts';
 import type { Services } from '../services.ts';
 import { toErrorReply } from './errors.ts';
@@ -48,6 +48,7 @@ export function registerSellerPages(
   // Pages answer errors with a page, never with JSON.
   pages.setErrorHandler((error, request, reply) => {
     const answer = toErrorReply(error);
+    if (error instanceof RateLimitedError && error.limiter) services.events.rateLimited(error.limiter);
     if (answer.status >= 500) options.log?.error({ err: error, url: request.url }, 'page failed');
     const kind: ErrorKind = answer.status === 429 ? 'throttled' : 'generic';
     const detail = error instanceof OAuthError && answer.status < 500 ? error.description : undefined;
@@ -169,10 +170,12 @@ export function registerSellerPages(
     // Throttled per (address, email) and per address, before any hashing (core/seller-sign-in.ts).
     const attempt = await signIn.signIn({ email, password, address: request.ip });
     if (attempt.outcome === 'throttled') {
+      services.events.rateLimited('seller_sign_in');
       void reply.header('retry-after', String(attempt.retryAfterSeconds));
       return again(429, MESSAGES[locale].signIn.throttled(Math.ceil(attempt.retryAfterSeconds / 60)));
     }
     if (attempt.outcome === 'busy') {
+      services.events.rateLimited('seller_sign_in_busy');
       // Every hashing slot is taken (a spray, or a rush): answer now rather than queue without end.
       void reply.header('retry-after', String(attempt.retryAfterSeconds));
       return again(429, MESSAGES[locale].signIn.busy);

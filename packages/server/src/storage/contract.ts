@@ -36,6 +36,21 @@ export class StorageUnavailableError extends Error {
   }
 }
 
+/**
+ * Classes of storage outage (503 temporarily_unavailable), told apart by the driver's code
+ * (storage/availability.ts `outageKind`); the metrics count outages by them.
+ */
+export type StorageOutageKind =
+  | 'unreachable'
+  | 'read_only'
+  | 'disk_full'
+  | 'contention'
+  | 'too_many_connections'
+  | 'shutting_down'
+  | 'writer_stopped'
+  | 'io_error'
+  | 'other';
+
 export interface UserRecord {
   id: number;
   email: string;
@@ -461,6 +476,27 @@ export interface WebhookEventRecord extends NewWebhookEvent {
   deliveredAt: number | null;
 }
 
+/** `webhookQueueStats()`: the outbox as the metrics see it. */
+export interface WebhookQueueStats {
+  pending: number;
+  oldestPendingCreatedAt: number | null;
+  dead: number;
+}
+
+/**
+ * The SQLite writer's group commit as the metrics see it (sqlite/group-commit.ts): cumulative
+ * batches, writes and wait, the largest batch and longest wait since the previous reading (reset
+ * by reading), and the steps queued now.
+ */
+export interface WriterStats {
+  batches: number;
+  writes: number;
+  waitSeconds: number;
+  maxBatch: number;
+  maxWaitSeconds: number;
+  queueDepth: number;
+}
+
 /** The result of one delivery attempt, recorded by `recordWebhookAttempt`. */
 export interface WebhookAttempt {
   id: number;
@@ -621,6 +657,17 @@ export interface StoragePort {
    * Ignored (resolves false) when the event is no longer `pending`.
    */
   recordWebhookAttempt(attempt: WebhookAttempt): Promise<boolean>;
+  /**
+   * For the metrics, read on a scrape: how many events wait (`pending`) and since when (the oldest
+   * pending event's `createdAt`, null when none), and how many were given up (`dead`). Uses the
+   * `(status, next_attempt_at)` index; costs one query.
+   */
+  webhookQueueStats(): Promise<WebhookQueueStats>;
+  /**
+   * Adapters with a group-committing writer (SQLite) report it here, synchronously and without
+   * I/O, for the metrics; others leave it out.
+   */
+  writerStats?(): WriterStats | undefined;
   /** Events by application and status (all when omitted), newest first, below `before`. */
   listWebhookEvents(args: ListWebhookEvents): Promise<WebhookEventRecord[]>;
   /**

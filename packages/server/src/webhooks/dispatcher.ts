@@ -2,6 +2,7 @@ import type { LookupFunction } from 'node:net';
 import type { Logger } from 'pino';
 import { Agent, fetch as undiciFetch } from 'undici';
 import { TemporarilyUnavailableError } from '../core/errors.ts';
+import type { ProtocolEvents } from '../core/events.ts';
 import type { Clock, RandomSource } from '../core/ports.ts';
 import type { Sealer } from '../core/sealing.ts';
 import {
@@ -27,6 +28,8 @@ export interface DispatcherDeps {
   random: RandomSource;
   policy: WebhookPolicy;
   logger?: Pick<Logger, 'info' | 'warn' | 'error'> | undefined;
+  /** Each attempt's outcome, for the metrics. */
+  events?: ProtocolEvents | undefined;
   /** Injected for tests; defaults to undici's fetch through the vetting agent below. */
   fetch?: typeof fetch;
   /** Which targets may be connected to (default: public addresses only). */
@@ -187,11 +190,13 @@ export class WebhookDispatcher {
     const attempts = event.attempts + 1;
     if (error === null) {
       await storage.recordWebhookAttempt({ id: event.id, at, httpStatus, error, outcome: 'delivered' });
+      this.#deps.events?.webhookAttempt('delivered');
       logger?.info({ webhook: event.id, action: event.action, attempts }, 'webhook delivered');
       return;
     }
     if (attempts >= policy.maxAttempts) {
       await storage.recordWebhookAttempt({ id: event.id, at, httpStatus, error, outcome: 'dead' });
+      this.#deps.events?.webhookAttempt('dead');
       logger?.error(
         { webhook: event.id, action: event.action, attempts, error },
         'webhook given up; see `renova webhooks list --status dead`',
@@ -207,6 +212,7 @@ export class WebhookDispatcher {
       outcome: 'retry',
       nextAttemptAt: at + delay,
     });
+    this.#deps.events?.webhookAttempt('retry');
     logger?.warn({ webhook: event.id, attempts, error, retryInMs: delay }, 'webhook delivery failed');
   }
 }

@@ -4,6 +4,7 @@ import { buildApp, type HttpOptions } from '../../src/http/app.ts';
 import { createServices, type ServiceOptions, type Services } from '../../src/services.ts';
 import { createdApplicationView, issuedCodeView } from '../../src/views.ts';
 import { TestClock } from './clock.ts';
+import { attachOpenApiRecorder, type OpenApiRecorder } from './openapi-recorder.ts';
 import type { StorageFactory, TestStorage } from './storages.ts';
 
 export { TestClock };
@@ -17,6 +18,8 @@ export interface Harness {
   services: Services;
   clock: TestClock;
   testStorage: TestStorage;
+  /** Checks every response against /openapi.json; `close()` fails on a mismatch. */
+  openapi: OpenApiRecorder | undefined;
   /** An integrator (owner), a seller and an application with all scopes. */
   seed(options?: { scope?: string; pkceRequired?: boolean }): Promise<Seeded>;
   close(): Promise<void>;
@@ -45,6 +48,11 @@ export async function harness(
     http?: Partial<HttpOptions>;
     /** Injected services (rate limiters…). */
     services?: Pick<ServiceOptions, 'rateLimiter' | 'requestLimiter' | 'logger'>;
+    /**
+     * Check every response against the app's /openapi.json (test/helpers/openapi-recorder.ts).
+     * On by default; RENOVA_TEST_OPENAPI=0 turns it off for a whole run.
+     */
+    openapi?: boolean;
   } = {},
 ): Promise<Harness> {
   const testStorage = await factory.create();
@@ -63,12 +71,16 @@ export async function harness(
     logger: false,
     ...options.http,
   });
+  const openapi =
+    (options.openapi ?? process.env.RENOVA_TEST_OPENAPI !== '0') ? attachOpenApiRecorder(app) : undefined;
   await app.ready();
+  await openapi?.load(app);
   return {
     app,
     services,
     clock,
     testStorage,
+    openapi,
     async seed(seedOptions = {}) {
       counter += 1;
       const owner = await services.accounts.createUser({ email: `owner${counter}@example.com` });
@@ -108,6 +120,7 @@ export async function harness(
     async close() {
       await app.close();
       await testStorage.cleanup();
+      openapi?.assertNoDrift();
     },
   };
 }

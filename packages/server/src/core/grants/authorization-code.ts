@@ -9,7 +9,7 @@ import { GRANT_FAILED, type GrantHandler } from './grant.ts';
 export const authorizationCodeGrant: GrantHandler = {
   grantType: 'authorization_code',
   required: ['code', 'redirect_uri'],
-  async handle({ storage, clock, random, lifetimes }, { app }, params) {
+  async handle({ storage, clock, random, lifetimes, events }, { app }, params) {
     const now = clock.now();
     const codeParam = stringParam(params, 'code') as string;
     const redirectUri = stringParam(params, 'redirect_uri') as string;
@@ -49,6 +49,10 @@ export const authorizationCodeGrant: GrantHandler = {
       refresh: { hash: refresh.hash, issuedAt: now, expiresAt: now + lifetimes.refreshTokenSeconds * 1000 },
     });
     if (result.outcome === 'code_reused') {
+      // RFC 6749 §4.1.2: "the authorization server MUST deny the request and SHOULD revoke (when
+      // possible) all tokens previously issued based on that authorization code" (done by the step).
+      events.codeReuseDetected();
+      events.familyRevoked('code_reuse');
       throw new InvalidGrantError(
         'this authorization code was already used; every token issued from it has been revoked. Start a new authorization',
         { detail: 'authorization code reuse' },

@@ -1,6 +1,7 @@
 import type { GrantType, StoragePort } from '../../storage/contract.ts';
 import type { AuthenticatedClient } from '../client-auth.ts';
 import type { Lifetimes } from '../config.ts';
+import type { ProtocolEvents } from '../events.ts';
 import type { Params } from '../params.ts';
 import type { Clock, RandomSource } from '../ports.ts';
 import type { TokenResponse } from '../token-response.ts';
@@ -11,6 +12,8 @@ export interface GrantContext {
   clock: Clock;
   random: RandomSource;
   lifetimes: Lifetimes;
+  /** Where replays, reuse detections and family revocations are reported (metrics). */
+  events: ProtocolEvents;
 }
 
 /** What a grant handler returns; `outcome` feeds metrics and logs. */

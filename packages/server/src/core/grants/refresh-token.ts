@@ -22,7 +22,7 @@ const INVALID_REFRESH_DETAIL = {
 export const refreshTokenGrant: GrantHandler = {
   grantType: 'refresh_token',
   required: ['refresh_token'],
-  async handle({ storage, clock, random, lifetimes }, { app }, params) {
+  async handle({ storage, clock, random, lifetimes, events }, { app }, params) {
     const now = clock.now();
     const presented = stringParam(params, 'refresh_token') as string;
     const requestedScope = stringParam(params, 'scope');
@@ -75,6 +75,7 @@ export const refreshTokenGrant: GrantHandler = {
       case 'replayed': {
         const first = openReplay(parsed.secret, parsed.id, result.replaySeal);
         if (!first) throw new InvalidGrantError(GRANT_FAILED, { detail: 'replay seal did not open' });
+        events.refreshReplayed();
         return {
           outcome: 'replayed',
           response: pairResponse({
@@ -89,6 +90,9 @@ export const refreshTokenGrant: GrantHandler = {
         };
       }
       case 'reused':
+        // The storage step revoked the family in the same transaction (RFC 9700 §4.14.2).
+        events.refreshReuseDetected();
+        events.familyRevoked('refresh_reuse');
         throw new InvalidGrantError(
           'this refresh token was already used; every token of this authorization has been revoked for safety. The seller must authorize again',
           { detail: `refresh token reuse, family ${result.familyId} revoked` },

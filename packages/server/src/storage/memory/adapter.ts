@@ -33,6 +33,7 @@ import type {
   UserRecord,
   WebhookAttempt,
   WebhookEventRecord,
+  WebhookQueueStats,
 } from '../contract.ts';
 import { decideRotation } from '../rotation.ts';
 import { ALL_GRANT_TYPES, searchedUserId } from '../rows.ts';
@@ -773,6 +774,20 @@ export class MemoryStorage implements StoragePort {
     if (attempt.outcome === 'retry') event.nextAttemptAt = attempt.nextAttemptAt ?? attempt.at;
     if (attempt.outcome === 'delivered') event.deliveredAt = attempt.at;
     return true;
+  }
+
+  async webhookQueueStats(): Promise<WebhookQueueStats> {
+    this.#open();
+    let pending = 0;
+    let dead = 0;
+    let oldest: number | null = null;
+    for (const event of this.#events.rows.values()) {
+      if (event.status === 'dead') dead += 1;
+      if (event.status !== 'pending') continue;
+      pending += 1;
+      if (oldest === null || event.createdAt < oldest) oldest = event.createdAt;
+    }
+    return { pending, oldestPendingCreatedAt: oldest, dead };
   }
 
   async listWebhookEvents(args: ListWebhookEvents): Promise<WebhookEventRecord[]> {

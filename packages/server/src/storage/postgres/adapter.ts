@@ -31,6 +31,7 @@ import type {
   UserRecord,
   WebhookAttempt,
   WebhookEventRecord,
+  WebhookQueueStats,
   WebhookStatus,
 } from '../contract.ts';
 import {
@@ -454,6 +455,18 @@ export class PostgresStorage implements StoragePort {
     const status: WebhookStatus =
       attempt.outcome === 'delivered' ? 'delivered' : attempt.outcome === 'dead' ? 'dead' : 'pending';
     return (await this.#db.run(Q.recordWebhookAttempt(attempt, status))).rowCount === 1;
+  }
+
+  async webhookQueueStats(): Promise<WebhookQueueStats> {
+    const { rows } = await this.#db.run<{ pending: number; oldest: string | number | null; dead: number }>(
+      Q.webhookQueueStats(),
+    );
+    const row = rows[0] ?? { pending: 0, oldest: null, dead: 0 };
+    return {
+      pending: row.pending,
+      oldestPendingCreatedAt: row.oldest === null ? null : Number(row.oldest),
+      dead: row.dead,
+    };
   }
 
   async listWebhookEvents(args: ListWebhookEvents): Promise<WebhookEventRecord[]> {

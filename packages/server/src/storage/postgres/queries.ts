@@ -563,6 +563,15 @@ export const webhookEvents = (args: ListWebhookEvents) =>
      ORDER BY id DESC LIMIT $4`,
     [args.clientId ?? null, args.status ?? null, args.before ?? Number.MAX_SAFE_INTEGER, args.limit],
   );
+export const webhookQueueStats = () =>
+  q(
+    'webhook_queue_stats',
+    `SELECT (SELECT count(*) FROM webhook_events WHERE status = 'pending')::int AS pending,
+            (SELECT min(created_at) FROM webhook_events WHERE status = 'pending') AS oldest,
+            (SELECT count(*) FROM webhook_events WHERE status = 'dead')::int AS dead`,
+    [],
+  );
+
 export const retryWebhookEvent = (id: number, now: number, clientId: string | undefined) =>
   q(
     'retry_webhook_event',

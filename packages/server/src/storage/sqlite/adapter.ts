@@ -34,6 +34,8 @@ import {
   type UserRecord,
   type WebhookAttempt,
   type WebhookEventRecord,
+  type WebhookQueueStats,
+  type WriterStats,
 } from '../contract.ts';
 import {
   type AccessTokenRow,
@@ -64,6 +66,7 @@ import {
   type WebhookEventRow,
 } from '../rows.ts';
 import { openConnection } from './connection.ts';
+import { COMMIT_STATS } from './group-commit.ts';
 import { SQLITE_MIGRATIONS } from './migrations.ts';
 import { prepareStatements, type Statements } from './statements.ts';
 import type { StepArgs, StepResult, WriteStepName } from './write-steps.ts';
@@ -424,6 +427,34 @@ export class SqliteStorage implements StoragePort {
 
   recordWebhookAttempt(attempt: WebhookAttempt): Promise<boolean> {
     return this.#write('recordWebhookAttempt', attempt);
+  }
+
+  webhookQueueStats(): Promise<WebhookQueueStats> {
+    return this.#read(() => {
+      const row = this.s.webhookQueueStats.get() as { pending: number; oldest: number | null; dead: number };
+      return { pending: row.pending, oldestPendingCreatedAt: row.oldest, dead: row.dead };
+    });
+  }
+
+  /**
+   * The group commit's statistics, read on a metrics scrape (StoragePort.writerStats). Reading
+   * resets the maxima, so each scrape sees those of its own interval.
+   */
+  writerStats(): WriterStats | undefined {
+    const writer = this.#writer;
+    if (!writer) return undefined;
+    const s = writer.stats;
+    const stats = {
+      batches: s[COMMIT_STATS.batches] ?? 0,
+      writes: s[COMMIT_STATS.writes] ?? 0,
+      waitSeconds: s[COMMIT_STATS.waitSeconds] ?? 0,
+      maxBatch: s[COMMIT_STATS.maxBatch] ?? 0,
+      maxWaitSeconds: s[COMMIT_STATS.maxWaitSeconds] ?? 0,
+      queueDepth: writer.queueDepth,
+    };
+    s[COMMIT_STATS.maxBatch] = 0;
+    s[COMMIT_STATS.maxWaitSeconds] = 0;
+    return stats;
   }
 
   listWebhookEvents(args: ListWebhookEvents): Promise<WebhookEventRecord[]> {

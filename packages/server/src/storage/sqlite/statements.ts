@@ -194,6 +194,11 @@ export function prepareStatements(db: Database.Database) {
       `SELECT * FROM webhook_events WHERE client_id = @clientId AND id < @before AND (@status IS NULL OR status = @status)
      ORDER BY id DESC LIMIT @limit`,
     ),
+    webhookQueueStats: p(
+      `SELECT (SELECT count(*) FROM webhook_events WHERE status = 'pending') AS pending,
+              (SELECT min(created_at) FROM webhook_events WHERE status = 'pending') AS oldest,
+              (SELECT count(*) FROM webhook_events WHERE status = 'dead') AS dead`,
+    ),
     retryWebhookEvent: p(
       `UPDATE webhook_events SET status = 'pending', next_attempt_at = ?, lease_until = NULL
      WHERE id = ? AND status IN ('pending', 'dead')`,

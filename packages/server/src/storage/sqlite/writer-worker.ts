@@ -8,9 +8,11 @@ import type { WorkerReply, WorkerRequest } from './writer.ts';
 /** The writer thread: owns the write connection and group-commits the steps it is sent. */
 const port = parentPort;
 if (!port) throw new Error('writer-worker must run as a worker thread');
-const db = openConnection((workerData as { path: string }).path);
+const data = workerData as { path: string; stats?: Float64Array };
+const db = openConnection(data.path);
 const statements = prepareStatements(db);
-const committer = new GroupCommitter(db);
+// The statistics live in memory shared with the main thread (writer.ts WorkerWriter.stats).
+const committer = new GroupCommitter(db, undefined, data.stats);
 /**
  * A write statement that changes nothing: inside the batch's BEGIN IMMEDIATE it proves the file
  * is writable (SQLITE_READONLY otherwise) without writing a page, so a probe costs no fsync.

@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type Database from 'better-sqlite3';
 import { reviveBuffers } from './connection.ts';
-import { GroupCommitter } from './group-commit.ts';
+import { GroupCommitter, newCommitStats } from './group-commit.ts';
 import { prepareStatements } from './statements.ts';
 import { type StepArgs, type StepResult, type WriteStepName, writeSteps } from './write-steps.ts';
 
@@ -13,6 +13,10 @@ export interface Writer {
   /** Resolves when a write could succeed now: the writer runs and the database is writable. */
   probe(): Promise<void>;
   close(): Promise<void>;
+  /** Group-commit statistics (group-commit.ts COMMIT_STATS), read on a metrics scrape. */
+  readonly stats: Float64Array;
+  /** Steps sent and not yet answered. */
+  readonly queueDepth: number;
 }
 
 /** Writes on the calling thread's own connection (used for ':memory:' and by short CLI commands). */
@@ -20,9 +24,10 @@ export class InlineWriter implements Writer {
   readonly #committer: GroupCommitter;
   readonly #statements: ReturnType<typeof prepareStatements>;
   readonly #probe: Database.Statement;
+  readonly stats = newCommitStats();
 
   constructor(db: Database.Database) {
-    this.#committer = new GroupCommitter(db);
+    this.#committer = new GroupCommitter(db, undefined, this.stats);
     this.#statements = prepareStatements(db);
     // See writer-worker.ts: a write statement that changes nothing fails on a read-only file.
     this.#probe = db.prepare('UPDATE schema_migrations SET name = name WHERE 0');
@@ -30,6 +35,10 @@ export class InlineWriter implements Writer {
 
   async probe(): Promise<void> {
     await this.#committer.run(() => this.#probe.run());
+  }
+
+  get queueDepth(): number {
+    return this.#committer.queued;
   }
 
   run<K extends WriteStepName>(name: K, args: StepArgs<K>): Promise<StepResult<K>> {
@@ -143,10 +152,16 @@ export class WorkerWriter implements Writer {
   /** Set when the writer gave up restarting: every write and probe is refused with it. */
   #failed: string | undefined;
   #closed = false;
+  /** Shared with every writer thread this writer starts: the counts survive a restart. */
+  readonly stats = newCommitStats();
 
   constructor(path: string, options: WorkerWriterOptions = {}) {
     this.#path = path;
     this.#options = options;
+  }
+
+  get queueDepth(): number {
+    return this.#pending.size;
   }
 
   /** The writer thread, when one runs: for diagnostics (threadId) and for tests that stop it. */
@@ -161,7 +176,7 @@ export class WorkerWriter implements Writer {
     const worker = new Worker(thread.script, {
       eval: thread.eval,
       execArgv: [],
-      workerData: { path: this.#path },
+      workerData: { path: this.#path, stats: this.stats },
     });
     worker.unref();
     worker.on('message', (replies: WorkerReply[]) => {
