@@ -4,6 +4,7 @@
  * forbidding inline code. Everything works without the script: it only adds the copy buttons.
  */
 export const PORTAL_STYLESHEET = `
+[hidden] { display: none !important; }
 .top { max-width: 1080px; }
 .top nav { display: flex; gap: 6px; flex-wrap: wrap; font-size: 15px; }
 .top nav a { padding: 6px 10px; border-radius: 8px; text-decoration: none; color: var(--muted); }
