@@ -1,9 +1,11 @@
 import { createHash } from 'node:crypto';
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { SITES } from '../core/accounts.ts';
 import { checkGrantTypes, checkRedirectUri } from '../core/applications.ts';
-import { NotFoundError, OAuthError } from '../core/errors.ts';
-import { isClientId } from '../core/identifiers.ts';
+import { InvalidRequestError, NotFoundError, OAuthError } from '../core/errors.ts';
+import { isClientId, isUserId } from '../core/identifiers.ts';
 import { ALL_SCOPES } from '../core/scopes.ts';
+import { TestUserLimitError } from '../core/test-users.ts';
 import { checkNotificationUrl } from '../core/webhook-targets.ts';
 import type { Services } from '../services.ts';
 import type { ApplicationRecord } from '../storage/contract.ts';
@@ -25,7 +27,10 @@ import {
   type PortalUser,
   portalHomePage,
   rotatedSecretPage,
+  sellersPage,
   settingsPage,
+  testingPage,
+  webhooksPage,
 } from './pages/developers-views.ts';
 import type { Locale } from './pages/i18n.ts';
 import { loginPage } from './pages/views.ts';
@@ -54,6 +59,11 @@ const LIMITS = { name: 100, description: 500, url: 2048, redirectUris: 20, searc
 
 /** A secret waits in its sealed cookie at most this long between the POST and the page that shows it. */
 const REVEAL_SECONDS = 120;
+
+const SELLERS_PER_PAGE = 20;
+const EVENTS_PER_PAGE = 20;
+/** The core's bound (core/test-users.ts TEST_USER_DESCRIPTION_MAX), checked here to answer next to the field. */
+const TEST_USER_DESCRIPTION_LIMIT = 255;
 
 /**
  * The developer portal (docs/developer-portal.md): an integrator manages the applications it owns.
@@ -184,7 +194,11 @@ export async function registerDeveloperPortal(
         if (!input) return again(errors);
         let created: Awaited<ReturnType<Services['applications']['create']>>;
         try {
-          created = await services.applications.create({ ...input, ownerUserId: me.userId });
+          created = await services.applications.create({
+            ...input,
+            description: input.description ?? undefined,
+            ownerUserId: me.userId,
+          });
         } catch (error) {
           const fieldErrors = fieldErrorsOf(error);
           if (fieldErrors) return again(fieldErrors);
@@ -207,7 +221,8 @@ export async function registerDeveloperPortal(
         const me = developer(request);
         const app = await owned(request);
         const notice = noticeOf(request, PORTAL_MESSAGES[me.locale]);
-        return page(reply, 200, overviewPage({ ...frame(me, app), secrets: validSecrets(app), notice }));
+        const secrets = await services.applications.secrets(app.clientId);
+        return page(reply, 200, overviewPage({ ...frame(me, app), secrets: currentFirst(secrets), notice }));
       });
 
       portal.post('/applications/:clientId/client-secret', async (request, reply) => {
@@ -248,6 +263,13 @@ export async function registerDeveloperPortal(
         const secret = takeReveal(request, reply, me, app.clientId);
         if (!secret) return reply.redirect(`/developers/applications/${app.clientId}?notice=shown`, 303);
         const view = frame(me, app);
+        if (secret.kind === 'testUser') {
+          return page(
+            reply,
+            200,
+            await testing(me, app, { siteId: 'MLA', description: '' }, {}, secret.user),
+          );
+        }
         if (secret.kind === 'created') {
           return page(
             reply,
@@ -284,12 +306,231 @@ export async function registerDeveloperPortal(
         );
       });
 
+      portal.post('/applications/:clientId/settings', async (request, reply) => {
+        const me = developer(request);
+        const app = await owned(request);
+        const t = PORTAL_MESSAGES[me.locale];
+        const { values, errors, input } = readApplicationForm(formOf(request), t, services);
+        const again = (fieldErrors: FieldErrors) =>
+          page(reply, 400, settingsPage({ ...frame(me, app), values, errors: fieldErrors }));
+        if (!input) return again(errors);
+        try {
+          await services.applications.update(app.clientId, {
+            ...input,
+            description: input.description ?? '',
+          });
+        } catch (error) {
+          const fieldErrors = fieldErrorsOf(error);
+          if (fieldErrors) return again(fieldErrors);
+          throw error;
+        }
+        options.log?.info({ client_id: app.clientId }, 'portal: application settings changed');
+        return reply.redirect(`/developers/applications/${app.clientId}/settings?saved=1`, 303);
+      });
+
       // --- Delete --------------------------------------------------------------------------------
       portal.get('/applications/:clientId/delete', async (request, reply) => {
         const me = developer(request);
         const app = await owned(request);
         return page(reply, 200, deletePage(frame(me, app)));
       });
+
+      portal.post('/applications/:clientId/delete', async (request, reply) => {
+        const me = developer(request);
+        const app = await owned(request);
+        const typed = one(formOf(request), 'confirm_name') ?? '';
+        // The confirmation step: the name typed exactly (surrounding spaces aside).
+        if (typed.trim() !== app.name) {
+          return page(
+            reply,
+            400,
+            deletePage({ ...frame(me, app), typed, error: PORTAL_MESSAGES[me.locale].remove.mismatch }),
+          );
+        }
+        // Revokes every grant, token, code and secret of it in one storage step.
+        await services.applications.delete(app.clientId);
+        options.log?.info(
+          { client_id: app.clientId, owner_user_id: me.userId },
+          'portal: application deleted',
+        );
+        return reply.redirect('/developers?deleted=1', 303);
+      });
+
+      // --- Sellers -------------------------------------------------------------------------------
+      portal.get('/applications/:clientId/sellers', async (request, reply) => {
+        const me = developer(request);
+        const app = await owned(request);
+        const t = PORTAL_MESSAGES[me.locale];
+        const query = queryOf(request);
+        const search = query.get('search')?.[0] ?? '';
+        const cursor = query.get('cursor')?.[0];
+        const revoked = query.get('revoked')?.[0];
+        const notice = isUserId(revoked) ? t.sellers.revoked(String(revoked)) : undefined;
+        let sellers: Awaited<ReturnType<Services['applications']['sellers']>>;
+        try {
+          sellers = await services.applications.sellers(app.clientId, {
+            limit: SELLERS_PER_PAGE,
+            cursor,
+            search,
+          });
+        } catch (error) {
+          if (!(error instanceof InvalidRequestError)) throw error;
+          // A search too long or with control characters, or a cursor we did not issue: said
+          // next to the search field, with the first page of everyone below it.
+          const first = await services.applications.sellers(app.clientId, { limit: SELLERS_PER_PAGE });
+          return page(
+            reply,
+            400,
+            sellersPage({
+              ...frame(me, app),
+              sellers: { rows: first.items, nextCursor: first.nextCursor, totals: first.totals },
+              search,
+              searchError: error.description,
+            }),
+          );
+        }
+        return page(
+          reply,
+          200,
+          sellersPage({
+            ...frame(me, app),
+            sellers: { rows: sellers.items, nextCursor: sellers.nextCursor, totals: sellers.totals },
+            search,
+            notice,
+          }),
+        );
+      });
+
+      portal.post('/applications/:clientId/sellers/revoke', async (request, reply) => {
+        const app = await owned(request);
+        const userId = one(formOf(request), 'user_id');
+        if (!isUserId(userId)) throw new InvalidPortalInput('user_id must be a user id (digits)');
+        try {
+          // The seller's own revocation: grant, families and tokens in one step, and the
+          // application.deauthorized webhook.
+          await services.consent.revokeGrant(app.clientId, Number(userId));
+          options.log?.info(
+            { client_id: app.clientId, user_id: Number(userId) },
+            'portal: owner revoked a seller',
+          );
+        } catch (error) {
+          // Already revoked (the seller, another tab): the list simply no longer shows it.
+          if (!(error instanceof NotFoundError)) throw error;
+        }
+        return reply.redirect(`/developers/applications/${app.clientId}/sellers?revoked=${userId}`, 303);
+      });
+
+      // --- Webhooks ------------------------------------------------------------------------------
+      portal.get('/applications/:clientId/webhooks', async (request, reply) => {
+        const me = developer(request);
+        const app = await owned(request);
+        const t = PORTAL_MESSAGES[me.locale];
+        const query = queryOf(request);
+        const beforeText = query.get('before')?.[0];
+        const before =
+          beforeText !== undefined && /^[1-9][0-9]{0,15}$/.test(beforeText) ? Number(beforeText) : undefined;
+        if (beforeText !== undefined && before === undefined) {
+          throw new InvalidPortalInput('before must be the id of an event (a positive whole number)');
+        }
+        const rows = await services.webhookOutbox.listForApplication(app.clientId, {
+          limit: EVENTS_PER_PAGE,
+          before,
+        });
+        const last = rows.at(-1);
+        const notice = { retried: t.webhooks.retried, test_sent: t.webhooks.testSent }[
+          query.get('notice')?.[0] ?? ''
+        ];
+        return page(
+          reply,
+          200,
+          webhooksPage({
+            ...frame(me, app),
+            events: { rows, olderCursor: rows.length === EVENTS_PER_PAGE && last ? String(last.id) : null },
+            canSendTest: true,
+            notice,
+          }),
+        );
+      });
+
+      portal.post('/applications/:clientId/webhooks/retry', async (request, reply) => {
+        const app = await owned(request);
+        const eventId = one(formOf(request), 'event_id');
+        if (eventId === undefined || !/^[1-9][0-9]{0,15}$/.test(eventId)) {
+          throw new InvalidPortalInput('event_id must be the id of an event (a positive whole number)');
+        }
+        // Another application's event is answered like an unknown one (404).
+        await services.webhookOutbox.retryForApplication(app.clientId, Number(eventId));
+        return reply.redirect(`/developers/applications/${app.clientId}/webhooks?notice=retried`, 303);
+      });
+
+      portal.post('/applications/:clientId/webhooks/test', async (request, reply) => {
+        const app = await owned(request);
+        await services.webhookOutbox.sendTestEvent(app.clientId);
+        return reply.redirect(`/developers/applications/${app.clientId}/webhooks?notice=test_sent`, 303);
+      });
+
+      // --- Testing: test credentials and test users -----------------------------------------------
+      portal.get('/applications/:clientId/testing', async (request, reply) => {
+        const me = developer(request);
+        const app = await owned(request);
+        return page(reply, 200, await testing(me, app, { siteId: 'MLA', description: '' }, {}));
+      });
+
+      portal.post('/applications/:clientId/testing/users', async (request, reply) => {
+        const me = developer(request);
+        const app = await owned(request);
+        const t = PORTAL_MESSAGES[me.locale];
+        const form = formOf(request);
+        const values = { siteId: one(form, 'site_id') ?? '', description: one(form, 'description') ?? '' };
+        const errors: FieldErrors = {};
+        if (!(values.siteId in SITES)) errors.site_id = t.form.unknownChoice(Object.keys(SITES).join(', '));
+        if ([...values.description].length > TEST_USER_DESCRIPTION_LIMIT) {
+          errors.description = t.form.tooLong(TEST_USER_DESCRIPTION_LIMIT);
+        } else if (hasControls(values.description)) errors.description = t.form.controls;
+        if (Object.keys(errors).length > 0) return page(reply, 400, await testing(me, app, values, errors));
+        let created: Awaited<ReturnType<Services['testUsers']['create']>>;
+        try {
+          created = await services.testUsers.create(app.clientId, values);
+        } catch (error) {
+          if (error instanceof TestUserLimitError) {
+            return page(reply, 400, await testing(me, app, values, { _form: t.testing.limitReached }));
+          }
+          if (error instanceof InvalidRequestError) {
+            return page(reply, 400, await testing(me, app, values, { _form: error.description }));
+          }
+          throw error;
+        }
+        options.log?.info({ client_id: app.clientId, user_id: created.id }, 'portal: test user created');
+        reveal(reply, me, app.clientId, {
+          kind: 'testUser',
+          user: {
+            id: created.id,
+            nickname: created.nickname,
+            email: created.email,
+            password: created.password,
+            siteId: created.site_id,
+          },
+        });
+        return reply.redirect(`/developers/applications/${app.clientId}/reveal`, 303);
+      });
+
+      async function testing(
+        me: Developer,
+        app: ApplicationRecord,
+        values: { siteId: string; description: string },
+        errors: FieldErrors,
+        created?: { id: number; nickname: string; email: string; password: string; siteId: string },
+      ): Promise<string> {
+        const users = await services.testUsers.list(app.clientId);
+        return testingPage({
+          ...frame(me, app),
+          testUsers: { rows: users, limit: services.testUsers.limit },
+          sites: Object.keys(SITES),
+          values,
+          errors,
+          created,
+        });
+      }
 
       // ----- helpers of the routes -----
       function reveal(reply: FastifyReply, me: Developer, clientId: string, secret: RevealedSecret): void {
@@ -340,7 +581,11 @@ const REVEAL_COOKIE = 'renova_reveal';
 type RevealedSecret =
   | { kind: 'created'; clientSecret: string; webhookSecret: string }
   | { kind: 'client'; secret: string; overlap: OverlapChoice }
-  | { kind: 'webhook'; secret: string };
+  | { kind: 'webhook'; secret: string }
+  | {
+      kind: 'testUser';
+      user: { id: number; nickname: string; email: string; password: string; siteId: string };
+    };
 
 /** Bound to this session and this application: a copied cookie opens nowhere else. */
 function revealPurpose(visitor: Visitor, clientId: string): string {
@@ -381,13 +626,11 @@ export function toPortalApplication(app: ApplicationRecord): PortalApplication {
   };
 }
 
-/** The secrets that still authenticate: the current one and those inside their overlap. */
-function validSecrets(app: ApplicationRecord): { createdAt: number; expiresAt: number | null }[] {
-  const now = Date.now();
-  return app.secrets
-    .filter((s) => s.expiresAt === null || s.expiresAt > now)
-    .sort((a, b) => (a.expiresAt ?? Number.POSITIVE_INFINITY) - (b.expiresAt ?? Number.POSITIVE_INFINITY))
-    .map((s) => ({ createdAt: s.createdAt, expiresAt: s.expiresAt }));
+/** The current secret first, then those in their overlap, soonest to end first. */
+function currentFirst<T extends { expiresAt: number | null }>(secrets: T[]): T[] {
+  return [...secrets].sort(
+    (a, b) => (a.expiresAt ?? Number.NEGATIVE_INFINITY) - (b.expiresAt ?? Number.NEGATIVE_INFINITY),
+  );
 }
 
 function noticeOf(request: FastifyRequest, t: PortalMessages): string | undefined {
@@ -603,10 +846,29 @@ function shorten(value: string): string {
  * A refusal of the core that belongs on the form rather than on an error page: a field-level
  * validation error (per field), or an invalid_request (shown above the form).
  */
+const FORM_FIELDS = new Set([
+  'name',
+  'description',
+  'logo_url',
+  'redirect_uris',
+  'scope',
+  'grant_types',
+  'pkce_required',
+  'notification_url',
+]);
+
 function fieldErrorsOf(error: unknown): FieldErrors | undefined {
   const fields = (error as { fields?: unknown }).fields;
   if (error instanceof OAuthError && fields && typeof fields === 'object') {
-    return { ...(fields as Record<string, string>), _form: error.description };
+    const mapped: FieldErrors = {};
+    for (const [name, message] of Object.entries(fields as Record<string, string>)) {
+      // The core names the scope field `scopes` (its wire name); the form's checkboxes are `scope`.
+      const field = name === 'scopes' ? 'scope' : name;
+      // A field the form does not have (owner_user_id) is said above the form.
+      if (FORM_FIELDS.has(field)) mapped[field] = message;
+      else mapped._form = message;
+    }
+    return mapped;
   }
   if (error instanceof OAuthError && error.error === 'invalid_request') return { _form: error.description };
   return undefined;

@@ -116,19 +116,24 @@ describe('the developer portal in Chromium', () => {
         await locator.scrollIntoViewIfNeeded();
         const box = await locator.boundingBox();
         assert.ok(box, `${name} at ${width}px: ${control} not rendered`);
-        assert.ok(box.x >= 0 && box.x + box.width <= width + 0.5, `${name} at ${width}px: ${control} off screen`);
+        assert.ok(
+          box.x >= 0 && box.x + box.width <= width + 0.5,
+          `${name} at ${width}px: ${control} off screen`,
+        );
       }
-      await page.screenshot({ path: `${SHOTS}portal-${name}${width === 375 ? '-mobile' : ''}.png`, fullPage: true });
+      await page.screenshot({
+        path: `${SHOTS}portal-${name}${width === 375 ? '-mobile' : ''}.png`,
+        fullPage: true,
+      });
     }
     await page.setViewportSize({ width: 1280, height: 900 });
   }
 
   test('register, copy the secret, authorize with the SDK, see the webhook; every page fits 375 and 1280 px', async () => {
-    await services.accounts.createUser({ email: 'integrator@acme.example', password: 'correct horse', nickname: 'ACME' });
-    const seller = await services.accounts.createUser({
-      email: 'seller@shop.example',
+    await services.accounts.createUser({
+      email: 'integrator@acme.example',
       password: 'correct horse',
-      nickname: 'SHOP_SELLER',
+      nickname: 'ACME',
     });
     const { context, page } = await newPage();
 
@@ -148,7 +153,7 @@ describe('the developer portal in Chromium', () => {
     await page.getByLabel('Notification URL').fill(receiverUrl);
     await page.getByRole('button', { name: 'Create application' }).click();
     await page.locator('#redirect_uris-error').waitFor();
-    assert.match(await page.locator('#redirect_uris-error').innerText(), /must use https/);
+    assert.match((await page.locator('#redirect_uris-error').textContent()) ?? '', /must use https/);
     assert.equal(await page.getByLabel('Name').inputValue(), 'Acme Store Sync');
     await checkLayout(page, 'new-error', ['#redirect_uris-error', 'button[type=submit]']);
     await page.getByLabel('Redirect URIs').fill(`${integratorOrigin}/callback`);
@@ -156,21 +161,42 @@ describe('the developer portal in Chromium', () => {
     await page.getByRole('heading', { name: 'Acme Store Sync is registered' }).waitFor();
 
     // The copy button (the served script) puts exactly the shown secret on the clipboard.
-    const shown = (await page.locator('#client-secret').innerText()).trim();
-    const clientId = (await page.locator('#client-id').innerText()).trim();
+    const shown = ((await page.locator('#client-secret').textContent()) ?? '').trim();
+    const clientId = ((await page.locator('#client-id').textContent()) ?? '').trim();
     assert.match(shown, /^[A-Za-z0-9]{32}$/);
     const copy = page.locator('button[data-copy="client-secret"]');
     await copy.click();
-    await page.waitForFunction(() => document.querySelector('button[data-copy="client-secret"]')?.textContent === 'Copied');
+    await page.waitForFunction(
+      () => document.querySelector('button[data-copy="client-secret"]')?.textContent === 'Copied',
+    );
     const clientSecret = await page.evaluate(() => navigator.clipboard.readText());
     assert.equal(clientSecret, shown);
-    await checkLayout(page, 'created', ['#client-secret', 'button[data-copy="client-secret"]', 'a.btn-primary']);
+    await checkLayout(page, 'created', [
+      '#client-secret',
+      'button[data-copy="client-secret"]',
+      'a.btn-primary',
+    ]);
 
     // After a reload the secret is gone.
     await page.reload();
     await page.getByText('shown once and is gone').waitFor();
     assert.ok(!(await page.content()).includes(clientSecret));
     await checkLayout(page, 'credentials', ['#client-id', '#overlap_seconds', 'text=Rotate client secret']);
+
+    // A test user from the Testing tab: id, nickname, email and password, the password once.
+    await page.getByRole('link', { name: 'Testing' }).click();
+    assert.match((await page.locator('#test-user-limit').textContent()) ?? '', /0 of 10 test users used/);
+    await checkLayout(page, 'testing', ['#site_id', 'text=Create test user']);
+    await page.getByLabel('Description').fill('checkout flow');
+    await page.getByRole('button', { name: 'Create test user' }).click();
+    await page.getByRole('heading', { name: 'Test user created' }).waitFor();
+    const testUser = {
+      id: Number(((await page.locator('#test-user-id').textContent()) ?? '').trim()),
+      email: ((await page.locator('#test-user-email').textContent()) ?? '').trim(),
+      password: ((await page.locator('#test-user-password').textContent()) ?? '').trim(),
+    };
+    assert.match((await page.locator('#test-user-limit').textContent()) ?? '', /1 of 10 test users used/);
+    await checkLayout(page, 'test-user-created', ['#test-user-password', 'text=Create test user']);
 
     // The real SDK against it, through the consent page, with PKCE (required by default).
     const verifier = randomBytes(32).toString('base64url');
@@ -190,8 +216,8 @@ describe('the developer portal in Chromium', () => {
     const sellerContext = await browser.newContext({ locale: 'en-US' });
     const sellerPage = await sellerContext.newPage();
     await sellerPage.goto(`${base}${built.pathname}${built.search}`);
-    await sellerPage.getByLabel('Email').fill(seller.email);
-    await sellerPage.getByLabel('Password').fill('correct horse');
+    await sellerPage.getByLabel('Email').fill(testUser.email);
+    await sellerPage.getByLabel('Password').fill(testUser.password);
     await sellerPage.getByRole('button', { name: 'Sign in' }).click();
     await Promise.all([
       sellerPage.waitForURL(`${integratorOrigin}/**`),
@@ -205,14 +231,53 @@ describe('the developer portal in Chromium', () => {
         code,
         redirect_uri: `${integratorOrigin}/callback`,
         code_verifier: verifier,
+        // Mercado Pago's test credentials: TEST- tokens, live_mode false.
+        test_token: 'true',
       } as Parameters<typeof oauth.create>[0]['body'],
     });
-    assert.equal(tokens.user_id, seller.id);
+    assert.equal(tokens.user_id, testUser.id);
+    assert.match(tokens.access_token ?? '', /^TEST-/);
+    assert.equal(tokens.live_mode, false);
     await sellerContext.close();
 
     // The application.authorized webhook reached the receiver.
-    await until(() => deliveries.some((d) => d.body.action === 'application.authorized'), 'the authorized webhook');
-    assert.match(deliveries[0]?.url ?? '', new RegExp(`data\\.id=${seller.id}&type=mp-connect`));
+    await until(
+      () => deliveries.some((d) => d.body.action === 'application.authorized'),
+      'the authorized webhook',
+    );
+    assert.match(deliveries[0]?.url ?? '', new RegExp(`data\\.id=${testUser.id}&type=mp-connect`));
+
+    // The test user appears among the application's sellers; the owner revokes it.
+    await page.goto(`${base}/developers/applications/${clientId}/sellers`);
+    const row = page.locator(`li[data-user-id="${testUser.id}"]`);
+    await row.waitFor();
+    assert.match((await row.textContent()) ?? '', /test user/);
+    await checkLayout(page, 'sellers', [`li[data-user-id="${testUser.id}"] button`, '#search']);
+    await page.getByLabel('Search').fill(String(testUser.id));
+    await page.getByRole('button', { name: 'Search', exact: true }).click();
+    await row.waitFor();
+    await row.getByRole('button', { name: 'Revoke' }).click();
+    await page.getByText(`The authorization of ${testUser.id} was revoked`).waitFor();
+    assert.equal(await page.locator(`li[data-user-id="${testUser.id}"]`).count(), 0);
+    const me = await fetch(`${base}/users/me`, {
+      headers: { authorization: `Bearer ${tokens.access_token}` },
+    });
+    assert.equal(me.status, 401);
+
+    // Both deliveries in the portal, with their status; then a test event.
+    await until(
+      () => deliveries.some((d) => d.body.action === 'application.deauthorized'),
+      'the deauthorized webhook',
+    );
+    await page.goto(`${base}/developers/applications/${clientId}/webhooks`);
+    await page.getByText('application.deauthorized').waitFor();
+    assert.equal(await page.locator('.badge.delivered').count(), 2);
+    await page.getByRole('button', { name: 'Send test event' }).click();
+    await page.getByText('A test event is queued').waitFor();
+    await until(() => deliveries.length >= 3, 'the test event');
+    await page.reload();
+    assert.equal(await page.locator('.badge.delivered').count(), 3);
+    await checkLayout(page, 'webhooks', ['text=Send test event', 'li[data-event-id]']);
 
     // Rotation with a chosen overlap: the new secret once, the old one listed with its end.
     await page.goto(`${base}/developers/applications/${clientId}`);
@@ -247,7 +312,7 @@ describe('the developer portal in Chromium', () => {
     await page.getByRole('button', { name: 'Create application' }).click();
     await page.getByRole('heading', { name: 'No Script App is registered' }).waitFor();
     assert.equal(await page.locator('button[data-copy]').first().isVisible(), false);
-    assert.match((await page.locator('#client-secret').innerText()).trim(), /^[A-Za-z0-9]{32}$/);
+    assert.match(((await page.locator('#client-secret').textContent()) ?? '').trim(), /^[A-Za-z0-9]{32}$/);
     await context.close();
   });
 });

@@ -434,6 +434,262 @@ for (const factory of storageFactories) {
       assert.equal((await browser.get(String(rotated.headers.location))).statusCode, 303);
     });
 
+    test('edits every field: POST-redirect-GET, errors next to the field with the input kept', async () => {
+      const { browser } = await developer();
+      const { clientId } = await createApp(browser);
+      await browser.get(`/developers/applications/${clientId}/settings`);
+      const bad = await browser.post(
+        `/developers/applications/${clientId}/settings`,
+        validForm({ name: 'Renamed', redirect_uris: 'ftp://acme.example/cb' }),
+      );
+      assert.equal(bad.statusCode, 400);
+      assert.match(bad.body, /id="redirect_uris-error">[^<]*must use https/);
+      assert.match(bad.body, /value="Renamed"/);
+      assert.equal((await h.services.storage.findApplication(clientId))?.name, 'Acme Store Sync');
+      const good = await browser.post(
+        `/developers/applications/${clientId}/settings`,
+        validForm({
+          name: 'Renamed',
+          description: 'New words',
+          logo_url: 'https://cdn.acme.example/logo.png',
+          redirect_uris: 'https://acme.example/new',
+          scope: ['read'],
+          grant_types: ['client_credentials'],
+          pkce_required: [],
+          notification_url: 'https://hooks.acme.example/renova',
+        }),
+      );
+      assert.equal(good.statusCode, 303);
+      assert.equal(good.headers.location, `/developers/applications/${clientId}/settings?saved=1`);
+      const app = (await h.services.storage.findApplication(clientId)) as NonNullable<
+        Awaited<ReturnType<typeof h.services.storage.findApplication>>
+      >;
+      assert.equal(app.name, 'Renamed');
+      assert.equal(app.description, 'New words');
+      assert.equal(app.logoUrl, 'https://cdn.acme.example/logo.png');
+      assert.deepEqual(app.redirectUris, ['https://acme.example/new']);
+      assert.equal(app.scope, 'read');
+      assert.deepEqual(app.grantTypes, ['client_credentials']);
+      assert.equal(app.pkceRequired, false);
+      assert.equal(app.notificationUrl, 'https://hooks.acme.example/renova');
+      const saved = await browser.get(String(good.headers.location));
+      assert.match(saved.body, /Changes saved/);
+      assert.match(saved.body, /value="https:\/\/hooks\.acme\.example\/renova"/);
+    });
+
+    test('deletes only after the name is typed; then every token and the client_id stop working', async () => {
+      const { browser } = await developer();
+      const { clientId, clientSecret } = await createApp(browser);
+      const confirm = await browser.get(`/developers/applications/${clientId}/delete`);
+      assert.match(confirm.body, /cannot be undone/);
+      const wrong = await browser.post(`/developers/applications/${clientId}/delete`, {
+        confirm_name: 'acme store sync',
+      });
+      assert.equal(wrong.statusCode, 400);
+      assert.match(wrong.body, /id="confirm_name-error">The name does not match/);
+      assert.ok(await h.services.storage.findApplication(clientId));
+      const token = await clientCredentials(h.app, clientId, clientSecret);
+      const deleted = await browser.post(`/developers/applications/${clientId}/delete`, {
+        confirm_name: 'Acme Store Sync',
+      });
+      assert.equal(deleted.statusCode, 303);
+      assert.equal(deleted.headers.location, '/developers?deleted=1');
+      const home = await browser.get(String(deleted.headers.location));
+      assert.match(home.body, /The application was deleted/);
+      assert.ok(!home.body.includes(clientId));
+      assert.equal((await browser.get(`/developers/applications/${clientId}`)).statusCode, 404);
+      assert.equal((await clientCredentials(h.app, clientId, clientSecret)).status >= 400, true);
+      const me = await h.app.inject({
+        url: '/users/me',
+        headers: { authorization: `Bearer ${token.body.access_token as string}` },
+      });
+      assert.equal(me.statusCode, 401);
+    });
+
+    test('lists the sellers who authorized it, searches them, pages them, revokes one', async () => {
+      const { browser } = await developer();
+      // Without PKCE, so that the test can grant through Consent.authorize directly.
+      const { clientId } = await createApp(browser, { pkce_required: [] });
+      const sellers = [];
+      for (let i = 0; i < 23; i++) {
+        const seller = await h.services.accounts.createUser({
+          email: `s${counter}-${i}@shop.example`,
+          nickname: i === 0 ? 'ZETA_100%_SHOP' : `SELLER_${String(i).padStart(2, '0')}`,
+        });
+        sellers.push(seller);
+        await h.services.consent.authorize({
+          clientId,
+          userId: seller.id,
+          redirectUri: 'https://acme.example/callback',
+        });
+      }
+      const first = await browser.get(`/developers/applications/${clientId}/sellers`);
+      assert.equal(first.statusCode, 200);
+      assert.match(first.body, /23 sellers, 0 test users/);
+      assert.equal((first.body.match(/data-user-id=/g) ?? []).length, 20);
+      const next = /href="([^"]+cursor=[^"]+)"/.exec(first.body)?.[1]?.replace(/&amp;/g, '&') as string;
+      const second = await browser.get(next);
+      assert.equal((second.body.match(/data-user-id=/g) ?? []).length, 3);
+      const byNick = await browser.get(`/developers/applications/${clientId}/sellers?search=zeta_100%25`);
+      assert.equal((byNick.body.match(/data-user-id=/g) ?? []).length, 1);
+      assert.match(byNick.body, /ZETA_100%_SHOP/);
+      const literal = await browser.get(`/developers/applications/${clientId}/sellers?search=%25`);
+      assert.match(literal.body, /No seller matches this search/);
+      const byId = await browser.get(`/developers/applications/${clientId}/sellers?search=${sellers[5]?.id}`);
+      assert.equal((byId.body.match(/data-user-id=/g) ?? []).length, 1);
+      for (const bad of [`search=${'x'.repeat(101)}`, 'search=%00', 'cursor=abc', 'cursor=-1']) {
+        const answer = await browser.get(`/developers/applications/${clientId}/sellers?${bad}`);
+        assert.equal(answer.statusCode, 400, bad);
+        assert.match(answer.body, /id="search-error"/, bad);
+      }
+      const victim = sellers[3] as { id: number };
+      const revoked = await browser.post(`/developers/applications/${clientId}/sellers/revoke`, {
+        user_id: String(victim.id),
+      });
+      assert.equal(revoked.statusCode, 303);
+      const after = await browser.get(String(revoked.headers.location));
+      assert.match(after.body, new RegExp(`The authorization of ${victim.id} was revoked`));
+      assert.match(after.body, /22 sellers/);
+      // Twice, or a user with no grant: the same quiet answer; a malformed id: 400.
+      assert.equal(
+        (
+          await browser.post(`/developers/applications/${clientId}/sellers/revoke`, {
+            user_id: String(victim.id),
+          })
+        ).statusCode,
+        303,
+      );
+      for (const bad of ['abc', '', '-1', '1e3', '99999999999999999999']) {
+        const answer = await browser.post(`/developers/applications/${clientId}/sellers/revoke`, {
+          user_id: bad,
+        });
+        assert.equal(answer.statusCode, 400, bad);
+      }
+      const events = await h.services.webhookOutbox.listForApplication(clientId, { limit: 100 });
+      assert.equal(events.length, 0, 'no notification URL: no events');
+    });
+
+    test('webhook deliveries: listed with status, retried, and a test event sent', async () => {
+      const { browser } = await developer();
+      const { clientId } = await createApp(browser, {
+        notification_url: 'https://hooks.acme.example/renova',
+        pkce_required: [],
+      });
+      const seller = await h.services.accounts.createUser({
+        email: `w${counter}@shop.example`,
+        nickname: 'HOOKED',
+      });
+      await h.services.consent.authorize({
+        clientId,
+        userId: seller.id,
+        redirectUri: 'https://acme.example/callback',
+      });
+      const listed = await browser.get(`/developers/applications/${clientId}/webhooks`);
+      assert.equal(listed.statusCode, 200);
+      assert.match(listed.body, /application\.authorized/);
+      assert.match(listed.body, /badge pending/);
+      assert.match(listed.body, /Next attempt/);
+      const test = await browser.post(`/developers/applications/${clientId}/webhooks/test`, {});
+      assert.equal(test.statusCode, 303);
+      const afterTest = await browser.get(String(test.headers.location));
+      assert.match(afterTest.body, /A test event is queued/);
+      assert.equal((afterTest.body.match(/data-event-id=/g) ?? []).length, 2);
+      const [event] = await h.services.webhookOutbox.listForApplication(clientId, { limit: 1 });
+      const retried = await browser.post(`/developers/applications/${clientId}/webhooks/retry`, {
+        event_id: String(event?.id),
+      });
+      assert.equal(retried.statusCode, 303);
+      // Another application's event, or a malformed id: 404 / 400, nothing retried.
+      const other = await createApp(browser, {
+        name: 'Other',
+        notification_url: 'https://hooks.acme.example/other',
+        pkce_required: [],
+      });
+      await h.services.consent.authorize({
+        clientId: other.clientId,
+        userId: seller.id,
+        redirectUri: 'https://acme.example/callback',
+      });
+      const [foreign] = await h.services.webhookOutbox.listForApplication(other.clientId, { limit: 1 });
+      const cross = await browser.post(`/developers/applications/${clientId}/webhooks/retry`, {
+        event_id: String(foreign?.id),
+      });
+      assert.equal(cross.statusCode, 404);
+      for (const bad of ['x', '0', '', '1'.repeat(30)]) {
+        const answer = await browser.post(`/developers/applications/${clientId}/webhooks/retry`, {
+          event_id: bad,
+        });
+        assert.equal(answer.statusCode, 400, bad);
+      }
+      assert.equal(
+        (await browser.get(`/developers/applications/${clientId}/webhooks?before=abc`)).statusCode,
+        400,
+      );
+      // Without a notification URL the test event is refused on a page, not a 500.
+      const silent = await createApp(browser, { name: 'Silent' });
+      assert.equal(
+        (await browser.post(`/developers/applications/${silent.clientId}/webhooks/test`, {})).statusCode,
+        400,
+      );
+    });
+
+    test('test users: created with the password shown once, listed, capped per application', async () => {
+      const { browser } = await developer();
+      const { clientId } = await createApp(browser);
+      const page = await browser.get(`/developers/applications/${clientId}/testing`);
+      assert.match(page.body, /0 of 10 test users used/);
+      assert.match(page.body, /TEST-/);
+      const created = await browser.post(`/developers/applications/${clientId}/testing/users`, {
+        site_id: 'MLB',
+        description: 'checkout tests',
+      });
+      assert.equal(created.statusCode, 303);
+      const shown = await browser.get(String(created.headers.location));
+      assert.equal(shown.headers['cache-control'], 'no-store');
+      const password = secretOf(shown.body, 'test-user-password') as string;
+      const email = /id="test-user-email">([^<]+)</.exec(shown.body)?.[1] as string;
+      assert.match(password, /^[A-Za-z0-9]{16}$/);
+      assert.match(shown.body, /1 of 10 test users used/);
+      assert.match(shown.body, /checkout tests/);
+      // The test user signs in on the seller sign-in.
+      const seller = new Browser(h.app);
+      await seller.get('/account/applications');
+      const signedIn = await seller.post('/login', { email, password, next: '/account/applications' });
+      assert.equal(signedIn.statusCode, 303);
+      // Shown once: a reload shows the list, not the password.
+      const reload = await browser.get(String(created.headers.location));
+      assert.equal(reload.statusCode, 303);
+      const list = await browser.get(`/developers/applications/${clientId}/testing`);
+      assert.ok(!list.body.includes(password));
+      assert.ok(!lines.join('').includes(password), 'test user password logged');
+      for (const [fields, field] of [
+        [{ site_id: 'XXX', description: '' }, 'site_id'],
+        [{ site_id: 'MLA', description: 'd'.repeat(256) }, 'description'],
+        [{ site_id: 'MLA', description: 'a\u0007b' }, 'description'],
+      ] as const) {
+        const answer = await browser.post(`/developers/applications/${clientId}/testing/users`, fields);
+        assert.equal(answer.statusCode, 400, field);
+        assert.match(answer.body, new RegExp(`id="${field}-error"`), field);
+      }
+      for (let i = 1; i < 10; i++) {
+        const more = await browser.post(`/developers/applications/${clientId}/testing/users`, {
+          site_id: 'MLA',
+          description: '',
+        });
+        assert.equal(more.statusCode, 303);
+        await browser.get(String(more.headers.location));
+      }
+      const full = await browser.get(`/developers/applications/${clientId}/testing`);
+      assert.match(full.body, /10 of 10 test users used/);
+      assert.match(full.body, /reached its test user limit/);
+      const over = await browser.post(`/developers/applications/${clientId}/testing/users`, {
+        site_id: 'MLA',
+        description: '',
+      });
+      assert.equal(over.statusCode, 400);
+      assert.equal((await h.services.testUsers.list(clientId)).length, 10);
+    });
+
     test('pages are strict: CSP with scripts from self only, no framing, no store; the script is served', async () => {
       const { browser } = await developer();
       const page = await browser.get('/developers');
