@@ -566,6 +566,8 @@ export interface WebhookRow {
   nextAttemptAt: number;
   createdAt: number;
   userId: number;
+  /** A "send test event" delivery (live_mode: false in its body). */
+  test?: boolean | undefined;
 }
 
 export function webhooksPage(args: {
@@ -604,7 +606,7 @@ export function webhooksPage(args: {
         ? html`<p class="empty">${w.empty}</p>`
         : html`<ul class="rows" aria-label="${w.title}">${args.events.rows.map(
             (e) => html`<li data-event-id="${e.id}">
-    <div class="main"><span class="badge ${e.status}">${w.status[e.status]}</span> <strong>${e.action}</strong> <span class="meta">#${e.id} · user ${e.userId} · ${when(e.createdAt)}</span>
+    <div class="main"><span class="badge ${e.status}">${w.status[e.status]}</span> <strong>${e.action}</strong>${e.test ? html` <span class="badge test">live_mode: false</span>` : ''} <span class="meta">#${e.id} · user ${e.userId} · ${when(e.createdAt)}</span>
       <div class="meta">${w.attempts(e.attempts)}${e.lastStatus !== null ? html` · ${w.lastStatus(e.lastStatus)}` : ''}${e.status === 'pending' ? html` · ${w.nextRetry(when(e.nextAttemptAt))}` : ''}</div>
       ${e.lastError ? html`<div class="meta">${w.lastError}: <code>${e.lastError}</code></div>` : ''}</div>
     ${
