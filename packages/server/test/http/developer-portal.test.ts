@@ -594,7 +594,11 @@ for (const factory of storageFactories) {
       const afterTest = await browser.get(String(test.headers.location));
       assert.match(afterTest.body, /A test event is queued/);
       assert.equal((afterTest.body.match(/data-event-id=/g) ?? []).length, 2);
-      assert.equal((afterTest.body.match(/badge test">live_mode: false</g) ?? []).length, 1, 'the test event is marked');
+      assert.equal(
+        (afterTest.body.match(/badge test">live_mode: false</g) ?? []).length,
+        1,
+        'the test event is marked',
+      );
       const [event] = await h.services.webhookOutbox.listForApplication(clientId, { limit: 1 });
       const retried = await browser.post(`/developers/applications/${clientId}/webhooks/retry`, {
         event_id: String(event?.id),
