@@ -139,10 +139,17 @@ export async function registerDeveloperPortal(
        */
       const owned = async (request: FastifyRequest): Promise<ApplicationRecord> => {
         const clientId = (request.params as { clientId?: unknown }).clientId;
-        const app = isClientId(clientId) ? await services.storage.findApplication(clientId) : null;
-        if (!app || app.ownerUserId !== developer(request).userId) {
-          throw new NotFoundError('no application of yours has this client_id');
+        const notYours = new NotFoundError('no application of yours has this client_id');
+        if (!isClientId(clientId)) throw notYours;
+        let app: ApplicationRecord;
+        try {
+          app = await services.applications.require(clientId);
+        } catch (error) {
+          // The same words as for another owner's: the page must not tell which ids exist.
+          if (error instanceof NotFoundError) throw notYours;
+          throw error;
         }
+        if (app.ownerUserId !== developer(request).userId) throw notYours;
         return app;
       };
 

@@ -353,6 +353,9 @@ for (const factory of storageFactories) {
         assert.equal(answer.statusCode, 404, `GET ${path}`);
         assert.ok(!answer.body.includes('Acme Store Sync'), `GET ${path} leaks the name`);
       }
+      // Word for word the answer for an id that exists nowhere: no way to probe which ids exist.
+      const unknown = await intruder.get('/developers/applications/9999999999999999');
+      assert.equal((await intruder.get(base)).body, unknown.body);
       const posts: [string, Record<string, string | string[]>][] = [
         ['/client-secret', { overlap_seconds: '0' }],
         ['/webhook-secret', {}],
