@@ -67,11 +67,16 @@ export class BearerTokens {
     // A deleted application's tokens were revoked with it; an unknown one cannot have tokens.
     const app = await this.#storage.findApplication(token.clientId);
     if (!app) throw new InvalidTokenError(INVALID);
-    if (clientId !== undefined && (!isClientId(clientId) || clientId !== app.clientId)) {
+    if (clientId !== undefined) this.requireSameApplication(app, clientId);
+    return { app, token };
+  }
+
+  /** The caller (an application authenticated by applicationOfBearer) acts only on itself. */
+  requireSameApplication(caller: ApplicationRecord, clientId: string): void {
+    if (!isClientId(clientId) || clientId !== caller.clientId) {
       throw new InsufficientScopeError(
-        "this token belongs to another application: use that application's own token",
+        "this token belongs to another application: call with that application's own client_credentials token",
       );
     }
-    return { app, token };
   }
 }
