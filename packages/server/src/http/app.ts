@@ -17,6 +17,7 @@ import { usersMeView } from '../views.ts';
 import { adminRoutes } from './admin.ts';
 import { parseParamsBody } from './body.ts';
 import { type DemoState, registerDemoPages } from './demo.ts';
+import { registerDeveloperPortal } from './developers.ts';
 import { toErrorReply } from './errors.ts';
 import { createMetrics, type HttpMetrics, metricsRoutes } from './metrics.ts';
 import { type OpenApiOptions, openApiDocument } from './openapi.ts';
@@ -175,13 +176,11 @@ export async function buildApp(services: Services, options: HttpOptions): Promis
   // Application owners' API: test users and their own application's sellers (Bearer = the
   // application's client_credentials token, checked by the plugin's hook).
   await app.register((api) => ownerRoutes(api, services));
-  // The seller's side: consent, sign-in, account page (and the demo client in demo mode).
+  // The seller's side: consent, sign-in, account page, the developer portal (and the demo client in demo mode).
   await app.register(async (pages) => {
-    registerSellerPages(pages, services, {
-      issuer: () => options.issuer,
-      demo: options.demo !== undefined,
-      log,
-    });
+    const seller = { issuer: () => options.issuer, demo: options.demo !== undefined, log };
+    const kit = registerSellerPages(pages, services, seller);
+    await registerDeveloperPortal(pages, services, kit, seller);
     if (options.demo) registerDemoPages(pages, services, () => options.issuer, options.demo);
   });
   return app;

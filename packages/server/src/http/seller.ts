@@ -20,6 +20,15 @@ export interface SellerPagesOptions {
 type Form = Map<string, string[]>;
 
 /**
+ * What the seller pages share with other page families on the same plugin (the developer portal):
+ * the same sessions and the same CSRF guard, so there is one sign-in and one way to check a form.
+ */
+export interface SellerPageKit {
+  sessions: SellerSessions;
+  formVisitor(request: FastifyRequest, reply: FastifyReply): Promise<Visitor | undefined>;
+}
+
+/**
  * The seller's side (docs/api.md §4.1 and §4.4): sign-in, the consent page, and the account page that
  * lists and revokes authorizations. Server-rendered HTML, no scripts; every form carries a CSRF
  * token; every page forbids framing.
@@ -28,7 +37,7 @@ export function registerSellerPages(
   pages: FastifyInstance,
   services: Services,
   options: SellerPagesOptions,
-): void {
+): SellerPageKit {
   const { consent, sellerAccount, signIn, clock } = services;
   const sessions = new SellerSessions({
     account: sellerAccount,
@@ -285,6 +294,8 @@ export function registerSellerPages(
     const check = await services.checkAuthorizationRequest(parseMulti(next.slice('/authorization?'.length)));
     return check.kind === 'valid' ? check.request.app.name : undefined;
   }
+
+  return { sessions, formVisitor };
 }
 
 /**
@@ -296,15 +307,18 @@ export function sendPage(
   reply: FastifyReply,
   status: number,
   body: string,
-  options: { formActionOrigin?: string } = {},
+  options: { formActionOrigin?: string; scripts?: boolean } = {},
 ): FastifyReply {
   const formAction = options.formActionOrigin ? `'self' ${options.formActionOrigin}` : "'self'";
+  // Pages that opt in may load scripts from this origin only (the developer portal's copy button);
+  // never inline, never eval.
+  const scripts = options.scripts ? " script-src 'self';" : '';
   return reply
     .code(status)
     .header('content-type', 'text/html; charset=utf-8')
     .header(
       'content-security-policy',
-      `default-src 'none'; style-src 'self'; img-src 'self' data:; form-action ${formAction}; frame-ancestors 'none'; base-uri 'none'`,
+      `default-src 'none';${scripts} style-src 'self'; img-src 'self' data:; form-action ${formAction}; frame-ancestors 'none'; base-uri 'none'`,
     )
     .header('x-frame-options', 'DENY')
     .header('x-content-type-options', 'nosniff')
@@ -362,8 +376,8 @@ function field(request: FastifyRequest, name: string): string | undefined {
 }
 
 /**
- * Where to go after sign-in or sign-out: only our own pages (`/authorization?…` and
- * `/account/applications`), never an open redirect. The value is re-parsed against the issuer
+ * Where to go after sign-in or sign-out: only our own pages (`/authorization?…`,
+ * `/account/applications` and the developer portal under `/developers`), never an open redirect. The value is re-parsed against the issuer
  * (WHATWG URL), its origin and path checked, and re-serialized, so what reaches the Location header
  * is percent-encoded ASCII. Anything else falls back to the account page. `null` when the raw
  * value carries control characters, plain or percent-encoded (CR/LF header injection, NUL): only a
@@ -385,6 +399,8 @@ export function ownPage(next: string | undefined, issuer: string): string | null
   // `//host/…` and `/\host/…` parse to another origin.
   if (url.origin !== base.origin) return fallback;
   if (url.pathname === '/authorization' && url.search.length > 1) return `/authorization${url.search}`;
+  // The portal's own pages, path only: a query could carry anything, and /developers needs none.
+  if (url.pathname === '/developers' || url.pathname.startsWith('/developers/')) return url.pathname;
   return fallback;
 }
 
