@@ -888,6 +888,115 @@ function publicPaths(): OAS.PathsObject {
   };
 }
 
+/**
+ * The developer portal's pages (http/developers.ts, docs/developer-portal.md). Every page needs the
+ * seller session (anonymous GETs get the sign-in form, with `next` back); every form is a
+ * CSRF-protected POST answered with a redirect (POST-redirect-GET), or with the form again and the
+ * errors next to its fields (400).
+ */
+function developerPaths(): OAS.PathsObject {
+  const appParam: OAS.ParameterObject = {
+    name: 'clientId',
+    in: 'path',
+    required: true,
+    description: "One of the signed-in owner's applications (16 digits); any other answers 404.",
+    schema: str,
+  };
+  const security = [{ seller_session: [] }];
+  const portalErrors: Responses = {
+    ...pageErrors,
+    '404': page('No such application among the signed-in owner’s.'),
+  };
+  const view = (operationId: string, summary: string, withApp = true): OAS.OperationObject => ({
+    tags: ['Developer portal'],
+    operationId,
+    summary,
+    security,
+    ...(withApp ? { parameters: [appParam] } : {}),
+    responses: {
+      '200': page('The page, or the sign-in form.'),
+      '303': redirect('Elsewhere in the portal (e.g. a secret that was already shown).'),
+      ...portalErrors,
+    },
+  });
+  const form = (operationId: string, summary: string, withApp = true): OAS.OperationObject => ({
+    tags: ['Developer portal'],
+    operationId,
+    summary,
+    security,
+    ...(withApp ? { parameters: [appParam] } : {}),
+    requestBody: {
+      required: true,
+      content: { [FORM_TYPE]: { schema: { type: 'object', properties: { csrf: str } } } },
+    },
+    responses: {
+      '200': page('The form again, with what went wrong.'),
+      '303': redirect('Done: to the next page (a new secret is shown once, at `…/reveal`).'),
+      '400': page('The form again, each error next to its field.'),
+      '403': page('The form did not come from this server’s page (CSRF), or no one is signed in.'),
+      ...portalErrors,
+    },
+  });
+  const app = '/developers/applications/{clientId}';
+  return {
+    '/developers/applications/new': {
+      get: view('developerNewApplication', 'The form to register an application.', false),
+    },
+    '/developers/applications': {
+      post: form('developerCreateApplication', 'Register an application.', false),
+    },
+    [app]: {
+      get: view('developerApplication', 'An application: production and test credentials, valid secrets.'),
+    },
+    [`${app}/reveal`]: {
+      get: view('developerReveal', 'A secret just created or rotated, shown once (then gone).'),
+    },
+    [`${app}/client-secret`]: {
+      post: form('developerRotateSecret', 'Rotate the client secret with a chosen overlap.'),
+    },
+    [`${app}/webhook-secret`]: {
+      post: form('developerRotateWebhookSecret', 'Rotate the webhook signing secret.'),
+    },
+    [`${app}/settings`]: {
+      get: view('developerSettings', 'Edit the application.'),
+      post: form('developerSaveSettings', 'Save the application’s settings.'),
+    },
+    [`${app}/delete`]: {
+      get: view('developerConfirmDelete', 'Confirm the deletion (type the name).'),
+      post: form('developerDelete', 'Delete the application: every grant and token of it is revoked.'),
+    },
+    [`${app}/sellers`]: { get: view('developerSellers', 'The sellers who authorized it (search, pages).') },
+    [`${app}/sellers/revoke`]: { post: form('developerRevokeSeller', 'Revoke one seller’s authorization.') },
+    [`${app}/webhooks`]: { get: view('developerWebhooks', 'Recent webhook deliveries.') },
+    [`${app}/webhooks/retry`]: { post: form('developerRetryWebhook', 'Retry a dead delivery.') },
+    [`${app}/webhooks/test`]: {
+      post: form('developerTestWebhook', 'Send a test event (`live_mode: false`).'),
+    },
+    [`${app}/testing`]: { get: view('developerTesting', 'Test users and the per-application limit.') },
+    [`${app}/testing/users`]: {
+      post: form('developerCreateTestUser', 'Create a test user (password shown once).'),
+    },
+    '/assets/developers.css': {
+      get: {
+        tags: ['Developer portal'],
+        operationId: 'developerStylesheet',
+        summary: 'The portal’s stylesheet.',
+        security: [],
+        responses: { '200': { description: 'CSS.', content: { 'text/css': { schema: str } } } },
+      },
+    },
+    '/assets/developers.js': {
+      get: {
+        tags: ['Developer portal'],
+        operationId: 'developerScript',
+        summary: 'The copy buttons (the portal works without it).',
+        security: [],
+        responses: { '200': { description: 'JavaScript.', content: { 'text/javascript': { schema: str } } } },
+      },
+    },
+  };
+}
+
 function demoPaths(): OAS.PathsObject {
   return {
     '/demo/start': {
@@ -1220,6 +1329,7 @@ function adminPaths(): OAS.PathsObject {
 export function openApiDocument(options: OpenApiOptions): OAS.Document {
   const paths: OAS.PathsObject = {
     ...(options.publicApi ? publicPaths() : {}),
+    ...(options.publicApi ? developerPaths() : {}),
     ...(options.publicApi && options.demo ? demoPaths() : {}),
     ...operationalPaths(options),
     ...(options.admin ? adminPaths() : {}),
@@ -1239,6 +1349,7 @@ export function openApiDocument(options: OpenApiOptions): OAS.Document {
       { name: 'OAuth', description: 'RFC 6749, 7009, 7662, 8414 endpoints.' },
       { name: 'Owner API', description: 'Called by an application with its own client_credentials token.' },
       { name: 'Pages', description: 'HTML for sellers and owners; errors are pages too.' },
+      { name: 'Developer portal', description: 'HTML for application owners (docs/developer-portal.md).' },
       { name: 'Operations', description: 'Health, readiness, metrics, this document.' },
       ...(options.admin
         ? [{ name: 'Admin API', description: 'Registered only with RENOVA_ADMIN_TOKEN.' }]
