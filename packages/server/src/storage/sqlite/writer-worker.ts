@@ -1,4 +1,5 @@
 import { parentPort, workerData } from 'node:worker_threads';
+import { omitAuditWritesForBenchmark } from '../audit.ts';
 import { openConnection, reviveBuffers } from './connection.ts';
 import { GroupCommitter } from './group-commit.ts';
 import { prepareStatements } from './statements.ts';
@@ -8,7 +9,10 @@ import type { WorkerReply, WorkerRequest } from './writer.ts';
 /** The writer thread: owns the write connection and group-commits the steps it is sent. */
 const port = parentPort;
 if (!port) throw new Error('writer-worker must run as a worker thread');
-const db = openConnection((workerData as { path: string }).path);
+const data = workerData as { path: string; omitAuditWrites?: boolean };
+// The benchmark's A/B switch (storage/audit.ts), inherited from the thread that started this one.
+omitAuditWritesForBenchmark(data.omitAuditWrites === true);
+const db = openConnection(data.path);
 const statements = prepareStatements(db);
 const committer = new GroupCommitter(db);
 /**

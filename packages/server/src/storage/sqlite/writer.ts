@@ -2,6 +2,7 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type Database from 'better-sqlite3';
+import { auditWritesOmitted } from '../audit.ts';
 import { reviveBuffers } from './connection.ts';
 import { GroupCommitter } from './group-commit.ts';
 import { prepareStatements } from './statements.ts';
@@ -161,7 +162,7 @@ export class WorkerWriter implements Writer {
     const worker = new Worker(thread.script, {
       eval: thread.eval,
       execArgv: [],
-      workerData: { path: this.#path },
+      workerData: { path: this.#path, omitAuditWrites: auditWritesOmitted() },
     });
     worker.unref();
     worker.on('message', (replies: WorkerReply[]) => {
