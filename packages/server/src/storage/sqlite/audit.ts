@@ -45,7 +45,10 @@ export function listAudit(db: Database.Database, query: AuditQuery): AuditEventR
   const present = FILTERS.filter(([field]) => query[field] !== undefined);
   const key = present.map(([field]) => field).join(',');
   let cache = listings.get(db);
-  if (!cache) listings.set(db, (cache = new Map()));
+  if (!cache) {
+    cache = new Map();
+    listings.set(db, cache);
+  }
   let statement = cache.get(key);
   if (!statement) {
     const where = present.length === 0 ? '' : `WHERE ${present.map(([, sql]) => sql).join(' AND ')}`;
