@@ -2,6 +2,7 @@ import type { LookupFunction } from 'node:net';
 import type { Logger } from 'pino';
 import { Accounts } from './core/accounts.ts';
 import { Applications } from './core/applications.ts';
+import { AuditTrail } from './core/audit.ts';
 import {
   type AuthorizationQuery,
   type AuthorizationRequestCheck,
@@ -103,6 +104,11 @@ export interface Services {
   webhookTargets: WebhookTargetPolicy;
   /** Storage outage episodes, logged once each. */
   availability: StorageAvailability;
+  /**
+   * The audit trail (docs/api.md §4.5): `audit.list({ userId | clientId, type, since, cursor })`
+   * for the admin API, the CLI, the seller's activity page and the developer portal.
+   */
+  audit: AuditTrail;
 }
 
 /** Failed admin authentications allowed per address: 10 in 5 minutes. */
@@ -189,5 +195,6 @@ export function createServices(options: ServiceOptions): Services {
     requestLimiter: options.requestLimiter,
     webhookTargets,
     availability,
+    audit: new AuditTrail(storage, clock),
   };
 }

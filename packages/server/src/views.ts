@@ -1,6 +1,13 @@
 import { SITES } from './core/accounts.ts';
 import type { CreatedApplication } from './core/applications.ts';
-import type { ApplicationRecord, GrantType, UserRecord, WebhookEventRecord } from './storage/contract.ts';
+import type { AuditPage } from './core/audit.ts';
+import type {
+  ApplicationRecord,
+  AuditEventRecord,
+  GrantType,
+  UserRecord,
+  WebhookEventRecord,
+} from './storage/contract.ts';
 
 /**
  * The wire shapes of the admin API and of `renova … --json` (docs/api.md §4.4, §4.5, §5): snake_case,
@@ -120,4 +127,25 @@ export function webhookEventView(e: WebhookEventRecord) {
     last_error: e.lastError,
     delivered_at: iso(e.deliveredAt),
   };
+}
+
+/** One audit event (docs/api.md §4.5 "Audit trail"): identifiers and times only. */
+export function auditEventView(e: AuditEventRecord) {
+  return {
+    id: e.id,
+    at: new Date(e.at).toISOString(),
+    type: e.type,
+    actor: { type: e.actor, id: e.actorId },
+    user_id: e.userId,
+    client_id: e.clientId,
+    family_id: e.familyId,
+    request_id: e.requestId,
+    remote_address: e.remoteAddress,
+    detail: e.detail,
+  };
+}
+
+/** `GET /admin/audit` and `renova audit --json`: a page, newest first, and the cursor of the next. */
+export function auditPageView(page: AuditPage) {
+  return { events: page.events.map(auditEventView), next_cursor: page.nextCursor };
 }

@@ -1,4 +1,4 @@
-import type { ApplicationRecord, GrantType, StoragePort } from '../storage/contract.ts';
+import type { ApplicationRecord, AuditContext, GrantType, StoragePort } from '../storage/contract.ts';
 import type { Lifetimes } from './config.ts';
 import { InvalidRequestError, NotFoundError, UnauthorizedClientError } from './errors.ts';
 import { GRANT_TYPES } from './grants/index.ts';
@@ -127,7 +127,7 @@ export class Applications {
     this.#webhookTargets = deps.webhookTargets ?? STRICT_WEBHOOK_TARGETS;
   }
 
-  async create(input: CreateApplicationInput): Promise<CreatedApplication> {
+  async create(input: CreateApplicationInput, audit?: AuditContext): Promise<CreatedApplication> {
     const name = input.name.trim();
     if (name.length === 0 || name.length > 100)
       throw new InvalidRequestError('name must be 1 to 100 characters');
@@ -149,20 +149,23 @@ export class Applications {
     const webhookSecret = this.#random.bytes(32).toString('hex');
     const clientId = newClientId(this.#random);
     const pkceRequired = input.pkceRequired ?? false;
-    await this.#storage.createApplication({
-      clientId,
-      name,
-      ownerUserId: input.ownerUserId,
-      redirectUris,
-      scope,
-      pkceRequired,
-      notificationUrl,
-      grantTypes,
-      webhookSecretSealed: this.#sealer.seal(webhookSecretPurpose(clientId), webhookSecret),
-      ownerPublicKey: this.#random.uuid(),
-      secretHash: sha256(clientSecret),
-      createdAt: this.#clock.now(),
-    });
+    await this.#storage.createApplication(
+      {
+        clientId,
+        name,
+        ownerUserId: input.ownerUserId,
+        redirectUris,
+        scope,
+        pkceRequired,
+        notificationUrl,
+        grantTypes,
+        webhookSecretSealed: this.#sealer.seal(webhookSecretPurpose(clientId), webhookSecret),
+        ownerPublicKey: this.#random.uuid(),
+        secretHash: sha256(clientSecret),
+        createdAt: this.#clock.now(),
+      },
+      audit,
+    );
     return {
       clientId,
       clientSecret,
@@ -178,7 +181,11 @@ export class Applications {
   }
 
   /** Changes an application's settings; today its allowed grant types (RFC 7591 §2). */
-  async update(clientId: string, input: UpdateApplicationInput): Promise<ApplicationRecord> {
+  async update(
+    clientId: string,
+    input: UpdateApplicationInput,
+    audit?: AuditContext,
+  ): Promise<ApplicationRecord> {
     const app = await this.require(clientId);
     if (input.grantTypes === undefined) {
       throw new InvalidRequestError(
@@ -186,7 +193,8 @@ export class Applications {
       );
     }
     const grantTypes = checkGrantTypes(input.grantTypes);
-    if (!(await this.#storage.updateApplicationGrantTypes(clientId, grantTypes))) {
+    const at = this.#clock.now();
+    if (!(await this.#storage.updateApplicationGrantTypes(clientId, grantTypes, audit && { ...audit, at }))) {
       throw new NotFoundError(`application ${clientId} does not exist`);
     }
     // Cached authentication data holds the application record, grant types included.
@@ -195,14 +203,20 @@ export class Applications {
   }
 
   /** Issues a new current secret; the old ones keep working for `overlapSeconds`. */
-  async rotateClientSecret(clientId: string, overlapSeconds?: number): Promise<{ clientSecret: string }> {
+  async rotateClientSecret(
+    clientId: string,
+    overlapSeconds?: number,
+    audit?: AuditContext,
+  ): Promise<{ clientSecret: string }> {
     const overlap = overlapSeconds ?? this.#lifetimes.clientSecretOverlapSeconds;
     if (!Number.isSafeInteger(overlap) || overlap < 0) {
       throw new InvalidRequestError('overlap_seconds must be a whole number of seconds, 0 or more');
     }
     const secret = newClientSecret(this.#random);
     const now = this.#clock.now();
-    if (!(await this.#storage.rotateClientSecret(clientId, sha256(secret), now + overlap * 1000, now))) {
+    if (
+      !(await this.#storage.rotateClientSecret(clientId, sha256(secret), now + overlap * 1000, now, audit))
+    ) {
       throw new NotFoundError(`application ${clientId} does not exist`);
     }
     this.#secretsChanged(clientId);
@@ -213,10 +227,11 @@ export class Applications {
    * A new webhook secret for the application's `x-signature` (docs/api.md §4.6), effective for the
    * next delivery attempt; receivers must switch to it. Kept sealed, shown this once.
    */
-  async rotateWebhookSecret(clientId: string): Promise<{ webhookSecret: string }> {
+  async rotateWebhookSecret(clientId: string, audit?: AuditContext): Promise<{ webhookSecret: string }> {
     const webhookSecret = this.#random.bytes(32).toString('hex');
     const sealed = this.#sealer.seal(webhookSecretPurpose(clientId), webhookSecret);
-    if (!isClientId(clientId) || !(await this.#storage.replaceWebhookSecret(clientId, sealed))) {
+    const context = audit && { ...audit, at: this.#clock.now() };
+    if (!isClientId(clientId) || !(await this.#storage.replaceWebhookSecret(clientId, sealed, context))) {
       throw new NotFoundError(`application ${clientId} does not exist`);
     }
     return { webhookSecret };

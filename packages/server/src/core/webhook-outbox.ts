@@ -1,4 +1,4 @@
-import type { StoragePort, WebhookEventRecord, WebhookStatus } from '../storage/contract.ts';
+import type { AuditContext, StoragePort, WebhookEventRecord, WebhookStatus } from '../storage/contract.ts';
 import type { Clock } from './ports.ts';
 
 /** The operator's view of the webhook outbox (docs/api.md §4.6): list events, retry a dead one. */
@@ -16,7 +16,7 @@ export class WebhookOutbox {
   }
 
   /** Makes a dead (or pending) event due now; false when it is unknown or already delivered. */
-  retry(id: number): Promise<boolean> {
-    return this.#storage.retryWebhookEvent(id, this.#clock.now());
+  retry(id: number, audit?: AuditContext): Promise<boolean> {
+    return this.#storage.retryWebhookEvent(id, this.#clock.now(), audit);
   }
 }

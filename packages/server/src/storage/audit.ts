@@ -3,6 +3,7 @@ import type {
   AuditContext,
   AuditEventRecord,
   AuditEventType,
+  AuditSubject,
   NewAuditEvent,
 } from './contract.ts';
 
@@ -10,13 +11,6 @@ import type {
  * The audit trail's shared pieces: the event a step writes and the row mapper, the same for every
  * adapter (their `audit_events` tables have the same columns, migration 6).
  */
-
-/** What an event is about; unknown parts are null. */
-export interface AuditSubject {
-  userId?: number | null;
-  clientId?: string | null;
-  familyId?: number | null;
-}
 
 /**
  * The event a step appends for its change. `at` is the step's own `now` when it has one, else the

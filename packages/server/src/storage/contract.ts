@@ -440,6 +440,13 @@ export interface AuditEventRecord extends NewAuditEvent {
   id: number;
 }
 
+/** What an event is about; unknown parts are null. */
+export interface AuditSubject {
+  userId?: number | null;
+  clientId?: string | null;
+  familyId?: number | null;
+}
+
 /** A page of the audit trail, newest first; every given filter must match. */
 export interface AuditQuery {
   userId?: number;

@@ -1,4 +1,4 @@
-import type { GrantType, StoragePort } from '../../storage/contract.ts';
+import type { AuditContext, GrantType, StoragePort } from '../../storage/contract.ts';
 import type { AuthenticatedClient } from '../client-auth.ts';
 import type { Lifetimes } from '../config.ts';
 import type { Params } from '../params.ts';
@@ -11,6 +11,8 @@ export interface GrantContext {
   clock: Clock;
   random: RandomSource;
   lifetimes: Lifetimes;
+  /** Who asks (the authenticated application, from where): recorded with the grant's change. */
+  audit?: AuditContext;
 }
 
 /** What a grant handler returns; `outcome` feeds metrics and logs. */

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { type Scope, scopeSet } from '../../core/scopes.ts';
+import { activityLinkText } from './activity.ts';
 import { html, raw, type SafeHtml } from './html.ts';
 import { formatDate, type Locale, MESSAGES, type Messages } from './i18n.ts';
 
@@ -202,6 +203,7 @@ export function accountPage(args: {
   </li>`,
         )}</ul>`
   }
+  <p><a href="/account/activity">${activityLinkText(args.locale)}</a></p>
 </div>`,
   });
 }

@@ -1,4 +1,4 @@
-import { type AuditSubject, auditEvent, auditWritesOmitted } from '../audit.ts';
+import { auditEvent, auditWritesOmitted } from '../audit.ts';
 import type {
   AccessTokenRecord,
   ApplicationRecord,
@@ -6,6 +6,7 @@ import type {
   AuditEventRecord,
   AuditEventType,
   AuditQuery,
+  AuditSubject,
   AuthorizationCodeRecord,
   ClientSecretRecord,
   ExchangeOutcome,
