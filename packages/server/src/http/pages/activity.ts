@@ -13,7 +13,6 @@ interface ActivityMessages {
   intro: string;
   empty: string;
   older: string;
-  link: string;
   when: string;
   what: string;
   application: string;
@@ -26,7 +25,6 @@ const es: ActivityMessages = {
   intro: 'Inicios de sesión y cambios en tus autorizaciones, del más reciente al más antiguo.',
   empty: 'Todavía no hay actividad.',
   older: 'Ver actividad anterior',
-  link: 'Ver la actividad de tu cuenta',
   when: 'Cuándo',
   what: 'Qué',
   application: 'Aplicación',
@@ -53,7 +51,6 @@ const pt: ActivityMessages = {
   intro: 'Acessos e mudanças nas suas autorizações, da mais recente à mais antiga.',
   empty: 'Ainda não há atividade.',
   older: 'Ver atividade anterior',
-  link: 'Ver a atividade da sua conta',
   when: 'Quando',
   what: 'O quê',
   application: 'Aplicativo',
@@ -80,7 +77,6 @@ const en: ActivityMessages = {
   intro: 'Sign-ins and changes to your authorizations, newest first.',
   empty: 'No activity yet.',
   older: 'Show older activity',
-  link: 'See your account activity',
   when: 'When',
   what: 'What',
   application: 'Application',
@@ -103,9 +99,6 @@ const en: ActivityMessages = {
 };
 
 const ACTIVITY: Readonly<Record<Locale, ActivityMessages>> = { es, pt, en };
-
-/** The account page's link to this one. */
-export const activityLinkText = (locale: Locale): string => ACTIVITY[locale].link;
 
 export function activityPage(args: {
   locale: Locale;

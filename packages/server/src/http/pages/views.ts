@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
 import { type Scope, scopeSet } from '../../core/scopes.ts';
-import { activityLinkText } from './activity.ts';
 import { html, raw, type SafeHtml } from './html.ts';
 import { formatDate, type Locale, MESSAGES, type Messages } from './i18n.ts';
 
@@ -165,6 +164,13 @@ export function consentPage(args: {
   });
 }
 
+/** The account page's link to the seller's activity (http/pages/activity.ts). */
+const ACTIVITY_LINK: Readonly<Record<Locale, string>> = {
+  es: 'Ver la actividad de tu cuenta',
+  pt: 'Ver a atividade da sua conta',
+  en: 'See your account activity',
+};
+
 export function accountPage(args: {
   locale: Locale;
   csrf: string;
@@ -203,7 +209,7 @@ export function accountPage(args: {
   </li>`,
         )}</ul>`
   }
-  <p><a href="/account/activity">${activityLinkText(args.locale)}</a></p>
+  <p><a href="/account/activity">${ACTIVITY_LINK[args.locale]}</a></p>
 </div>`,
   });
 }
