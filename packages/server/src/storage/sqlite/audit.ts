@@ -2,15 +2,19 @@ import type Database from 'better-sqlite3';
 import { type AuditEventRow, auditWritesOmitted, toAuditEvent } from '../audit.ts';
 import type { AuditEventRecord, AuditQuery, NewAuditEvent } from '../contract.ts';
 
+/** A prepared statement, named so that the declarations emitted for this module can refer to it. */
+export interface AuditStatement extends Database.Statement {}
+
 /** The audit trail's statements, prepared with the others (statements.ts) on each connection. */
 export function prepareAuditStatements(db: Database.Database) {
+  const p = (sql: string): AuditStatement => db.prepare(sql);
   return {
-    insertAuditEvent: db.prepare(
+    insertAuditEvent: p(
       `INSERT INTO audit_events (at, type, actor, actor_id, user_id, client_id, family_id, request_id,
          remote_address, detail)
        VALUES (@at, @type, @actor, @actorId, @userId, @clientId, @familyId, @requestId, @remoteAddress, @detail)`,
     ),
-    purgeAuditEvents: db.prepare(
+    purgeAuditEvents: p(
       'DELETE FROM audit_events WHERE id IN (SELECT id FROM audit_events WHERE at < ? ORDER BY at LIMIT ?)',
     ),
   };
@@ -39,7 +43,7 @@ const FILTERS = [
  * One statement per combination of filters present (at most 32, prepared on first use): a plain
  * `user_id = ?` lets SQLite use the partial index, where `(? IS NULL OR user_id = ?)` would scan.
  */
-const listings = new WeakMap<Database.Database, Map<string, Database.Statement>>();
+const listings = new WeakMap<Database.Database, Map<string, AuditStatement>>();
 
 export function listAudit(db: Database.Database, query: AuditQuery): AuditEventRecord[] {
   const present = FILTERS.filter(([field]) => query[field] !== undefined);
