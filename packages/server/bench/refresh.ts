@@ -245,7 +245,7 @@ if (options.instances !== undefined || /^postgres(ql)?:\/\//.test(options.db ?? 
 if (options['audit-ab']) {
   // On, off, on, off: each side twice, interleaved, so drift on a shared machine hits both.
   const off = join(import.meta.dirname, 'serve-audit-off.ts');
-  const runs = [];
+  const runs: ReturnType<typeof summarize>[] = [];
   for (let round = 0; round < 2; round++) {
     runs.push((await measureRenova(SERVER_MAIN, 'audit on')).summary);
     runs.push((await measureRenova(off, 'audit off')).summary);
