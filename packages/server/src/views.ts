@@ -1,10 +1,12 @@
 import { SITES } from './core/accounts.ts';
-import type { CreatedApplication } from './core/applications.ts';
+import type { CreatedApplication, SellersPage } from './core/applications.ts';
 import type { AuditPage } from './core/audit.ts';
 import type {
+  ApplicationGrantRecord,
   ApplicationRecord,
   AuditEventRecord,
   GrantType,
+  TestUserRecord,
   UserRecord,
   WebhookEventRecord,
 } from './storage/contract.ts';
@@ -30,6 +32,8 @@ export function userView(user: UserRecord): UserView {
 export interface ApplicationView {
   client_id: string;
   name: string;
+  description: string;
+  logo_url: string | null;
   owner_user_id: number;
   redirect_uris: string[];
   scopes: string[];
@@ -42,6 +46,8 @@ export function applicationView(app: ApplicationRecord): ApplicationView {
   return {
     client_id: app.clientId,
     name: app.name,
+    description: app.description,
+    logo_url: app.logoUrl,
     owner_user_id: app.ownerUserId,
     redirect_uris: app.redirectUris,
     scopes: app.scope.split(' '),
@@ -56,6 +62,8 @@ export interface CreatedApplicationView {
   client_id: string;
   client_secret: string;
   name: string;
+  description: string;
+  logo_url: string | null;
   owner_user_id: number;
   redirect_uris: string[];
   scopes: string[];
@@ -70,6 +78,8 @@ export function createdApplicationView(created: CreatedApplication): CreatedAppl
     client_id: created.clientId,
     client_secret: created.clientSecret,
     name: created.name,
+    description: created.description,
+    logo_url: created.logoUrl,
     owner_user_id: created.ownerUserId,
     redirect_uris: created.redirectUris,
     scopes: created.scope.split(' '),
@@ -126,6 +136,51 @@ export function webhookEventView(e: WebhookEventRecord) {
     last_status: e.lastStatus,
     last_error: e.lastError,
     delivered_at: iso(e.deliveredAt),
+    live_mode: !e.test,
+  };
+}
+
+const isoDate = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+
+/**
+ * One seller of an application (`GET /applications/{client_id}/grants`): Mercado Pago's
+ * `date_created`, plus the coarse `last_used` (to the hour; null when never seen used).
+ */
+export function applicationGrantView(g: ApplicationGrantRecord) {
+  return {
+    user_id: g.userId,
+    nickname: g.nickname,
+    scope: g.scope,
+    date_created: new Date(g.createdAt).toISOString(),
+    last_updated: new Date(g.updatedAt).toISOString(),
+    last_used: isoDate(g.lastUsedAt),
+    test_user: g.isTestUser,
+  };
+}
+
+/** Mercado Pago's search shape: `{paging:{total, limit, …}, results:[…]}`, keyset-paged. */
+export function sellersPageView(page: SellersPage) {
+  return {
+    paging: {
+      total: page.total,
+      limit: page.limit,
+      next_cursor: page.nextCursor,
+      real_users: page.totals.real,
+      test_users: page.totals.test,
+    },
+    results: page.items.map(applicationGrantView),
+  };
+}
+
+/** A test user as listed (never its password, which was shown once at creation). */
+export function testUserView(u: TestUserRecord) {
+  return {
+    id: u.id,
+    nickname: u.nickname,
+    email: u.email,
+    site_id: u.siteId,
+    description: u.description,
+    date_created: new Date(u.createdAt).toISOString(),
   };
 }
 

@@ -441,10 +441,14 @@ for (const factory of [...storageFactories, memoryFactory]) {
         .then((all) => all.filter((e) => e.clientId === clientId));
       assert.ok(queued);
       const retried = await expectOne(storage, 'webhook.retried', { userId: sellerId, clientId }, () =>
-        storage.retryWebhookEvent(queued.id, T0 + 6000, CTX),
+        storage.retryWebhookEvent(queued.id, T0 + 6000, undefined, CTX),
       );
       assert.equal(retried.detail, `event ${queued.id}`);
-      await expectNone(storage, () => storage.retryWebhookEvent(999_999, T0, CTX), 'unknown event');
+      await expectNone(
+        storage,
+        () => storage.retryWebhookEvent(999_999, T0, undefined, CTX),
+        'unknown event',
+      );
     });
 
     test('a step without a context is recorded as the system', async () => {

@@ -126,9 +126,10 @@ export const deleteSessionReturning = (hash: Buffer): pg.QueryConfig => ({
   text: 'DELETE FROM seller_sessions WHERE id_hash = $1 RETURNING user_id',
   values: [hash],
 });
-export const retryWebhookEventReturning = (id: number, now: number): pg.QueryConfig => ({
+export const retryWebhookEventReturning = (id: number, now: number, clientId?: string): pg.QueryConfig => ({
   name: 'retry_webhook_event_returning',
   text: `UPDATE webhook_events SET status = 'pending', next_attempt_at = $1, lease_until = NULL
-     WHERE id = $2 AND status IN ('pending', 'dead') RETURNING client_id, user_id`,
-  values: [now, id],
+     WHERE id = $2 AND ($3::text IS NULL OR client_id = $3::text) AND status IN ('pending', 'dead')
+     RETURNING client_id, user_id`,
+  values: [now, id, clientId ?? null],
 });

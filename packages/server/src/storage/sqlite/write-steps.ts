@@ -1,8 +1,11 @@
 import { auditEvent } from '../audit.ts';
 import type {
+  ApplicationPatch,
   AuditContext,
+  CreateTestUserOutcome,
   ExchangeOutcome,
   GrantType,
+  GrantUse,
   NewAccessToken,
   NewApplication,
   NewAuditEvent,
@@ -10,6 +13,7 @@ import type {
   NewClientCredentialsToken,
   NewRefreshToken,
   NewSellerSession,
+  NewTestUser,
   NewUser,
   NewWebhookEvent,
   PurgeExpired,
@@ -25,6 +29,7 @@ import type {
 import { decideRotation } from '../rotation.ts';
 import {
   ALL_GRANT_TYPES,
+  type ApplicationRow,
   bool,
   type DbBool,
   toUser,
@@ -134,6 +139,8 @@ export const writeSteps = {
       app.ownerPublicKey,
       app.createdAt,
       (app.grantTypes ?? ALL_GRANT_TYPES).join(' '),
+      app.description ?? '',
+      app.logoUrl ?? null,
     );
     s.insertSecret.run(app.clientId, app.secretHash, app.createdAt);
     appendAudit(
@@ -143,6 +150,98 @@ export const writeSteps = {
         clientId: app.clientId,
       }),
     );
+  },
+
+  /** Read, merge, write inside one transaction: a concurrent update is not half-applied. */
+  updateApplication(
+    s: Statements,
+    args: { clientId: string; patch: ApplicationPatch; audit?: AuditContext },
+  ): boolean {
+    const row = s.applicationById.get(args.clientId) as ApplicationRow | undefined;
+    if (!row) return false;
+    const p = args.patch;
+    const changed =
+      s.updateApplication.run({
+        clientId: args.clientId,
+        name: p.name ?? row.name,
+        description: p.description ?? row.description ?? '',
+        logoUrl: p.logoUrl === undefined ? row.logo_url : p.logoUrl,
+        redirectUris: p.redirectUris === undefined ? row.redirect_uris : JSON.stringify(p.redirectUris),
+        scope: p.scope ?? row.scope,
+        pkceRequired: p.pkceRequired === undefined ? row.pkce_required : p.pkceRequired ? 1 : 0,
+        grantTypes: p.grantTypes === undefined ? row.grant_types : p.grantTypes.join(' '),
+        notificationUrl: p.notificationUrl === undefined ? row.notification_url : p.notificationUrl,
+      }).changes === 1;
+    if (changed) {
+      // `detail`: which settings changed (their names, never their values).
+      const fields = Object.keys(p).sort().join(',');
+      appendAudit(
+        s,
+        auditEvent('application.changed', undefined, args.audit, { clientId: args.clientId }, fields),
+      );
+    }
+    return changed;
+  },
+
+  /** Everything the application issued dies in this one transaction (StoragePort.deleteApplication). */
+  deleteApplication(s: Statements, args: { clientId: string; now: number; audit?: AuditContext }): boolean {
+    if (s.markApplicationDeleted.run(args.now, args.clientId).changes !== 1) return false;
+    appendAudit(s, auditEvent('application.deleted', args.now, args.audit, { clientId: args.clientId }));
+    s.revokeGrantsOfClient.run(args.now, args.clientId);
+    s.revokeFamiliesOfClient.run(args.now, args.clientId);
+    s.useCodesOfClient.run(args.now, args.clientId);
+    s.revokeClientCredentialsTokensOfClient.run(args.now, args.clientId);
+    s.endCurrentSecrets.run(args.now, args.clientId, args.now);
+    s.killPendingEventsOfClient.run(args.clientId);
+    return true;
+  },
+
+  /** One conditional UPDATE per grant, all in one transaction (one fsync for the whole batch). */
+  touchGrantsLastUsed(s: Statements, args: { uses: GrantUse[]; coarseMs: number }): void {
+    for (const use of args.uses) {
+      s.touchGrantLastUsed.run({ ...use, coarseMs: args.coarseMs });
+    }
+  },
+
+  /** The count and the insert in one transaction: N concurrent creations never pass the cap. */
+  createTestUser(s: Statements, args: NewTestUser & { audit?: AuditContext }): CreateTestUserOutcome {
+    if (!s.applicationById.get(args.clientId)) return { outcome: 'unknown_application' };
+    const count = (s.countTestUsersOf.get(args.clientId) as { n: number }).n;
+    if (count >= args.limit) return { outcome: 'limit_reached', count };
+    const { user } = args;
+    const row = s.insertTestUser.get(
+      user.email,
+      user.nickname,
+      user.siteId,
+      user.passwordHash,
+      user.createdAt,
+      args.clientId,
+      args.description,
+    );
+    if (!row) return { outcome: 'email_taken' };
+    const created = toUser(row as UserRow);
+    appendAudit(
+      s,
+      auditEvent(
+        'user.created',
+        user.createdAt,
+        args.audit,
+        { userId: created.id, clientId: args.clientId },
+        'test_user',
+      ),
+    );
+    return { outcome: 'created', user: created };
+  },
+
+  enqueueTestWebhookEvent(s: Statements, event: NewWebhookEvent): number | null {
+    const info = s.insertTestWebhookEvent.run({
+      clientId: event.clientId,
+      userId: event.userId,
+      action: event.action,
+      url: event.url,
+      createdAt: event.createdAt,
+    });
+    return info.changes === 1 ? Number(info.lastInsertRowid) : null;
   },
 
   updateApplicationGrantTypes(
@@ -475,10 +574,15 @@ export const writeSteps = {
     );
   },
 
-  retryWebhookEvent(s: Statements, args: { id: number; now: number; audit?: AuditContext }): boolean {
-    const retried = s.retryWebhookEventReturning.get(args.now, args.id) as
-      | { client_id: string; user_id: number }
-      | undefined;
+  retryWebhookEvent(
+    s: Statements,
+    args: { id: number; now: number; clientId: string | undefined; audit?: AuditContext },
+  ): boolean {
+    const retried = (
+      args.clientId === undefined
+        ? s.retryWebhookEventReturning.get(args.now, args.id)
+        : s.retryWebhookEventOfClientReturning.get(args.now, args.id, args.clientId)
+    ) as { client_id: string; user_id: number } | undefined;
     if (!retried) return false;
     appendAudit(
       s,
