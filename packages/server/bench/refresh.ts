@@ -31,6 +31,8 @@ const { values: options } = parseArgs({
     /** Also measure the canned answer through Fastify: the framework's share of the cost. */
     'with-fastify': { type: 'boolean', default: false },
     json: { type: 'boolean', default: false },
+    /** The audit trail's cost: the server with and without the audit insert, alternating, same run. */
+    'audit-ab': { type: 'boolean', default: false },
   },
 });
 
@@ -162,7 +164,7 @@ function summarize(name: string, m: Measured, rss: number, cpu: number) {
   };
 }
 
-async function measureRenova() {
+async function measureRenova(serverMain = SERVER_MAIN, name = 'renova') {
   const dir = mkdtempSync(join(tmpdir(), 'renova-bench-'));
   const db = options.db ?? join(dir, 'renova.db');
   const { child, url } = await spawnListening(
@@ -170,7 +172,7 @@ async function measureRenova() {
       ...(process.env.BENCH_SERVER_NODE_ARGS?.split(' ').filter(Boolean) ?? []),
       '--import',
       'tsx',
-      SERVER_MAIN,
+      serverMain,
       'serve',
       '--port',
       '0',
@@ -190,7 +192,7 @@ async function measureRenova() {
     const cpuBefore = cpuSeconds(child.pid);
     const measured = await drive(pool, durationMs, creds, tokens);
     const cpu = cpuSeconds(child.pid) - cpuBefore;
-    return { summary: summarize('renova', measured, peakRssMiB(child.pid), cpu), seedSeconds };
+    return { summary: summarize(name, measured, peakRssMiB(child.pid), cpu), seedSeconds };
   } finally {
     await pool.close();
     child.kill('SIGTERM');
@@ -238,6 +240,27 @@ if (options.instances !== undefined || /^postgres(ql)?:\/\//.test(options.db ?? 
     { stdio: 'inherit' },
   );
   process.exit(status ?? 1);
+}
+
+if (options['audit-ab']) {
+  // On, off, on, off: each side twice, interleaved, so drift on a shared machine hits both.
+  const off = join(import.meta.dirname, 'serve-audit-off.ts');
+  const runs: ReturnType<typeof summarize>[] = [];
+  for (let round = 0; round < 2; round++) {
+    runs.push((await measureRenova(SERVER_MAIN, 'audit on')).summary);
+    runs.push((await measureRenova(off, 'audit off')).summary);
+  }
+  const mean = (side: string, key: 'requests_per_s' | 'server_cpu_us_per_req') => {
+    const picked = runs.filter((r) => r.name === side);
+    return picked.reduce((sum, r) => sum + r[key], 0) / picked.length;
+  };
+  console.table(runs);
+  const throughput = mean('audit on', 'requests_per_s') / mean('audit off', 'requests_per_s');
+  const cpu = mean('audit on', 'server_cpu_us_per_req') / mean('audit off', 'server_cpu_us_per_req');
+  process.stdout.write(
+    `audit on / off: throughput ${throughput.toFixed(3)}, server CPU per request ${cpu.toFixed(3)}\n`,
+  );
+  process.exit(0);
 }
 
 const renova = await measureRenova();

@@ -330,6 +330,16 @@ export const SETTINGS = {
         : fail('must be a number of seconds such as 300 or 0.5'),
     fallback: 300,
   }),
+  auditRetentionDays: setting({
+    env: 'RENOVA_AUDIT_RETENTION_DAYS',
+    defaultText: '400',
+    doc: 'audit events older than this many days are purged by housekeeping (1 to 36500)',
+    parse: (raw: string) =>
+      /^[1-9][0-9]{0,4}$/.test(raw) && Number(raw) <= 36_500
+        ? Number(raw)
+        : fail('must be a whole number of days from 1 to 36500'),
+    fallback: 400,
+  }),
   trustProxy: setting<TrustProxy>({
     env: 'RENOVA_TRUST_PROXY',
     defaultText: '`false`',

@@ -365,6 +365,7 @@ export async function startServer(
           storage: runtime.services.storage,
           intervalMs: purgeSeconds * 1000,
           codeGraceMs: runtime.services.lifetimes.refreshGraceSeconds * 1000 + 60_000,
+          auditRetentionMs: config.auditRetentionDays * 86_400_000,
           onError: (error) => {
             // An outage is logged once per episode by services.availability, not every round.
             if (logger && !(error instanceof TemporarilyUnavailableError))

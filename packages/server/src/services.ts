@@ -2,6 +2,7 @@ import type { LookupFunction } from 'node:net';
 import type { Logger } from 'pino';
 import { Accounts } from './core/accounts.ts';
 import { Applications } from './core/applications.ts';
+import { AuditTrail } from './core/audit.ts';
 import {
   type AuthorizationQuery,
   type AuthorizationRequestCheck,
@@ -124,6 +125,11 @@ export interface Services {
     webhookQueue(): Promise<WebhookQueueStats>;
     writer(): WriterStats | undefined;
   };
+  /**
+   * The audit trail (docs/api.md §4.5): `audit.list({ userId | clientId, type, since, cursor })`
+   * for the admin API, the CLI, the seller's activity page and the developer portal.
+   */
+  audit: AuditTrail;
 }
 
 /** Failed admin authentications allowed per address: 10 in 5 minutes. */
@@ -236,5 +242,6 @@ export function createServices(options: ServiceOptions): Services {
       webhookQueue: () => storage.webhookQueueStats(),
       writer: () => storage.writerStats?.(),
     },
+    audit: new AuditTrail(storage, clock),
   };
 }

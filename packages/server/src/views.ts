@@ -1,8 +1,10 @@
 import { SITES } from './core/accounts.ts';
 import type { CreatedApplication, SellersPage } from './core/applications.ts';
+import type { AuditPage } from './core/audit.ts';
 import type {
   ApplicationGrantRecord,
   ApplicationRecord,
+  AuditEventRecord,
   GrantType,
   TestUserRecord,
   UserRecord,
@@ -180,4 +182,25 @@ export function testUserView(u: TestUserRecord) {
     description: u.description,
     date_created: new Date(u.createdAt).toISOString(),
   };
+}
+
+/** One audit event (docs/api.md §4.5 "Audit trail"): identifiers and times only. */
+export function auditEventView(e: AuditEventRecord) {
+  return {
+    id: e.id,
+    at: new Date(e.at).toISOString(),
+    type: e.type,
+    actor: { type: e.actor, id: e.actorId },
+    user_id: e.userId,
+    client_id: e.clientId,
+    family_id: e.familyId,
+    request_id: e.requestId,
+    remote_address: e.remoteAddress,
+    detail: e.detail,
+  };
+}
+
+/** `GET /admin/audit` and `renova audit --json`: a page, newest first, and the cursor of the next. */
+export function auditPageView(page: AuditPage) {
+  return { events: page.events.map(auditEventView), next_cursor: page.nextCursor };
 }

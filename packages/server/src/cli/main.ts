@@ -2,11 +2,13 @@
 import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { describeConfig, loadConfig, type RenovaConfig } from '../config.ts';
+import { AUDIT_PAGE_MAX, asOperator } from '../core/audit.ts';
 import { OAuthError } from '../core/errors.ts';
 import { isClientId } from '../core/identifiers.ts';
 import { openRuntime, openStorage, type Runtime, redactUrl, resolveDb, startServer } from '../runtime.ts';
 import {
   applicationView,
+  auditPageView,
   clientSecretView,
   createdApplicationView,
   issuedCodeView,
@@ -71,6 +73,9 @@ export function duration(value: string): number {
 }
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
+
+/** Every change a command makes is recorded in the audit trail as the operator's, through the CLI. */
+const CLI = asOperator('cli');
 
 /** `--grant-types authorization_code,refresh_token`: core/applications.ts checks the values. */
 const commaList = (value: string): string[] =>
@@ -178,12 +183,15 @@ user
         options,
         async (rt) =>
           userView(
-            await rt.services.accounts.createUser({
-              email: options.email,
-              password: options.password,
-              nickname: options.nickname,
-              siteId: options.siteId,
-            }),
+            await rt.services.accounts.createUser(
+              {
+                email: options.email,
+                password: options.password,
+                nickname: options.nickname,
+                siteId: options.siteId,
+              },
+              CLI,
+            ),
           ),
         (u) => `created user ${u.id} (${u.email}, ${u.nickname}, ${u.site_id})`,
       ),
@@ -218,15 +226,18 @@ app
         options,
         async (rt) =>
           createdApplicationView(
-            await rt.services.applications.create({
-              name: options.name,
-              ownerUserId: options.owner,
-              redirectUris: options.redirectUri,
-              scope: options.scope,
-              pkceRequired: options.pkceRequired ?? false,
-              notificationUrl: options.notificationUrl,
-              grantTypes: options.grantTypes,
-            }),
+            await rt.services.applications.create(
+              {
+                name: options.name,
+                ownerUserId: options.owner,
+                redirectUris: options.redirectUri,
+                scope: options.scope,
+                pkceRequired: options.pkceRequired ?? false,
+                notificationUrl: options.notificationUrl,
+                grantTypes: options.grantTypes,
+              },
+              CLI,
+            ),
           ),
         (a) =>
           [
@@ -249,7 +260,7 @@ app
       options,
       async (rt) =>
         applicationView(
-          await rt.services.applications.update(options.clientId, { grantTypes: options.grantTypes }),
+          await rt.services.applications.update(options.clientId, { grantTypes: options.grantTypes }, CLI),
         ),
       (a) => `updated application ${a.client_id}: grant_types ${a.grant_types.join(', ')}`,
     ),
@@ -270,7 +281,7 @@ app
       options,
       async (rt) =>
         clientSecretView(
-          await rt.services.applications.rotateClientSecret(options.clientId, options.overlap),
+          await rt.services.applications.rotateClientSecret(options.clientId, options.overlap, CLI),
         ),
       (r) =>
         `new client_secret: ${r.client_secret} (the previous one works for ${options.overlap ?? config().clientSecretOverlapSeconds} s more)`,
@@ -285,7 +296,8 @@ app
   .action((options: { clientId: string; db?: string; json?: boolean }) =>
     withRuntime(
       options,
-      async (rt) => webhookSecretView(await rt.services.applications.rotateWebhookSecret(options.clientId)),
+      async (rt) =>
+        webhookSecretView(await rt.services.applications.rotateWebhookSecret(options.clientId, CLI)),
       (r) => `new webhook_secret: ${r.webhook_secret} (deliveries are signed with it from now on)`,
     ),
   );
@@ -316,14 +328,17 @@ program
         options,
         async (rt) =>
           issuedCodeView(
-            await rt.services.consent.authorize({
-              clientId: options.clientId,
-              userId: options.userId,
-              redirectUri: options.redirectUri,
-              scope: options.scope,
-              codeChallenge: options.codeChallenge,
-              codeChallengeMethod: options.codeChallengeMethod,
-            }),
+            await rt.services.consent.authorize(
+              {
+                clientId: options.clientId,
+                userId: options.userId,
+                redirectUri: options.redirectUri,
+                scope: options.scope,
+                codeChallenge: options.codeChallenge,
+                codeChallengeMethod: options.codeChallengeMethod,
+              },
+              CLI,
+            ),
           ),
         (r) =>
           `code: ${r.code}\nredirect_uri: ${r.redirect_uri}\n(valid for a single use, within ${config().authorizationCodeSeconds} s)`,
@@ -342,7 +357,7 @@ grant
     withRuntime(
       options,
       async (rt) => {
-        await rt.services.consent.revokeGrant(options.clientId, options.userId);
+        await rt.services.consent.revokeGrant(options.clientId, options.userId, CLI);
         return { revoked: true, client_id: options.clientId, user_id: options.userId };
       },
       () => `revoked: application ${options.clientId} no longer acts for user ${options.userId}`,
@@ -380,7 +395,7 @@ webhooks
     withRuntime(
       options,
       async (rt) => {
-        if (!(await rt.services.webhookOutbox.retry(options.id))) {
+        if (!(await rt.services.webhookOutbox.retry(options.id, CLI))) {
           throw new InvalidArgumentError(
             `webhook event ${options.id} does not exist or was already delivered.`,
           );
@@ -389,6 +404,45 @@ webhooks
       },
       () => `webhook event ${options.id} is due again; a running \`renova serve\` will deliver it`,
     ),
+  );
+
+program
+  .command('audit')
+  .description('list audit events, newest first (docs/api.md §4.5); filters combine')
+  .option('--user <id>', 'only events about this seller or user', positiveInt('--user'))
+  .option('--client-id <id>', 'only events about this application', clientId)
+  .option('--type <type>', 'only events of this type, e.g. refresh.reused')
+  .option('--since <when>', 'only events since a duration ago (24h, 30m, 7d) or an ISO 8601 time')
+  .option('--cursor <cursor>', 'the next_cursor of a previous page, for older events')
+  .option('--limit <n>', `how many events (at most ${AUDIT_PAGE_MAX})`, '50')
+  .addOption(dbOption())
+  .option('--json', 'print JSON')
+  .action(
+    (options: {
+      user?: number;
+      clientId?: string;
+      type?: string;
+      since?: string;
+      cursor?: string;
+      limit: string;
+      db?: string;
+      json?: boolean;
+    }) =>
+      withRuntime(
+        options,
+        async (rt) =>
+          auditPageView(
+            await rt.services.audit.list({
+              userId: options.user,
+              clientId: options.clientId,
+              type: options.type,
+              since: options.since,
+              cursor: options.cursor,
+              limit: options.limit,
+            }),
+          ),
+        (page) => formatAuditTable(page),
+      ),
   );
 
 program
@@ -444,4 +498,29 @@ function formatWebhookTable(events: ReturnType<typeof webhookEventView>[]): stri
         .trimEnd(),
     )
     .join('\n');
+}
+
+function formatAuditTable(page: ReturnType<typeof auditPageView>): string {
+  if (page.events.length === 0) return 'no audit events';
+  const rows = page.events.map((e) => [
+    String(e.id),
+    e.at,
+    e.type,
+    e.actor.id === null ? e.actor.type : `${e.actor.type}:${e.actor.id}`,
+    e.user_id === null ? '' : String(e.user_id),
+    e.client_id ?? '',
+    e.family_id === null ? '' : String(e.family_id),
+    e.remote_address ?? '',
+    e.detail ?? '',
+  ]);
+  const header = ['ID', 'AT', 'TYPE', 'ACTOR', 'USER', 'APPLICATION', 'FAMILY', 'FROM', 'DETAIL'];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const table = [header, ...rows].map((r) =>
+    r
+      .map((c, i) => c.padEnd(widths[i] ?? 0))
+      .join('  ')
+      .trimEnd(),
+  );
+  if (page.next_cursor) table.push(`(older events: --cursor ${page.next_cursor})`);
+  return table.join('\n');
 }

@@ -1,4 +1,4 @@
-import type { StoragePort, UserRecord } from '../storage/contract.ts';
+import type { AuditContext, StoragePort, UserRecord } from '../storage/contract.ts';
 import { InvalidRequestError } from './errors.ts';
 import { PasswordHasher } from './passwords.ts';
 import type { Clock } from './ports.ts';
@@ -48,7 +48,7 @@ export class Accounts {
     return this.#storage.findUserByEmail(email.trim());
   }
 
-  async createUser(input: CreateUserInput): Promise<UserRecord> {
+  async createUser(input: CreateUserInput, audit?: AuditContext): Promise<UserRecord> {
     const email = input.email.trim();
     if (!EMAIL.test(email)) throw new InvalidRequestError(`email "${input.email}" is not a valid address`);
     const siteId = (input.siteId ?? 'MLA').toUpperCase();
@@ -64,13 +64,16 @@ export class Accounts {
     // Checked first to spare a password hash; the insert itself is the guard against a race.
     if (await this.#storage.findUserByEmail(email)) throw taken();
     const nickname = input.nickname?.trim() || email.split('@')[0]?.toUpperCase() || 'SELLER';
-    const user = await this.#storage.createUser({
-      email,
-      nickname,
-      siteId,
-      passwordHash: input.password === undefined ? null : await this.#passwords.hash(input.password),
-      createdAt: this.#clock.now(),
-    });
+    const user = await this.#storage.createUser(
+      {
+        email,
+        nickname,
+        siteId,
+        passwordHash: input.password === undefined ? null : await this.#passwords.hash(input.password),
+        createdAt: this.#clock.now(),
+      },
+      audit,
+    );
     if (!user) throw taken();
     return user;
   }

@@ -2,6 +2,7 @@ import type {
   ApplicationGrantRecord,
   ApplicationPatch,
   ApplicationRecord,
+  AuditContext,
   GrantType,
   StoragePort,
 } from '../storage/contract.ts';
@@ -274,7 +275,7 @@ export class Applications {
     this.#webhookTargets = deps.webhookTargets ?? STRICT_WEBHOOK_TARGETS;
   }
 
-  async create(input: CreateApplicationInput): Promise<CreatedApplication> {
+  async create(input: CreateApplicationInput, audit?: AuditContext): Promise<CreatedApplication> {
     const f = APPLICATION_FIELDS;
     const checks = new FieldChecks();
     const name = checks.check(f.name, () => checkName(input.name)) ?? '';
@@ -305,22 +306,25 @@ export class Applications {
     const webhookSecret = this.#random.bytes(32).toString('hex');
     const clientId = newClientId(this.#random);
     const pkceRequired = input.pkceRequired ?? false;
-    await this.#storage.createApplication({
-      clientId,
-      name,
-      description,
-      logoUrl,
-      ownerUserId: input.ownerUserId,
-      redirectUris,
-      scope,
-      pkceRequired,
-      notificationUrl,
-      grantTypes,
-      webhookSecretSealed: this.#sealer.seal(webhookSecretPurpose(clientId), webhookSecret),
-      ownerPublicKey: this.#random.uuid(),
-      secretHash: sha256(clientSecret),
-      createdAt: this.#clock.now(),
-    });
+    await this.#storage.createApplication(
+      {
+        clientId,
+        name,
+        description,
+        logoUrl,
+        ownerUserId: input.ownerUserId,
+        redirectUris,
+        scope,
+        pkceRequired,
+        notificationUrl,
+        grantTypes,
+        webhookSecretSealed: this.#sealer.seal(webhookSecretPurpose(clientId), webhookSecret),
+        ownerPublicKey: this.#random.uuid(),
+        secretHash: sha256(clientSecret),
+        createdAt: this.#clock.now(),
+      },
+      audit,
+    );
     return {
       clientId,
       clientSecret,
@@ -342,7 +346,11 @@ export class Applications {
    * and all failures are reported together (InvalidApplicationFieldsError). A narrower scope or
    * new redirect URIs apply to new authorization requests; grants already given keep their scope.
    */
-  async update(clientId: string, input: UpdateApplicationInput): Promise<ApplicationRecord> {
+  async update(
+    clientId: string,
+    input: UpdateApplicationInput,
+    audit?: AuditContext,
+  ): Promise<ApplicationRecord> {
     await this.require(clientId);
     const f = APPLICATION_FIELDS;
     const checks = new FieldChecks();
@@ -382,7 +390,11 @@ export class Applications {
           .join(', ')}`,
       );
     }
-    const updated = await this.#storage.updateApplication(clientId, patch);
+    const updated = await this.#storage.updateApplication(
+      clientId,
+      patch,
+      audit && { ...audit, at: this.#clock.now() },
+    );
     if (!updated) throw new NotFoundError(`application ${clientId} does not exist`);
     // Cached authentication data holds the application record (grant types, redirect URIs).
     this.#secretsChanged(clientId);
@@ -393,9 +405,9 @@ export class Applications {
    * Deletes the application: every grant, token, code and client secret of it is revoked in one
    * step, and its client_id is never issued again (docs/api.md §4.5).
    */
-  async delete(clientId: string): Promise<void> {
+  async delete(clientId: string, audit?: AuditContext): Promise<void> {
     await this.require(clientId);
-    if (!(await this.#storage.deleteApplication(clientId, this.#clock.now()))) {
+    if (!(await this.#storage.deleteApplication(clientId, this.#clock.now(), audit))) {
       throw new NotFoundError(`application ${clientId} does not exist`);
     }
     this.#secretsChanged(clientId);
@@ -481,14 +493,20 @@ export class Applications {
   }
 
   /** Issues a new current secret; the old ones keep working for `overlapSeconds`. */
-  async rotateClientSecret(clientId: string, overlapSeconds?: number): Promise<{ clientSecret: string }> {
+  async rotateClientSecret(
+    clientId: string,
+    overlapSeconds?: number,
+    audit?: AuditContext,
+  ): Promise<{ clientSecret: string }> {
     const overlap = overlapSeconds ?? this.#lifetimes.clientSecretOverlapSeconds;
     if (!Number.isSafeInteger(overlap) || overlap < 0) {
       throw new InvalidRequestError('overlap_seconds must be a whole number of seconds, 0 or more');
     }
     const secret = newClientSecret(this.#random);
     const now = this.#clock.now();
-    if (!(await this.#storage.rotateClientSecret(clientId, sha256(secret), now + overlap * 1000, now))) {
+    if (
+      !(await this.#storage.rotateClientSecret(clientId, sha256(secret), now + overlap * 1000, now, audit))
+    ) {
       throw new NotFoundError(`application ${clientId} does not exist`);
     }
     this.#secretsChanged(clientId);
@@ -499,10 +517,11 @@ export class Applications {
    * A new webhook secret for the application's `x-signature` (docs/api.md §4.6), effective for the
    * next delivery attempt; receivers must switch to it. Kept sealed, shown this once.
    */
-  async rotateWebhookSecret(clientId: string): Promise<{ webhookSecret: string }> {
+  async rotateWebhookSecret(clientId: string, audit?: AuditContext): Promise<{ webhookSecret: string }> {
     const webhookSecret = this.#random.bytes(32).toString('hex');
     const sealed = this.#sealer.seal(webhookSecretPurpose(clientId), webhookSecret);
-    if (!isClientId(clientId) || !(await this.#storage.replaceWebhookSecret(clientId, sealed))) {
+    const context = audit && { ...audit, at: this.#clock.now() };
+    if (!isClientId(clientId) || !(await this.#storage.replaceWebhookSecret(clientId, sealed, context))) {
       throw new NotFoundError(`application ${clientId} does not exist`);
     }
     return { webhookSecret };

@@ -18,6 +18,8 @@ export interface ClientRequest {
   params: Params;
   authorization: string | undefined;
   remoteAddress: string;
+  /** The HTTP request's id, for the audit trail of what the request changes. */
+  requestId?: string;
 }
 
 /** Credentials as presented, before any lookup. */

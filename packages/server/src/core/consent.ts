@@ -1,5 +1,6 @@
-import type { ApplicationRecord, StoragePort } from '../storage/contract.ts';
+import type { ApplicationRecord, AuditContext, StoragePort } from '../storage/contract.ts';
 import { type Applications, checkMayRequestCode } from './applications.ts';
+import { appendAuditEvent } from './audit.ts';
 import type { Lifetimes } from './config.ts';
 import { InvalidRequestError, NotFoundError } from './errors.ts';
 import { isClientId } from './identifiers.ts';
@@ -51,7 +52,10 @@ export class Consent {
    * Records the seller's consent and issues an authorization code exactly as the consent page does
    * (docs/api.md §4.5 `POST /admin/authorizations`).
    */
-  async authorize(input: AuthorizeInput): Promise<{ code: string; redirectUri: string }> {
+  async authorize(
+    input: AuthorizeInput,
+    audit?: AuditContext,
+  ): Promise<{ code: string; redirectUri: string }> {
     const app = await this.#applications.require(input.clientId);
     checkMayRequestCode(app);
     if (!(await this.#storage.findUserById(input.userId))) {
@@ -66,7 +70,7 @@ export class Consent {
     const scope =
       input.scope === undefined ? app.scope : narrowScope(input.scope, app.scope, "the application's scopes");
     const pkce = checkPkceRequest(input.codeChallenge, input.codeChallengeMethod, app.pkceRequired);
-    const code = await this.issueCode({ app, userId: input.userId, redirectUri, scope, ...pkce });
+    const code = await this.issueCode({ app, userId: input.userId, redirectUri, scope, ...pkce, audit });
     return { code, redirectUri };
   }
 
@@ -82,6 +86,8 @@ export class Consent {
     scope: string;
     codeChallenge: string | null;
     codeChallengeMethod: CodeChallengeMethod | null;
+    /** Who consented (the seller) or recorded the consent (the operator). */
+    audit?: AuditContext | undefined;
   }): Promise<string> {
     const now = this.#clock.now();
     const validator = newValidator(this.#random);
@@ -100,6 +106,7 @@ export class Consent {
         publicKey: this.#random.uuid(),
       },
       event,
+      args.audit,
     );
     if (grantCreated && event) this.#webhooksEnqueued();
     return formatGrantToken('code', codeId, validator.secret, args.userId);
@@ -109,13 +116,21 @@ export class Consent {
    * Revokes the seller's authorization and every token of it (the account page, the admin API and
    * the CLI), queueing `application.deauthorized` in the same transaction.
    */
-  async revokeGrant(clientId: string, userId: number): Promise<void> {
+  async revokeGrant(clientId: string, userId: number, audit?: AuditContext): Promise<void> {
     const app = isClientId(clientId) ? await this.#storage.findApplication(clientId) : null;
     const now = this.#clock.now();
     const event = app ? webhookEventFor(app, userId, 'application.deauthorized', now) : undefined;
-    if (!app || !(await this.#storage.revokeGrant(clientId, userId, now, event))) {
+    if (!app || !(await this.#storage.revokeGrant(clientId, userId, now, event, audit))) {
       throw new NotFoundError(`user ${userId} has no active authorization for application ${clientId}`);
     }
     if (event) this.#webhooksEnqueued();
+  }
+
+  /**
+   * The seller refused on the consent page: nothing changes but the audit trail, in its own small
+   * write (RFC 6749 §4.1.2.1 `access_denied` is then sent to the application).
+   */
+  deny(clientId: string, userId: number, audit: AuditContext): Promise<void> {
+    return appendAuditEvent(this.#storage, this.#clock, 'consent.denied', audit, { userId, clientId });
   }
 }

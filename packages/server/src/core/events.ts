@@ -34,11 +34,6 @@ export interface ProtocolEvents {
   rateLimited(limiter: LimiterName): void;
   storageUnavailable(kind: StorageOutageKind): void;
   webhookAttempt(outcome: WebhookAttemptOutcome): void;
-  /**
-   * An audit event could not be written. Reserved for the audit trail (docs/operations.md
-   * "Metrics and alerts"): counted as `renova_audit_write_failures_total`.
-   */
-  auditWriteFailed(): void;
 }
 
 /**
@@ -75,8 +70,5 @@ export class ProtocolEventHub implements ProtocolEvents {
   }
   webhookAttempt(outcome: WebhookAttemptOutcome): void {
     for (const s of this.#subscribers) s.webhookAttempt?.(outcome);
-  }
-  auditWriteFailed(): void {
-    for (const s of this.#subscribers) s.auditWriteFailed?.();
   }
 }

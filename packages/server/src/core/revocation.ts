@@ -1,4 +1,5 @@
 import type { StoragePort } from '../storage/contract.ts';
+import { asApplication } from './audit.ts';
 import type { ClientAuthenticator, ClientRequest } from './client-auth.ts';
 import { ProtocolEventHub, type ProtocolEvents } from './events.ts';
 import type { Clock } from './ports.ts';
@@ -32,9 +33,13 @@ export class Revocation {
     const { app, found } = await authenticatedTokenRequest(this.#clients, this.#storage, request);
     if (!found || found.record.clientId !== app.clientId) return;
     const now = this.#clock.now();
+    const audit = asApplication(app.clientId, {
+      requestId: request.requestId ?? null,
+      remoteAddress: request.remoteAddress,
+    });
     if (found.type === 'refresh') {
-      await this.#storage.revokeFamily(found.record.familyId, now);
+      await this.#storage.revokeFamily(found.record.familyId, now, audit);
       this.#events.familyRevoked('revocation_endpoint');
-    } else await this.#storage.revokeAccessToken(found.record.id, now);
+    } else await this.#storage.revokeAccessToken(found.record.id, now, audit);
   }
 }

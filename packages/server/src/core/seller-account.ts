@@ -1,4 +1,10 @@
-import type { ApplicationRecord, SellerGrantRecord, StoragePort, UserRecord } from '../storage/contract.ts';
+import type {
+  ApplicationRecord,
+  AuditContext,
+  SellerGrantRecord,
+  StoragePort,
+  UserRecord,
+} from '../storage/contract.ts';
 import { sha256 } from './tokens.ts';
 
 /**
@@ -43,16 +49,23 @@ export class SellerAccount {
     return session ? this.#storage.findUserById(session.userId) : null;
   }
 
-  startSession(args: { cookie: string; userId: number; now: number; expiresAt: number }): Promise<void> {
-    return this.#storage.createSellerSession({
-      hash: sha256(args.cookie),
-      userId: args.userId,
-      createdAt: args.now,
-      expiresAt: args.expiresAt,
-    });
+  /** A successful sign-in: the session and its `seller.signed_in` event, in one step. */
+  startSession(
+    args: { cookie: string; userId: number; now: number; expiresAt: number },
+    audit?: AuditContext,
+  ): Promise<void> {
+    return this.#storage.createSellerSession(
+      {
+        hash: sha256(args.cookie),
+        userId: args.userId,
+        createdAt: args.now,
+        expiresAt: args.expiresAt,
+      },
+      audit,
+    );
   }
 
-  endSession(cookie: string): Promise<void> {
-    return this.#storage.deleteSellerSession(sha256(cookie));
+  endSession(cookie: string, audit?: AuditContext): Promise<void> {
+    return this.#storage.deleteSellerSession(sha256(cookie), audit);
   }
 }

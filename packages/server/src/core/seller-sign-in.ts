@@ -1,4 +1,5 @@
 import type { StoragePort, UserRecord } from '../storage/contract.ts';
+import { appendAuditEvent, type RequestOrigin } from './audit.ts';
 import { type PasswordHasher, PasswordHashingBusyError } from './passwords.ts';
 import type { Clock } from './ports.ts';
 import { countAgainst, type LimiterKey, longestWait, type RateLimiter } from './rate-limit.ts';
@@ -44,7 +45,13 @@ export class SellerSignIn {
     this.#perAddress = deps.loginAddressLimiter;
   }
 
-  async signIn(args: { email: string; password: string; address: string }): Promise<SignInOutcome> {
+  async signIn(args: {
+    email: string;
+    password: string;
+    address: string;
+    /** The request, for the audit trail's `seller.sign_in_failed`. */
+    origin?: RequestOrigin;
+  }): Promise<SignInOutcome> {
     const email = args.email.trim();
     const keys: LimiterKey[] = [
       { limiter: this.#perAddress, key: `login-address:${args.address}` },
@@ -64,6 +71,23 @@ export class SellerSignIn {
     }
     if (!user?.passwordHash || !ok) {
       await countAgainst(keys, now);
+      // Recorded with the account when there is one; never the email as typed (a seller who put
+      // the password in the email field would leave it in the trail). Throttled attempts are not
+      // recorded: they are refused before any check, and recording them would let one address
+      // grow the table at request rate.
+      await appendAuditEvent(
+        this.#storage,
+        this.#clock,
+        'seller.sign_in_failed',
+        {
+          actor: 'seller',
+          actorId: user ? String(user.id) : null,
+          requestId: args.origin?.requestId ?? null,
+          remoteAddress: args.origin?.remoteAddress ?? args.address,
+        },
+        { userId: user?.id ?? null },
+        user ? 'wrong_password' : 'unknown_account',
+      );
       return { outcome: 'bad_credentials' };
     }
     return {

@@ -1,4 +1,4 @@
-import type { StoragePort, TestUserRecord } from '../storage/contract.ts';
+import type { AuditContext, StoragePort, TestUserRecord } from '../storage/contract.ts';
 import { SITES } from './accounts.ts';
 import { InvalidRequestError, NotFoundError } from './errors.ts';
 import { isClientId } from './identifiers.ts';
@@ -74,6 +74,7 @@ export class TestUsers {
   async create(
     clientId: string,
     input: { siteId: unknown; description?: unknown },
+    audit?: AuditContext,
   ): Promise<CreatedTestUser> {
     const sites = Object.keys(SITES).join(', ');
     if (typeof input.siteId !== 'string' || input.siteId === '') {
@@ -102,19 +103,22 @@ export class TestUsers {
     // Random names can collide (1 in 10^12 per pair): try again with new ones a few times.
     for (let attempt = 0; attempt < 3; attempt++) {
       const number = this.#randomDigits(12);
-      const outcome = await this.#storage.createTestUser({
-        clientId,
-        description: description.trim(),
-        limit: this.#limit,
-        user: {
-          // Mercado Pago's test users look like this: TESTUSER… at testuser.com.
-          email: `test_user_${number}@testuser.com`,
-          nickname: `TESTUSER${number}`,
-          siteId,
-          passwordHash,
-          createdAt: this.#clock.now(),
+      const outcome = await this.#storage.createTestUser(
+        {
+          clientId,
+          description: description.trim(),
+          limit: this.#limit,
+          user: {
+            // Mercado Pago's test users look like this: TESTUSER… at testuser.com.
+            email: `test_user_${number}@testuser.com`,
+            nickname: `TESTUSER${number}`,
+            siteId,
+            passwordHash,
+            createdAt: this.#clock.now(),
+          },
         },
-      });
+        audit,
+      );
       switch (outcome.outcome) {
         case 'created':
           return {

@@ -1,4 +1,5 @@
 import type { StoragePort } from '../storage/contract.ts';
+import { asApplication } from './audit.ts';
 import { ClientAuthenticator, credentialParamNames, presentedCredentials } from './client-auth.ts';
 import type { Lifetimes } from './config.ts';
 import { UnauthorizedClientError, UnsupportedGrantTypeError } from './errors.ts';
@@ -16,6 +17,8 @@ export interface TokenRequest {
   /** The raw `Authorization` header, if any. */
   authorization: string | undefined;
   remoteAddress: string;
+  /** The HTTP request's id, recorded in the audit trail with the grant's change. */
+  requestId?: string;
   /**
    * Called once the client has authenticated, before the grant runs: the HTTP layer counts the
    * request against that (verified) client's request budget there.
@@ -74,7 +77,11 @@ export class TokenEndpoint {
         `this application is not allowed the ${grant.grantType} grant (its grant_types: ${app.grantTypes.join(', ')}); an operator can change them with PATCH /admin/applications/${app.clientId}`,
       );
     }
-    const result = await grant.handle(this.#context, client, params);
+    const audit = asApplication(app.clientId, {
+      requestId: request.requestId ?? null,
+      remoteAddress: request.remoteAddress,
+    });
+    const result = await grant.handle({ ...this.#context, audit }, client, params);
     // client_credentials uses no seller's grant: only code exchanges and refreshes count as use.
     if (grant.grantType !== 'client_credentials') this.#onGrantUsed(app.clientId, result.response.user_id);
     return result;

@@ -1,4 +1,4 @@
-import type { StoragePort, WebhookEventRecord, WebhookStatus } from '../storage/contract.ts';
+import type { AuditContext, StoragePort, WebhookEventRecord, WebhookStatus } from '../storage/contract.ts';
 import { InvalidRequestError, NotFoundError } from './errors.ts';
 import { isClientId } from './identifiers.ts';
 import type { Clock } from './ports.ts';
@@ -33,8 +33,8 @@ export class WebhookOutbox {
   }
 
   /** Operators: makes a dead (or pending) event due now; false when it is unknown or already delivered. */
-  retry(id: number): Promise<boolean> {
-    return this.#storage.retryWebhookEvent(id, this.#clock.now());
+  retry(id: number, audit?: AuditContext): Promise<boolean> {
+    return this.#storage.retryWebhookEvent(id, this.#clock.now(), undefined, audit);
   }
 
   /**

@@ -1,10 +1,12 @@
 import type { FastifyBaseLogger, FastifyInstance, FastifyRequest } from 'fastify';
 import { weakBearerSecret } from '../config.ts';
+import { asOperator } from '../core/audit.ts';
 import { InvalidRequestError } from '../core/errors.ts';
 import { CLIENT_ID_PATTERN, forLog, isClientId, isUserId } from '../core/identifiers.ts';
 import type { Services } from '../services.ts';
 import {
   applicationView,
+  auditPageView,
   clientSecretView,
   createdApplicationView,
   issuedCodeView,
@@ -75,6 +77,9 @@ export async function adminRoutes(
   options: AdminApiOptions,
 ): Promise<void> {
   const { accounts, applications, consent } = services;
+  /** Every change an admin call makes is recorded in the audit trail as the operator's. */
+  const operator = (request: FastifyRequest) =>
+    asOperator('admin-api', { requestId: request.id, remoteAddress: request.ip });
   assertAdminToken(options.token);
   const log = options.log;
   const authenticated = new WeakSet<FastifyRequest>();
@@ -123,12 +128,15 @@ export async function adminRoutes(
     },
     async (request, reply) => {
       const body = request.body as { email: string; password?: string; nickname?: string; site_id?: string };
-      const user = await accounts.createUser({
-        email: body.email,
-        password: body.password,
-        nickname: body.nickname,
-        siteId: body.site_id,
-      });
+      const user = await accounts.createUser(
+        {
+          email: body.email,
+          password: body.password,
+          nickname: body.nickname,
+          siteId: body.site_id,
+        },
+        operator(request),
+      );
       return reply.code(201).send(userView(user));
     },
   );
@@ -166,17 +174,20 @@ export async function adminRoutes(
         notification_url?: string | null;
         grant_types?: string[];
       };
-      const created = await applications.create({
-        name: body.name,
-        description: body.description,
-        logoUrl: body.logo_url,
-        ownerUserId: body.owner_user_id,
-        redirectUris: body.redirect_uris,
-        scope: Array.isArray(body.scopes) ? body.scopes.join(' ') : body.scopes,
-        pkceRequired: body.pkce_required,
-        notificationUrl: body.notification_url,
-        grantTypes: body.grant_types,
-      });
+      const created = await applications.create(
+        {
+          name: body.name,
+          description: body.description,
+          logoUrl: body.logo_url,
+          ownerUserId: body.owner_user_id,
+          redirectUris: body.redirect_uris,
+          scope: Array.isArray(body.scopes) ? body.scopes.join(' ') : body.scopes,
+          pkceRequired: body.pkce_required,
+          notificationUrl: body.notification_url,
+          grantTypes: body.grant_types,
+        },
+        operator(request),
+      );
       return reply.code(201).send(createdApplicationView(created));
     },
   );
@@ -217,16 +228,20 @@ export async function adminRoutes(
         grant_types?: string[];
       };
       return applicationView(
-        await applications.update(client_id, {
-          name: body.name,
-          description: body.description,
-          logoUrl: body.logo_url,
-          redirectUris: body.redirect_uris,
-          scope: Array.isArray(body.scopes) ? body.scopes.join(' ') : body.scopes,
-          pkceRequired: body.pkce_required,
-          notificationUrl: body.notification_url,
-          grantTypes: body.grant_types,
-        }),
+        await applications.update(
+          client_id,
+          {
+            name: body.name,
+            description: body.description,
+            logoUrl: body.logo_url,
+            redirectUris: body.redirect_uris,
+            scope: Array.isArray(body.scopes) ? body.scopes.join(' ') : body.scopes,
+            pkceRequired: body.pkce_required,
+            notificationUrl: body.notification_url,
+            grantTypes: body.grant_types,
+          },
+          operator(request),
+        ),
       );
     },
   );
@@ -236,7 +251,7 @@ export async function adminRoutes(
     '/applications/:client_id',
     { schema: { params: { type: 'object', properties: { client_id: clientId } } } },
     async (request, reply) => {
-      await applications.delete((request.params as { client_id: string }).client_id);
+      await applications.delete((request.params as { client_id: string }).client_id, operator(request));
       return reply.code(204).send();
     },
   );
@@ -283,7 +298,9 @@ export async function adminRoutes(
     async (request) => {
       const { client_id } = request.params as { client_id: string };
       const body = (request.body ?? {}) as { overlap_seconds?: number };
-      return clientSecretView(await applications.rotateClientSecret(client_id, body.overlap_seconds));
+      return clientSecretView(
+        await applications.rotateClientSecret(client_id, body.overlap_seconds, operator(request)),
+      );
     },
   );
 
@@ -292,7 +309,10 @@ export async function adminRoutes(
     { schema: { params: { type: 'object', properties: { client_id: clientId } } } },
     async (request) =>
       webhookSecretView(
-        await applications.rotateWebhookSecret((request.params as { client_id: string }).client_id),
+        await applications.rotateWebhookSecret(
+          (request.params as { client_id: string }).client_id,
+          operator(request),
+        ),
       ),
   );
 
@@ -323,14 +343,17 @@ export async function adminRoutes(
         code_challenge?: string;
         code_challenge_method?: string;
       };
-      const issued = await consent.authorize({
-        clientId: String(body.client_id),
-        userId: body.user_id,
-        redirectUri: body.redirect_uri,
-        scope: body.scope,
-        codeChallenge: body.code_challenge,
-        codeChallengeMethod: body.code_challenge_method,
-      });
+      const issued = await consent.authorize(
+        {
+          clientId: String(body.client_id),
+          userId: body.user_id,
+          redirectUri: body.redirect_uri,
+          scope: body.scope,
+          codeChallenge: body.code_challenge,
+          codeChallengeMethod: body.code_challenge_method,
+        },
+        operator(request),
+      );
       return reply.code(201).send(issuedCodeView(issued));
     },
   );
@@ -339,7 +362,36 @@ export async function adminRoutes(
     const params = request.params as { client_id: string; user_id: string };
     if (!isClientId(params.client_id)) throw new InvalidRequestError('client_id must be 16 digits');
     if (!isUserId(params.user_id)) throw new InvalidRequestError('user_id must be a positive integer');
-    await consent.revokeGrant(params.client_id, Number(params.user_id));
+    await consent.revokeGrant(params.client_id, Number(params.user_id), operator(request));
     return reply.code(204).send();
+  });
+
+  // The audit trail, newest first (docs/api.md §4.5). Every parameter is validated by core
+  // (AuditTrail.list), which names what is wrong; a parameter given twice is refused here, since
+  // Fastify would otherwise hand over an array.
+  admin.get('/audit', async (request) => {
+    const query = request.query as Record<string, unknown>;
+    const known = ['user_id', 'client_id', 'type', 'since', 'cursor', 'limit'];
+    const one = (name: string): string | undefined => {
+      const value = query[name];
+      if (value === undefined) return undefined;
+      if (typeof value !== 'string') throw new InvalidRequestError(`${name} must be given at most once`);
+      return value;
+    };
+    for (const name of Object.keys(query)) {
+      if (!known.includes(name)) {
+        throw new InvalidRequestError(`unknown parameter ${forLog(name)}; use ${known.join(', ')}`);
+      }
+    }
+    return auditPageView(
+      await services.audit.list({
+        userId: one('user_id'),
+        clientId: one('client_id'),
+        type: one('type'),
+        since: one('since'),
+        cursor: one('cursor'),
+        limit: one('limit'),
+      }),
+    );
   });
 }

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
 import {
   InvalidRequestError,
@@ -82,6 +83,7 @@ export async function buildApp(services: Services, options: HttpOptions): Promis
       params: readParams(request),
       authorization: request.headers.authorization,
       remoteAddress: request.ip,
+      requestId: request.id,
     });
 
     oauth.post('/oauth/token', async (request, reply) => {
@@ -252,6 +254,9 @@ function createFastify(
           )(trustProxy)
         : (trustProxy ?? false),
     return503OnClosing: true,
+    // Unique across restarts and instances, unlike Fastify's counter: the audit trail records it
+    // with every change a request makes, to be found again in the logs.
+    genReqId: () => randomUUID(),
     // What the HTTP parser and the router reject still answers in the contract's shape and closes
     // the connection cleanly (docs/api.md §4.3).
     clientErrorHandler: (error, socket) => answerParserError(error, socket, log),

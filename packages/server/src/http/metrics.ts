@@ -65,11 +65,6 @@ export function createMetrics() {
     labelNames: ['outcome'] as const,
     registers,
   });
-  const auditWriteFailures = new Counter({
-    name: 'renova_audit_write_failures_total',
-    help: 'Audit events that could not be written.',
-    registers,
-  });
 
   // Read on each scrape, one query: nothing is counted per request.
   let webhookQueue: Promise<void> | undefined;
@@ -169,7 +164,6 @@ export function createMetrics() {
     rateLimited: (limiter) => rateLimited.inc({ limiter }),
     storageUnavailable: (kind) => storageErrors.inc({ kind }),
     webhookAttempt: (outcome) => webhookAttempts.inc({ outcome }),
-    auditWriteFailed: () => auditWriteFailures.inc(),
   };
 
   return {

@@ -1,4 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { asApplication } from '../core/audit.ts';
 import { InvalidRequestError } from '../core/errors.ts';
 import { isClientId, isUserId } from '../core/identifiers.ts';
 import type { Services } from '../services.ts';
@@ -51,10 +52,11 @@ export async function ownerRoutes(api: FastifyInstance, services: Services): Pro
   api.post('/users/test_user', async (request, reply) => {
     const app = caller(request);
     const body = parseJsonObjectBody(request.headers['content-type'], request.body as string | undefined);
-    const created = await services.testUsers.create(app.clientId, {
-      siteId: body.site_id,
-      description: body.description,
-    });
+    const created = await services.testUsers.create(
+      app.clientId,
+      { siteId: body.site_id, description: body.description },
+      asApplication(app.clientId, { requestId: request.id, remoteAddress: request.ip }),
+    );
     return reply.code(201).header('cache-control', 'no-store').send(created);
   });
 
@@ -70,7 +72,11 @@ export async function ownerRoutes(api: FastifyInstance, services: Services): Pro
     if (!isUserId(user_id)) throw new InvalidRequestError('user_id in the path must be a positive integer');
     // The same step as the seller's own revocation: tokens, codes and the application.deauthorized
     // webhook in one transaction.
-    await services.consent.revokeGrant(clientId, Number(user_id));
+    await services.consent.revokeGrant(
+      clientId,
+      Number(user_id),
+      asApplication(clientId, { requestId: request.id, remoteAddress: request.ip }),
+    );
     return reply.code(204).send();
   });
 }

@@ -1,9 +1,11 @@
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { asSeller, type RequestOrigin } from '../core/audit.ts';
 import { type AuthorizationRequestCheck, authorizationResponseUrl } from '../core/authorization-request.ts';
 import { NotFoundError, OAuthError, RateLimitedError } from '../core/errors.ts';
 import { isClientId } from '../core/identifiers.ts';
 import type { Services } from '../services.ts';
 import { toErrorReply } from './errors.ts';
+import { activityPage } from './pages/activity.ts';
 import { MESSAGES, negotiateLocale } from './pages/i18n.ts';
 import { STYLESHEET } from './pages/styles.ts';
 import { accountPage, consentPage, type ErrorKind, errorPage, loginPage } from './pages/views.ts';
@@ -130,7 +132,9 @@ export function registerSellerPages(
     const { app, redirectUri, state, scope, codeChallenge, codeChallengeMethod } = check.request;
     const issuer = options.issuer();
     const decision = field(request, 'decision');
+    const audit = asSeller(visitor.user.id, originOf(request));
     if (decision !== 'allow') {
+      await consent.deny(app.clientId, visitor.user.id, audit);
       // RFC 6749 §4.1.2.1: "access_denied: The resource owner or authorization server denied the request."
       return redirectTo(
         reply,
@@ -149,6 +153,7 @@ export function registerSellerPages(
       scope,
       codeChallenge,
       codeChallengeMethod,
+      audit,
     });
     options.log?.info(
       { client_id: app.clientId, user_id: visitor.user.id },
@@ -177,7 +182,7 @@ export function registerSellerPages(
       );
     };
     // Throttled per (address, email) and per address, before any hashing (core/seller-sign-in.ts).
-    const attempt = await signIn.signIn({ email, password, address: request.ip });
+    const attempt = await signIn.signIn({ email, password, address: request.ip, origin: originOf(request) });
     if (attempt.outcome === 'throttled') {
       services.events.rateLimited('seller_sign_in');
       void reply.header('retry-after', String(attempt.retryAfterSeconds));
@@ -199,7 +204,7 @@ export function registerSellerPages(
         'password rehash failed; the old hash stays',
       );
     }
-    await sessions.signIn(reply, visitor, user.id);
+    await sessions.signIn(reply, visitor, user.id, originOf(request));
     return reply.redirect(next, 303);
   });
 
@@ -208,7 +213,7 @@ export function registerSellerPages(
     if (!visitor) return reply;
     const next = ownPage(field(request, 'next'), options.issuer());
     if (next === null) return sendPage(reply, 400, errorPage({ locale: localeOf(request), kind: 'badNext' }));
-    await sessions.signOut(reply, visitor);
+    await sessions.signOut(reply, visitor, originOf(request));
     return reply.redirect(next, 303);
   });
 
@@ -247,13 +252,51 @@ export function registerSellerPages(
     const clientId = field(request, 'client_id') ?? '';
     try {
       // Revokes the grant and every token of it in one storage step, and queues the webhook.
-      await consent.revokeGrant(clientId, visitor.user.id);
+      await consent.revokeGrant(clientId, visitor.user.id, asSeller(visitor.user.id, originOf(request)));
       options.log?.info({ client_id: clientId, user_id: visitor.user.id }, 'seller revoked an application');
     } catch (error) {
       // Already revoked (another tab, the operator): the page simply shows the current list.
       if (!(error instanceof NotFoundError)) throw error;
     }
     return reply.redirect(`/account/applications?removed=${encodeURIComponent(clientId)}`, 303);
+  });
+
+  // --- The seller's own activity: their audit events (docs/api.md §4.4) ---------------------------
+  pages.get('/account/activity', async (request, reply) => {
+    const visitor = await sessions.visitor(request);
+    sessions.commit(reply, visitor);
+    const locale = localeOf(request);
+    if (!visitor.user) {
+      return sendPage(
+        reply,
+        200,
+        loginPage({ locale, csrf: visitor.csrf, next: '/account/applications', demo: options.demo }),
+      );
+    }
+    const cursors = queryOf(request).get('cursor');
+    // The seller's own events only: the user filter comes from the session, never from the query.
+    const page = await services.audit.list({
+      userId: visitor.user.id,
+      cursor: cursors?.length === 1 ? cursors[0] : undefined,
+      limit: 50,
+    });
+    const names = new Map<string, string>();
+    for (const clientId of new Set(page.events.flatMap((e) => (e.clientId ? [e.clientId] : [])))) {
+      const name = await sellerAccount.applicationName(clientId);
+      if (name !== undefined) names.set(clientId, name);
+    }
+    return sendPage(
+      reply,
+      200,
+      activityPage({
+        locale,
+        csrf: visitor.csrf,
+        email: visitor.user.email,
+        events: page.events,
+        applicationNames: names,
+        nextCursor: page.nextCursor,
+      }),
+    );
   });
 
   /**
@@ -327,6 +370,11 @@ export function sendPage(
     .header('cache-control', 'no-store')
     .header('vary', 'Accept-Language, Cookie')
     .send(body);
+}
+
+/** Who is asking, for the audit trail: the request's id and the client address Fastify resolved. */
+function originOf(request: FastifyRequest): RequestOrigin {
+  return { requestId: request.id, remoteAddress: request.ip };
 }
 
 /** The authorization response: a 302 (docs/api.md §4.1) that leaks no referrer and is never cached. */

@@ -1,5 +1,6 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { asSeller, type RequestOrigin } from '../core/audit.ts';
 import type { Clock, RandomSource } from '../core/ports.ts';
 import type { SellerAccount } from '../core/seller-account.ts';
 import type { UserRecord } from '../storage/contract.ts';
@@ -93,17 +94,32 @@ export class SellerSessions {
   }
 
   /** Signs the user in under a NEW cookie value; the previous session, if any, is deleted. */
-  async signIn(reply: FastifyReply, previous: Visitor, userId: number): Promise<void> {
-    if (!previous.fresh && previous.user) await this.#account.endSession(previous.cookie);
-    const cookie = this.#mint();
+  async signIn(
+    reply: FastifyReply,
+    previous: Visitor,
+    userId: number,
+    origin?: RequestOrigin,
+  ): Promise<void> {
     const now = this.#clock.now();
-    await this.#account.startSession({ cookie, userId, now, expiresAt: now + SESSION_SECONDS * 1000 });
+    if (!previous.fresh && previous.user) {
+      await this.#account.endSession(previous.cookie, { ...asSeller(previous.user.id, origin), at: now });
+    }
+    const cookie = this.#mint();
+    await this.#account.startSession(
+      { cookie, userId, now, expiresAt: now + SESSION_SECONDS * 1000 },
+      asSeller(userId, origin),
+    );
     this.#setCookie(reply, cookie, SESSION_SECONDS);
   }
 
   /** Deletes the session and replaces the cookie, so tokens of the old one die with it. */
-  async signOut(reply: FastifyReply, visitor: Visitor): Promise<void> {
-    if (!visitor.fresh) await this.#account.endSession(visitor.cookie);
+  async signOut(reply: FastifyReply, visitor: Visitor, origin?: RequestOrigin): Promise<void> {
+    if (!visitor.fresh) {
+      const audit = visitor.user
+        ? { ...asSeller(visitor.user.id, origin), at: this.#clock.now() }
+        : undefined;
+      await this.#account.endSession(visitor.cookie, audit);
+    }
     this.#setCookie(reply, this.#mint(), undefined);
   }
 

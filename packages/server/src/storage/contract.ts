@@ -258,6 +258,8 @@ export interface RotateRefreshToken {
   refresh: NewRefreshToken;
   /** Sealed secrets of the new pair, stored for replays (see core/tokens.ts sealReplay). */
   replaySeal: Buffer;
+  /** Who asked: recorded with the rotation, replay or reuse in the same step. */
+  audit?: AuditContext;
 }
 
 export interface AccessTokenRecord {
@@ -519,6 +521,102 @@ export interface NewSellerSession {
   expiresAt: number;
 }
 
+/**
+ * Who caused an audited change. `seller`: a signed-in seller (actorId: their user id);
+ * `application`: an authenticated OAuth client (actorId: its client id); `operator`: the admin API
+ * or the CLI (actorId: `admin-api` or `cli`); `system`: Renova itself (housekeeping, rehashes).
+ */
+export type AuditActor = 'seller' | 'application' | 'operator' | 'system';
+
+/** Every audit event type (docs/api.md §4.5 "Audit trail"). */
+export const AUDIT_EVENT_TYPES = [
+  'consent.granted',
+  'consent.denied',
+  'code.exchanged',
+  'code.reused',
+  'code.grant_revoked',
+  'refresh.rotated',
+  'refresh.replayed',
+  'refresh.reused',
+  'client_credentials.issued',
+  'token.revoked',
+  'family.revoked',
+  'grant.revoked',
+  'client_secret.rotated',
+  'webhook_secret.rotated',
+  'application.created',
+  'application.changed',
+  'application.deleted',
+  'user.created',
+  'webhook.retried',
+  'seller.signed_in',
+  'seller.sign_in_failed',
+  'seller.signed_out',
+  'seller.password_rehashed',
+] as const;
+
+export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];
+
+/**
+ * Who asked for a step, passed by the HTTP layer (or the CLI) through core into the storage step,
+ * which writes the audit event of its change in the SAME atomic step. Omitted: `system`, with no
+ * request id and no address (a step never goes unrecorded for want of a context).
+ */
+export interface AuditContext {
+  actor: AuditActor;
+  actorId: string | null;
+  requestId: string | null;
+  remoteAddress: string | null;
+  /**
+   * When the change was asked for, by core's clock; used by the steps that take no `now` of their
+   * own (the others record their `now`). Omitted: the storage's clock.
+   */
+  at?: number;
+}
+
+/**
+ * One audit event. Identifiers only: NEVER a token, code, secret, password or email (a seller who
+ * types the password into the email field would otherwise leave it here). `detail` is a short,
+ * fixed vocabulary set by Renova's code (e.g. which settings changed, why a sign-in failed), never
+ * request input.
+ */
+export interface NewAuditEvent {
+  at: number;
+  type: AuditEventType;
+  actor: AuditActor;
+  actorId: string | null;
+  userId: number | null;
+  clientId: string | null;
+  familyId: number | null;
+  requestId: string | null;
+  remoteAddress: string | null;
+  detail: string | null;
+}
+
+export interface AuditEventRecord extends NewAuditEvent {
+  /** Increasing in insertion order: the keyset of the newest-first listing. */
+  id: number;
+}
+
+/** What an event is about; unknown parts are null. */
+export interface AuditSubject {
+  userId?: number | null;
+  clientId?: string | null;
+  familyId?: number | null;
+}
+
+/** A page of the audit trail, newest first; every given filter must match. */
+export interface AuditQuery {
+  userId?: number;
+  clientId?: string;
+  type?: AuditEventType;
+  /** Events at or after this time. */
+  since?: number;
+  /** Keyset cursor: only events with an id below this one (the last id of the previous page). */
+  beforeId?: number;
+  limit: number;
+}
+
 export interface StoragePort {
   /** Applies pending migrations; safe to call on every start. */
   migrate(): Promise<void>;
@@ -527,7 +625,7 @@ export interface StoragePort {
   close(): Promise<void>;
 
   /** Inserts the user unless the email (case-insensitively) is taken: then null, nothing written. */
-  createUser(user: NewUser): Promise<UserRecord | null>;
+  createUser(user: NewUser, audit?: AuditContext): Promise<UserRecord | null>;
   findUserById(id: number): Promise<UserRecord | null>;
   findUserByEmail(email: string): Promise<UserRecord | null>;
   /**
@@ -535,9 +633,14 @@ export interface StoragePort {
    * stronger parameters after a sign-in must not undo a password change made meanwhile). Resolves
    * true when the row changed.
    */
-  updatePasswordHash(userId: number, previousHash: string, newHash: string): Promise<boolean>;
+  updatePasswordHash(
+    userId: number,
+    previousHash: string,
+    newHash: string,
+    audit?: AuditContext,
+  ): Promise<boolean>;
 
-  createApplication(app: NewApplication): Promise<void>;
+  createApplication(app: NewApplication, audit?: AuditContext): Promise<void>;
   findApplication(clientId: string): Promise<ApplicationRecord | null>;
   listApplicationsByOwner(ownerUserId: number): Promise<ApplicationRecord[]>;
   /**
@@ -547,14 +650,28 @@ export interface StoragePort {
    */
   watchClientSecrets?(onChange: (clientId: string | null) => void): void;
   /** Rotation: current secrets get `overlapUntil` as their end, then `hash` becomes current. */
-  rotateClientSecret(clientId: string, hash: Buffer, overlapUntil: number, now: number): Promise<boolean>;
+  rotateClientSecret(
+    clientId: string,
+    hash: Buffer,
+    overlapUntil: number,
+    now: number,
+    audit?: AuditContext,
+  ): Promise<boolean>;
   /** Replaces the application's allowed grant types; false when there is no such application. */
-  updateApplicationGrantTypes(clientId: string, grantTypes: GrantType[]): Promise<boolean>;
+  updateApplicationGrantTypes(
+    clientId: string,
+    grantTypes: GrantType[],
+    audit?: AuditContext,
+  ): Promise<boolean>;
   /**
    * Changes any subset of the application's settings in one write and returns the updated record;
    * null when there is no such application (or it is deleted).
    */
-  updateApplication(clientId: string, patch: ApplicationPatch): Promise<ApplicationRecord | null>;
+  updateApplication(
+    clientId: string,
+    patch: ApplicationPatch,
+    audit?: AuditContext,
+  ): Promise<ApplicationRecord | null>;
   /**
    * Deletes the application in ONE step: marks it deleted (its row stays, so its client_id is
    * never issued again, and every find treats it as unknown), revokes every grant, token family,
@@ -562,9 +679,9 @@ export interface StoragePort {
    * its pending webhook events `dead` (no notification is sent for a deleted application). False
    * when there was no such application (or it was deleted already).
    */
-  deleteApplication(clientId: string, now: number): Promise<boolean>;
+  deleteApplication(clientId: string, now: number, audit?: AuditContext): Promise<boolean>;
   /** Replaces the application's sealed webhook secret; false when there is no such application. */
-  replaceWebhookSecret(clientId: string, sealed: Buffer): Promise<boolean>;
+  replaceWebhookSecret(clientId: string, sealed: Buffer, audit?: AuditContext): Promise<boolean>;
 
   /**
    * Records (or widens) the seller's consent and issues a code for it, atomically.
@@ -577,6 +694,7 @@ export interface StoragePort {
   recordConsent(
     code: NewAuthorizationCode,
     onNewGrant?: NewWebhookEvent,
+    audit?: AuditContext,
   ): Promise<{ codeId: number; grantCreated: boolean }>;
   findAuthorizationCode(id: number): Promise<AuthorizationCodeRecord | null>;
   /**
@@ -589,6 +707,7 @@ export interface StoragePort {
     liveMode: boolean;
     access: NewAccessToken;
     refresh: NewRefreshToken;
+    audit?: AuditContext;
   }): Promise<ExchangeOutcome>;
 
   /** For introspection and revocation; the refresh grant itself needs only `rotateRefreshToken`. */
@@ -599,12 +718,15 @@ export interface StoragePort {
    */
   rotateRefreshToken(args: RotateRefreshToken): Promise<RotateOutcome>;
 
-  issueClientCredentialsToken(token: NewClientCredentialsToken): Promise<{ accessTokenId: number }>;
+  issueClientCredentialsToken(
+    token: NewClientCredentialsToken,
+    audit?: AuditContext,
+  ): Promise<{ accessTokenId: number }>;
   findAccessToken(id: number): Promise<AccessTokenRecord | null>;
 
-  revokeAccessToken(id: number, now: number): Promise<void>;
+  revokeAccessToken(id: number, now: number, audit?: AuditContext): Promise<void>;
   /** Revokes a refresh token family: every refresh and access token descending from one code. */
-  revokeFamily(familyId: number, now: number): Promise<void>;
+  revokeFamily(familyId: number, now: number, audit?: AuditContext): Promise<void>;
   /**
    * Revokes the seller's authorization of the application, every token of it and its unused
    * authorization codes (marked used with no family: a later exchange is answered `grant_revoked`,
@@ -612,7 +734,13 @@ export interface StoragePort {
    * when there was no active grant. When `event` is given, it is appended to the webhook outbox in
    * the SAME transaction, if and only if an active grant was revoked (the call resolves true).
    */
-  revokeGrant(clientId: string, userId: number, now: number, event?: NewWebhookEvent): Promise<boolean>;
+  revokeGrant(
+    clientId: string,
+    userId: number,
+    now: number,
+    event?: NewWebhookEvent,
+    audit?: AuditContext,
+  ): Promise<boolean>;
   findGrant(clientId: string, userId: number): Promise<GrantRecord | null>;
   /** The seller's active grants (revoked ones are left out), newest consent first. */
   listActiveGrantsOfUser(userId: number): Promise<SellerGrantRecord[]>;
@@ -628,18 +756,18 @@ export interface StoragePort {
   // Test users (Mercado Pago's `POST /users/test_user`).
 
   /** Creates a test user of the application unless it already has `limit` of them: one step. */
-  createTestUser(args: NewTestUser): Promise<CreateTestUserOutcome>;
+  createTestUser(args: NewTestUser, audit?: AuditContext): Promise<CreateTestUserOutcome>;
   /** The application's test users, oldest first. */
   listTestUsers(clientId: string): Promise<TestUserRecord[]>;
 
   // Seller sessions (the consent and account pages). Only hashes of cookie values are stored.
 
   /** Stores a new session; also deletes sessions that expired before `session.createdAt`. */
-  createSellerSession(session: NewSellerSession): Promise<void>;
+  createSellerSession(session: NewSellerSession, audit?: AuditContext): Promise<void>;
   /** The session's user, or null when unknown or expired at `now`. */
   findSellerSession(hash: Buffer, now: number): Promise<{ userId: number; expiresAt: number } | null>;
   /** Logout; deleting an unknown session is not an error. */
-  deleteSellerSession(hash: Buffer): Promise<void>;
+  deleteSellerSession(hash: Buffer, audit?: AuditContext): Promise<void>;
 
   // The webhook outbox (docs/api.md §4.6). Events are appended only by recordConsent and revokeGrant.
 
@@ -675,7 +803,7 @@ export interface StoragePort {
    * `clientId` (an application owner's retry), only an event of that application. Resolves false
    * when the event is unknown, of another application, or already delivered.
    */
-  retryWebhookEvent(id: number, now: number, clientId?: string): Promise<boolean>;
+  retryWebhookEvent(id: number, now: number, clientId?: string, audit?: AuditContext): Promise<boolean>;
   /**
    * Appends a test event (`event.test` true) for a live application to the outbox; resolves its
    * id, or null when the application is unknown or deleted.
@@ -688,4 +816,14 @@ export interface StoragePort {
    * expired anyway, since an expired token is refused before any rotation logic runs.
    */
   purgeExpired(args: PurgeExpired): Promise<PurgeResult>;
+
+  // The audit trail (docs/api.md §4.5). Every step above that changes state appends its event in
+  // its own atomic step; `appendAuditEvent` is only for events with no storage change of their own.
+
+  /** One event in its own small atomic write: a refused sign-in, a denied consent. */
+  appendAuditEvent(event: NewAuditEvent): Promise<void>;
+  /** Newest first, keyset-paginated (`beforeId`), every given filter applied. */
+  listAuditEvents(query: AuditQuery): Promise<AuditEventRecord[]>;
+  /** Retention: deletes up to `limit` events older than `before`, oldest first; returns how many. */
+  purgeAuditEvents(args: { before: number; limit: number }): Promise<number>;
 }

@@ -11,10 +11,18 @@ export interface HousekeepingOptions {
   codeGraceMs?: number;
   /** Delivered and dead webhook events are kept this long (default 30 days). */
   webhookRetentionMs?: number;
+  /**
+   * Audit events are kept this long (RENOVA_AUDIT_RETENTION_DAYS); omitted, the housekeeper leaves
+   * the audit trail alone (an embedder that archives it elsewhere).
+   */
+  auditRetentionMs?: number;
   now?: () => number;
   onError?: (error: unknown) => void;
-  onRound?: (totals: Omit<PurgeResult, 'more'>) => void;
+  onRound?: (totals: HousekeepingTotals) => void;
 }
+
+/** What one round deleted; `auditEvents` only when an audit retention is set. */
+export type HousekeepingTotals = Omit<PurgeResult, 'more'> & { auditEvents?: number };
 
 /**
  * Purges expired codes and tokens, and old delivered or dead webhook events, in bounded batches. Each batch is one short write
@@ -22,8 +30,8 @@ export interface HousekeepingOptions {
  * loop, so requests interleave with housekeeping instead of waiting behind it.
  */
 export class Housekeeper {
-  readonly #options: Required<Omit<HousekeepingOptions, 'onError' | 'onRound'>> &
-    Pick<HousekeepingOptions, 'onError' | 'onRound'>;
+  readonly #options: Required<Omit<HousekeepingOptions, 'onError' | 'onRound' | 'auditRetentionMs'>> &
+    Pick<HousekeepingOptions, 'onError' | 'onRound' | 'auditRetentionMs'>;
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<void> | undefined;
   #stopped = true;
@@ -69,8 +77,8 @@ export class Housekeeper {
   }
 
   /** One round: batches until nothing is left or the round's bound is reached. */
-  async runOnce(): Promise<Omit<PurgeResult, 'more'>> {
-    const totals = { codes: 0, accessTokens: 0, refreshTokens: 0, webhookEvents: 0 };
+  async runOnce(): Promise<HousekeepingTotals> {
+    const totals: HousekeepingTotals = { codes: 0, accessTokens: 0, refreshTokens: 0, webhookEvents: 0 };
     const o = this.#options;
     for (let batch = 0; batch < o.maxBatchesPerRound; batch++) {
       const result = await o.storage.purgeExpired({
@@ -86,7 +94,24 @@ export class Housekeeper {
       if (!result.more) break;
       await new Promise((resolve) => setImmediate(resolve));
     }
+    if (o.auditRetentionMs !== undefined) totals.auditEvents = await this.#purgeAudit(o.auditRetentionMs);
     o.onRound?.(totals);
     return totals;
+  }
+
+  /**
+   * Audit retention, in the same bounded batches: one DELETE of at most `batchSize` of the oldest
+   * events per batch, yielding between batches, at most `maxBatchesPerRound` per round.
+   */
+  async #purgeAudit(retentionMs: number): Promise<number> {
+    const o = this.#options;
+    let deleted = 0;
+    for (let batch = 0; batch < o.maxBatchesPerRound; batch++) {
+      const n = await o.storage.purgeAuditEvents({ before: o.now() - retentionMs, limit: o.batchSize });
+      deleted += n;
+      if (n < o.batchSize) break;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    return deleted;
   }
 }

@@ -9,7 +9,7 @@ import { GRANT_FAILED, type GrantHandler } from './grant.ts';
 export const authorizationCodeGrant: GrantHandler = {
   grantType: 'authorization_code',
   required: ['code', 'redirect_uri'],
-  async handle({ storage, clock, random, lifetimes, events }, { app }, params) {
+  async handle({ storage, clock, random, lifetimes, events, audit }, { app }, params) {
     const now = clock.now();
     const codeParam = stringParam(params, 'code') as string;
     const redirectUri = stringParam(params, 'redirect_uri') as string;
@@ -47,6 +47,7 @@ export const authorizationCodeGrant: GrantHandler = {
         expiresAt: now + lifetimes.accessTokenSeconds * 1000,
       },
       refresh: { hash: refresh.hash, issuedAt: now, expiresAt: now + lifetimes.refreshTokenSeconds * 1000 },
+      audit,
     });
     if (result.outcome === 'code_reused') {
       // RFC 6749 §4.1.2: "the authorization server MUST deny the request and SHOULD revoke (when

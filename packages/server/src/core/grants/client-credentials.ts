@@ -9,7 +9,7 @@ import type { GrantHandler } from './grant.ts';
 export const clientCredentialsGrant: GrantHandler = {
   grantType: 'client_credentials',
   required: [],
-  async handle({ storage, clock, random, lifetimes }, client, params) {
+  async handle({ storage, clock, random, lifetimes, audit }, client, params) {
     // docs/api.md §4.2 form 3 (an access token as client_secret) exists for the mercadopago Java SDK's
     // code and refresh calls. Letting it mint client_credentials tokens made one leaked bearer
     // token a credential forever: each token minted the next, past any secret rotation (security
@@ -31,18 +31,21 @@ export const clientCredentialsGrant: GrantHandler = {
         : narrowScope(requestedScope, ceiling, "the application's scopes");
     const access = newValidator(random);
     const expiresAt = now + lifetimes.clientCredentialsTokenSeconds * 1000;
-    const { accessTokenId } = await storage.issueClientCredentialsToken({
-      hash: access.hash,
-      scope,
-      issuedAt: now,
-      expiresAt,
-      clientId: app.clientId,
-      userId: app.ownerUserId,
-      liveMode,
-      // The secret that authenticated this request: as a form-3 secret the token lives no longer
-      // than that secret does (core/client-auth.ts).
-      issuingSecretId: client.secretId,
-    });
+    const { accessTokenId } = await storage.issueClientCredentialsToken(
+      {
+        hash: access.hash,
+        scope,
+        issuedAt: now,
+        expiresAt,
+        clientId: app.clientId,
+        userId: app.ownerUserId,
+        liveMode,
+        // The secret that authenticated this request: as a form-3 secret the token lives no longer
+        // than that secret does (core/client-auth.ts).
+        issuingSecretId: client.secretId,
+      },
+      audit,
+    );
     return {
       outcome: 'issued',
       response: {

@@ -1,4 +1,4 @@
-import type { GrantType, StoragePort } from '../../storage/contract.ts';
+import type { AuditContext, GrantType, StoragePort } from '../../storage/contract.ts';
 import type { AuthenticatedClient } from '../client-auth.ts';
 import type { Lifetimes } from '../config.ts';
 import type { ProtocolEvents } from '../events.ts';
@@ -14,6 +14,8 @@ export interface GrantContext {
   lifetimes: Lifetimes;
   /** Where replays, reuse detections and family revocations are reported (metrics). */
   events: ProtocolEvents;
+  /** Who asks (the authenticated application, from where): recorded with the grant's change. */
+  audit?: AuditContext;
 }
 
 /** What a grant handler returns; `outcome` feeds metrics and logs. */

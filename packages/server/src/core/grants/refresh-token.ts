@@ -22,7 +22,7 @@ const INVALID_REFRESH_DETAIL = {
 export const refreshTokenGrant: GrantHandler = {
   grantType: 'refresh_token',
   required: ['refresh_token'],
-  async handle({ storage, clock, random, lifetimes, events }, { app }, params) {
+  async handle({ storage, clock, random, lifetimes, events, audit }, { app }, params) {
     const now = clock.now();
     const presented = stringParam(params, 'refresh_token') as string;
     const requestedScope = stringParam(params, 'scope');
@@ -57,6 +57,7 @@ export const refreshTokenGrant: GrantHandler = {
         accessSecret: access.secret,
         refreshSecret: refresh.secret,
       }),
+      audit,
     });
     switch (result.outcome) {
       case 'rotated':

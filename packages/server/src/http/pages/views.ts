@@ -164,6 +164,13 @@ export function consentPage(args: {
   });
 }
 
+/** The account page's link to the seller's activity (http/pages/activity.ts). */
+const ACTIVITY_LINK: Readonly<Record<Locale, string>> = {
+  es: 'Ver la actividad de tu cuenta',
+  pt: 'Ver a atividade da sua conta',
+  en: 'See your account activity',
+};
+
 export function accountPage(args: {
   locale: Locale;
   csrf: string;
@@ -212,6 +219,7 @@ export function accountPage(args: {
   </li>`,
         )}</ul>`
   }
+  <p><a href="/account/activity">${ACTIVITY_LINK[args.locale]}</a></p>
 </div>`,
   });
 }

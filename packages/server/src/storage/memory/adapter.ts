@@ -1,8 +1,14 @@
+import { auditEvent, auditWritesOmitted } from '../audit.ts';
 import type {
   AccessTokenRecord,
   ApplicationGrantsPage,
   ApplicationPatch,
   ApplicationRecord,
+  AuditContext,
+  AuditEventRecord,
+  AuditEventType,
+  AuditQuery,
+  AuditSubject,
   AuthorizationCodeRecord,
   ClientSecretRecord,
   CreateTestUserOutcome,
@@ -14,6 +20,7 @@ import type {
   ListWebhookEvents,
   NewAccessToken,
   NewApplication,
+  NewAuditEvent,
   NewAuthorizationCode,
   NewClientCredentialsToken,
   NewRefreshToken,
@@ -149,7 +156,20 @@ export class MemoryStorage implements StoragePort {
   readonly #access = new Table<AccessRow>();
   readonly #events = new Table<WebhookEventRecord>();
   readonly #sessions = new Map<string, { userId: number; expiresAt: number }>();
+  readonly #audit = new Table<AuditEventRecord>();
   #closed = false;
+
+  /** Appended by each method after its checks, with its change: both or neither, as elsewhere. */
+  #record(
+    type: AuditEventType,
+    at: number | undefined,
+    audit: AuditContext | undefined,
+    subject: AuditSubject,
+    detail?: string,
+  ): void {
+    if (auditWritesOmitted()) return;
+    this.#audit.insert(auditEvent(type, at, audit, subject, detail));
+  }
 
   #open(): void {
     if (this.#closed) throw new Error('MemoryStorage is closed');
@@ -165,12 +185,13 @@ export class MemoryStorage implements StoragePort {
     this.#closed = true;
   }
 
-  async createUser(user: NewUser): Promise<UserRecord | null> {
+  async createUser(user: NewUser, audit?: AuditContext): Promise<UserRecord | null> {
     this.#open();
     const email = user.email.toLowerCase();
     for (const existing of this.#users.values()) if (existing.email.toLowerCase() === email) return null;
     const record: UserRecord = { ...user, id: this.#nextUserId++, testOfClientId: null };
     this.#users.set(record.id, record);
+    this.#record('user.created', user.createdAt, audit, { userId: record.id });
     return copy(record);
   }
 
@@ -187,16 +208,22 @@ export class MemoryStorage implements StoragePort {
     return null;
   }
 
-  async updatePasswordHash(userId: number, previousHash: string, newHash: string): Promise<boolean> {
+  async updatePasswordHash(
+    userId: number,
+    previousHash: string,
+    newHash: string,
+    audit?: AuditContext,
+  ): Promise<boolean> {
     this.#open();
     // Conditional on the old hash: a concurrent password change wins over a rehash.
     const user = this.#users.get(userId);
     if (!user || user.passwordHash !== previousHash) return false;
     user.passwordHash = newHash;
+    this.#record('seller.password_rehashed', undefined, audit, { userId });
     return true;
   }
 
-  async createApplication(app: NewApplication): Promise<void> {
+  async createApplication(app: NewApplication, audit?: AuditContext): Promise<void> {
     this.#open();
     if (this.#applications.has(app.clientId) || this.#deleted.has(app.clientId))
       throw new Error(`application ${app.clientId} exists`);
@@ -210,6 +237,10 @@ export class MemoryStorage implements StoragePort {
     this.#secrets.set(app.clientId, [
       { id: this.#nextSecretId++, hash: secretHash, createdAt: app.createdAt, expiresAt: null },
     ]);
+    this.#record('application.created', app.createdAt, audit, {
+      userId: app.ownerUserId,
+      clientId: app.clientId,
+    });
   }
 
   async findApplication(clientId: string): Promise<ApplicationRecord | null> {
@@ -232,6 +263,7 @@ export class MemoryStorage implements StoragePort {
     hash: Buffer,
     overlapUntil: number,
     now: number,
+    audit?: AuditContext,
   ): Promise<boolean> {
     this.#open();
     const secrets = this.#secrets.get(clientId);
@@ -240,26 +272,37 @@ export class MemoryStorage implements StoragePort {
       if (secret.expiresAt === null || secret.expiresAt > overlapUntil) secret.expiresAt = overlapUntil;
     }
     secrets.push({ id: this.#nextSecretId++, hash: Buffer.from(hash), createdAt: now, expiresAt: null });
+    this.#record('client_secret.rotated', now, audit, { clientId });
     return true;
   }
 
-  async updateApplicationGrantTypes(clientId: string, grantTypes: GrantType[]): Promise<boolean> {
+  async updateApplicationGrantTypes(
+    clientId: string,
+    grantTypes: GrantType[],
+    audit?: AuditContext,
+  ): Promise<boolean> {
     this.#open();
     const app = this.#applications.get(clientId);
     if (!app) return false;
     app.grantTypes = [...grantTypes];
+    this.#record('application.changed', undefined, audit, { clientId }, 'grant_types');
     return true;
   }
 
-  async replaceWebhookSecret(clientId: string, sealed: Buffer): Promise<boolean> {
+  async replaceWebhookSecret(clientId: string, sealed: Buffer, audit?: AuditContext): Promise<boolean> {
     this.#open();
     const app = this.#applications.get(clientId);
     if (!app) return false;
     app.webhookSecretSealed = Buffer.from(sealed);
+    this.#record('webhook_secret.rotated', undefined, audit, { clientId });
     return true;
   }
 
-  async updateApplication(clientId: string, patch: ApplicationPatch): Promise<ApplicationRecord | null> {
+  async updateApplication(
+    clientId: string,
+    patch: ApplicationPatch,
+    audit?: AuditContext,
+  ): Promise<ApplicationRecord | null> {
     this.#open();
     const app = this.#applications.get(clientId);
     if (!app) return null;
@@ -267,12 +310,14 @@ export class MemoryStorage implements StoragePort {
       Object.entries(copy(patch)).filter(([, value]) => value !== undefined),
     );
     Object.assign(app, defined);
+    this.#record('application.changed', undefined, audit, { clientId }, Object.keys(patch).sort().join(','));
     return this.findApplication(clientId);
   }
 
-  async deleteApplication(clientId: string, now: number): Promise<boolean> {
+  async deleteApplication(clientId: string, now: number, audit?: AuditContext): Promise<boolean> {
     this.#open();
     if (!this.#applications.delete(clientId)) return false;
+    this.#record('application.deleted', now, audit, { clientId });
     this.#deleted.add(clientId);
     for (const grant of this.#grants.rows.values()) {
       if (grant.clientId !== clientId) continue;
@@ -350,7 +395,7 @@ export class MemoryStorage implements StoragePort {
     }
   }
 
-  async createTestUser(args: NewTestUser): Promise<CreateTestUserOutcome> {
+  async createTestUser(args: NewTestUser, audit?: AuditContext): Promise<CreateTestUserOutcome> {
     this.#open();
     if (!this.#applications.has(args.clientId)) return { outcome: 'unknown_application' };
     const count = [...this.#users.values()].filter((u) => u.testOfClientId === args.clientId).length;
@@ -361,6 +406,13 @@ export class MemoryStorage implements StoragePort {
     const record: UserRecord = { ...copy(args.user), id: this.#nextUserId++, testOfClientId: args.clientId };
     this.#users.set(record.id, record);
     this.#testDescriptions.set(record.id, args.description);
+    this.#record(
+      'user.created',
+      args.user.createdAt,
+      audit,
+      { userId: record.id, clientId: args.clientId },
+      'test_user',
+    );
     return { outcome: 'created', user: copy(record) };
   }
 
@@ -410,6 +462,7 @@ export class MemoryStorage implements StoragePort {
   async recordConsent(
     code: NewAuthorizationCode,
     onNewGrant?: NewWebhookEvent,
+    audit?: AuditContext,
   ): Promise<{ codeId: number; grantCreated: boolean }> {
     this.#open();
     let grant = this.#grantOf(code.clientId, code.userId);
@@ -445,6 +498,7 @@ export class MemoryStorage implements StoragePort {
       familyId: null,
     });
     if (grantCreated && onNewGrant) this.#appendEvent(onNewGrant);
+    this.#record('consent.granted', code.createdAt, audit, { userId: code.userId, clientId: code.clientId });
     return { codeId: row.id, grantCreated };
   }
 
@@ -501,6 +555,7 @@ export class MemoryStorage implements StoragePort {
     liveMode: boolean;
     access: NewAccessToken;
     refresh: NewRefreshToken;
+    audit?: AuditContext;
   }): Promise<ExchangeOutcome> {
     this.#open();
     const code = this.#codes.get(args.codeId);
@@ -510,11 +565,22 @@ export class MemoryStorage implements StoragePort {
     if (!code || code.usedAt !== null) {
       // RFC 6749 §4.1.2: a code used twice revokes what it issued.
       this.#revokeFamily(code?.familyId ?? null, args.now);
+      if (code?.familyId != null) {
+        this.#record('code.reused', args.now, args.audit, {
+          userId: code.userId,
+          clientId: code.clientId,
+          familyId: code.familyId,
+        });
+      }
       return { outcome: 'code_reused' };
     }
     code.usedAt = args.now;
+    const subject = { userId: code.userId, clientId: code.clientId };
     const grant = this.#grants.get(code.grantId);
-    if (!grant || grant.revokedAt !== null) return { outcome: 'grant_revoked' };
+    if (!grant || grant.revokedAt !== null) {
+      this.#record('code.grant_revoked', args.now, args.audit, subject);
+      return { outcome: 'grant_revoked' };
+    }
     const family = this.#families.insert({
       grantId: grant.id,
       scope: code.scope,
@@ -530,6 +596,7 @@ export class MemoryStorage implements StoragePort {
       args.access,
       args.refresh,
     );
+    this.#record('code.exchanged', args.now, args.audit, { ...subject, familyId: family.id });
     return { outcome: 'issued', familyId: family.id, ...pair, publicKey: grant.publicKey };
   }
 
@@ -588,6 +655,7 @@ export class MemoryStorage implements StoragePort {
       liveMode: family.liveMode,
       publicKey: grant.publicKey,
     };
+    const subject = { userId: grant.userId, clientId: grant.clientId, familyId: family.id };
 
     if (decision.action === 'rotate') {
       const access = { ...args.access, scope: decision.accessScope };
@@ -603,6 +671,7 @@ export class MemoryStorage implements StoragePort {
       row.successorRefreshId = pair.refreshTokenId;
       row.successorAccessId = pair.accessTokenId;
       row.replaySeal = Buffer.from(args.replaySeal);
+      this.#record('refresh.rotated', args.now, args.audit, subject);
       return {
         outcome: 'rotated',
         ...pair,
@@ -611,6 +680,7 @@ export class MemoryStorage implements StoragePort {
       };
     }
     if (decision.action === 'replay' && successor && successorAccess && row.replaySeal) {
+      this.#record('refresh.replayed', args.now, args.audit, subject);
       return {
         outcome: 'replayed',
         replaySeal: Buffer.from(row.replaySeal),
@@ -625,16 +695,24 @@ export class MemoryStorage implements StoragePort {
       };
     }
     this.#revokeFamily(family.id, args.now);
+    this.#record('refresh.reused', args.now, args.audit, subject);
     return { outcome: 'reused', familyId: family.id };
   }
 
-  async issueClientCredentialsToken(token: NewClientCredentialsToken): Promise<{ accessTokenId: number }> {
+  async issueClientCredentialsToken(
+    token: NewClientCredentialsToken,
+    audit?: AuditContext,
+  ): Promise<{ accessTokenId: number }> {
     this.#open();
     const row = this.#access.insert({
       ...copy(token),
       familyId: null,
       revokedAt: null,
       issuingSecretId: token.issuingSecretId ?? null,
+    });
+    this.#record('client_credentials.issued', token.issuedAt, audit, {
+      userId: token.userId,
+      clientId: token.clientId,
     });
     return { accessTokenId: row.id };
   }
@@ -659,15 +737,25 @@ export class MemoryStorage implements StoragePort {
     });
   }
 
-  async revokeAccessToken(id: number, now: number): Promise<void> {
+  async revokeAccessToken(id: number, now: number, audit?: AuditContext): Promise<void> {
     this.#open();
     const row = this.#access.get(id);
-    if (row && row.revokedAt === null) row.revokedAt = now;
+    if (!row || row.revokedAt !== null) return;
+    row.revokedAt = now;
+    this.#record('token.revoked', now, audit, {
+      userId: row.userId,
+      clientId: row.clientId,
+      familyId: row.familyId,
+    });
   }
 
-  async revokeFamily(familyId: number, now: number): Promise<void> {
+  async revokeFamily(familyId: number, now: number, audit?: AuditContext): Promise<void> {
     this.#open();
+    const family = this.#families.get(familyId);
+    const grant = this.#grants.get(family?.grantId);
+    if (!family || !grant || family.revokedAt !== null) return;
     this.#revokeFamily(familyId, now);
+    this.#record('family.revoked', now, audit, { userId: grant.userId, clientId: grant.clientId, familyId });
   }
 
   async revokeGrant(
@@ -675,6 +763,7 @@ export class MemoryStorage implements StoragePort {
     userId: number,
     now: number,
     event?: NewWebhookEvent,
+    audit?: AuditContext,
   ): Promise<boolean> {
     this.#open();
     const grant = this.#grantOf(clientId, userId);
@@ -687,6 +776,7 @@ export class MemoryStorage implements StoragePort {
       if (code.grantId === grant.id && code.usedAt === null) code.usedAt = now;
     }
     if (event) this.#appendEvent(event);
+    this.#record('grant.revoked', now, audit, { userId, clientId });
     return true;
   }
 
@@ -720,7 +810,7 @@ export class MemoryStorage implements StoragePort {
       });
   }
 
-  async createSellerSession(session: NewSellerSession): Promise<void> {
+  async createSellerSession(session: NewSellerSession, audit?: AuditContext): Promise<void> {
     this.#open();
     for (const [key, existing] of this.#sessions) {
       if (existing.expiresAt <= session.createdAt) this.#sessions.delete(key);
@@ -729,6 +819,7 @@ export class MemoryStorage implements StoragePort {
       userId: session.userId,
       expiresAt: session.expiresAt,
     });
+    this.#record('seller.signed_in', session.createdAt, audit, { userId: session.userId });
   }
 
   async findSellerSession(hash: Buffer, now: number): Promise<{ userId: number; expiresAt: number } | null> {
@@ -737,9 +828,13 @@ export class MemoryStorage implements StoragePort {
     return session && session.expiresAt > now ? { ...session } : null;
   }
 
-  async deleteSellerSession(hash: Buffer): Promise<void> {
+  async deleteSellerSession(hash: Buffer, audit?: AuditContext): Promise<void> {
     this.#open();
-    this.#sessions.delete(hash.toString('hex'));
+    const key = hash.toString('hex');
+    const session = this.#sessions.get(key);
+    if (!session) return;
+    this.#sessions.delete(key);
+    this.#record('seller.signed_out', undefined, audit, { userId: session.userId });
   }
 
   async claimDueWebhookEvents(args: {
@@ -805,7 +900,12 @@ export class MemoryStorage implements StoragePort {
     );
   }
 
-  async retryWebhookEvent(id: number, now: number, clientId?: string): Promise<boolean> {
+  async retryWebhookEvent(
+    id: number,
+    now: number,
+    clientId?: string,
+    audit?: AuditContext,
+  ): Promise<boolean> {
     this.#open();
     const event = this.#events.get(id);
     if (!event || (clientId !== undefined && event.clientId !== clientId)) return false;
@@ -813,7 +913,45 @@ export class MemoryStorage implements StoragePort {
     event.status = 'pending';
     event.nextAttemptAt = now;
     event.leaseUntil = null;
+    this.#record(
+      'webhook.retried',
+      now,
+      audit,
+      { userId: event.userId, clientId: event.clientId },
+      `event ${id}`,
+    );
     return true;
+  }
+
+  async appendAuditEvent(event: NewAuditEvent): Promise<void> {
+    this.#open();
+    if (!auditWritesOmitted()) this.#audit.insert(copy(event));
+  }
+
+  async listAuditEvents(query: AuditQuery): Promise<AuditEventRecord[]> {
+    this.#open();
+    return copy(
+      [...this.#audit.rows.values()]
+        .filter(
+          (e) =>
+            (query.userId === undefined || e.userId === query.userId) &&
+            (query.clientId === undefined || e.clientId === query.clientId) &&
+            (query.type === undefined || e.type === query.type) &&
+            (query.since === undefined || e.at >= query.since) &&
+            (query.beforeId === undefined || e.id < query.beforeId),
+        )
+        .sort((a, b) => b.id - a.id)
+        .slice(0, query.limit),
+    );
+  }
+
+  async purgeAuditEvents(args: { before: number; limit: number }): Promise<number> {
+    this.#open();
+    return this.#audit.purge(
+      (e) => e.at < args.before,
+      (e) => e.at,
+      args.limit,
+    );
   }
 
   async purgeExpired(args: PurgeExpired): Promise<PurgeResult> {

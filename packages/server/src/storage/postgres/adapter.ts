@@ -1,8 +1,12 @@
+import { type AuditEventRow, auditEvent, toAuditEvent } from '../audit.ts';
 import type {
   AccessTokenRecord,
   ApplicationGrantsPage,
   ApplicationPatch,
   ApplicationRecord,
+  AuditContext,
+  AuditEventRecord,
+  AuditQuery,
   AuthorizationCodeRecord,
   CreateTestUserOutcome,
   ExchangeOutcome,
@@ -13,6 +17,7 @@ import type {
   ListWebhookEvents,
   NewAccessToken,
   NewApplication,
+  NewAuditEvent,
   NewAuthorizationCode,
   NewClientCredentialsToken,
   NewRefreshToken,
@@ -60,6 +65,7 @@ import {
   type UserRow,
   type WebhookEventRow,
 } from '../rows.ts';
+import * as A from './audit.ts';
 import { PostgresClient, type PostgresClientOptions } from './client.ts';
 import { toUnavailable } from './errors.ts';
 import { PG_MIGRATIONS } from './migrations.ts';
@@ -159,10 +165,17 @@ export class PostgresStorage implements StoragePort {
     this.#db.listen(Q.CLIENT_SECRETS_CHANNEL, onChange);
   }
 
-  async createUser(user: NewUser): Promise<UserRecord | null> {
-    // A conditional insert: two concurrent sign-ups with one email leave one row and one null.
-    const { rows } = await this.#db.run<UserRow>(Q.insertUser(user));
-    return rows[0] ? toUser(rows[0]) : null;
+  createUser(user: NewUser, audit?: AuditContext): Promise<UserRecord | null> {
+    return this.#db.tx(async (db) => {
+      // A conditional insert: two concurrent sign-ups with one email leave one row and one null.
+      const { rows } = await db.query<UserRow>(Q.insertUser(user));
+      if (!rows[0]) return null;
+      const created = toUser(rows[0]);
+      await db.query(
+        A.insertAuditEvent(auditEvent('user.created', user.createdAt, audit, { userId: created.id })),
+      );
+      return created;
+    });
   }
 
   async findUserById(id: number): Promise<UserRecord | null> {
@@ -175,13 +188,39 @@ export class PostgresStorage implements StoragePort {
     return rows[0] ? toUser(rows[0]) : null;
   }
 
-  async updatePasswordHash(userId: number, previousHash: string, newHash: string): Promise<boolean> {
+  updatePasswordHash(
+    userId: number,
+    previousHash: string,
+    newHash: string,
+    audit?: AuditContext,
+  ): Promise<boolean> {
     // Conditional on the old hash: a concurrent password change wins over a rehash.
-    return (await this.#db.run(Q.updatePasswordHash(userId, previousHash, newHash))).rowCount === 1;
+    return this.#changed(
+      Q.updatePasswordHash(userId, previousHash, newHash),
+      auditEvent('seller.password_rehashed', undefined, audit, { userId }),
+    );
   }
 
-  async createApplication(app: NewApplication): Promise<void> {
-    await this.#db.run(Q.insertApplication(app));
+  async createApplication(app: NewApplication, audit?: AuditContext): Promise<void> {
+    await this.#changed(
+      Q.insertApplication(app),
+      auditEvent('application.created', app.createdAt, audit, {
+        userId: app.ownerUserId,
+        clientId: app.clientId,
+      }),
+    );
+  }
+
+  /**
+   * One statement and its audit event in one transaction: the event is written if and only if the
+   * statement changed a row; resolves whether it did.
+   */
+  #changed(query: ReturnType<typeof Q.insertUser>, event: NewAuditEvent): Promise<boolean> {
+    return this.#db.tx(async (db) => {
+      if (((await db.query(query)).rowCount ?? 0) === 0) return false;
+      await db.query(A.insertAuditEvent(event));
+      return true;
+    });
   }
 
   async findApplication(clientId: string): Promise<ApplicationRecord | null> {
@@ -194,31 +233,57 @@ export class PostgresStorage implements StoragePort {
     return rows.map(toApplicationWithSecrets);
   }
 
-  rotateClientSecret(clientId: string, hash: Buffer, overlapUntil: number, now: number): Promise<boolean> {
+  rotateClientSecret(
+    clientId: string,
+    hash: Buffer,
+    overlapUntil: number,
+    now: number,
+    audit?: AuditContext,
+  ): Promise<boolean> {
     return this.#db.tx(async (db) => {
       if ((await db.query(Q.lockApplication(clientId))).rowCount !== 1) return false;
       await db.query(Q.endCurrentSecrets(clientId, overlapUntil));
       await db.query(Q.insertSecret(clientId, hash, now));
+      await db.query(A.insertAuditEvent(auditEvent('client_secret.rotated', now, audit, { clientId })));
       // A secret rotated out with no overlap stops working on every instance at once.
       await db.query(Q.notifySecrets(clientId));
       return true;
     });
   }
 
-  async updateApplicationGrantTypes(clientId: string, grantTypes: GrantType[]): Promise<boolean> {
-    return (await this.#db.run(Q.updateGrantTypes(clientId, grantTypes))).rowCount === 1;
+  updateApplicationGrantTypes(
+    clientId: string,
+    grantTypes: GrantType[],
+    audit?: AuditContext,
+  ): Promise<boolean> {
+    return this.#changed(
+      Q.updateGrantTypes(clientId, grantTypes),
+      auditEvent('application.changed', undefined, audit, { clientId }, 'grant_types'),
+    );
   }
 
-  async replaceWebhookSecret(clientId: string, sealed: Buffer): Promise<boolean> {
-    return (await this.#db.run(Q.replaceWebhookSecret(clientId, sealed))).rowCount === 1;
+  replaceWebhookSecret(clientId: string, sealed: Buffer, audit?: AuditContext): Promise<boolean> {
+    return this.#changed(
+      Q.replaceWebhookSecret(clientId, sealed),
+      auditEvent('webhook_secret.rotated', undefined, audit, { clientId }),
+    );
   }
 
-  async updateApplication(clientId: string, patch: ApplicationPatch): Promise<ApplicationRecord | null> {
+  async updateApplication(
+    clientId: string,
+    patch: ApplicationPatch,
+    audit?: AuditContext,
+  ): Promise<ApplicationRecord | null> {
     const updated = await this.#db.tx(async (db) => {
       // The row lock makes read-merge-write one step against a concurrent update.
       const row = (await db.query<ApplicationRow>(Q.lockApplication(clientId))).rows[0];
       if (!row) return false;
       await db.query(Q.updateApplication(clientId, row, patch));
+      // `detail`: which settings changed (their names, never their values).
+      const fields = Object.keys(patch).sort().join(',');
+      await db.query(
+        A.insertAuditEvent(auditEvent('application.changed', undefined, audit, { clientId }, fields)),
+      );
       // Other instances drop their cached record (grant types, redirect URIs), as after a rotation.
       await db.query(Q.notifySecrets(clientId));
       return true;
@@ -226,9 +291,10 @@ export class PostgresStorage implements StoragePort {
     return updated ? this.findApplication(clientId) : null;
   }
 
-  deleteApplication(clientId: string, now: number): Promise<boolean> {
+  deleteApplication(clientId: string, now: number, audit?: AuditContext): Promise<boolean> {
     return this.#db.tx(async (db) => {
       if ((await db.query(Q.markApplicationDeleted(clientId, now))).rowCount !== 1) return false;
+      await db.query(A.insertAuditEvent(auditEvent('application.deleted', now, audit, { clientId })));
       // Separate statements, in the order of revokeGrant: each takes a fresh READ COMMITTED snapshot
       // after the grants' row locks were granted, so a family an exchange committed meanwhile is
       // revoked too.
@@ -264,7 +330,7 @@ export class PostgresStorage implements StoragePort {
     await this.#db.run(Q.touchGrantsLastUsed(uses, coarseMs));
   }
 
-  createTestUser(args: NewTestUser): Promise<CreateTestUserOutcome> {
+  createTestUser(args: NewTestUser, audit?: AuditContext): Promise<CreateTestUserOutcome> {
     return this.#db.tx(async (db): Promise<CreateTestUserOutcome> => {
       // The application's row lock serializes concurrent creations: the count and the insert are
       // one decision, so N parallel calls never pass the cap.
@@ -274,7 +340,20 @@ export class PostgresStorage implements StoragePort {
       const count = (await db.query<{ n: number }>(Q.countTestUsersOf(args.clientId))).rows[0]?.n ?? 0;
       if (count >= args.limit) return { outcome: 'limit_reached', count };
       const row = (await db.query<UserRow>(Q.insertTestUser(args))).rows[0];
-      return row ? { outcome: 'created', user: toUser(row) } : { outcome: 'email_taken' };
+      if (!row) return { outcome: 'email_taken' };
+      const created = toUser(row);
+      await db.query(
+        A.insertAuditEvent(
+          auditEvent(
+            'user.created',
+            args.user.createdAt,
+            audit,
+            { userId: created.id, clientId: args.clientId },
+            'test_user',
+          ),
+        ),
+      );
+      return { outcome: 'created', user: created };
     });
   }
 
@@ -290,6 +369,7 @@ export class PostgresStorage implements StoragePort {
   recordConsent(
     code: NewAuthorizationCode,
     onNewGrant?: NewWebhookEvent,
+    audit?: AuditContext,
   ): Promise<{ codeId: number; grantCreated: boolean }> {
     return this.#db.tx(async (db) => {
       const before = await db.query<{ revoked_at: number | null }>(Q.lockGrant(code.clientId, code.userId));
@@ -302,6 +382,14 @@ export class PostgresStorage implements StoragePort {
       const inserted = await db.query<IdRow>(Q.insertCode(code, grant.id));
       // The outbox row commits with the consent or not at all (docs/api.md §4.6).
       if (grantCreated && onNewGrant) await db.query(Q.insertWebhookEvent(onNewGrant));
+      await db.query(
+        A.insertAuditEvent(
+          auditEvent('consent.granted', code.createdAt, audit, {
+            userId: code.userId,
+            clientId: code.clientId,
+          }),
+        ),
+      );
       return { codeId: (inserted.rows[0] as IdRow).id, grantCreated };
     });
   }
@@ -317,6 +405,7 @@ export class PostgresStorage implements StoragePort {
     liveMode: boolean;
     access: NewAccessToken;
     refresh: NewRefreshToken;
+    audit?: AuditContext;
   }): Promise<ExchangeOutcome> {
     return this.#db.tx(async (db): Promise<ExchangeOutcome> => {
       const used = await db.query<{ grant_id: number; client_id: string; user_id: number; scope: string }>(
@@ -327,21 +416,44 @@ export class PostgresStorage implements StoragePort {
         // RFC 6749 §4.1.2: "If an authorization code is used more than once, the authorization
         // server MUST deny the request and SHOULD revoke (when possible) all tokens previously
         // issued based on that authorization code." A new statement sees the first exchange's family.
-        const prior = await db.query<{ family_id: number | null }>(Q.codeFamily(args.codeId));
+        const prior = await db.query<{ family_id: number | null; client_id: string; user_id: number }>(
+          Q.codeFamily(args.codeId),
+        );
         const familyId = prior.rows[0]?.family_id;
         // Used but with no family: revokeGrant killed it (or an earlier exchange found the grant
         // revoked). Nothing was issued from it, so there is nothing to revoke either. (An exchange
         // sets used_at and family_id in one transaction, so a committed use always shows both.)
         if (prior.rows[0] && familyId == null) return { outcome: 'grant_revoked' };
-        if (familyId != null) await db.query(Q.revokeFamilyOfCode(familyId, args.now));
+        if (familyId != null) {
+          await db.query(Q.revokeFamilyOfCode(familyId, args.now));
+          const { client_id: clientId, user_id: userId } = prior.rows[0] as {
+            client_id: string;
+            user_id: number;
+          };
+          await db.query(
+            A.insertAuditEvent(
+              auditEvent('code.reused', args.now, args.audit, { userId, clientId, familyId }),
+            ),
+          );
+        }
         return { outcome: 'code_reused' };
       }
+      const subject = { userId: code.user_id, clientId: code.client_id };
       const live = (await db.query<{ public_key: string }>(Q.shareLiveGrant(code.grant_id))).rows[0];
-      if (!live) return { outcome: 'grant_revoked' };
+      if (!live) {
+        // The code is now used (a change), though nothing was issued.
+        await db.query(A.insertAuditEvent(auditEvent('code.grant_revoked', args.now, args.audit, subject)));
+        return { outcome: 'grant_revoked' };
+      }
       const issued = await db.query<{ family_id: number; access_id: number; refresh_id: number }>(
         Q.openFamily(code, args),
       );
       const ids = issued.rows[0] as { family_id: number; access_id: number; refresh_id: number };
+      await db.query(
+        A.insertAuditEvent(
+          auditEvent('code.exchanged', args.now, args.audit, { ...subject, familyId: ids.family_id }),
+        ),
+      );
       return {
         outcome: 'issued',
         familyId: ids.family_id,
@@ -358,7 +470,12 @@ export class PostgresStorage implements StoragePort {
   }
 
   async rotateRefreshToken(args: RotateRefreshToken): Promise<RotateOutcome> {
-    const { rows } = await this.#db.run<RotationResultRow>(Q.rotateRefresh(args));
+    const { rows } = await this.#db.run<RotationResultRow>(
+      A.rotateRefreshAudited(
+        args,
+        auditEvent('refresh.rotated', args.now, args.audit, { clientId: args.clientId }),
+      ),
+    );
     const r = rows[0] as RotationResultRow;
     const issued = () => ({
       accessTokenId: r.access_id,
@@ -386,8 +503,17 @@ export class PostgresStorage implements StoragePort {
     }
   }
 
-  async issueClientCredentialsToken(token: NewClientCredentialsToken): Promise<{ accessTokenId: number }> {
-    const { rows } = await this.#db.run<IdRow>(Q.insertClientCredentialsToken(token));
+  async issueClientCredentialsToken(
+    token: NewClientCredentialsToken,
+    audit?: AuditContext,
+  ): Promise<{ accessTokenId: number }> {
+    const event = auditEvent('client_credentials.issued', token.issuedAt, audit, {
+      userId: token.userId,
+      clientId: token.clientId,
+    });
+    const { rows } = await this.#db.run<IdRow>(
+      A.withAuditEvent(Q.insertClientCredentialsToken(token), event),
+    );
     return { accessTokenId: (rows[0] as IdRow).id };
   }
 
@@ -396,15 +522,51 @@ export class PostgresStorage implements StoragePort {
     return rows[0] ? toAccessToken(rows[0]) : null;
   }
 
-  async revokeAccessToken(id: number, now: number): Promise<void> {
-    await this.#db.run(Q.revokeAccess(id, now));
+  revokeAccessToken(id: number, now: number, audit?: AuditContext): Promise<void> {
+    return this.#db.tx(async (db) => {
+      const revoked = (
+        await db.query<{ client_id: string; user_id: number; family_id: number | null }>(
+          A.revokeAccessReturning(id, now),
+        )
+      ).rows[0];
+      if (!revoked) return;
+      await db.query(
+        A.insertAuditEvent(
+          auditEvent('token.revoked', now, audit, {
+            userId: revoked.user_id,
+            clientId: revoked.client_id,
+            familyId: revoked.family_id,
+          }),
+        ),
+      );
+    });
   }
 
-  async revokeFamily(familyId: number, now: number): Promise<void> {
-    await this.#db.run(Q.revokeFamily(familyId, now));
+  revokeFamily(familyId: number, now: number, audit?: AuditContext): Promise<void> {
+    return this.#db.tx(async (db) => {
+      const owner = (
+        await db.query<{ client_id: string; user_id: number }>(A.revokeFamilyReturning(familyId, now))
+      ).rows[0];
+      if (!owner) return;
+      await db.query(
+        A.insertAuditEvent(
+          auditEvent('family.revoked', now, audit, {
+            userId: owner.user_id,
+            clientId: owner.client_id,
+            familyId,
+          }),
+        ),
+      );
+    });
   }
 
-  revokeGrant(clientId: string, userId: number, now: number, event?: NewWebhookEvent): Promise<boolean> {
+  revokeGrant(
+    clientId: string,
+    userId: number,
+    now: number,
+    event?: NewWebhookEvent,
+    audit?: AuditContext,
+  ): Promise<boolean> {
     // Separate statements, not one CTE: under READ COMMITTED the second statement takes a fresh
     // snapshot after the grant's row lock was granted, so it also sees a family that an exchange
     // holding FOR SHARE on the grant committed meanwhile (a single statement would miss it).
@@ -415,6 +577,7 @@ export class PostgresStorage implements StoragePort {
       await db.query(Q.useCodesOfGrant(grant.id, now));
       // The outbox row commits with the revocation or not at all (docs/api.md §4.6).
       if (event) await db.query(Q.insertWebhookEvent(event));
+      await db.query(A.insertAuditEvent(auditEvent('grant.revoked', now, audit, { userId, clientId })));
       return true;
     });
   }
@@ -429,8 +592,12 @@ export class PostgresStorage implements StoragePort {
     return rows.map(toSellerGrant);
   }
 
-  async createSellerSession(session: NewSellerSession): Promise<void> {
-    await this.#db.run(Q.insertSession(session));
+  async createSellerSession(session: NewSellerSession, audit?: AuditContext): Promise<void> {
+    // A successful sign-in is the session it opens: recorded with it.
+    await this.#changed(
+      Q.insertSession(session),
+      auditEvent('seller.signed_in', session.createdAt, audit, { userId: session.userId }),
+    );
   }
 
   async findSellerSession(hash: Buffer, now: number): Promise<{ userId: number; expiresAt: number } | null> {
@@ -438,8 +605,14 @@ export class PostgresStorage implements StoragePort {
     return rows[0] ? toSellerSession(rows[0]) : null;
   }
 
-  async deleteSellerSession(hash: Buffer): Promise<void> {
-    await this.#db.run(Q.deleteSession(hash));
+  deleteSellerSession(hash: Buffer, audit?: AuditContext): Promise<void> {
+    return this.#db.tx(async (db) => {
+      const deleted = (await db.query<{ user_id: number }>(A.deleteSessionReturning(hash))).rows[0];
+      if (!deleted) return;
+      await db.query(
+        A.insertAuditEvent(auditEvent('seller.signed_out', undefined, audit, { userId: deleted.user_id })),
+      );
+    });
   }
 
   async claimDueWebhookEvents(args: {
@@ -474,8 +647,40 @@ export class PostgresStorage implements StoragePort {
     return rows.map(toWebhookEvent);
   }
 
-  async retryWebhookEvent(id: number, now: number, clientId?: string): Promise<boolean> {
-    return (await this.#db.run(Q.retryWebhookEvent(id, now, clientId))).rowCount === 1;
+  retryWebhookEvent(id: number, now: number, clientId?: string, audit?: AuditContext): Promise<boolean> {
+    return this.#db.tx(async (db) => {
+      const retried = (
+        await db.query<{ client_id: string; user_id: number }>(
+          A.retryWebhookEventReturning(id, now, clientId),
+        )
+      ).rows[0];
+      if (!retried) return false;
+      await db.query(
+        A.insertAuditEvent(
+          auditEvent(
+            'webhook.retried',
+            now,
+            audit,
+            { userId: retried.user_id, clientId: retried.client_id },
+            `event ${id}`,
+          ),
+        ),
+      );
+      return true;
+    });
+  }
+
+  async appendAuditEvent(event: NewAuditEvent): Promise<void> {
+    await this.#db.run(A.insertAuditEvent(event));
+  }
+
+  async listAuditEvents(query: AuditQuery): Promise<AuditEventRecord[]> {
+    const { rows } = await this.#db.run<AuditEventRow>(A.listAuditEvents(query));
+    return rows.map(toAuditEvent);
+  }
+
+  async purgeAuditEvents(args: { before: number; limit: number }): Promise<number> {
+    return (await this.#db.run(A.purgeAuditEvents(args.before, args.limit))).rowCount ?? 0;
   }
 
   async purgeExpired(args: PurgeExpired): Promise<PurgeResult> {

@@ -349,7 +349,7 @@ export const useCode = (codeId: number, now: number) =>
     [now, codeId],
   );
 export const codeFamily = (codeId: number) =>
-  q('code_family', 'SELECT family_id FROM authorization_codes WHERE id = $1', [codeId]);
+  q('code_family', 'SELECT family_id, client_id, user_id FROM authorization_codes WHERE id = $1', [codeId]);
 export const revokeFamilyOfCode = (familyId: number, now: number) =>
   q(
     'revoke_family_of_code',

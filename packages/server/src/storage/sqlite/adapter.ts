@@ -4,6 +4,9 @@ import {
   type ApplicationGrantsPage,
   type ApplicationPatch,
   type ApplicationRecord,
+  type AuditContext,
+  type AuditEventRecord,
+  type AuditQuery,
   type AuthorizationCodeRecord,
   type ClientSecretRecord,
   type CreateTestUserOutcome,
@@ -15,6 +18,7 @@ import {
   type ListWebhookEvents,
   type NewAccessToken,
   type NewApplication,
+  type NewAuditEvent,
   type NewAuthorizationCode,
   type NewClientCredentialsToken,
   type NewRefreshToken,
@@ -65,6 +69,7 @@ import {
   type UserRow,
   type WebhookEventRow,
 } from '../rows.ts';
+import { listAudit } from './audit.ts';
 import { openConnection } from './connection.ts';
 import { COMMIT_STATS } from './group-commit.ts';
 import { SQLITE_MIGRATIONS } from './migrations.ts';
@@ -231,8 +236,8 @@ export class SqliteStorage implements StoragePort {
     if (this.db.open) this.db.close();
   }
 
-  createUser(user: NewUser): Promise<UserRecord | null> {
-    return this.#write('createUser', user);
+  createUser(user: NewUser, audit?: AuditContext): Promise<UserRecord | null> {
+    return this.#write('createUser', { ...user, audit });
   }
 
   findUserById(id: number): Promise<UserRecord | null> {
@@ -249,12 +254,17 @@ export class SqliteStorage implements StoragePort {
     });
   }
 
-  updatePasswordHash(userId: number, previousHash: string, newHash: string): Promise<boolean> {
-    return this.#write('updatePasswordHash', { userId, previousHash, newHash });
+  updatePasswordHash(
+    userId: number,
+    previousHash: string,
+    newHash: string,
+    audit?: AuditContext,
+  ): Promise<boolean> {
+    return this.#write('updatePasswordHash', { userId, previousHash, newHash, audit });
   }
 
-  createApplication(app: NewApplication): Promise<void> {
-    return this.#write('createApplication', app);
+  createApplication(app: NewApplication, audit?: AuditContext): Promise<void> {
+    return this.#write('createApplication', { ...app, audit });
   }
 
   findApplication(clientId: string): Promise<ApplicationRecord | null> {
@@ -276,25 +286,39 @@ export class SqliteStorage implements StoragePort {
     });
   }
 
-  rotateClientSecret(clientId: string, hash: Buffer, overlapUntil: number, now: number): Promise<boolean> {
-    return this.#write('rotateClientSecret', { clientId, hash, overlapUntil, now });
+  rotateClientSecret(
+    clientId: string,
+    hash: Buffer,
+    overlapUntil: number,
+    now: number,
+    audit?: AuditContext,
+  ): Promise<boolean> {
+    return this.#write('rotateClientSecret', { clientId, hash, overlapUntil, now, audit });
   }
 
-  updateApplicationGrantTypes(clientId: string, grantTypes: GrantType[]): Promise<boolean> {
-    return this.#write('updateApplicationGrantTypes', { clientId, grantTypes });
+  updateApplicationGrantTypes(
+    clientId: string,
+    grantTypes: GrantType[],
+    audit?: AuditContext,
+  ): Promise<boolean> {
+    return this.#write('updateApplicationGrantTypes', { clientId, grantTypes, audit });
   }
 
-  replaceWebhookSecret(clientId: string, sealed: Buffer): Promise<boolean> {
-    return this.#write('replaceWebhookSecret', { clientId, sealed });
+  replaceWebhookSecret(clientId: string, sealed: Buffer, audit?: AuditContext): Promise<boolean> {
+    return this.#write('replaceWebhookSecret', { clientId, sealed, audit });
   }
 
-  async updateApplication(clientId: string, patch: ApplicationPatch): Promise<ApplicationRecord | null> {
-    if (!(await this.#write('updateApplication', { clientId, patch }))) return null;
+  async updateApplication(
+    clientId: string,
+    patch: ApplicationPatch,
+    audit?: AuditContext,
+  ): Promise<ApplicationRecord | null> {
+    if (!(await this.#write('updateApplication', { clientId, patch, audit }))) return null;
     return this.findApplication(clientId);
   }
 
-  deleteApplication(clientId: string, now: number): Promise<boolean> {
-    return this.#write('deleteApplication', { clientId, now });
+  deleteApplication(clientId: string, now: number, audit?: AuditContext): Promise<boolean> {
+    return this.#write('deleteApplication', { clientId, now, audit });
   }
 
   /** Two reads in one read transaction, so the page and the totals agree. */
@@ -328,8 +352,8 @@ export class SqliteStorage implements StoragePort {
     return this.#write('touchGrantsLastUsed', { uses, coarseMs });
   }
 
-  createTestUser(args: NewTestUser): Promise<CreateTestUserOutcome> {
-    return this.#write('createTestUser', args);
+  createTestUser(args: NewTestUser, audit?: AuditContext): Promise<CreateTestUserOutcome> {
+    return this.#write('createTestUser', { ...args, audit });
   }
 
   listTestUsers(clientId: string): Promise<TestUserRecord[]> {
@@ -343,8 +367,9 @@ export class SqliteStorage implements StoragePort {
   recordConsent(
     code: NewAuthorizationCode,
     onNewGrant?: NewWebhookEvent,
+    audit?: AuditContext,
   ): Promise<{ codeId: number; grantCreated: boolean }> {
-    return this.#write('recordConsent', { code, onNewGrant });
+    return this.#write('recordConsent', { code, onNewGrant, audit });
   }
 
   findAuthorizationCode(id: number): Promise<AuthorizationCodeRecord | null> {
@@ -360,6 +385,7 @@ export class SqliteStorage implements StoragePort {
     liveMode: boolean;
     access: NewAccessToken;
     refresh: NewRefreshToken;
+    audit?: AuditContext;
   }): Promise<ExchangeOutcome> {
     return this.#write('exchangeAuthorizationCode', args);
   }
@@ -375,8 +401,11 @@ export class SqliteStorage implements StoragePort {
     return this.#write('rotateRefreshToken', args);
   }
 
-  issueClientCredentialsToken(token: NewClientCredentialsToken): Promise<{ accessTokenId: number }> {
-    return this.#write('issueClientCredentialsToken', token);
+  issueClientCredentialsToken(
+    token: NewClientCredentialsToken,
+    audit?: AuditContext,
+  ): Promise<{ accessTokenId: number }> {
+    return this.#write('issueClientCredentialsToken', { ...token, audit });
   }
 
   findAccessToken(id: number): Promise<AccessTokenRecord | null> {
@@ -386,24 +415,30 @@ export class SqliteStorage implements StoragePort {
     });
   }
 
-  revokeAccessToken(id: number, now: number): Promise<void> {
-    return this.#write('revokeAccessToken', { id, now });
+  revokeAccessToken(id: number, now: number, audit?: AuditContext): Promise<void> {
+    return this.#write('revokeAccessToken', { id, now, audit });
   }
 
-  revokeFamily(familyId: number, now: number): Promise<void> {
-    return this.#write('revokeFamily', { familyId, now });
+  revokeFamily(familyId: number, now: number, audit?: AuditContext): Promise<void> {
+    return this.#write('revokeFamily', { familyId, now, audit });
   }
 
-  revokeGrant(clientId: string, userId: number, now: number, event?: NewWebhookEvent): Promise<boolean> {
-    return this.#write('revokeGrant', { clientId, userId, now, event });
+  revokeGrant(
+    clientId: string,
+    userId: number,
+    now: number,
+    event?: NewWebhookEvent,
+    audit?: AuditContext,
+  ): Promise<boolean> {
+    return this.#write('revokeGrant', { clientId, userId, now, event, audit });
   }
 
   listActiveGrantsOfUser(userId: number): Promise<SellerGrantRecord[]> {
     return this.#read(() => (this.s.activeGrantsOfUser.all(userId) as SellerGrantRow[]).map(toSellerGrant));
   }
 
-  createSellerSession(session: NewSellerSession): Promise<void> {
-    return this.#write('createSellerSession', session);
+  createSellerSession(session: NewSellerSession, audit?: AuditContext): Promise<void> {
+    return this.#write('createSellerSession', { ...session, audit });
   }
 
   findSellerSession(hash: Buffer, now: number): Promise<{ userId: number; expiresAt: number } | null> {
@@ -413,8 +448,8 @@ export class SqliteStorage implements StoragePort {
     });
   }
 
-  deleteSellerSession(hash: Buffer): Promise<void> {
-    return this.#write('deleteSellerSession', { hash });
+  deleteSellerSession(hash: Buffer, audit?: AuditContext): Promise<void> {
+    return this.#write('deleteSellerSession', { hash, audit });
   }
 
   claimDueWebhookEvents(args: {
@@ -472,8 +507,21 @@ export class SqliteStorage implements StoragePort {
     );
   }
 
-  retryWebhookEvent(id: number, now: number, clientId?: string): Promise<boolean> {
-    return this.#write('retryWebhookEvent', { id, now, clientId });
+  retryWebhookEvent(id: number, now: number, clientId?: string, audit?: AuditContext): Promise<boolean> {
+    return this.#write('retryWebhookEvent', { id, now, clientId, audit });
+  }
+
+  appendAuditEvent(event: NewAuditEvent): Promise<void> {
+    return this.#write('appendAuditEvent', event);
+  }
+
+  listAuditEvents(query: AuditQuery): Promise<AuditEventRecord[]> {
+    return this.#read(() => listAudit(this.db, query));
+  }
+
+  /** One bounded DELETE through the writer, like purgeExpired. */
+  purgeAuditEvents(args: { before: number; limit: number }): Promise<number> {
+    return this.#write('purgeAuditEvents', args);
   }
 
   /** Through the writer like every write: never holds the write lock across an await. */

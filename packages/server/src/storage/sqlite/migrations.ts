@@ -188,4 +188,31 @@ CREATE INDEX webhook_events_by_client ON webhook_events(client_id, id);
 ALTER TABLE webhook_events ADD COLUMN test INTEGER NOT NULL DEFAULT 0;
 `,
   },
+  {
+    version: 6,
+    name: 'audit trail',
+    sql: `
+-- Append-only: rows are inserted by the step whose change they record and deleted only by
+-- retention (housekeeping). No foreign keys: an event outlives the application or token it names.
+-- Identifiers only, never a token, code, secret or password (docs/security.md).
+CREATE TABLE audit_events (
+  id             INTEGER PRIMARY KEY,
+  at             INTEGER NOT NULL,
+  type           TEXT NOT NULL,
+  actor          TEXT NOT NULL,
+  actor_id       TEXT,
+  user_id        INTEGER,
+  client_id      TEXT,
+  family_id      INTEGER,
+  request_id     TEXT,
+  remote_address TEXT,
+  detail         TEXT
+);
+-- The listings: a seller's events, an application's events (newest first), a time window; and
+-- retention's oldest-first batches by time.
+CREATE INDEX audit_events_by_user ON audit_events(user_id, id) WHERE user_id IS NOT NULL;
+CREATE INDEX audit_events_by_client ON audit_events(client_id, id) WHERE client_id IS NOT NULL;
+CREATE INDEX audit_events_by_time ON audit_events(at);
+`,
+  },
 ];

@@ -1,4 +1,5 @@
 import type Database from 'better-sqlite3';
+import { prepareAuditStatements } from './audit.ts';
 
 /** A prepared statement, named so that the declarations emitted for this module can refer to it. */
 export interface PreparedStatement extends Database.Statement {}
@@ -109,7 +110,7 @@ export function prepareStatements(db: Database.Database) {
     ),
     codeById: p('SELECT * FROM authorization_codes WHERE id = ?'),
     useCode: p('UPDATE authorization_codes SET used_at = ? WHERE id = ? AND used_at IS NULL'),
-    codeFamily: p('SELECT family_id, grant_id FROM authorization_codes WHERE id = ?'),
+    codeFamily: p('SELECT family_id, grant_id, client_id, user_id FROM authorization_codes WHERE id = ?'),
     setCodeFamily: p('UPDATE authorization_codes SET family_id = ? WHERE id = ?'),
     liveGrantById: p('SELECT id, scope, public_key FROM grants WHERE id = ? AND revoked_at IS NULL'),
     insertFamily: p(
@@ -235,6 +236,23 @@ export function prepareStatements(db: Database.Database) {
       'UPDATE applications SET webhook_secret_sealed = ? WHERE client_id = ? AND deleted_at IS NULL',
     ),
     ping: p('SELECT 1'),
+    // The audit trail's subjects of revocations, sign-outs and retries (write-steps.ts).
+    revokeAccessReturning: p(
+      'UPDATE access_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL RETURNING client_id, user_id, family_id',
+    ),
+    familyOwner: p(
+      'SELECT g.client_id, g.user_id FROM token_families f JOIN grants g ON g.id = f.grant_id WHERE f.id = ?',
+    ),
+    deleteSessionReturning: p('DELETE FROM seller_sessions WHERE id_hash = ? RETURNING user_id'),
+    retryWebhookEventReturning: p(
+      `UPDATE webhook_events SET status = 'pending', next_attempt_at = ?, lease_until = NULL
+     WHERE id = ? AND status IN ('pending', 'dead') RETURNING client_id, user_id`,
+    ),
+    retryWebhookEventOfClientReturning: p(
+      `UPDATE webhook_events SET status = 'pending', next_attempt_at = ?, lease_until = NULL
+     WHERE id = ? AND client_id = ? AND status IN ('pending', 'dead') RETURNING client_id, user_id`,
+    ),
+    ...prepareAuditStatements(db),
   };
 }
 

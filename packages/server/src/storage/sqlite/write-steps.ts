@@ -1,11 +1,14 @@
+import { auditEvent } from '../audit.ts';
 import type {
   ApplicationPatch,
+  AuditContext,
   CreateTestUserOutcome,
   ExchangeOutcome,
   GrantType,
   GrantUse,
   NewAccessToken,
   NewApplication,
+  NewAuditEvent,
   NewAuthorizationCode,
   NewClientCredentialsToken,
   NewRefreshToken,
@@ -34,6 +37,7 @@ import {
   type UserRow,
   type WebhookEventRow,
 } from '../rows.ts';
+import { appendAudit } from './audit.ts';
 import type { Statements } from './statements.ts';
 
 /** What `rotationState` reads: the token, its family and grant, and its rotation's successors. */
@@ -103,21 +107,26 @@ function insertPair(
  * steps can run in the writer thread.
  */
 export const writeSteps = {
-  createUser(s: Statements, user: NewUser): UserRecord | null {
+  createUser(s: Statements, { audit, ...user }: NewUser & { audit?: AuditContext }): UserRecord | null {
     // A conditional insert: two concurrent sign-ups with one email leave one row and one null.
     const row = s.insertUser.get(user.email, user.nickname, user.siteId, user.passwordHash, user.createdAt);
-    return row ? toUser(row as UserRow) : null;
+    if (!row) return null;
+    const created = toUser(row as UserRow);
+    appendAudit(s, auditEvent('user.created', user.createdAt, audit, { userId: created.id }));
+    return created;
   },
 
   updatePasswordHash(
     s: Statements,
-    args: { userId: number; previousHash: string; newHash: string },
+    args: { userId: number; previousHash: string; newHash: string; audit?: AuditContext },
   ): boolean {
     // Conditional on the old hash: a concurrent password change wins over a rehash.
-    return s.updatePasswordHash.run(args.newHash, args.userId, args.previousHash).changes === 1;
+    if (s.updatePasswordHash.run(args.newHash, args.userId, args.previousHash).changes !== 1) return false;
+    appendAudit(s, auditEvent('seller.password_rehashed', undefined, args.audit, { userId: args.userId }));
+    return true;
   },
 
-  createApplication(s: Statements, app: NewApplication): void {
+  createApplication(s: Statements, { audit, ...app }: NewApplication & { audit?: AuditContext }): void {
     s.insertApplication.run(
       app.clientId,
       app.name,
@@ -134,14 +143,24 @@ export const writeSteps = {
       app.logoUrl ?? null,
     );
     s.insertSecret.run(app.clientId, app.secretHash, app.createdAt);
+    appendAudit(
+      s,
+      auditEvent('application.created', app.createdAt, audit, {
+        userId: app.ownerUserId,
+        clientId: app.clientId,
+      }),
+    );
   },
 
   /** Read, merge, write inside one transaction: a concurrent update is not half-applied. */
-  updateApplication(s: Statements, args: { clientId: string; patch: ApplicationPatch }): boolean {
+  updateApplication(
+    s: Statements,
+    args: { clientId: string; patch: ApplicationPatch; audit?: AuditContext },
+  ): boolean {
     const row = s.applicationById.get(args.clientId) as ApplicationRow | undefined;
     if (!row) return false;
     const p = args.patch;
-    return (
+    const changed =
       s.updateApplication.run({
         clientId: args.clientId,
         name: p.name ?? row.name,
@@ -152,13 +171,22 @@ export const writeSteps = {
         pkceRequired: p.pkceRequired === undefined ? row.pkce_required : p.pkceRequired ? 1 : 0,
         grantTypes: p.grantTypes === undefined ? row.grant_types : p.grantTypes.join(' '),
         notificationUrl: p.notificationUrl === undefined ? row.notification_url : p.notificationUrl,
-      }).changes === 1
-    );
+      }).changes === 1;
+    if (changed) {
+      // `detail`: which settings changed (their names, never their values).
+      const fields = Object.keys(p).sort().join(',');
+      appendAudit(
+        s,
+        auditEvent('application.changed', undefined, args.audit, { clientId: args.clientId }, fields),
+      );
+    }
+    return changed;
   },
 
   /** Everything the application issued dies in this one transaction (StoragePort.deleteApplication). */
-  deleteApplication(s: Statements, args: { clientId: string; now: number }): boolean {
+  deleteApplication(s: Statements, args: { clientId: string; now: number; audit?: AuditContext }): boolean {
     if (s.markApplicationDeleted.run(args.now, args.clientId).changes !== 1) return false;
+    appendAudit(s, auditEvent('application.deleted', args.now, args.audit, { clientId: args.clientId }));
     s.revokeGrantsOfClient.run(args.now, args.clientId);
     s.revokeFamiliesOfClient.run(args.now, args.clientId);
     s.useCodesOfClient.run(args.now, args.clientId);
@@ -176,7 +204,7 @@ export const writeSteps = {
   },
 
   /** The count and the insert in one transaction: N concurrent creations never pass the cap. */
-  createTestUser(s: Statements, args: NewTestUser): CreateTestUserOutcome {
+  createTestUser(s: Statements, args: NewTestUser & { audit?: AuditContext }): CreateTestUserOutcome {
     if (!s.applicationById.get(args.clientId)) return { outcome: 'unknown_application' };
     const count = (s.countTestUsersOf.get(args.clientId) as { n: number }).n;
     if (count >= args.limit) return { outcome: 'limit_reached', count };
@@ -190,7 +218,19 @@ export const writeSteps = {
       args.clientId,
       args.description,
     );
-    return row ? { outcome: 'created', user: toUser(row as UserRow) } : { outcome: 'email_taken' };
+    if (!row) return { outcome: 'email_taken' };
+    const created = toUser(row as UserRow);
+    appendAudit(
+      s,
+      auditEvent(
+        'user.created',
+        user.createdAt,
+        args.audit,
+        { userId: created.id, clientId: args.clientId },
+        'test_user',
+      ),
+    );
+    return { outcome: 'created', user: created };
   },
 
   enqueueTestWebhookEvent(s: Statements, event: NewWebhookEvent): number | null {
@@ -204,27 +244,45 @@ export const writeSteps = {
     return info.changes === 1 ? Number(info.lastInsertRowid) : null;
   },
 
-  updateApplicationGrantTypes(s: Statements, args: { clientId: string; grantTypes: GrantType[] }): boolean {
-    return s.updateGrantTypes.run(args.grantTypes.join(' '), args.clientId).changes === 1;
+  updateApplicationGrantTypes(
+    s: Statements,
+    args: { clientId: string; grantTypes: GrantType[]; audit?: AuditContext },
+  ): boolean {
+    if (s.updateGrantTypes.run(args.grantTypes.join(' '), args.clientId).changes !== 1) return false;
+    appendAudit(
+      s,
+      auditEvent('application.changed', undefined, args.audit, { clientId: args.clientId }, 'grant_types'),
+    );
+    return true;
   },
 
   rotateClientSecret(
     s: Statements,
-    args: { clientId: string; hash: Buffer; overlapUntil: number; now: number },
+    args: { clientId: string; hash: Buffer; overlapUntil: number; now: number; audit?: AuditContext },
   ): boolean {
     if (!s.applicationById.get(args.clientId)) return false;
     s.endCurrentSecrets.run(args.overlapUntil, args.clientId, args.overlapUntil);
     s.insertSecret.run(args.clientId, args.hash, args.now);
+    appendAudit(s, auditEvent('client_secret.rotated', args.now, args.audit, { clientId: args.clientId }));
     return true;
   },
 
-  replaceWebhookSecret(s: Statements, args: { clientId: string; sealed: Buffer }): boolean {
-    return s.replaceWebhookSecret.run(args.sealed, args.clientId).changes === 1;
+  replaceWebhookSecret(
+    s: Statements,
+    args: { clientId: string; sealed: Buffer; audit?: AuditContext },
+  ): boolean {
+    if (s.replaceWebhookSecret.run(args.sealed, args.clientId).changes !== 1) return false;
+    appendAudit(s, auditEvent('webhook_secret.rotated', undefined, args.audit, { clientId: args.clientId }));
+    return true;
   },
 
   recordConsent(
     s: Statements,
-    { code, onNewGrant }: { code: NewAuthorizationCode; onNewGrant: NewWebhookEvent | undefined },
+    {
+      code,
+      onNewGrant,
+      audit,
+    }: { code: NewAuthorizationCode; onNewGrant: NewWebhookEvent | undefined; audit?: AuditContext },
   ): { codeId: number; grantCreated: boolean } {
     const before = s.grantState.get(code.clientId, code.userId) as { revoked_at: number | null } | undefined;
     const grantCreated = before === undefined || before.revoked_at != null;
@@ -250,6 +308,10 @@ export const writeSteps = {
     );
     // The outbox row commits (or not) with the consent it reports (docs/api.md §4.6).
     if (grantCreated && onNewGrant) appendWebhookEvent(s, onNewGrant);
+    appendAudit(
+      s,
+      auditEvent('consent.granted', code.createdAt, audit, { userId: code.userId, clientId: code.clientId }),
+    );
     return { codeId: Number(info.lastInsertRowid), grantCreated };
   },
 
@@ -261,18 +323,31 @@ export const writeSteps = {
       liveMode: boolean;
       access: NewAccessToken;
       refresh: NewRefreshToken;
+      audit?: AuditContext;
     },
   ): ExchangeOutcome {
     // The single-use guard: one conditional write; exactly one caller sees a changed row.
     if (s.useCode.run(args.now, args.codeId).changes !== 1) {
-      const used = s.codeFamily.get(args.codeId) as { family_id: number | null } | undefined;
+      const used = s.codeFamily.get(args.codeId) as
+        | { family_id: number | null; client_id: string; user_id: number }
+        | undefined;
       // Used but with no family: revokeGrant killed it (or an earlier exchange found the grant
       // revoked). Nothing was issued from it, so there is nothing to revoke either.
       if (used && used.family_id == null) return { outcome: 'grant_revoked' };
       // RFC 6749 §4.1.2: "If an authorization code is used more than once, the authorization
       // server MUST deny the request and SHOULD revoke (when possible) all tokens previously issued
       // based on that authorization code."
-      if (used?.family_id != null) s.revokeFamily.run(args.now, used.family_id);
+      if (used?.family_id != null) {
+        s.revokeFamily.run(args.now, used.family_id);
+        appendAudit(
+          s,
+          auditEvent('code.reused', args.now, args.audit, {
+            userId: used.user_id,
+            clientId: used.client_id,
+            familyId: used.family_id,
+          }),
+        );
+      }
       return { outcome: 'code_reused' };
     }
     const code = s.codeById.get(args.codeId) as {
@@ -282,7 +357,12 @@ export const writeSteps = {
       user_id: number;
     };
     const grant = s.liveGrantById.get(code.grant_id) as { public_key: string } | undefined;
-    if (!grant) return { outcome: 'grant_revoked' };
+    const subject = { userId: code.user_id, clientId: code.client_id };
+    if (!grant) {
+      // The code is now used (a change), though nothing was issued.
+      appendAudit(s, auditEvent('code.grant_revoked', args.now, args.audit, subject));
+      return { outcome: 'grant_revoked' };
+    }
     const familyId = Number(
       s.insertFamily.run(code.grant_id, code.scope, args.liveMode ? 1 : 0, args.now).lastInsertRowid,
     );
@@ -296,6 +376,7 @@ export const writeSteps = {
       args.access,
       args.refresh,
     );
+    appendAudit(s, auditEvent('code.exchanged', args.now, args.audit, { ...subject, familyId }));
     return { outcome: 'issued', familyId, ...pair, publicKey: grant.public_key };
   },
 
@@ -329,6 +410,7 @@ export const writeSteps = {
       liveMode: bool(row.live_mode),
       publicKey: row.public_key,
     };
+    const subject = { userId: row.user_id, clientId: row.client_id, familyId };
 
     if (decision.action === 'rotate') {
       const access = { ...args.access, scope: decision.accessScope };
@@ -343,6 +425,7 @@ export const writeSteps = {
         args.refreshTokenId,
       ).changes;
       if (changed !== 1) throw new Error('refresh token rotated concurrently inside one transaction');
+      appendAudit(s, auditEvent('refresh.rotated', args.now, args.audit, subject));
       return {
         outcome: 'rotated',
         ...pair,
@@ -352,6 +435,8 @@ export const writeSteps = {
     }
     if (decision.action === 'replay') {
       const access = s.accessIssue.get(row.successor_access_id) as AccessIssueRow;
+      // A replay changes no token, but it hands out a pair again: it is recorded with the decision.
+      appendAudit(s, auditEvent('refresh.replayed', args.now, args.audit, subject));
       return {
         outcome: 'replayed',
         replaySeal: row.replay_seal as Buffer,
@@ -362,10 +447,21 @@ export const writeSteps = {
       };
     }
     s.revokeFamily.run(args.now, familyId);
+    appendAudit(s, auditEvent('refresh.reused', args.now, args.audit, subject));
     return { outcome: 'reused', familyId };
   },
 
-  issueClientCredentialsToken(s: Statements, token: NewClientCredentialsToken): { accessTokenId: number } {
+  issueClientCredentialsToken(
+    s: Statements,
+    { audit, ...token }: NewClientCredentialsToken & { audit?: AuditContext },
+  ): { accessTokenId: number } {
+    appendAudit(
+      s,
+      auditEvent('client_credentials.issued', token.issuedAt, audit, {
+        userId: token.userId,
+        clientId: token.clientId,
+      }),
+    );
     return {
       accessTokenId: Number(
         s.insertClientCredentialsAccess.run(
@@ -382,33 +478,70 @@ export const writeSteps = {
     };
   },
 
-  revokeAccessToken(s: Statements, args: { id: number; now: number }): void {
-    s.revokeAccess.run(args.now, args.id);
+  revokeAccessToken(s: Statements, args: { id: number; now: number; audit?: AuditContext }): void {
+    const revoked = s.revokeAccessReturning.get(args.now, args.id) as
+      | { client_id: string; user_id: number; family_id: number | null }
+      | undefined;
+    if (!revoked) return;
+    appendAudit(
+      s,
+      auditEvent('token.revoked', args.now, args.audit, {
+        userId: revoked.user_id,
+        clientId: revoked.client_id,
+        familyId: revoked.family_id,
+      }),
+    );
   },
 
-  revokeFamily(s: Statements, args: { familyId: number; now: number }): void {
-    s.revokeFamily.run(args.now, args.familyId);
+  revokeFamily(s: Statements, args: { familyId: number; now: number; audit?: AuditContext }): void {
+    if (s.revokeFamily.run(args.now, args.familyId).changes !== 1) return;
+    const owner = s.familyOwner.get(args.familyId) as { client_id: string; user_id: number };
+    appendAudit(
+      s,
+      auditEvent('family.revoked', args.now, args.audit, {
+        userId: owner.user_id,
+        clientId: owner.client_id,
+        familyId: args.familyId,
+      }),
+    );
   },
 
   revokeGrant(
     s: Statements,
-    args: { clientId: string; userId: number; now: number; event: NewWebhookEvent | undefined },
+    args: {
+      clientId: string;
+      userId: number;
+      now: number;
+      event: NewWebhookEvent | undefined;
+      audit?: AuditContext;
+    },
   ): boolean {
     const grant = s.revokeGrant.get(args.now, args.clientId, args.userId) as IdRow | undefined;
     if (!grant) return false;
     s.revokeFamiliesOfGrant.run(args.now, grant.id);
     s.useCodesOfGrant.run(args.now, grant.id);
     if (args.event) appendWebhookEvent(s, args.event);
+    appendAudit(
+      s,
+      auditEvent('grant.revoked', args.now, args.audit, { userId: args.userId, clientId: args.clientId }),
+    );
     return true;
   },
 
-  createSellerSession(s: Statements, session: NewSellerSession): void {
+  createSellerSession(
+    s: Statements,
+    { audit, ...session }: NewSellerSession & { audit?: AuditContext },
+  ): void {
     s.deleteExpiredSessions.run(session.createdAt);
     s.insertSession.run(session.hash, session.userId, session.createdAt, session.expiresAt);
+    // A successful sign-in is the session it opens: recorded with it.
+    appendAudit(s, auditEvent('seller.signed_in', session.createdAt, audit, { userId: session.userId }));
   },
 
-  deleteSellerSession(s: Statements, args: { hash: Buffer }): void {
-    s.deleteSession.run(args.hash);
+  deleteSellerSession(s: Statements, args: { hash: Buffer; audit?: AuditContext }): void {
+    const deleted = s.deleteSessionReturning.get(args.hash) as { user_id: number } | undefined;
+    if (deleted)
+      appendAudit(s, auditEvent('seller.signed_out', undefined, args.audit, { userId: deleted.user_id }));
   },
 
   claimDueWebhookEvents(
@@ -441,13 +574,35 @@ export const writeSteps = {
     );
   },
 
-  retryWebhookEvent(s: Statements, args: { id: number; now: number; clientId: string | undefined }): boolean {
-    return (
-      (args.clientId === undefined
-        ? s.retryWebhookEvent.run(args.now, args.id)
-        : s.retryWebhookEventOfClient.run(args.now, args.id, args.clientId)
-      ).changes === 1
+  retryWebhookEvent(
+    s: Statements,
+    args: { id: number; now: number; clientId: string | undefined; audit?: AuditContext },
+  ): boolean {
+    const retried = (
+      args.clientId === undefined
+        ? s.retryWebhookEventReturning.get(args.now, args.id)
+        : s.retryWebhookEventOfClientReturning.get(args.now, args.id, args.clientId)
+    ) as { client_id: string; user_id: number } | undefined;
+    if (!retried) return false;
+    appendAudit(
+      s,
+      auditEvent(
+        'webhook.retried',
+        args.now,
+        args.audit,
+        { userId: retried.user_id, clientId: retried.client_id },
+        `event ${args.id}`,
+      ),
     );
+    return true;
+  },
+
+  appendAuditEvent(s: Statements, event: NewAuditEvent): void {
+    appendAudit(s, event);
+  },
+
+  purgeAuditEvents(s: Statements, args: { before: number; limit: number }): number {
+    return s.purgeAuditEvents.run(args.before, args.limit).changes;
   },
 
   /**

@@ -1,4 +1,5 @@
 import { parentPort, workerData } from 'node:worker_threads';
+import { omitAuditWritesForBenchmark } from '../audit.ts';
 import { openConnection, reviveBuffers } from './connection.ts';
 import { GroupCommitter } from './group-commit.ts';
 import { prepareStatements } from './statements.ts';
@@ -8,7 +9,9 @@ import type { WorkerReply, WorkerRequest } from './writer.ts';
 /** The writer thread: owns the write connection and group-commits the steps it is sent. */
 const port = parentPort;
 if (!port) throw new Error('writer-worker must run as a worker thread');
-const data = workerData as { path: string; stats?: Float64Array };
+const data = workerData as { path: string; stats?: Float64Array; omitAuditWrites?: boolean };
+// The benchmark's A/B switch (storage/audit.ts), inherited from the thread that started this one.
+omitAuditWritesForBenchmark(data.omitAuditWrites === true);
 const db = openConnection(data.path);
 const statements = prepareStatements(db);
 // The statistics live in memory shared with the main thread (writer.ts WorkerWriter.stats).

@@ -2,6 +2,7 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type Database from 'better-sqlite3';
+import { auditWritesOmitted } from '../audit.ts';
 import { reviveBuffers } from './connection.ts';
 import { GroupCommitter, newCommitStats } from './group-commit.ts';
 import { prepareStatements } from './statements.ts';
@@ -176,7 +177,7 @@ export class WorkerWriter implements Writer {
     const worker = new Worker(thread.script, {
       eval: thread.eval,
       execArgv: [],
-      workerData: { path: this.#path, stats: this.stats },
+      workerData: { path: this.#path, stats: this.stats, omitAuditWrites: auditWritesOmitted() },
     });
     worker.unref();
     worker.on('message', (replies: WorkerReply[]) => {

@@ -1,0 +1,135 @@
+import type pg from 'pg';
+import { auditWritesOmitted } from '../audit.ts';
+import type { AuditQuery, NewAuditEvent, RotateRefreshToken } from '../contract.ts';
+import { rotateRefresh } from './queries.ts';
+
+/** The audit trail's statements (the counterpart of sqlite/audit.ts). */
+
+const COLUMNS =
+  'at, type, actor, actor_id, user_id, client_id, family_id, request_id, remote_address, detail';
+const values = (e: NewAuditEvent) => [
+  e.at,
+  e.type,
+  e.actor,
+  e.actorId,
+  e.userId,
+  e.clientId,
+  e.familyId,
+  e.requestId,
+  e.remoteAddress,
+  e.detail,
+];
+
+/** Run inside the transaction of the change it records (adapter.ts): both commit or neither. */
+export const insertAuditEvent = (event: NewAuditEvent): pg.QueryConfig => ({
+  name: 'insert_audit_event',
+  text: `INSERT INTO audit_events (${COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+  values: values(event),
+});
+
+/**
+ * The refresh step and its event in ONE statement, so the hot path pays no extra round trip: the
+ * CTE materializes renova_rotate_refresh's row once (a volatile function is never inlined), the
+ * INSERT reads it, and both writes are the same statement's, committed together. Refused
+ * presentations (invalid, revoked, ...) changed nothing and record nothing.
+ */
+export const rotateRefreshAudited = (
+  args: RotateRefreshToken,
+  event: Omit<NewAuditEvent, 'type' | 'userId' | 'familyId'>,
+): pg.QueryConfig => {
+  const rotation = rotateRefresh(args);
+  if (auditWritesOmitted()) return rotation;
+  const base = rotation.values ?? [];
+  const n = base.length;
+  const p = (i: number) => `$${n + i}`;
+  return {
+    name: 'rotate_refresh_audited',
+    text: `WITH r AS (${rotation.text}),
+       e AS (
+         INSERT INTO audit_events (${COLUMNS})
+         SELECT ${p(1)}::bigint, 'refresh.' || r.outcome, ${p(2)}, ${p(3)}, r.grant_user, ${p(4)}, r.family_id,
+                ${p(5)}, ${p(6)}, NULL
+         FROM r WHERE r.outcome IN ('rotated', 'replayed', 'reused'))
+     SELECT * FROM r`,
+    values: [
+      ...base,
+      event.at,
+      event.actor,
+      event.actorId,
+      event.clientId,
+      event.requestId,
+      event.remoteAddress,
+    ],
+  };
+};
+
+/**
+ * `query` (an INSERT or UPDATE … RETURNING) and its event in one statement: one event per row the
+ * statement changed, none when it changed nothing. For the token endpoint's client_credentials
+ * issue, so that it pays no extra round trip either.
+ */
+export function withAuditEvent(query: pg.QueryConfig, event: NewAuditEvent): pg.QueryConfig {
+  if (auditWritesOmitted()) return query;
+  const base = query.values ?? [];
+  const placeholders = values(event).map((_, i) => `$${base.length + i + 1}`);
+  return {
+    name: `${query.name}_audited`,
+    text: `WITH c AS (${query.text}),
+       e AS (INSERT INTO audit_events (${COLUMNS}) SELECT ${placeholders.join(', ')} FROM c)
+     SELECT * FROM c`,
+    values: [...base, ...values(event)],
+  };
+}
+
+const FILTERS = [
+  ['userId', 'user_id'],
+  ['clientId', 'client_id'],
+  ['type', 'type'],
+  ['since', 'at', '>='],
+  ['beforeId', 'id', '<'],
+] as const;
+
+/** Newest first; only the filters given, as plain comparisons the partial indexes serve. */
+export function listAuditEvents(query: AuditQuery): pg.QueryConfig {
+  const present = FILTERS.filter(([field]) => query[field] !== undefined);
+  const where = present.map(([, column, op], i) => `${column} ${op ?? '='} $${i + 2}`);
+  return {
+    name: `list_audit_${present.map(([field]) => field).join('_') || 'all'}`,
+    text: `SELECT * FROM audit_events ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT $1`,
+    values: [query.limit, ...present.map(([field]) => query[field])],
+  };
+}
+
+/** Oldest first; SKIP LOCKED like the other purges, so instances purging at once split the work. */
+export const purgeAuditEvents = (before: number, limit: number): pg.QueryConfig => ({
+  name: 'purge_audit_events',
+  text: `DELETE FROM audit_events WHERE id IN (
+       SELECT id FROM audit_events WHERE at < $1 ORDER BY at LIMIT $2 FOR UPDATE SKIP LOCKED)`,
+  values: [before, limit],
+});
+
+/** The revocations, sign-out and retry with the subject their event names (adapter.ts). */
+export const revokeAccessReturning = (id: number, now: number): pg.QueryConfig => ({
+  name: 'revoke_access_returning',
+  text: `UPDATE access_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL
+     RETURNING client_id, user_id, family_id`,
+  values: [now, id],
+});
+export const revokeFamilyReturning = (familyId: number, now: number): pg.QueryConfig => ({
+  name: 'revoke_family_returning',
+  text: `UPDATE token_families f SET revoked_at = $1 FROM grants g
+     WHERE f.id = $2 AND f.revoked_at IS NULL AND g.id = f.grant_id RETURNING g.client_id, g.user_id`,
+  values: [now, familyId],
+});
+export const deleteSessionReturning = (hash: Buffer): pg.QueryConfig => ({
+  name: 'delete_session_returning',
+  text: 'DELETE FROM seller_sessions WHERE id_hash = $1 RETURNING user_id',
+  values: [hash],
+});
+export const retryWebhookEventReturning = (id: number, now: number, clientId?: string): pg.QueryConfig => ({
+  name: 'retry_webhook_event_returning',
+  text: `UPDATE webhook_events SET status = 'pending', next_attempt_at = $1, lease_until = NULL
+     WHERE id = $2 AND ($3::text IS NULL OR client_id = $3::text) AND status IN ('pending', 'dead')
+     RETURNING client_id, user_id`,
+  values: [now, id, clientId ?? null],
+});
