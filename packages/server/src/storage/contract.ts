@@ -248,6 +248,8 @@ export interface AccessTokenRecord {
    * tokens and for tokens issued before migration 4.
    */
   issuingSecretId: number | null;
+  /** The refresh token family a user token was issued in; null for client_credentials tokens. */
+  familyId: number | null;
 }
 
 export interface NewClientCredentialsToken extends NewAccessToken {
@@ -265,6 +267,20 @@ export interface GrantRecord {
   createdAt: number;
   updatedAt: number;
   revokedAt: number | null;
+}
+
+/** A grant as operators list it (`renova grant list`): its row id is the pagination cursor. */
+export interface ListedGrant extends GrantRecord {
+  id: number;
+}
+
+/**
+ * Keyset pagination for operators' listings: rows after the cursor, in ascending key order, at
+ * most `limit` of them. Keyset (not OFFSET) so that a page costs the same at row 1 M as at row 1.
+ */
+export interface Page<Cursor> {
+  after?: Cursor | undefined;
+  limit: number;
 }
 
 /** Housekeeping (docs/api.md §3 lifetimes): what may be deleted, in bounded batches. */
@@ -372,6 +388,8 @@ export interface StoragePort {
   createUser(user: NewUser): Promise<UserRecord | null>;
   findUserById(id: number): Promise<UserRecord | null>;
   findUserByEmail(email: string): Promise<UserRecord | null>;
+  /** For operators: users by ascending id, after `page.after` (an id). */
+  listUsers(page: Page<number>): Promise<UserRecord[]>;
   /**
    * Replaces the user's password hash if and only if it is still `previousHash` (a rehash with
    * stronger parameters after a sign-in must not undo a password change made meanwhile). Resolves
@@ -382,6 +400,8 @@ export interface StoragePort {
   createApplication(app: NewApplication): Promise<void>;
   findApplication(clientId: string): Promise<ApplicationRecord | null>;
   listApplicationsByOwner(ownerUserId: number): Promise<ApplicationRecord[]>;
+  /** For operators: every application by ascending client id, after `page.after` (a client id). */
+  listApplications(page: Page<string>): Promise<ApplicationRecord[]>;
   /**
    * Optional (PostgreSQL: LISTEN/NOTIFY): calls `onChange(clientId)` when any instance changed that
    * application's client secrets, and `onChange(null)` when changes may have been missed (the watch
@@ -443,6 +463,13 @@ export interface StoragePort {
    */
   revokeGrant(clientId: string, userId: number, now: number, event?: NewWebhookEvent): Promise<boolean>;
   findGrant(clientId: string, userId: number): Promise<GrantRecord | null>;
+  /**
+   * For operators: grants across applications and sellers, revoked ones included, by ascending
+   * grant id after `page.after`; narrowed to one application and/or one seller when given.
+   */
+  listGrants(
+    filter: { clientId?: string | undefined; userId?: number | undefined } & Page<number>,
+  ): Promise<ListedGrant[]>;
   /** The seller's active grants (revoked ones are left out), newest consent first. */
   listActiveGrantsOfUser(userId: number): Promise<SellerGrantRecord[]>;
 

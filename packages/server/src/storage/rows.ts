@@ -5,6 +5,7 @@ import type {
   ClientSecretRecord,
   GrantRecord,
   GrantType,
+  ListedGrant,
   RefreshTokenRecord,
   SellerGrantRecord,
   UserRecord,
@@ -233,7 +234,10 @@ export const toAccessToken = (row: AccessTokenRow): AccessTokenRecord => ({
   expiresAt: row.expires_at,
   revoked: row.revoked_at != null || row.family_revoked_at != null,
   issuingSecretId: row.issuing_secret_id ?? null,
+  familyId: row.family_id ?? null,
 });
+
+export const toListedGrant = (row: GrantRow): ListedGrant => ({ id: row.id, ...toGrant(row) });
 
 export const toGrant = (row: GrantRow): GrantRecord => ({
   clientId: row.client_id,

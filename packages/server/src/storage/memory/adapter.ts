@@ -6,6 +6,7 @@ import type {
   ExchangeOutcome,
   GrantRecord,
   GrantType,
+  ListedGrant,
   NewAccessToken,
   NewApplication,
   NewAuthorizationCode,
@@ -14,6 +15,7 @@ import type {
   NewSellerSession,
   NewUser,
   NewWebhookEvent,
+  Page,
   PurgeExpired,
   PurgeResult,
   RefreshTokenRecord,
@@ -174,6 +176,16 @@ export class MemoryStorage implements StoragePort {
     return null;
   }
 
+  async listUsers(page: Page<number>): Promise<UserRecord[]> {
+    this.#open();
+    const after = page.after ?? 0;
+    return [...this.#users.values()]
+      .filter((user) => user.id > after)
+      .sort((a, b) => a.id - b.id)
+      .slice(0, page.limit)
+      .map(copy);
+  }
+
   async updatePasswordHash(userId: number, previousHash: string, newHash: string): Promise<boolean> {
     this.#open();
     // Conditional on the old hash: a concurrent password change wins over a rehash.
@@ -198,6 +210,17 @@ export class MemoryStorage implements StoragePort {
     const app = this.#applications.get(clientId);
     if (!app) return null;
     return copy({ ...app, secrets: this.#secrets.get(clientId) ?? [] });
+  }
+
+  async listApplications(page: Page<string>): Promise<ApplicationRecord[]> {
+    this.#open();
+    const after = page.after ?? '';
+    const ids = [...this.#applications.keys()]
+      .filter((clientId) => clientId > after)
+      .sort()
+      .slice(0, page.limit);
+    const found = await Promise.all(ids.map((clientId) => this.findApplication(clientId)));
+    return found.filter((app): app is ApplicationRecord => app !== null);
   }
 
   async listApplicationsByOwner(ownerUserId: number): Promise<ApplicationRecord[]> {
@@ -509,6 +532,7 @@ export class MemoryStorage implements StoragePort {
       expiresAt: row.expiresAt,
       revoked: row.revokedAt !== null || (family?.revokedAt ?? null) !== null,
       issuingSecretId: row.issuingSecretId,
+      familyId: row.familyId,
     });
   }
 
@@ -549,6 +573,23 @@ export class MemoryStorage implements StoragePort {
     if (!grant) return null;
     const { id: _id, publicKey: _key, ...record } = grant;
     return copy(record);
+  }
+
+  async listGrants(
+    filter: { clientId?: string | undefined; userId?: number | undefined } & Page<number>,
+  ): Promise<ListedGrant[]> {
+    this.#open();
+    const after = filter.after ?? 0;
+    return [...this.#grants.rows.values()]
+      .filter(
+        (grant) =>
+          grant.id > after &&
+          (filter.clientId === undefined || grant.clientId === filter.clientId) &&
+          (filter.userId === undefined || grant.userId === filter.userId),
+      )
+      .sort((a, b) => a.id - b.id)
+      .slice(0, filter.limit)
+      .map(({ publicKey: _key, ...grant }) => copy(grant));
   }
 
   async listActiveGrantsOfUser(userId: number): Promise<SellerGrantRecord[]> {

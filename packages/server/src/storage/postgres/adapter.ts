@@ -5,6 +5,7 @@ import type {
   ExchangeOutcome,
   GrantRecord,
   GrantType,
+  ListedGrant,
   NewAccessToken,
   NewApplication,
   NewAuthorizationCode,
@@ -13,6 +14,7 @@ import type {
   NewSellerSession,
   NewUser,
   NewWebhookEvent,
+  Page,
   PurgeExpired,
   PurgeResult,
   RefreshTokenRecord,
@@ -39,6 +41,7 @@ import {
   toApplication,
   toAuthorizationCode,
   toGrant,
+  toListedGrant,
   toRefreshToken,
   toSellerGrant,
   toSellerSession,
@@ -162,6 +165,11 @@ export class PostgresStorage implements StoragePort {
     return rows[0] ? toUser(rows[0]) : null;
   }
 
+  async listUsers(page: Page<number>): Promise<UserRecord[]> {
+    const { rows } = await this.#db.run<UserRow>(Q.usersAfter(page.after ?? 0, page.limit));
+    return rows.map(toUser);
+  }
+
   async updatePasswordHash(userId: number, previousHash: string, newHash: string): Promise<boolean> {
     // Conditional on the old hash: a concurrent password change wins over a rehash.
     return (await this.#db.run(Q.updatePasswordHash(userId, previousHash, newHash))).rowCount === 1;
@@ -174,6 +182,13 @@ export class PostgresStorage implements StoragePort {
   async findApplication(clientId: string): Promise<ApplicationRecord | null> {
     const { rows } = await this.#db.run<ApplicationWithSecretsRow>(Q.applicationById(clientId));
     return rows[0] ? toApplicationWithSecrets(rows[0]) : null;
+  }
+
+  async listApplications(page: Page<string>): Promise<ApplicationRecord[]> {
+    const { rows } = await this.#db.run<ApplicationWithSecretsRow>(
+      Q.applicationsAfter(page.after ?? '', page.limit),
+    );
+    return rows.map(toApplicationWithSecrets);
   }
 
   async listApplicationsByOwner(ownerUserId: number): Promise<ApplicationRecord[]> {
@@ -335,6 +350,13 @@ export class PostgresStorage implements StoragePort {
   async findGrant(clientId: string, userId: number): Promise<GrantRecord | null> {
     const { rows } = await this.#db.run<GrantRow>(Q.grantOf(clientId, userId));
     return rows[0] ? toGrant(rows[0]) : null;
+  }
+
+  async listGrants(
+    filter: { clientId?: string | undefined; userId?: number | undefined } & Page<number>,
+  ): Promise<ListedGrant[]> {
+    const { rows } = await this.#db.run<GrantRow>(Q.grantsAfter(filter, filter.after ?? 0, filter.limit));
+    return rows.map(toListedGrant);
   }
 
   async listActiveGrantsOfUser(userId: number): Promise<SellerGrantRecord[]> {

@@ -58,6 +58,8 @@ export const insertUser = (user: NewUser) =>
 export const userById = (id: number) => q('user_by_id', 'SELECT * FROM users WHERE id = $1', [id]);
 export const userByEmail = (email: string) =>
   q('user_by_email', 'SELECT * FROM users WHERE lower(email) = lower($1)', [email]);
+export const usersAfter = (after: number, limit: number) =>
+  q('users_after', 'SELECT * FROM users WHERE id > $1 ORDER BY id LIMIT $2', [after, limit]);
 export const updatePasswordHash = (userId: number, previousHash: string, newHash: string) =>
   q('update_password_hash', 'UPDATE users SET password_hash = $1 WHERE id = $2 AND password_hash = $3', [
     newHash,
@@ -99,6 +101,13 @@ export const applicationsByOwner = (ownerUserId: number) =>
     'applications_by_owner',
     `SELECT ${APPLICATION_COLUMNS} FROM applications a WHERE a.owner_user_id = $1 ORDER BY a.created_at, a.client_id`,
     [ownerUserId],
+  );
+export const applicationsAfter = (after: string, limit: number) =>
+  q(
+    'applications_after',
+    // Client ids are 16 digits: every collation orders them as SQLite does, and the primary key serves.
+    `SELECT ${APPLICATION_COLUMNS} FROM applications a WHERE a.client_id > $1 ORDER BY a.client_id LIMIT $2`,
+    [after, limit],
   );
 /** The application row lock serializes two rotations of one application. */
 export const lockApplication = (clientId: string) =>
@@ -340,6 +349,32 @@ export const useCodesOfGrant = (grantId: number, now: number) =>
   );
 export const grantOf = (clientId: string, userId: number) =>
   q('grant_of', 'SELECT * FROM grants WHERE client_id = $1 AND user_id = $2', [clientId, userId]);
+/** `renova grant list`: one statement per filter so that each uses its index. */
+export const grantsAfter = (
+  filter: { clientId?: string | undefined; userId?: number | undefined },
+  after: number,
+  limit: number,
+) => {
+  if (filter.clientId !== undefined && filter.userId !== undefined)
+    return q(
+      'grants_of_client_and_user_after',
+      'SELECT * FROM grants WHERE client_id = $1 AND user_id = $2 AND id > $3 ORDER BY id LIMIT $4',
+      [filter.clientId, filter.userId, after, limit],
+    );
+  if (filter.clientId !== undefined)
+    return q(
+      'grants_of_client_after',
+      'SELECT * FROM grants WHERE client_id = $1 AND id > $2 ORDER BY id LIMIT $3',
+      [filter.clientId, after, limit],
+    );
+  if (filter.userId !== undefined)
+    return q(
+      'grants_of_user_after',
+      'SELECT * FROM grants WHERE user_id = $1 AND id > $2 ORDER BY id LIMIT $3',
+      [filter.userId, after, limit],
+    );
+  return q('grants_after', 'SELECT * FROM grants WHERE id > $1 ORDER BY id LIMIT $2', [after, limit]);
+};
 export const activeGrantsOfUser = (userId: number) =>
   q(
     'active_grants_of_user',

@@ -7,6 +7,7 @@ import {
   type ExchangeOutcome,
   type GrantRecord,
   type GrantType,
+  type ListedGrant,
   type NewAccessToken,
   type NewApplication,
   type NewAuthorizationCode,
@@ -15,6 +16,7 @@ import {
   type NewSellerSession,
   type NewUser,
   type NewWebhookEvent,
+  type Page,
   type PurgeExpired,
   type PurgeResult,
   type RefreshTokenRecord,
@@ -42,6 +44,7 @@ import {
   toAuthorizationCode,
   toClientSecret,
   toGrant,
+  toListedGrant,
   toRefreshToken,
   toSellerGrant,
   toSellerSession,
@@ -233,6 +236,10 @@ export class SqliteStorage implements StoragePort {
     });
   }
 
+  listUsers(page: Page<number>): Promise<UserRecord[]> {
+    return this.#read(() => (this.s.usersAfter.all(page.after ?? 0, page.limit) as UserRow[]).map(toUser));
+  }
+
   updatePasswordHash(userId: number, previousHash: string, newHash: string): Promise<boolean> {
     return this.#write('updatePasswordHash', { userId, previousHash, newHash });
   }
@@ -255,6 +262,21 @@ export class SqliteStorage implements StoragePort {
       const apps = this.s.applicationsByOwner.all(ownerUserId) as ApplicationRow[];
       const secrets = new Map<string, ClientSecretRecord[]>(apps.map((a) => [a.client_id, []]));
       for (const secret of this.s.secretsOfOwner.all(ownerUserId) as Required<ClientSecretRow>[])
+        secrets.get(secret.client_id)?.push(toClientSecret(secret));
+      return apps.map((app) => toApplication(app, secrets.get(app.client_id) ?? []));
+    });
+  }
+
+  /** Two queries per page, as listApplicationsByOwner: the applications, then all their secrets. */
+  listApplications(page: Page<string>): Promise<ApplicationRecord[]> {
+    return this.#read(() => {
+      const after = page.after ?? '';
+      const apps = this.s.applicationsAfter.all(after, page.limit) as ApplicationRow[];
+      const secrets = new Map<string, ClientSecretRecord[]>(apps.map((a) => [a.client_id, []]));
+      for (const secret of this.s.secretsOfApplicationsAfter.all(
+        after,
+        page.limit,
+      ) as Required<ClientSecretRow>[])
         secrets.get(secret.client_id)?.push(toClientSecret(secret));
       return apps.map((app) => toApplication(app, secrets.get(app.client_id) ?? []));
     });
@@ -328,6 +350,27 @@ export class SqliteStorage implements StoragePort {
 
   revokeGrant(clientId: string, userId: number, now: number, event?: NewWebhookEvent): Promise<boolean> {
     return this.#write('revokeGrant', { clientId, userId, now, event });
+  }
+
+  listGrants(
+    filter: { clientId?: string | undefined; userId?: number | undefined } & Page<number>,
+  ): Promise<ListedGrant[]> {
+    return this.#read(() => {
+      const after = filter.after ?? 0;
+      const s = this.s;
+      const rows = (
+        filter.clientId !== undefined && filter.userId !== undefined
+          ? [s.grantOf.get(filter.clientId, filter.userId)].filter(
+              (row) => row !== undefined && (row as GrantRow).id > after,
+            )
+          : filter.clientId !== undefined
+            ? s.grantsOfClientAfter.all(filter.clientId, after, filter.limit)
+            : filter.userId !== undefined
+              ? s.grantsOfUserAfter.all(filter.userId, after, filter.limit)
+              : s.grantsAfter.all(after, filter.limit)
+      ) as GrantRow[];
+      return rows.slice(0, filter.limit).map(toListedGrant);
+    });
   }
 
   listActiveGrantsOfUser(userId: number): Promise<SellerGrantRecord[]> {

@@ -15,6 +15,7 @@ export function prepareStatements(db: Database.Database) {
     ),
     userById: p('SELECT * FROM users WHERE id = ?'),
     userByEmail: p('SELECT * FROM users WHERE email = ?'),
+    usersAfter: p('SELECT * FROM users WHERE id > ? ORDER BY id LIMIT ?'),
     updatePasswordHash: p('UPDATE users SET password_hash = ? WHERE id = ? AND password_hash = ?'),
     insertApplication: p(
       `INSERT INTO applications (client_id, name, owner_user_id, redirect_uris, scope, pkce_required,
@@ -26,6 +27,12 @@ export function prepareStatements(db: Database.Database) {
     ),
     applicationById: p('SELECT * FROM applications WHERE client_id = ?'),
     applicationsByOwner: p('SELECT * FROM applications WHERE owner_user_id = ? ORDER BY created_at'),
+    applicationsAfter: p('SELECT * FROM applications WHERE client_id > ? ORDER BY client_id LIMIT ?'),
+    secretsOfApplicationsAfter: p(
+      `SELECT id, client_id, secret_hash, created_at, expires_at FROM client_secrets
+     WHERE client_id IN (SELECT client_id FROM applications WHERE client_id > ? ORDER BY client_id LIMIT ?)
+     ORDER BY id`,
+    ),
     secretsOf: p(
       'SELECT id, secret_hash, created_at, expires_at FROM client_secrets WHERE client_id = ? ORDER BY id',
     ),
@@ -47,6 +54,11 @@ export function prepareStatements(db: Database.Database) {
      RETURNING id`,
     ),
     grantOf: p('SELECT * FROM grants WHERE client_id = ? AND user_id = ?'),
+    // One statement per filter, so that each uses its index (the primary key, the (client_id,
+    // user_id) unique index, grants_by_user) instead of one `? IS NULL OR …` plan for all.
+    grantsAfter: p('SELECT * FROM grants WHERE id > ? ORDER BY id LIMIT ?'),
+    grantsOfClientAfter: p('SELECT * FROM grants WHERE client_id = ? AND id > ? ORDER BY id LIMIT ?'),
+    grantsOfUserAfter: p('SELECT * FROM grants WHERE user_id = ? AND id > ? ORDER BY id LIMIT ?'),
     insertCode: p(
       `INSERT INTO authorization_codes (code_hash, grant_id, client_id, user_id, redirect_uri, scope,
        code_challenge, code_challenge_method, created_at, expires_at)
