@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import type { StoragePort } from '../../src/storage/contract.ts';
+import type { ApplicationRecord, ListedGrant, StoragePort, UserRecord } from '../../src/storage/contract.ts';
 import { DAY, hash, must, seedGrant, T0 } from '../helpers/seed.ts';
 import { memoryFactory, storageFactories, type TestStorage } from '../helpers/storages.ts';
 
@@ -44,7 +44,7 @@ for (const factory of [...storageFactories, memoryFactory]) {
           }),
         );
       }
-      const users = await allPages(
+      const users = await allPages<UserRecord, number>(
         3,
         (after) => storage.listUsers({ after, limit: 3 }),
         (u) => u.id,
@@ -80,7 +80,7 @@ for (const factory of [...storageFactories, memoryFactory]) {
       });
       assert.equal(await storage.revokeGrant(c.clientId, c.sellerId, T0 + DAY), true);
 
-      const apps = await allPages(
+      const apps = await allPages<ApplicationRecord, string>(
         2,
         (after) => storage.listApplications({ after, limit: 2 }),
         (app) => app.clientId,
@@ -92,7 +92,7 @@ for (const factory of [...storageFactories, memoryFactory]) {
         assert.equal(app.name, 'App');
       }
 
-      const all = await allPages(
+      const all = await allPages<ListedGrant, number>(
         2,
         (after) => storage.listGrants({ after, limit: 2 }),
         (g) => g.id,
