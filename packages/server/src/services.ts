@@ -13,6 +13,7 @@ import { DEFAULT_LIFETIMES, type Lifetimes } from './core/config.ts';
 import { Consent } from './core/consent.ts';
 import { storageOutages } from './core/errors.ts';
 import { Introspection } from './core/introspection.ts';
+import { Inventory } from './core/inventory.ts';
 import { PasswordHasher } from './core/passwords.ts';
 import type { Clock, RandomSource } from './core/ports.ts';
 import { systemClock } from './core/ports.ts';
@@ -90,6 +91,8 @@ export interface Services {
   checkAuthorizationRequest(query: AuthorizationQuery): Promise<AuthorizationRequestCheck>;
   /** The operator's view of the webhook outbox. */
   webhookOutbox: WebhookOutbox;
+  /** The operator's read-only listings and token inspection (`renova … list|show`, `token inspect`). */
+  inventory: Inventory;
   /** `/readyz`: resolves when a write can succeed now. */
   ready(): Promise<void>;
   sealer: Sealer;
@@ -179,6 +182,7 @@ export function createServices(options: ServiceOptions): Services {
     sellerAccount: new SellerAccount(storage),
     checkAuthorizationRequest: (query) => checkAuthorizationRequest(storage, query),
     webhookOutbox: new WebhookOutbox(storage, clock),
+    inventory: new Inventory(storage, clock),
     ready: () => storage.ping(),
     sealer,
     random,

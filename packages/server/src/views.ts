@@ -1,6 +1,15 @@
 import { SITES } from './core/accounts.ts';
 import type { CreatedApplication } from './core/applications.ts';
-import type { ApplicationRecord, GrantType, UserRecord, WebhookEventRecord } from './storage/contract.ts';
+import type { InspectedToken } from './core/inventory.ts';
+import type {
+  ApplicationRecord,
+  GrantType,
+  ListedGrant,
+  UserRecord,
+  WebhookEventRecord,
+} from './storage/contract.ts';
+
+const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
 
 /**
  * The wire shapes of the admin API and of `renova … --json` (docs/api.md §4.4, §4.5, §5): snake_case,
@@ -104,7 +113,6 @@ export function usersMeView(user: UserRecord) {
 
 /** `renova webhooks list --json`: snake_case and ISO dates, like the admin API's objects. */
 export function webhookEventView(e: WebhookEventRecord) {
-  const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
   return {
     id: e.id,
     status: e.status,
@@ -119,5 +127,87 @@ export function webhookEventView(e: WebhookEventRecord) {
     last_status: e.lastStatus,
     last_error: e.lastError,
     delivered_at: iso(e.deliveredAt),
+  };
+}
+
+/** `renova grant list --json`: a seller's authorization of an application, revoked ones too. */
+export interface GrantView {
+  id: number;
+  client_id: string;
+  user_id: number;
+  scope: string;
+  status: 'active' | 'revoked';
+  created_at: string;
+  updated_at: string;
+  revoked_at: string | null;
+}
+
+export function grantView(grant: ListedGrant): GrantView {
+  return {
+    id: grant.id,
+    client_id: grant.clientId,
+    user_id: grant.userId,
+    scope: grant.scope,
+    status: grant.revokedAt === null ? 'active' : 'revoked',
+    created_at: iso(grant.createdAt) as string,
+    updated_at: iso(grant.updatedAt) as string,
+    revoked_at: iso(grant.revokedAt),
+  };
+}
+
+/**
+ * `renova token inspect --json`: what Renova stores about a token, found by its selector. No
+ * secret, no hash: only what an operator needs to tell why a token is or is not accepted.
+ */
+export interface InspectedTokenView {
+  kind: 'access_token' | 'refresh_token';
+  /** The row id the token carries in clear (its selector). */
+  selector: number;
+  /** `user`: issued to act for a seller; `client_credentials`: the application's own token. */
+  issued_for: 'user' | 'client_credentials';
+  client_id: string;
+  user_id: number;
+  scope: string;
+  live_mode: boolean;
+  issued_at: string;
+  expires_at: string;
+  expired: boolean;
+  /** The token itself, its family or (for refresh tokens) its grant was revoked. */
+  revoked: boolean;
+  /** Refresh tokens: when it was exchanged for its successor (single use); null while unused. */
+  rotated_at: string | null;
+  /** The refresh token family (one per authorization code); null for client_credentials tokens. */
+  family_id: number | null;
+  /** Accepted by the token, introspection and resource endpoints right now. */
+  active: boolean;
+  grant: { status: 'active' | 'revoked' | 'absent'; revoked_at: string | null } | null;
+}
+
+export function inspectedTokenView(found: InspectedToken): InspectedTokenView {
+  const { record, grant } = found;
+  const rotatedAt = found.kind === 'refresh_token' ? found.record.rotatedAt : null;
+  const issuedFor = found.kind === 'access_token' ? found.record.kind : 'user';
+  const familyId = found.kind === 'access_token' ? found.record.familyId : found.record.familyId;
+  return {
+    kind: found.kind,
+    selector: record.id,
+    issued_for: issuedFor,
+    client_id: record.clientId,
+    user_id: record.userId,
+    scope: record.scope,
+    live_mode: record.liveMode,
+    issued_at: iso(record.issuedAt) as string,
+    expires_at: iso(record.expiresAt) as string,
+    expired: found.expired,
+    revoked: record.revoked,
+    rotated_at: iso(rotatedAt),
+    family_id: familyId,
+    active: !found.expired && !record.revoked && rotatedAt === null,
+    grant:
+      issuedFor === 'client_credentials'
+        ? null
+        : grant === null
+          ? { status: 'absent', revoked_at: null }
+          : { status: grant.revokedAt === null ? 'active' : 'revoked', revoked_at: iso(grant.revokedAt) },
   };
 }
