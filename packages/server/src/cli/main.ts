@@ -165,39 +165,63 @@ program
   .addOption(dbOption())
   .option('--issuer <url>', 'issuer URL announced in metadata and redirects (default: http://host:port)')
   .option('--demo', 'create (once) a demo seller and application and print how to try the flow')
-  .action(async (options: { host: string; port: number; db?: string; issuer?: string; demo?: boolean }) => {
-    if (options.issuer !== undefined && !/^https?:\/\/[^/?#]+$/.test(options.issuer.replace(/\/$/, ''))) {
-      throw new InvalidArgumentError('--issuer must be an http(s) URL without a path, query or fragment.');
-    }
-    const server = await startServer(
-      {
-        host: options.host,
-        port: options.port,
-        db: resolveDb(options.db, config()),
-        issuer: options.issuer?.replace(/\/$/, ''),
-        demo: options.demo ?? false,
-        // Never a process that accepts traffic it cannot store: a supervisor (systemd, the
-        // container runtime) restarts it. The reason is logged already; nothing is left to flush.
-        onFatal: () => process.exit(1),
-      },
-      process.env,
-    );
-    process.stdout.write(`renova listening on ${server.url}\n`);
-    if (server.adminUrl) process.stdout.write(`admin API listening on ${server.adminUrl}\n`);
-    if (server.demo) process.stdout.write(`${server.demo.lines.join('\n')}\n`);
-    let closing = false;
-    const shutdown = (signal: string) => {
-      if (closing) return;
-      closing = true;
-      server.logger?.info({ signal }, 'shutting down');
-      server.close().then(
-        () => process.exit(0),
-        () => process.exit(1),
+  .option('--json', 'print the listening URLs as JSON ({url, admin_url})')
+  .action(
+    async (options: {
+      host: string;
+      port: number;
+      db?: string;
+      issuer?: string;
+      demo?: boolean;
+      json?: boolean;
+    }) => {
+      if (options.issuer !== undefined && !/^https?:\/\/[^/?#]+$/.test(options.issuer.replace(/\/$/, ''))) {
+        throw new InvalidArgumentError('--issuer must be an http(s) URL without a path, query or fragment.');
+      }
+      const server = await startServer(
+        {
+          host: options.host,
+          port: options.port,
+          db: resolveDb(options.db, config()),
+          issuer: options.issuer?.replace(/\/$/, ''),
+          demo: options.demo ?? false,
+          // Never a process that accepts traffic it cannot store: a supervisor (systemd, the
+          // container runtime) restarts it. The reason is logged already; nothing is left to flush.
+          onFatal: () => process.exit(1),
+        },
+        process.env,
       );
-    };
-    process.on('SIGINT', () => shutdown('SIGINT'));
-    process.on('SIGTERM', () => shutdown('SIGTERM'));
-  });
+      if (options.json) {
+        process.stdout.write(`${JSON.stringify({ url: server.url, admin_url: server.adminUrl ?? null })}\n`);
+      } else {
+        process.stdout.write(`renova listening on ${server.url}\n`);
+        if (server.adminUrl) process.stdout.write(`admin API listening on ${server.adminUrl}\n`);
+      }
+      if (server.demo) process.stdout.write(`${server.demo.lines.join('\n')}\n`);
+      let closing = false;
+      const shutdown = (signal: string) => {
+        // A second signal does not cut the drain short: the deadline bounds it already.
+        if (closing) return;
+        closing = true;
+        const deadlineMs = config().shutdownTimeoutSeconds * 1000;
+        server.logger?.info({ signal, deadline_ms: deadlineMs }, 'shutting down: draining requests');
+        server.close({ deadlineMs }).then(
+          (result) => {
+            if (result.cutRequests > 0 || result.cutConnections > 0)
+              server.logger?.warn(result, 'shutdown deadline reached: remaining connections were cut');
+            else server.logger?.info(result, 'shut down cleanly');
+            process.exit(0);
+          },
+          (error: unknown) => {
+            server.logger?.error({ err: error }, 'shutdown failed');
+            process.exit(1);
+          },
+        );
+      };
+      process.on('SIGINT', () => shutdown('SIGINT'));
+      process.on('SIGTERM', () => shutdown('SIGTERM'));
+    },
+  );
 
 program
   .command('migrate')
