@@ -1,11 +1,21 @@
 #!/usr/bin/env node
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { describeConfig, loadConfig, type RenovaConfig } from '../config.ts';
 import { OAuthError } from '../core/errors.ts';
 import { isClientId } from '../core/identifiers.ts';
 import { MAX_PAGE } from '../core/inventory.ts';
-import { openRuntime, openStorage, type Runtime, redactUrl, resolveDb, startServer } from '../runtime.ts';
+import {
+  isPostgresUrl,
+  openRuntime,
+  openStorage,
+  type Runtime,
+  redactUrl,
+  resolveDb,
+  startServer,
+} from '../runtime.ts';
+import { backupSqlite, restoreSqlite } from '../storage/sqlite/backup.ts';
 import {
   applicationView,
   clientSecretView,
@@ -654,6 +664,64 @@ webhooks
       () => `webhook event ${options.id} is due again; a running \`renova serve\` will deliver it`,
     ),
   );
+
+/** Backups are of the embedded database; PostgreSQL has its own tools (docs/operations.md). */
+function sqliteOnly(db: string, command: string): string {
+  if (isPostgresUrl(db))
+    throw new InvalidArgumentError(
+      `renova ${command} copies the embedded SQLite database; for PostgreSQL use pg_dump / pg_restore (docs/operations.md "Backup and restore").`,
+    );
+  if (db === ':memory:') throw new InvalidArgumentError(`an in-memory database has nothing to ${command}.`);
+  return db;
+}
+
+/** Where the server key that opens the sealed secrets lives for `db` (see runtime.ts loadServerKey). */
+function keyNote(db: string): string {
+  const c = config();
+  if (c.secretKey) return 'the server key comes from RENOVA_SECRET_KEY';
+  const file = c.secretKeyFile ?? join(dirname(db), 'renova.key');
+  return `the server key is ${file}${existsSync(file) ? '' : ' (not there yet)'}`;
+}
+
+program
+  .command('backup')
+  .description('copy the SQLite database to FILE, online: consistent while the server keeps serving')
+  .requiredOption('--to <file>', 'the backup file to write (mode 0600); kept apart from the server key')
+  .option('--force', 'replace FILE if it exists')
+  .addOption(dbOption())
+  .option('--json', 'print JSON')
+  .action(async (options: { to: string; force?: boolean; db?: string; json?: boolean }) => {
+    const db = sqliteOnly(resolveDb(options.db, config()), 'backup');
+    const result = await backupSqlite(db, options.to, { force: options.force ?? false });
+    process.stdout.write(
+      options.json
+        ? `${JSON.stringify({ file: result.file, bytes: result.bytes, migration: result.migration, elapsed_ms: result.elapsedMs })}\n`
+        : [
+            `backed up ${db} to ${result.file} (${result.bytes} bytes, schema version ${result.migration}, ${result.elapsedMs} ms)`,
+            `The backup does not contain the server key: ${keyNote(db)}. Keep a copy of it, apart from the backups (docs/operations.md "Backup and restore").`,
+          ].join('\n') + '\n',
+    );
+  });
+
+program
+  .command('restore')
+  .description('replace the SQLite database with a backup (refused while the database is in use)')
+  .requiredOption('--from <file>', 'a file written by `renova backup`')
+  .option('--force', 'replace an existing database (stop every server using it first)')
+  .addOption(dbOption())
+  .option('--json', 'print JSON')
+  .action(async (options: { from: string; force?: boolean; db?: string; json?: boolean }) => {
+    const db = sqliteOnly(resolveDb(options.db, config()), 'restore');
+    const result = await restoreSqlite(options.from, db, { force: options.force ?? false });
+    process.stdout.write(
+      options.json
+        ? `${JSON.stringify({ db: result.db, bytes: result.bytes, migration: result.migration })}\n`
+        : [
+            `restored ${options.from} into ${result.db} (schema version ${result.migration}; the next start applies newer migrations)`,
+            `Sealed secrets (webhook secrets) open only with the key they were sealed under: ${keyNote(db)}.`,
+          ].join('\n') + '\n',
+    );
+  });
 
 program
   .command('config')
