@@ -1,10 +1,12 @@
 import { SITES } from './core/accounts.ts';
-import type { CreatedApplication } from './core/applications.ts';
+import type { CreatedApplication, SellersPage } from './core/applications.ts';
 import type { InspectedToken } from './core/inventory.ts';
 import type {
+  ApplicationGrantRecord,
   ApplicationRecord,
   GrantType,
   ListedGrant,
+  TestUserRecord,
   UserRecord,
   WebhookEventRecord,
 } from './storage/contract.ts';
@@ -32,6 +34,8 @@ export function userView(user: UserRecord): UserView {
 export interface ApplicationView {
   client_id: string;
   name: string;
+  description: string;
+  logo_url: string | null;
   owner_user_id: number;
   redirect_uris: string[];
   scopes: string[];
@@ -44,6 +48,8 @@ export function applicationView(app: ApplicationRecord): ApplicationView {
   return {
     client_id: app.clientId,
     name: app.name,
+    description: app.description,
+    logo_url: app.logoUrl,
     owner_user_id: app.ownerUserId,
     redirect_uris: app.redirectUris,
     scopes: app.scope.split(' '),
@@ -58,6 +64,8 @@ export interface CreatedApplicationView {
   client_id: string;
   client_secret: string;
   name: string;
+  description: string;
+  logo_url: string | null;
   owner_user_id: number;
   redirect_uris: string[];
   scopes: string[];
@@ -72,6 +80,8 @@ export function createdApplicationView(created: CreatedApplication): CreatedAppl
     client_id: created.clientId,
     client_secret: created.clientSecret,
     name: created.name,
+    description: created.description,
+    logo_url: created.logoUrl,
     owner_user_id: created.ownerUserId,
     redirect_uris: created.redirectUris,
     scopes: created.scope.split(' '),
@@ -127,6 +137,51 @@ export function webhookEventView(e: WebhookEventRecord) {
     last_status: e.lastStatus,
     last_error: e.lastError,
     delivered_at: iso(e.deliveredAt),
+    live_mode: !e.test,
+  };
+}
+
+const isoDate = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+
+/**
+ * One seller of an application (`GET /applications/{client_id}/grants`): Mercado Pago's
+ * `date_created`, plus the coarse `last_used` (to the hour; null when never seen used).
+ */
+export function applicationGrantView(g: ApplicationGrantRecord) {
+  return {
+    user_id: g.userId,
+    nickname: g.nickname,
+    scope: g.scope,
+    date_created: new Date(g.createdAt).toISOString(),
+    last_updated: new Date(g.updatedAt).toISOString(),
+    last_used: isoDate(g.lastUsedAt),
+    test_user: g.isTestUser,
+  };
+}
+
+/** Mercado Pago's search shape: `{paging:{total, limit, …}, results:[…]}`, keyset-paged. */
+export function sellersPageView(page: SellersPage) {
+  return {
+    paging: {
+      total: page.total,
+      limit: page.limit,
+      next_cursor: page.nextCursor,
+      real_users: page.totals.real,
+      test_users: page.totals.test,
+    },
+    results: page.items.map(applicationGrantView),
+  };
+}
+
+/** A test user as listed (never its password, which was shown once at creation). */
+export function testUserView(u: TestUserRecord) {
+  return {
+    id: u.id,
+    nickname: u.nickname,
+    email: u.email,
+    site_id: u.siteId,
+    description: u.description,
+    date_created: new Date(u.createdAt).toISOString(),
   };
 }
 
@@ -140,6 +195,8 @@ export interface GrantView {
   created_at: string;
   updated_at: string;
   revoked_at: string | null;
+  /** Coarse (to the hour): when the application last used a token of this grant; null: never seen. */
+  last_used_at: string | null;
 }
 
 export function grantView(grant: ListedGrant): GrantView {
@@ -152,6 +209,7 @@ export function grantView(grant: ListedGrant): GrantView {
     created_at: iso(grant.createdAt) as string,
     updated_at: iso(grant.updatedAt) as string,
     revoked_at: iso(grant.revokedAt),
+    last_used_at: iso(grant.lastUsedAt),
   };
 }
 

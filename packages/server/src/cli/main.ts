@@ -437,21 +437,95 @@ app
   );
 app
   .command('update')
-  .description("change an application's settings (today: its allowed grant types)")
+  .description(
+    "change an application's settings; only the flags given change (the same checks as the admin API's PATCH)",
+  )
   .requiredOption('--client-id <id>', 'application id', clientId)
-  .addOption(grantTypesOption().makeOptionMandatory())
+  .option('--name <name>', 'application name shown to sellers')
+  .option('--description <text>', 'description shown on the consent page')
+  .option('--logo-url <url>', 'https logo shown on the consent page')
+  .option('--no-logo-url', 'remove the logo')
+  .option('--redirect-uri <uri>', 'allowed redirect URI (repeatable; replaces the whole list)', collect)
+  .option('--scope <scopes>', 'scopes the application may ask for, e.g. "offline_access read"')
+  .addOption(
+    new Option('--pkce-required <yes|no>', 'refuse authorization requests without PKCE').choices([
+      'yes',
+      'no',
+    ]),
+  )
+  .addOption(grantTypesOption())
+  .option('--notification-url <url>', 'where mp-connect webhooks are sent')
+  .option('--no-notification-url', 'stop sending webhooks')
   .addOption(dbOption())
   .option('--json', 'print JSON')
-  .action((options: { clientId: string; grantTypes: string[]; db?: string; json?: boolean }) =>
-    withRuntime(
-      options,
-      async (rt) =>
-        applicationView(
-          await rt.services.applications.update(options.clientId, { grantTypes: options.grantTypes }),
-        ),
-      (a) => `updated application ${a.client_id}: grant_types ${a.grant_types.join(', ')}`,
-    ),
+  .action(
+    (options: {
+      clientId: string;
+      name?: string;
+      description?: string;
+      logoUrl?: string | false;
+      redirectUri?: string[];
+      scope?: string;
+      pkceRequired?: 'yes' | 'no';
+      grantTypes?: string[];
+      notificationUrl?: string | false;
+      db?: string;
+      json?: boolean;
+    }) => {
+      // `--no-x` sets x to false; a plain `--x` flag is given as a string. Neither: unchanged.
+      const nullable = (value: string | false | undefined) => (value === false ? null : value);
+      const input = {
+        name: options.name,
+        description: options.description,
+        logoUrl: nullable(options.logoUrl),
+        redirectUris: options.redirectUri,
+        scope: options.scope,
+        pkceRequired: options.pkceRequired === undefined ? undefined : options.pkceRequired === 'yes',
+        grantTypes: options.grantTypes,
+        notificationUrl: nullable(options.notificationUrl),
+      };
+      if (Object.values(input).every((value) => value === undefined))
+        throw new InvalidArgumentError(
+          'nothing to change: pass at least one of --name, --description, --logo-url, --redirect-uri, --scope, --pkce-required, --grant-types, --notification-url (or --no-logo-url, --no-notification-url).',
+        );
+      return withRuntime(
+        options,
+        async (rt) => applicationView(await rt.services.applications.update(options.clientId, input)),
+        (a) =>
+          [
+            `updated application ${a.client_id} (${a.name})`,
+            `  redirect_uris:    ${a.redirect_uris.join(' ')}`,
+            `  scopes:           ${a.scopes.join(' ')}`,
+            `  grant_types:      ${a.grant_types.join(' ')}`,
+            `  pkce_required:    ${a.pkce_required}`,
+            `  notification_url: ${a.notification_url ?? '(none)'}`,
+          ].join('\n'),
+      );
+    },
   );
+app
+  .command('delete')
+  .description(
+    'delete an application for good: revokes every grant and token of it, ends its secrets, drops its pending webhooks',
+  )
+  .requiredOption('--client-id <id>', 'application id', clientId)
+  .option('--yes', 'confirm: this cannot be undone')
+  .addOption(dbOption())
+  .option('--json', 'print JSON')
+  .action((options: { clientId: string; yes?: boolean; db?: string; json?: boolean }) => {
+    if (!options.yes)
+      throw new InvalidArgumentError(
+        `deleting application ${options.clientId} revokes every seller's authorization and token of it and cannot be undone: repeat with --yes.`,
+      );
+    return withRuntime(
+      options,
+      async (rt) => {
+        await rt.services.applications.delete(options.clientId);
+        return { deleted: true, client_id: options.clientId };
+      },
+      () => `deleted application ${options.clientId}: its grants and tokens are revoked, its secrets ended`,
+    );
+  });
 app
   .command('rotate-secret')
   .description('issue a new client secret; the old one keeps working during the overlap')

@@ -143,6 +143,8 @@ describe('renova list, show and inspect commands', () => {
       assert.deepEqual(Object.keys(listed), [
         'client_id',
         'name',
+        'description',
+        'logo_url',
         'owner_user_id',
         'redirect_uris',
         'scopes',
@@ -173,6 +175,7 @@ describe('renova list, show and inspect commands', () => {
       'created_at',
       'updated_at',
       'revoked_at',
+      'last_used_at',
     ]);
     const revoked = all.filter((g: { status: string }) => g.status === 'revoked');
     assert.equal(revoked.length, 1);

@@ -120,6 +120,7 @@ for (const factory of [...storageFactories, memoryFactory]) {
         'clientId',
         'createdAt',
         'id',
+        'lastUsedAt',
         'revokedAt',
         'scope',
         'updatedAt',

@@ -403,4 +403,22 @@ ALTER TABLE access_tokens ADD COLUMN issuing_secret_id BIGINT;
 CREATE INDEX authorization_codes_by_grant ON authorization_codes(grant_id);
 `,
   },
+  {
+    version: 5,
+    name: 'developer portal: application details and deletion, last use of grants, test users',
+    sql: `
+-- Issue 11 (see the SQLite migration 5). Constant defaults: no table rewrite on PostgreSQL 11+.
+ALTER TABLE applications ADD COLUMN description TEXT NOT NULL DEFAULT '';
+ALTER TABLE applications ADD COLUMN logo_url TEXT;
+ALTER TABLE applications ADD COLUMN deleted_at BIGINT;
+ALTER TABLE grants ADD COLUMN last_used_at BIGINT;
+ALTER TABLE users ADD COLUMN test_of_client_id TEXT REFERENCES applications(client_id);
+ALTER TABLE users ADD COLUMN test_description TEXT;
+CREATE INDEX users_test_of_client ON users(test_of_client_id) WHERE test_of_client_id IS NOT NULL;
+CREATE INDEX grants_active_by_client ON grants(client_id, id) WHERE revoked_at IS NULL;
+CREATE INDEX access_tokens_cc_by_client ON access_tokens(client_id) WHERE family_id IS NULL;
+CREATE INDEX webhook_events_by_client ON webhook_events(client_id, id);
+ALTER TABLE webhook_events ADD COLUMN test BOOLEAN NOT NULL DEFAULT false;
+`,
+  },
 ];
