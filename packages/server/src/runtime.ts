@@ -391,6 +391,11 @@ export async function startServer(
           storage: runtime.services.storage,
           intervalMs: purgeSeconds * 1000,
           codeGraceMs: runtime.services.lifetimes.refreshGraceSeconds * 1000 + 60_000,
+          retention: {
+            familyMs: config.familyRetentionDays * 86_400_000,
+            revokedGrantMs: config.revokedGrantRetentionDays * 86_400_000,
+            sessionMs: config.sessionRetentionDays * 86_400_000,
+          },
           onError: (error) => {
             // An outage is logged once per episode by services.availability, not every round.
             if (logger && !(error instanceof TemporarilyUnavailableError))

@@ -411,6 +411,23 @@ export interface PurgeExpired {
    * Pending ones are never purged: the outbox promises delivery.
    */
   webhookRetentionMs?: number;
+  /**
+   * Token families with no refresh token, access token or code row left are deleted once created
+   * before `now - familyRetentionMs`; omitted, families are kept. Safe for reuse detection: a
+   * family is only needed while a token or a code of it can still be presented, and those rows are
+   * kept until they would have expired anyway (see purgeExpired); a revoked family with no rows
+   * left has nothing left to refuse.
+   */
+  familyRetentionMs?: number;
+  /**
+   * Grants revoked before `now - revokedGrantRetentionMs` with no family and no code left are
+   * deleted; omitted, revoked grants are kept. Active grants are never deleted (the seller's
+   * standing consent). A deleted grant refuses as much as a revoked one: every token needs its
+   * grant, and a new consent creates a new grant (with a new public key).
+   */
+  revokedGrantRetentionMs?: number;
+  /** Seller sessions expired before `now - sessionRetentionMs` are deleted; omitted, kept. */
+  sessionRetentionMs?: number;
   /** At most this many rows per table per call: each DELETE stays short. */
   limit: number;
 }
@@ -420,6 +437,12 @@ export interface PurgeResult {
   accessTokens: number;
   refreshTokens: number;
   webhookEvents: number;
+  /** Present when `familyRetentionMs` was given. */
+  families?: number;
+  /** Present when `revokedGrantRetentionMs` was given. */
+  grants?: number;
+  /** Present when `sessionRetentionMs` was given. */
+  sessions?: number;
   /** Some table had `limit` rows to delete: call again (after yielding). */
   more: boolean;
 }

@@ -11,6 +11,11 @@ export interface HousekeepingOptions {
   codeGraceMs?: number;
   /** Delivered and dead webhook events are kept this long (default 30 days). */
   webhookRetentionMs?: number;
+  /**
+   * Retention of rows that no longer serve any request (docs/operations.md "Retention and
+   * sizing"); each omitted or 0 keeps those rows. See PurgeExpired for why each is safe.
+   */
+  retention?: { familyMs?: number; revokedGrantMs?: number; sessionMs?: number };
   now?: () => number;
   onError?: (error: unknown) => void;
   onRound?: (totals: Omit<PurgeResult, 'more'>) => void;
@@ -22,8 +27,8 @@ export interface HousekeepingOptions {
  * loop, so requests interleave with housekeeping instead of waiting behind it.
  */
 export class Housekeeper {
-  readonly #options: Required<Omit<HousekeepingOptions, 'onError' | 'onRound'>> &
-    Pick<HousekeepingOptions, 'onError' | 'onRound'>;
+  readonly #options: Required<Omit<HousekeepingOptions, 'onError' | 'onRound' | 'retention'>> &
+    Pick<HousekeepingOptions, 'onError' | 'onRound' | 'retention'>;
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<void> | undefined;
   #stopped = true;
@@ -70,19 +75,35 @@ export class Housekeeper {
 
   /** One round: batches until nothing is left or the round's bound is reached. */
   async runOnce(): Promise<Omit<PurgeResult, 'more'>> {
-    const totals = { codes: 0, accessTokens: 0, refreshTokens: 0, webhookEvents: 0 };
+    const totals: Omit<PurgeResult, 'more'> = {
+      codes: 0,
+      accessTokens: 0,
+      refreshTokens: 0,
+      webhookEvents: 0,
+    };
     const o = this.#options;
+    const kept = (ms: number | undefined) => (ms === undefined || ms <= 0 ? undefined : ms);
+    const familyRetentionMs = kept(o.retention?.familyMs);
+    const revokedGrantRetentionMs = kept(o.retention?.revokedGrantMs);
+    const sessionRetentionMs = o.retention?.sessionMs;
     for (let batch = 0; batch < o.maxBatchesPerRound; batch++) {
       const result = await o.storage.purgeExpired({
         now: o.now(),
         codeGraceMs: o.codeGraceMs,
         webhookRetentionMs: o.webhookRetentionMs,
+        ...(familyRetentionMs === undefined ? {} : { familyRetentionMs }),
+        ...(revokedGrantRetentionMs === undefined ? {} : { revokedGrantRetentionMs }),
+        ...(sessionRetentionMs === undefined ? {} : { sessionRetentionMs }),
         limit: o.batchSize,
       });
       totals.codes += result.codes;
       totals.accessTokens += result.accessTokens;
       totals.refreshTokens += result.refreshTokens;
       totals.webhookEvents += result.webhookEvents;
+      for (const key of ['families', 'grants', 'sessions'] as const) {
+        const n = result[key];
+        if (n !== undefined) totals[key] = (totals[key] ?? 0) + n;
+      }
       if (!result.more) break;
       await new Promise((resolve) => setImmediate(resolve));
     }

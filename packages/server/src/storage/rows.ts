@@ -7,6 +7,7 @@ import type {
   GrantRecord,
   GrantType,
   ListedGrant,
+  PurgeResult,
   RefreshTokenRecord,
   SellerGrantRecord,
   TestUserRecord,
@@ -338,3 +339,25 @@ const toGrantTypes = (column: string | null): GrantType[] => {
   const stored = new Set(String(column ?? '').split(' '));
   return ALL_GRANT_TYPES.filter((g) => stored.has(g));
 };
+
+/** The result of purgeExpired: the retention counts only for the purges asked for. */
+export function withRetention(
+  base: Omit<PurgeResult, 'more' | 'families' | 'grants' | 'sessions'>,
+  retention: { families: number | undefined; grants: number | undefined; sessions: number | undefined },
+  limit: number,
+): PurgeResult {
+  const result: PurgeResult = { ...base, more: false };
+  if (retention.families !== undefined) result.families = retention.families;
+  if (retention.grants !== undefined) result.grants = retention.grants;
+  if (retention.sessions !== undefined) result.sessions = retention.sessions;
+  const counts = [
+    base.codes,
+    base.accessTokens,
+    base.refreshTokens,
+    base.webhookEvents,
+    ...Object.values(retention),
+  ];
+  // Key order as before (more last), so that existing callers comparing whole results still match.
+  const { more: _more, ...rest } = result;
+  return { ...rest, more: counts.some((n) => n === limit) };
+}

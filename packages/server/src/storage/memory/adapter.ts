@@ -37,7 +37,7 @@ import type {
   WebhookEventRecord,
 } from '../contract.ts';
 import { decideRotation } from '../rotation.ts';
-import { ALL_GRANT_TYPES, searchedUserId } from '../rows.ts';
+import { ALL_GRANT_TYPES, searchedUserId, withRetention } from '../rows.ts';
 
 interface GrantRow {
   id: number;
@@ -60,6 +60,7 @@ interface CodeRow extends AuthorizationCodeRecord {
 interface FamilyRow {
   id: number;
   grantId: number;
+  createdAt: number;
   scope: string;
   liveMode: boolean;
   revokedAt: number | null;
@@ -539,6 +540,7 @@ export class MemoryStorage implements StoragePort {
     if (!grant || grant.revokedAt !== null) return { outcome: 'grant_revoked' };
     const family = this.#families.insert({
       grantId: grant.id,
+      createdAt: args.now,
       scope: code.scope,
       liveMode: args.liveMode,
       revokedAt: null,
@@ -857,12 +859,46 @@ export class MemoryStorage implements StoragePort {
             (e) => e.id,
             args.limit,
           );
-    return {
-      codes,
-      accessTokens,
-      refreshTokens,
-      webhookEvents,
-      more: [codes, accessTokens, refreshTokens, webhookEvents].some((n) => n === args.limit),
-    };
+    const familyMs = args.familyRetentionMs;
+    const families =
+      familyMs === undefined
+        ? undefined
+        : this.#families.purge(
+            (f) =>
+              f.createdAt < args.now - familyMs &&
+              ![...this.#refresh.rows.values()].some((r) => r.familyId === f.id) &&
+              ![...this.#access.rows.values()].some((a) => a.familyId === f.id) &&
+              ![...this.#codes.rows.values()].some((c) => c.familyId === f.id),
+            (f) => f.id,
+            args.limit,
+          );
+    const grantMs = args.revokedGrantRetentionMs;
+    const grants =
+      grantMs === undefined
+        ? undefined
+        : this.#grants.purge(
+            (g) =>
+              g.revokedAt !== null &&
+              g.revokedAt < args.now - grantMs &&
+              ![...this.#families.rows.values()].some((f) => f.grantId === g.id) &&
+              ![...this.#codes.rows.values()].some((c) => c.grantId === g.id),
+            (g) => g.revokedAt ?? 0,
+            args.limit,
+          );
+    const sessionMs = args.sessionRetentionMs;
+    let sessions: number | undefined;
+    if (sessionMs !== undefined) {
+      const doomed = [...this.#sessions.entries()]
+        .filter(([, session]) => session.expiresAt < args.now - sessionMs)
+        .sort((a, b) => a[1].expiresAt - b[1].expiresAt)
+        .slice(0, args.limit);
+      for (const [key] of doomed) this.#sessions.delete(key);
+      sessions = doomed.length;
+    }
+    return withRetention(
+      { codes, accessTokens, refreshTokens, webhookEvents },
+      { families, grants, sessions },
+      args.limit,
+    );
   }
 }

@@ -61,6 +61,7 @@ import {
   toWebhookEvent,
   type UserRow,
   type WebhookEventRow,
+  withRetention,
 } from '../rows.ts';
 import { PostgresClient, type PostgresClientOptions } from './client.ts';
 import { toUnavailable } from './errors.ts';
@@ -499,12 +500,22 @@ export class PostgresStorage implements StoragePort {
       args.webhookRetentionMs === undefined
         ? 0
         : await purge(Q.purgeWebhookEvents(args.now - args.webhookRetentionMs, args.limit));
-    return {
-      codes,
-      accessTokens,
-      refreshTokens,
-      webhookEvents,
-      more: [codes, accessTokens, refreshTokens, webhookEvents].some((n) => n === args.limit),
-    };
+    const families =
+      args.familyRetentionMs === undefined
+        ? undefined
+        : await purge(Q.purgeFamilies(args.now - args.familyRetentionMs, args.limit));
+    const grants =
+      args.revokedGrantRetentionMs === undefined
+        ? undefined
+        : await purge(Q.purgeRevokedGrants(args.now - args.revokedGrantRetentionMs, args.limit));
+    const sessions =
+      args.sessionRetentionMs === undefined
+        ? undefined
+        : await purge(Q.purgeSessions(args.now - args.sessionRetentionMs, args.limit));
+    return withRetention(
+      { codes, accessTokens, refreshTokens, webhookEvents },
+      { families, grants, sessions },
+      args.limit,
+    );
   }
 }

@@ -632,3 +632,36 @@ export const purgeWebhookEvents = (before: number, limit: number) =>
        ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED)`,
     [before, limit],
   );
+
+/** Retention (see PurgeExpired): SKIP LOCKED like the purges above. */
+export const purgeFamilies = (before: number, limit: number) =>
+  q(
+    'purge_families',
+    `DELETE FROM token_families WHERE id IN (
+       SELECT f.id FROM token_families f
+       WHERE f.created_at < $1
+         AND NOT EXISTS (SELECT 1 FROM refresh_tokens r WHERE r.family_id = f.id)
+         AND NOT EXISTS (SELECT 1 FROM access_tokens a WHERE a.family_id = f.id)
+         AND NOT EXISTS (SELECT 1 FROM authorization_codes c WHERE c.family_id = f.id)
+       ORDER BY f.id LIMIT $2 FOR UPDATE SKIP LOCKED)`,
+    [before, limit],
+  );
+export const purgeRevokedGrants = (before: number, limit: number) =>
+  q(
+    'purge_revoked_grants',
+    `DELETE FROM grants WHERE id IN (
+       SELECT g.id FROM grants g
+       WHERE g.revoked_at IS NOT NULL AND g.revoked_at < $1
+         AND NOT EXISTS (SELECT 1 FROM token_families f WHERE f.grant_id = g.id)
+         AND NOT EXISTS (SELECT 1 FROM authorization_codes c WHERE c.grant_id = g.id)
+       ORDER BY g.revoked_at LIMIT $2 FOR UPDATE SKIP LOCKED)`,
+    [before, limit],
+  );
+export const purgeSessions = (before: number, limit: number) =>
+  q(
+    'purge_sessions',
+    `DELETE FROM seller_sessions WHERE id_hash IN (
+       SELECT id_hash FROM seller_sessions WHERE expires_at < $1
+       ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED)`,
+    [before, limit],
+  );

@@ -188,4 +188,17 @@ CREATE INDEX webhook_events_by_client ON webhook_events(client_id, id);
 ALTER TABLE webhook_events ADD COLUMN test INTEGER NOT NULL DEFAULT 0;
 `,
   },
+  {
+    version: 7,
+    name: 'retention: indexes for purging empty families and long revoked grants',
+    sql: `
+-- purgeExpired's NOT EXISTS probes: a token family is deleted only when no token or code of it is
+-- left, a revoked grant only when no family or code of it is left (authorization_codes_by_grant
+-- and token_families_by_grant exist already).
+CREATE INDEX IF NOT EXISTS refresh_tokens_by_family ON refresh_tokens(family_id);
+CREATE INDEX IF NOT EXISTS access_tokens_by_family ON access_tokens(family_id);
+CREATE INDEX IF NOT EXISTS authorization_codes_by_family ON authorization_codes(family_id);
+CREATE INDEX IF NOT EXISTS grants_by_revocation ON grants(revoked_at) WHERE revoked_at IS NOT NULL;
+`,
+  },
 ];

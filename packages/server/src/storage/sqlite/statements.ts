@@ -241,6 +241,27 @@ export function prepareStatements(db: Database.Database) {
       `DELETE FROM webhook_events WHERE id IN (SELECT id FROM webhook_events
          WHERE status IN ('delivered', 'dead') AND created_at < ? ORDER BY id LIMIT ?)`,
     ),
+    // Retention (migration 7 indexes every NOT EXISTS probe): families and revoked grants with
+    // nothing left that could be presented, expired sessions.
+    purgeFamilies: p(
+      `DELETE FROM token_families WHERE id IN (SELECT f.id FROM token_families f
+         WHERE f.created_at < ?
+           AND NOT EXISTS (SELECT 1 FROM refresh_tokens r WHERE r.family_id = f.id)
+           AND NOT EXISTS (SELECT 1 FROM access_tokens a WHERE a.family_id = f.id)
+           AND NOT EXISTS (SELECT 1 FROM authorization_codes c WHERE c.family_id = f.id)
+         ORDER BY f.id LIMIT ?)`,
+    ),
+    purgeRevokedGrants: p(
+      `DELETE FROM grants WHERE id IN (SELECT g.id FROM grants g
+         WHERE g.revoked_at IS NOT NULL AND g.revoked_at < ?
+           AND NOT EXISTS (SELECT 1 FROM token_families f WHERE f.grant_id = g.id)
+           AND NOT EXISTS (SELECT 1 FROM authorization_codes c WHERE c.grant_id = g.id)
+         ORDER BY g.revoked_at LIMIT ?)`,
+    ),
+    purgeSessions: p(
+      `DELETE FROM seller_sessions WHERE id_hash IN (SELECT id_hash FROM seller_sessions
+         WHERE expires_at < ? ORDER BY expires_at LIMIT ?)`,
+    ),
     replaceWebhookSecret: p(
       'UPDATE applications SET webhook_secret_sealed = ? WHERE client_id = ? AND deleted_at IS NULL',
     ),
