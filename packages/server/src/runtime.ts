@@ -22,6 +22,8 @@ import { PostgresStorage } from './storage/postgres/adapter.ts';
 import { SqliteStorage } from './storage/sqlite/adapter.ts';
 import { restrictToOwner } from './storage/sqlite/connection.ts';
 
+/** `renova backup` / `renova restore`: the embedded database's online copy (storage/sqlite/backup.ts). */
+export { BackupError, backupSqlite, restoreSqlite } from './storage/sqlite/backup.ts';
 export { redactUrl };
 
 /** `--db`, then `RENOVA_DB`, then ./data/renova.db (docs/api.md §5). */

@@ -7,15 +7,16 @@ import { OAuthError } from '../core/errors.ts';
 import { isClientId } from '../core/identifiers.ts';
 import { MAX_PAGE } from '../core/inventory.ts';
 import {
+  backupSqlite,
   isPostgresUrl,
   openRuntime,
   openStorage,
   type Runtime,
   redactUrl,
   resolveDb,
+  restoreSqlite,
   startServer,
 } from '../runtime.ts';
-import { backupSqlite, restoreSqlite } from '../storage/sqlite/backup.ts';
 import {
   applicationView,
   clientSecretView,
