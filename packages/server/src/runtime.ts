@@ -12,6 +12,7 @@ import type { WebhookPolicy } from './core/webhooks.ts';
 import { type DemoInfo, runDemo } from './demo.ts';
 import { assertAdminToken } from './http/admin.ts';
 import { buildAdminApp, buildApp, type DemoState } from './http/app.ts';
+import { type DrainResult, ListenerDrain } from './http/drain.ts';
 import { assertMetricsToken, createMetrics } from './http/metrics.ts';
 import { RedisRateLimiter, rateLimitRedis } from './rate-limit/redis.ts';
 import { ADMIN_FAILURE_LIMIT, createServices, type Services } from './services.ts';
@@ -21,6 +22,8 @@ import { PostgresStorage } from './storage/postgres/adapter.ts';
 import { SqliteStorage } from './storage/sqlite/adapter.ts';
 import { restrictToOwner } from './storage/sqlite/connection.ts';
 
+/** `renova backup` / `renova restore`: the embedded database's online copy (storage/sqlite/backup.ts). */
+export { BackupError, backupSqlite, restoreSqlite } from './storage/sqlite/backup.ts';
 export { redactUrl };
 
 /** `--db`, then `RENOVA_DB`, then ./data/renova.db (docs/api.md §5). */
@@ -175,7 +178,23 @@ function webhookPolicyOf(config: RenovaConfig): WebhookPolicy {
 
 export interface Runtime {
   services: Services;
-  close(): Promise<void>;
+  /**
+   * Stops the webhook dispatcher (its round in flight records its attempts, within `deadlineMs`
+   * when given), then closes the rate limiters and the storage, whose writer commits what it
+   * was given first.
+   */
+  close(options?: { deadlineMs?: number }): Promise<void>;
+}
+
+/** Resolves when `work` does, or after `ms` at the latest (the work keeps running unobserved). */
+function within(work: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    work.then(() => undefined),
+    new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, Math.max(0, ms));
+    }),
+  ]).finally(() => clearTimeout(timer));
 }
 
 /**
@@ -239,8 +258,9 @@ async function openRuntimeWith(
   });
   return {
     services,
-    async close() {
-      await services.webhooks.stop();
+    async close(options = {}) {
+      const stopped = services.webhooks.stop();
+      await (options.deadlineMs === undefined ? stopped : within(stopped, options.deadlineMs));
       // Writes the pending "last used" times (nothing when the tracker never started).
       await services.grantUse.stop();
       await limits.close();
@@ -288,7 +308,14 @@ export interface RunningServer {
   issuer: string;
   /** Set with `demo: true`: what `serve --demo` prints. */
   demo?: DemoInfo | undefined;
-  close(): Promise<void>;
+  /**
+   * Graceful shutdown (docs/operations.md "Shutdown"): stops housekeeping, stops accepting
+   * connections, answers the requests in flight and those still arriving on open connections
+   * (with `Connection: close`), closes idle connections, lets the webhook round in flight record
+   * its attempts, and closes the storage after its pending commit. Whatever is still running at
+   * `deadlineMs` (default RENOVA_SHUTDOWN_TIMEOUT_SECONDS) is cut.
+   */
+  close(options?: { deadlineMs?: number }): Promise<DrainResult>;
 }
 
 /**
@@ -356,6 +383,7 @@ export async function startServer(
     adminListen && adminToken
       ? await buildAdminApp(runtime.services, { adminToken, logger, trustProxy, metrics, metricsToken })
       : undefined;
+  const drains = [new ListenerDrain(app.server), ...(adminApp ? [new ListenerDrain(adminApp.server)] : [])];
   // Housekeeping (expired codes and tokens) on every instance, jittered; RENOVA_PURGE_INTERVAL_SECONDS=0
   // turns it off (e.g. when one designated instance or a cron job does it).
   const purgeSeconds = config.purgeIntervalSeconds;
@@ -366,6 +394,11 @@ export async function startServer(
           intervalMs: purgeSeconds * 1000,
           codeGraceMs: runtime.services.lifetimes.refreshGraceSeconds * 1000 + 60_000,
           auditRetentionMs: config.auditRetentionDays * 86_400_000,
+          retention: {
+            familyMs: config.familyRetentionDays * 86_400_000,
+            revokedGrantMs: config.revokedGrantRetentionDays * 86_400_000,
+            sessionMs: config.sessionRetentionDays * 86_400_000,
+          },
           onError: (error) => {
             // An outage is logged once per episode by services.availability, not every round.
             if (logger && !(error instanceof TemporarilyUnavailableError))
@@ -430,11 +463,23 @@ export async function startServer(
     adminUrl,
     issuer,
     demo,
-    async close() {
-      await housekeeper?.stop();
+    async close(closeOptions = {}) {
+      const deadline = Date.now() + (closeOptions.deadlineMs ?? config.shutdownTimeoutSeconds * 1000);
+      const left = () => Math.max(0, deadline - Date.now());
+      await within(housekeeper?.stop() ?? Promise.resolve(), left());
+      const results = await Promise.all(drains.map((drain) => drain.drain({ deadlineMs: left() })));
+      // Nothing is connected any more: Fastify's close only runs its onClose hooks now.
       await adminApp?.close();
       await app.close();
-      await runtime.close();
+      await runtime.close({ deadlineMs: left() });
+      return results.reduce(
+        (sum, r) => ({
+          cutRequests: sum.cutRequests + r.cutRequests,
+          cutConnections: sum.cutConnections + r.cutConnections,
+          elapsedMs: Math.max(sum.elapsedMs, r.elapsedMs),
+        }),
+        { cutRequests: 0, cutConnections: 0, elapsedMs: 0 },
+      );
     },
   };
 }

@@ -16,6 +16,7 @@ import { storageOutages } from './core/errors.ts';
 import { ProtocolEventHub } from './core/events.ts';
 import { GrantUseTracker } from './core/grant-use.ts';
 import { Introspection } from './core/introspection.ts';
+import { Inventory } from './core/inventory.ts';
 import { PasswordHasher } from './core/passwords.ts';
 import type { Clock, RandomSource } from './core/ports.ts';
 import { systemClock } from './core/ports.ts';
@@ -98,6 +99,8 @@ export interface Services {
   checkAuthorizationRequest(query: AuthorizationQuery): Promise<AuthorizationRequestCheck>;
   /** The webhook outbox as operators and application owners see it. */
   webhookOutbox: WebhookOutbox;
+  /** The operator's read-only listings and token inspection (`renova … list|show`, `token inspect`). */
+  inventory: Inventory;
   /** Test users (`POST /users/test_user`). */
   testUsers: TestUsers;
   /**
@@ -219,6 +222,7 @@ export function createServices(options: ServiceOptions): Services {
     sellerAccount: new SellerAccount(storage),
     checkAuthorizationRequest: (query) => checkAuthorizationRequest(storage, query),
     webhookOutbox: new WebhookOutbox(storage, clock, () => webhooks.nudge()),
+    inventory: new Inventory(storage, clock),
     testUsers: new TestUsers({
       storage,
       clock,

@@ -1,15 +1,19 @@
 import { SITES } from './core/accounts.ts';
 import type { CreatedApplication, SellersPage } from './core/applications.ts';
 import type { AuditPage } from './core/audit.ts';
+import type { InspectedToken } from './core/inventory.ts';
 import type {
   ApplicationGrantRecord,
   ApplicationRecord,
   AuditEventRecord,
   GrantType,
+  ListedGrant,
   TestUserRecord,
   UserRecord,
   WebhookEventRecord,
 } from './storage/contract.ts';
+
+const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
 
 /**
  * The wire shapes of the admin API and of `renova … --json` (docs/api.md §4.4, §4.5, §5): snake_case,
@@ -121,7 +125,6 @@ export function usersMeView(user: UserRecord) {
 
 /** `renova webhooks list --json`: snake_case and ISO dates, like the admin API's objects. */
 export function webhookEventView(e: WebhookEventRecord) {
-  const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
   return {
     id: e.id,
     status: e.status,
@@ -203,4 +206,89 @@ export function auditEventView(e: AuditEventRecord) {
 /** `GET /admin/audit` and `renova audit --json`: a page, newest first, and the cursor of the next. */
 export function auditPageView(page: AuditPage) {
   return { events: page.events.map(auditEventView), next_cursor: page.nextCursor };
+}
+
+/** `renova grant list --json`: a seller's authorization of an application, revoked ones too. */
+export interface GrantView {
+  id: number;
+  client_id: string;
+  user_id: number;
+  scope: string;
+  status: 'active' | 'revoked';
+  created_at: string;
+  updated_at: string;
+  revoked_at: string | null;
+  /** Coarse (to the hour): when the application last used a token of this grant; null: never seen. */
+  last_used_at: string | null;
+}
+
+export function grantView(grant: ListedGrant): GrantView {
+  return {
+    id: grant.id,
+    client_id: grant.clientId,
+    user_id: grant.userId,
+    scope: grant.scope,
+    status: grant.revokedAt === null ? 'active' : 'revoked',
+    created_at: iso(grant.createdAt) as string,
+    updated_at: iso(grant.updatedAt) as string,
+    revoked_at: iso(grant.revokedAt),
+    last_used_at: iso(grant.lastUsedAt),
+  };
+}
+
+/**
+ * `renova token inspect --json`: what Renova stores about a token, found by its selector. No
+ * secret, no hash: only what an operator needs to tell why a token is or is not accepted.
+ */
+export interface InspectedTokenView {
+  kind: 'access_token' | 'refresh_token';
+  /** The row id the token carries in clear (its selector). */
+  selector: number;
+  /** `user`: issued to act for a seller; `client_credentials`: the application's own token. */
+  issued_for: 'user' | 'client_credentials';
+  client_id: string;
+  user_id: number;
+  scope: string;
+  live_mode: boolean;
+  issued_at: string;
+  expires_at: string;
+  expired: boolean;
+  /** The token itself, its family or (for refresh tokens) its grant was revoked. */
+  revoked: boolean;
+  /** Refresh tokens: when it was exchanged for its successor (single use); null while unused. */
+  rotated_at: string | null;
+  /** The refresh token family (one per authorization code); null for client_credentials tokens. */
+  family_id: number | null;
+  /** Accepted by the token, introspection and resource endpoints right now. */
+  active: boolean;
+  grant: { status: 'active' | 'revoked' | 'absent'; revoked_at: string | null } | null;
+}
+
+export function inspectedTokenView(found: InspectedToken): InspectedTokenView {
+  const { record, grant } = found;
+  const rotatedAt = found.kind === 'refresh_token' ? found.record.rotatedAt : null;
+  const issuedFor = found.kind === 'access_token' ? found.record.kind : 'user';
+  const familyId = found.kind === 'access_token' ? found.record.familyId : found.record.familyId;
+  return {
+    kind: found.kind,
+    selector: record.id,
+    issued_for: issuedFor,
+    client_id: record.clientId,
+    user_id: record.userId,
+    scope: record.scope,
+    live_mode: record.liveMode,
+    issued_at: iso(record.issuedAt) as string,
+    expires_at: iso(record.expiresAt) as string,
+    expired: found.expired,
+    revoked: record.revoked,
+    rotated_at: iso(rotatedAt),
+    family_id: familyId,
+    active: !found.expired && !record.revoked && rotatedAt === null,
+    grant:
+      issuedFor === 'client_credentials'
+        ? null
+        : grant === null
+          ? { status: 'absent', revoked_at: null }
+          : { status: grant.revokedAt === null ? 'active' : 'revoked', revoked_at: iso(grant.revokedAt) },
+  };
 }

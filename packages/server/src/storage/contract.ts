@@ -278,6 +278,8 @@ export interface AccessTokenRecord {
    * tokens and for tokens issued before migration 4.
    */
   issuingSecretId: number | null;
+  /** The refresh token family a user token was issued in; null for client_credentials tokens. */
+  familyId: number | null;
 }
 
 export interface NewClientCredentialsToken extends NewAccessToken {
@@ -398,6 +400,20 @@ export interface ListWebhookEvents {
   before?: number | undefined;
 }
 
+/** A grant as operators list it (`renova grant list`): its row id is the pagination cursor. */
+export interface ListedGrant extends GrantRecord {
+  id: number;
+}
+
+/**
+ * Keyset pagination for operators' listings: rows after the cursor, in ascending key order, at
+ * most `limit` of them. Keyset (not OFFSET) so that a page costs the same at row 1 M as at row 1.
+ */
+export interface Page<Cursor> {
+  after?: Cursor | undefined;
+  limit: number;
+}
+
 /** Housekeeping (docs/api.md §3 lifetimes): what may be deleted, in bounded batches. */
 export interface PurgeExpired {
   now: number;
@@ -412,6 +428,23 @@ export interface PurgeExpired {
    * Pending ones are never purged: the outbox promises delivery.
    */
   webhookRetentionMs?: number;
+  /**
+   * Token families with no refresh token, access token or code row left are deleted once created
+   * before `now - familyRetentionMs`; omitted, families are kept. Safe for reuse detection: a
+   * family is only needed while a token or a code of it can still be presented, and those rows are
+   * kept until they would have expired anyway (see purgeExpired); a revoked family with no rows
+   * left has nothing left to refuse.
+   */
+  familyRetentionMs?: number;
+  /**
+   * Grants revoked before `now - revokedGrantRetentionMs` with no family and no code left are
+   * deleted; omitted, revoked grants are kept. Active grants are never deleted (the seller's
+   * standing consent). A deleted grant refuses as much as a revoked one: every token needs its
+   * grant, and a new consent creates a new grant (with a new public key).
+   */
+  revokedGrantRetentionMs?: number;
+  /** Seller sessions expired before `now - sessionRetentionMs` are deleted; omitted, kept. */
+  sessionRetentionMs?: number;
   /** At most this many rows per table per call: each DELETE stays short. */
   limit: number;
 }
@@ -421,6 +454,12 @@ export interface PurgeResult {
   accessTokens: number;
   refreshTokens: number;
   webhookEvents: number;
+  /** Present when `familyRetentionMs` was given. */
+  families?: number;
+  /** Present when `revokedGrantRetentionMs` was given. */
+  grants?: number;
+  /** Present when `sessionRetentionMs` was given. */
+  sessions?: number;
   /** Some table had `limit` rows to delete: call again (after yielding). */
   more: boolean;
 }
@@ -628,6 +667,8 @@ export interface StoragePort {
   createUser(user: NewUser, audit?: AuditContext): Promise<UserRecord | null>;
   findUserById(id: number): Promise<UserRecord | null>;
   findUserByEmail(email: string): Promise<UserRecord | null>;
+  /** For operators: users by ascending id, after `page.after` (an id). */
+  listUsers(page: Page<number>): Promise<UserRecord[]>;
   /**
    * Replaces the user's password hash if and only if it is still `previousHash` (a rehash with
    * stronger parameters after a sign-in must not undo a password change made meanwhile). Resolves
@@ -643,6 +684,8 @@ export interface StoragePort {
   createApplication(app: NewApplication, audit?: AuditContext): Promise<void>;
   findApplication(clientId: string): Promise<ApplicationRecord | null>;
   listApplicationsByOwner(ownerUserId: number): Promise<ApplicationRecord[]>;
+  /** For operators: every application by ascending client id, after `page.after` (a client id). */
+  listApplications(page: Page<string>): Promise<ApplicationRecord[]>;
   /**
    * Optional (PostgreSQL: LISTEN/NOTIFY): calls `onChange(clientId)` when any instance changed that
    * application's client secrets, and `onChange(null)` when changes may have been missed (the watch
@@ -742,6 +785,13 @@ export interface StoragePort {
     audit?: AuditContext,
   ): Promise<boolean>;
   findGrant(clientId: string, userId: number): Promise<GrantRecord | null>;
+  /**
+   * For operators: grants across applications and sellers, revoked ones included, by ascending
+   * grant id after `page.after`; narrowed to one application and/or one seller when given.
+   */
+  listGrants(
+    filter: { clientId?: string | undefined; userId?: number | undefined } & Page<number>,
+  ): Promise<ListedGrant[]>;
   /** The seller's active grants (revoked ones are left out), newest consent first. */
   listActiveGrantsOfUser(userId: number): Promise<SellerGrantRecord[]>;
   /** One page of the application's active grants with the sellers' nicknames (keyset pagination). */

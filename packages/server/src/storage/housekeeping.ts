@@ -16,6 +16,11 @@ export interface HousekeepingOptions {
    * the audit trail alone (an embedder that archives it elsewhere).
    */
   auditRetentionMs?: number;
+  /**
+   * Retention of rows that no longer serve any request (docs/operations.md "Retention and
+   * sizing"); each omitted or 0 keeps those rows. See PurgeExpired for why each is safe.
+   */
+  retention?: { familyMs?: number; revokedGrantMs?: number; sessionMs?: number };
   now?: () => number;
   onError?: (error: unknown) => void;
   onRound?: (totals: HousekeepingTotals) => void;
@@ -30,8 +35,10 @@ export type HousekeepingTotals = Omit<PurgeResult, 'more'> & { auditEvents?: num
  * loop, so requests interleave with housekeeping instead of waiting behind it.
  */
 export class Housekeeper {
-  readonly #options: Required<Omit<HousekeepingOptions, 'onError' | 'onRound' | 'auditRetentionMs'>> &
-    Pick<HousekeepingOptions, 'onError' | 'onRound' | 'auditRetentionMs'>;
+  readonly #options: Required<
+    Omit<HousekeepingOptions, 'onError' | 'onRound' | 'auditRetentionMs' | 'retention'>
+  > &
+    Pick<HousekeepingOptions, 'onError' | 'onRound' | 'auditRetentionMs' | 'retention'>;
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<void> | undefined;
   #stopped = true;
@@ -80,17 +87,28 @@ export class Housekeeper {
   async runOnce(): Promise<HousekeepingTotals> {
     const totals: HousekeepingTotals = { codes: 0, accessTokens: 0, refreshTokens: 0, webhookEvents: 0 };
     const o = this.#options;
+    const kept = (ms: number | undefined) => (ms === undefined || ms <= 0 ? undefined : ms);
+    const familyRetentionMs = kept(o.retention?.familyMs);
+    const revokedGrantRetentionMs = kept(o.retention?.revokedGrantMs);
+    const sessionRetentionMs = o.retention?.sessionMs;
     for (let batch = 0; batch < o.maxBatchesPerRound; batch++) {
       const result = await o.storage.purgeExpired({
         now: o.now(),
         codeGraceMs: o.codeGraceMs,
         webhookRetentionMs: o.webhookRetentionMs,
+        ...(familyRetentionMs === undefined ? {} : { familyRetentionMs }),
+        ...(revokedGrantRetentionMs === undefined ? {} : { revokedGrantRetentionMs }),
+        ...(sessionRetentionMs === undefined ? {} : { sessionRetentionMs }),
         limit: o.batchSize,
       });
       totals.codes += result.codes;
       totals.accessTokens += result.accessTokens;
       totals.refreshTokens += result.refreshTokens;
       totals.webhookEvents += result.webhookEvents;
+      for (const key of ['families', 'grants', 'sessions'] as const) {
+        const n = result[key];
+        if (n !== undefined) totals[key] = (totals[key] ?? 0) + n;
+      }
       if (!result.more) break;
       await new Promise((resolve) => setImmediate(resolve));
     }

@@ -6,6 +6,8 @@ import type {
   ClientSecretRecord,
   GrantRecord,
   GrantType,
+  ListedGrant,
+  PurgeResult,
   RefreshTokenRecord,
   SellerGrantRecord,
   TestUserRecord,
@@ -296,7 +298,10 @@ export const toAccessToken = (row: AccessTokenRow): AccessTokenRecord => ({
   expiresAt: row.expires_at,
   revoked: row.revoked_at != null || row.family_revoked_at != null,
   issuingSecretId: row.issuing_secret_id ?? null,
+  familyId: row.family_id ?? null,
 });
+
+export const toListedGrant = (row: GrantRow): ListedGrant => ({ id: row.id, ...toGrant(row) });
 
 export const toGrant = (row: GrantRow): GrantRecord => ({
   clientId: row.client_id,
@@ -334,3 +339,25 @@ const toGrantTypes = (column: string | null): GrantType[] => {
   const stored = new Set(String(column ?? '').split(' '));
   return ALL_GRANT_TYPES.filter((g) => stored.has(g));
 };
+
+/** The result of purgeExpired: the retention counts only for the purges asked for. */
+export function withRetention(
+  base: Omit<PurgeResult, 'more' | 'families' | 'grants' | 'sessions'>,
+  retention: { families: number | undefined; grants: number | undefined; sessions: number | undefined },
+  limit: number,
+): PurgeResult {
+  const result: PurgeResult = { ...base, more: false };
+  if (retention.families !== undefined) result.families = retention.families;
+  if (retention.grants !== undefined) result.grants = retention.grants;
+  if (retention.sessions !== undefined) result.sessions = retention.sessions;
+  const counts = [
+    base.codes,
+    base.accessTokens,
+    base.refreshTokens,
+    base.webhookEvents,
+    ...Object.values(retention),
+  ];
+  // Key order as before (more last), so that existing callers comparing whole results still match.
+  const { more: _more, ...rest } = result;
+  return { ...rest, more: counts.some((n) => n === limit) };
+}

@@ -16,6 +16,7 @@ import type {
   GrantRecord,
   GrantType,
   GrantUse,
+  ListedGrant,
   ListGrantsOfApplication,
   ListWebhookEvents,
   NewAccessToken,
@@ -28,6 +29,7 @@ import type {
   NewTestUser,
   NewUser,
   NewWebhookEvent,
+  Page,
   PurgeExpired,
   PurgeResult,
   RefreshTokenRecord,
@@ -43,7 +45,7 @@ import type {
   WebhookQueueStats,
 } from '../contract.ts';
 import { decideRotation } from '../rotation.ts';
-import { ALL_GRANT_TYPES, searchedUserId } from '../rows.ts';
+import { ALL_GRANT_TYPES, searchedUserId, withRetention } from '../rows.ts';
 
 interface GrantRow {
   id: number;
@@ -66,6 +68,7 @@ interface CodeRow extends AuthorizationCodeRecord {
 interface FamilyRow {
   id: number;
   grantId: number;
+  createdAt: number;
   scope: string;
   liveMode: boolean;
   revokedAt: number | null;
@@ -208,6 +211,16 @@ export class MemoryStorage implements StoragePort {
     return null;
   }
 
+  async listUsers(page: Page<number>): Promise<UserRecord[]> {
+    this.#open();
+    const after = page.after ?? 0;
+    return [...this.#users.values()]
+      .filter((user) => user.id > after)
+      .sort((a, b) => a.id - b.id)
+      .slice(0, page.limit)
+      .map(copy);
+  }
+
   async updatePasswordHash(
     userId: number,
     previousHash: string,
@@ -248,6 +261,17 @@ export class MemoryStorage implements StoragePort {
     const app = this.#applications.get(clientId);
     if (!app) return null;
     return copy({ ...app, secrets: this.#secrets.get(clientId) ?? [] });
+  }
+
+  async listApplications(page: Page<string>): Promise<ApplicationRecord[]> {
+    this.#open();
+    const after = page.after ?? '';
+    const ids = [...this.#applications.keys()]
+      .filter((clientId) => clientId > after)
+      .sort()
+      .slice(0, page.limit);
+    const found = await Promise.all(ids.map((clientId) => this.findApplication(clientId)));
+    return found.filter((app): app is ApplicationRecord => app !== null);
   }
 
   async listApplicationsByOwner(ownerUserId: number): Promise<ApplicationRecord[]> {
@@ -583,6 +607,7 @@ export class MemoryStorage implements StoragePort {
     }
     const family = this.#families.insert({
       grantId: grant.id,
+      createdAt: args.now,
       scope: code.scope,
       liveMode: args.liveMode,
       revokedAt: null,
@@ -734,6 +759,7 @@ export class MemoryStorage implements StoragePort {
       expiresAt: row.expiresAt,
       revoked: row.revokedAt !== null || (family?.revokedAt ?? null) !== null,
       issuingSecretId: row.issuingSecretId,
+      familyId: row.familyId,
     });
   }
 
@@ -786,6 +812,23 @@ export class MemoryStorage implements StoragePort {
     if (!grant) return null;
     const { id: _id, publicKey: _key, ...record } = grant;
     return copy(record);
+  }
+
+  async listGrants(
+    filter: { clientId?: string | undefined; userId?: number | undefined } & Page<number>,
+  ): Promise<ListedGrant[]> {
+    this.#open();
+    const after = filter.after ?? 0;
+    return [...this.#grants.rows.values()]
+      .filter(
+        (grant) =>
+          grant.id > after &&
+          (filter.clientId === undefined || grant.clientId === filter.clientId) &&
+          (filter.userId === undefined || grant.userId === filter.userId),
+      )
+      .sort((a, b) => a.id - b.id)
+      .slice(0, filter.limit)
+      .map(({ publicKey: _key, ...grant }) => copy(grant));
   }
 
   async listActiveGrantsOfUser(userId: number): Promise<SellerGrantRecord[]> {
@@ -969,12 +1012,46 @@ export class MemoryStorage implements StoragePort {
             (e) => e.id,
             args.limit,
           );
-    return {
-      codes,
-      accessTokens,
-      refreshTokens,
-      webhookEvents,
-      more: [codes, accessTokens, refreshTokens, webhookEvents].some((n) => n === args.limit),
-    };
+    const familyMs = args.familyRetentionMs;
+    const families =
+      familyMs === undefined
+        ? undefined
+        : this.#families.purge(
+            (f) =>
+              f.createdAt < args.now - familyMs &&
+              ![...this.#refresh.rows.values()].some((r) => r.familyId === f.id) &&
+              ![...this.#access.rows.values()].some((a) => a.familyId === f.id) &&
+              ![...this.#codes.rows.values()].some((c) => c.familyId === f.id),
+            (f) => f.id,
+            args.limit,
+          );
+    const grantMs = args.revokedGrantRetentionMs;
+    const grants =
+      grantMs === undefined
+        ? undefined
+        : this.#grants.purge(
+            (g) =>
+              g.revokedAt !== null &&
+              g.revokedAt < args.now - grantMs &&
+              ![...this.#families.rows.values()].some((f) => f.grantId === g.id) &&
+              ![...this.#codes.rows.values()].some((c) => c.grantId === g.id),
+            (g) => g.revokedAt ?? 0,
+            args.limit,
+          );
+    const sessionMs = args.sessionRetentionMs;
+    let sessions: number | undefined;
+    if (sessionMs !== undefined) {
+      const doomed = [...this.#sessions.entries()]
+        .filter(([, session]) => session.expiresAt < args.now - sessionMs)
+        .sort((a, b) => a[1].expiresAt - b[1].expiresAt)
+        .slice(0, args.limit);
+      for (const [key] of doomed) this.#sessions.delete(key);
+      sessions = doomed.length;
+    }
+    return withRetention(
+      { codes, accessTokens, refreshTokens, webhookEvents },
+      { families, grants, sessions },
+      args.limit,
+    );
   }
 }

@@ -13,6 +13,7 @@ import type {
   GrantRecord,
   GrantType,
   GrantUse,
+  ListedGrant,
   ListGrantsOfApplication,
   ListWebhookEvents,
   NewAccessToken,
@@ -25,6 +26,7 @@ import type {
   NewTestUser,
   NewUser,
   NewWebhookEvent,
+  Page,
   PurgeExpired,
   PurgeResult,
   RefreshTokenRecord,
@@ -56,6 +58,7 @@ import {
   toApplicationGrant,
   toAuthorizationCode,
   toGrant,
+  toListedGrant,
   toRefreshToken,
   toSellerGrant,
   toSellerSession,
@@ -64,6 +67,7 @@ import {
   toWebhookEvent,
   type UserRow,
   type WebhookEventRow,
+  withRetention,
 } from '../rows.ts';
 import * as A from './audit.ts';
 import { PostgresClient, type PostgresClientOptions } from './client.ts';
@@ -188,6 +192,11 @@ export class PostgresStorage implements StoragePort {
     return rows[0] ? toUser(rows[0]) : null;
   }
 
+  async listUsers(page: Page<number>): Promise<UserRecord[]> {
+    const { rows } = await this.#db.run<UserRow>(Q.usersAfter(page.after ?? 0, page.limit));
+    return rows.map(toUser);
+  }
+
   updatePasswordHash(
     userId: number,
     previousHash: string,
@@ -226,6 +235,13 @@ export class PostgresStorage implements StoragePort {
   async findApplication(clientId: string): Promise<ApplicationRecord | null> {
     const { rows } = await this.#db.run<ApplicationWithSecretsRow>(Q.applicationById(clientId));
     return rows[0] ? toApplicationWithSecrets(rows[0]) : null;
+  }
+
+  async listApplications(page: Page<string>): Promise<ApplicationRecord[]> {
+    const { rows } = await this.#db.run<ApplicationWithSecretsRow>(
+      Q.applicationsAfter(page.after ?? '', page.limit),
+    );
+    return rows.map(toApplicationWithSecrets);
   }
 
   async listApplicationsByOwner(ownerUserId: number): Promise<ApplicationRecord[]> {
@@ -587,6 +603,13 @@ export class PostgresStorage implements StoragePort {
     return rows[0] ? toGrant(rows[0]) : null;
   }
 
+  async listGrants(
+    filter: { clientId?: string | undefined; userId?: number | undefined } & Page<number>,
+  ): Promise<ListedGrant[]> {
+    const { rows } = await this.#db.run<GrantRow>(Q.grantsAfter(filter, filter.after ?? 0, filter.limit));
+    return rows.map(toListedGrant);
+  }
+
   async listActiveGrantsOfUser(userId: number): Promise<SellerGrantRecord[]> {
     const { rows } = await this.#db.run<SellerGrantRow>(Q.activeGrantsOfUser(userId));
     return rows.map(toSellerGrant);
@@ -695,12 +718,22 @@ export class PostgresStorage implements StoragePort {
       args.webhookRetentionMs === undefined
         ? 0
         : await purge(Q.purgeWebhookEvents(args.now - args.webhookRetentionMs, args.limit));
-    return {
-      codes,
-      accessTokens,
-      refreshTokens,
-      webhookEvents,
-      more: [codes, accessTokens, refreshTokens, webhookEvents].some((n) => n === args.limit),
-    };
+    const families =
+      args.familyRetentionMs === undefined
+        ? undefined
+        : await purge(Q.purgeFamilies(args.now - args.familyRetentionMs, args.limit));
+    const grants =
+      args.revokedGrantRetentionMs === undefined
+        ? undefined
+        : await purge(Q.purgeRevokedGrants(args.now - args.revokedGrantRetentionMs, args.limit));
+    const sessions =
+      args.sessionRetentionMs === undefined
+        ? undefined
+        : await purge(Q.purgeSessions(args.now - args.sessionRetentionMs, args.limit));
+    return withRetention(
+      { codes, accessTokens, refreshTokens, webhookEvents },
+      { families, grants, sessions },
+      args.limit,
+    );
   }
 }

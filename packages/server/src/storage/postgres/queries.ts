@@ -63,6 +63,8 @@ export const insertUser = (user: NewUser) =>
 export const userById = (id: number) => q('user_by_id', 'SELECT * FROM users WHERE id = $1', [id]);
 export const userByEmail = (email: string) =>
   q('user_by_email', 'SELECT * FROM users WHERE lower(email) = lower($1)', [email]);
+export const usersAfter = (after: number, limit: number) =>
+  q('users_after', 'SELECT * FROM users WHERE id > $1 ORDER BY id LIMIT $2', [after, limit]);
 export const updatePasswordHash = (userId: number, previousHash: string, newHash: string) =>
   q('update_password_hash', 'UPDATE users SET password_hash = $1 WHERE id = $2 AND password_hash = $3', [
     newHash,
@@ -109,6 +111,14 @@ export const applicationsByOwner = (ownerUserId: number) =>
     'applications_by_owner',
     `SELECT ${APPLICATION_COLUMNS} FROM applications a WHERE a.owner_user_id = $1 AND a.deleted_at IS NULL ORDER BY a.created_at, a.client_id`,
     [ownerUserId],
+  );
+export const applicationsAfter = (after: string, limit: number) =>
+  q(
+    'applications_after',
+    // Client ids are 16 digits: every collation orders them as SQLite does, and the primary key serves.
+    `SELECT ${APPLICATION_COLUMNS} FROM applications a WHERE a.client_id > $1 AND a.deleted_at IS NULL
+     ORDER BY a.client_id LIMIT $2`,
+    [after, limit],
   );
 /** The application row lock serializes two rotations of one application. */
 export const lockApplication = (clientId: string) =>
@@ -497,6 +507,32 @@ export const useCodesOfGrant = (grantId: number, now: number) =>
   );
 export const grantOf = (clientId: string, userId: number) =>
   q('grant_of', 'SELECT * FROM grants WHERE client_id = $1 AND user_id = $2', [clientId, userId]);
+/** `renova grant list`: one statement per filter so that each uses its index. */
+export const grantsAfter = (
+  filter: { clientId?: string | undefined; userId?: number | undefined },
+  after: number,
+  limit: number,
+) => {
+  if (filter.clientId !== undefined && filter.userId !== undefined)
+    return q(
+      'grants_of_client_and_user_after',
+      'SELECT * FROM grants WHERE client_id = $1 AND user_id = $2 AND id > $3 ORDER BY id LIMIT $4',
+      [filter.clientId, filter.userId, after, limit],
+    );
+  if (filter.clientId !== undefined)
+    return q(
+      'grants_of_client_after',
+      'SELECT * FROM grants WHERE client_id = $1 AND id > $2 ORDER BY id LIMIT $3',
+      [filter.clientId, after, limit],
+    );
+  if (filter.userId !== undefined)
+    return q(
+      'grants_of_user_after',
+      'SELECT * FROM grants WHERE user_id = $1 AND id > $2 ORDER BY id LIMIT $3',
+      [filter.userId, after, limit],
+    );
+  return q('grants_after', 'SELECT * FROM grants WHERE id > $1 ORDER BY id LIMIT $2', [after, limit]);
+};
 export const activeGrantsOfUser = (userId: number) =>
   q(
     'active_grants_of_user',
@@ -603,5 +639,38 @@ export const purgeWebhookEvents = (before: number, limit: number) =>
     `DELETE FROM webhook_events WHERE id IN (
        SELECT id FROM webhook_events WHERE status IN ('delivered', 'dead') AND created_at < $1
        ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED)`,
+    [before, limit],
+  );
+
+/** Retention (see PurgeExpired): SKIP LOCKED like the purges above. */
+export const purgeFamilies = (before: number, limit: number) =>
+  q(
+    'purge_families',
+    `DELETE FROM token_families WHERE id IN (
+       SELECT f.id FROM token_families f
+       WHERE f.created_at < $1
+         AND NOT EXISTS (SELECT 1 FROM refresh_tokens r WHERE r.family_id = f.id)
+         AND NOT EXISTS (SELECT 1 FROM access_tokens a WHERE a.family_id = f.id)
+         AND NOT EXISTS (SELECT 1 FROM authorization_codes c WHERE c.family_id = f.id)
+       ORDER BY f.id LIMIT $2 FOR UPDATE SKIP LOCKED)`,
+    [before, limit],
+  );
+export const purgeRevokedGrants = (before: number, limit: number) =>
+  q(
+    'purge_revoked_grants',
+    `DELETE FROM grants WHERE id IN (
+       SELECT g.id FROM grants g
+       WHERE g.revoked_at IS NOT NULL AND g.revoked_at < $1
+         AND NOT EXISTS (SELECT 1 FROM token_families f WHERE f.grant_id = g.id)
+         AND NOT EXISTS (SELECT 1 FROM authorization_codes c WHERE c.grant_id = g.id)
+       ORDER BY g.revoked_at LIMIT $2 FOR UPDATE SKIP LOCKED)`,
+    [before, limit],
+  );
+export const purgeSessions = (before: number, limit: number) =>
+  q(
+    'purge_sessions',
+    `DELETE FROM seller_sessions WHERE id_hash IN (
+       SELECT id_hash FROM seller_sessions WHERE expires_at < $1
+       ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED)`,
     [before, limit],
   );

@@ -14,6 +14,7 @@ import {
   type GrantRecord,
   type GrantType,
   type GrantUse,
+  type ListedGrant,
   type ListGrantsOfApplication,
   type ListWebhookEvents,
   type NewAccessToken,
@@ -26,6 +27,7 @@ import {
   type NewTestUser,
   type NewUser,
   type NewWebhookEvent,
+  type Page,
   type PurgeExpired,
   type PurgeResult,
   type RefreshTokenRecord,
@@ -60,6 +62,7 @@ import {
   toAuthorizationCode,
   toClientSecret,
   toGrant,
+  toListedGrant,
   toRefreshToken,
   toSellerGrant,
   toSellerSession,
@@ -254,6 +257,10 @@ export class SqliteStorage implements StoragePort {
     });
   }
 
+  listUsers(page: Page<number>): Promise<UserRecord[]> {
+    return this.#read(() => (this.s.usersAfter.all(page.after ?? 0, page.limit) as UserRow[]).map(toUser));
+  }
+
   updatePasswordHash(
     userId: number,
     previousHash: string,
@@ -281,6 +288,21 @@ export class SqliteStorage implements StoragePort {
       const apps = this.s.applicationsByOwner.all(ownerUserId) as ApplicationRow[];
       const secrets = new Map<string, ClientSecretRecord[]>(apps.map((a) => [a.client_id, []]));
       for (const secret of this.s.secretsOfOwner.all(ownerUserId) as Required<ClientSecretRow>[])
+        secrets.get(secret.client_id)?.push(toClientSecret(secret));
+      return apps.map((app) => toApplication(app, secrets.get(app.client_id) ?? []));
+    });
+  }
+
+  /** Two queries per page, as listApplicationsByOwner: the applications, then all their secrets. */
+  listApplications(page: Page<string>): Promise<ApplicationRecord[]> {
+    return this.#read(() => {
+      const after = page.after ?? '';
+      const apps = this.s.applicationsAfter.all(after, page.limit) as ApplicationRow[];
+      const secrets = new Map<string, ClientSecretRecord[]>(apps.map((a) => [a.client_id, []]));
+      for (const secret of this.s.secretsOfApplicationsAfter.all(
+        after,
+        page.limit,
+      ) as Required<ClientSecretRow>[])
         secrets.get(secret.client_id)?.push(toClientSecret(secret));
       return apps.map((app) => toApplication(app, secrets.get(app.client_id) ?? []));
     });
@@ -431,6 +453,27 @@ export class SqliteStorage implements StoragePort {
     audit?: AuditContext,
   ): Promise<boolean> {
     return this.#write('revokeGrant', { clientId, userId, now, event, audit });
+  }
+
+  listGrants(
+    filter: { clientId?: string | undefined; userId?: number | undefined } & Page<number>,
+  ): Promise<ListedGrant[]> {
+    return this.#read(() => {
+      const after = filter.after ?? 0;
+      const s = this.s;
+      const rows = (
+        filter.clientId !== undefined && filter.userId !== undefined
+          ? [s.grantOf.get(filter.clientId, filter.userId)].filter(
+              (row) => row !== undefined && (row as GrantRow).id > after,
+            )
+          : filter.clientId !== undefined
+            ? s.grantsOfClientAfter.all(filter.clientId, after, filter.limit)
+            : filter.userId !== undefined
+              ? s.grantsOfUserAfter.all(filter.userId, after, filter.limit)
+              : s.grantsAfter.all(after, filter.limit)
+      ) as GrantRow[];
+      return rows.slice(0, filter.limit).map(toListedGrant);
+    });
   }
 
   listActiveGrantsOfUser(userId: number): Promise<SellerGrantRecord[]> {

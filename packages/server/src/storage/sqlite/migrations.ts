@@ -215,4 +215,17 @@ CREATE INDEX audit_events_by_client ON audit_events(client_id, id) WHERE client_
 CREATE INDEX audit_events_by_time ON audit_events(at);
 `,
   },
+  {
+    version: 7,
+    name: 'retention: indexes for purging empty families and long revoked grants',
+    sql: `
+-- purgeExpired's NOT EXISTS probes: a token family is deleted only when no token or code of it is
+-- left, a revoked grant only when no family or code of it is left (authorization_codes_by_grant
+-- and token_families_by_grant exist already).
+CREATE INDEX IF NOT EXISTS refresh_tokens_by_family ON refresh_tokens(family_id);
+CREATE INDEX IF NOT EXISTS access_tokens_by_family ON access_tokens(family_id);
+CREATE INDEX IF NOT EXISTS authorization_codes_by_family ON authorization_codes(family_id);
+CREATE INDEX IF NOT EXISTS grants_by_revocation ON grants(revoked_at) WHERE revoked_at IS NOT NULL;
+`,
+  },
 ];

@@ -16,6 +16,7 @@ export function prepareStatements(db: Database.Database) {
     ),
     userById: p('SELECT * FROM users WHERE id = ?'),
     userByEmail: p('SELECT * FROM users WHERE email = ?'),
+    usersAfter: p('SELECT * FROM users WHERE id > ? ORDER BY id LIMIT ?'),
     updatePasswordHash: p('UPDATE users SET password_hash = ? WHERE id = ? AND password_hash = ?'),
     insertApplication: p(
       `INSERT INTO applications (client_id, name, owner_user_id, redirect_uris, scope, pkce_required,
@@ -29,6 +30,15 @@ export function prepareStatements(db: Database.Database) {
     applicationById: p('SELECT * FROM applications WHERE client_id = ? AND deleted_at IS NULL'),
     applicationsByOwner: p(
       'SELECT * FROM applications WHERE owner_user_id = ? AND deleted_at IS NULL ORDER BY created_at',
+    ),
+    applicationsAfter: p(
+      'SELECT * FROM applications WHERE client_id > ? AND deleted_at IS NULL ORDER BY client_id LIMIT ?',
+    ),
+    secretsOfApplicationsAfter: p(
+      `SELECT id, client_id, secret_hash, created_at, expires_at FROM client_secrets
+     WHERE client_id IN (SELECT client_id FROM applications WHERE client_id > ? AND deleted_at IS NULL
+                         ORDER BY client_id LIMIT ?)
+     ORDER BY id`,
     ),
     secretsOf: p(
       'SELECT id, secret_hash, created_at, expires_at FROM client_secrets WHERE client_id = ? ORDER BY id',
@@ -103,6 +113,11 @@ export function prepareStatements(db: Database.Database) {
      RETURNING id`,
     ),
     grantOf: p('SELECT * FROM grants WHERE client_id = ? AND user_id = ?'),
+    // One statement per filter, so that each uses its index (the primary key, the (client_id,
+    // user_id) unique index, grants_by_user) instead of one `? IS NULL OR …` plan for all.
+    grantsAfter: p('SELECT * FROM grants WHERE id > ? ORDER BY id LIMIT ?'),
+    grantsOfClientAfter: p('SELECT * FROM grants WHERE client_id = ? AND id > ? ORDER BY id LIMIT ?'),
+    grantsOfUserAfter: p('SELECT * FROM grants WHERE user_id = ? AND id > ? ORDER BY id LIMIT ?'),
     insertCode: p(
       `INSERT INTO authorization_codes (code_hash, grant_id, client_id, user_id, redirect_uri, scope,
        code_challenge, code_challenge_method, created_at, expires_at)
@@ -231,6 +246,27 @@ export function prepareStatements(db: Database.Database) {
     purgeWebhookEvents: p(
       `DELETE FROM webhook_events WHERE id IN (SELECT id FROM webhook_events
          WHERE status IN ('delivered', 'dead') AND created_at < ? ORDER BY id LIMIT ?)`,
+    ),
+    // Retention (migration 7 indexes every NOT EXISTS probe): families and revoked grants with
+    // nothing left that could be presented, expired sessions.
+    purgeFamilies: p(
+      `DELETE FROM token_families WHERE id IN (SELECT f.id FROM token_families f
+         WHERE f.created_at < ?
+           AND NOT EXISTS (SELECT 1 FROM refresh_tokens r WHERE r.family_id = f.id)
+           AND NOT EXISTS (SELECT 1 FROM access_tokens a WHERE a.family_id = f.id)
+           AND NOT EXISTS (SELECT 1 FROM authorization_codes c WHERE c.family_id = f.id)
+         ORDER BY f.id LIMIT ?)`,
+    ),
+    purgeRevokedGrants: p(
+      `DELETE FROM grants WHERE id IN (SELECT g.id FROM grants g
+         WHERE g.revoked_at IS NOT NULL AND g.revoked_at < ?
+           AND NOT EXISTS (SELECT 1 FROM token_families f WHERE f.grant_id = g.id)
+           AND NOT EXISTS (SELECT 1 FROM authorization_codes c WHERE c.grant_id = g.id)
+         ORDER BY g.revoked_at LIMIT ?)`,
+    ),
+    purgeSessions: p(
+      `DELETE FROM seller_sessions WHERE id_hash IN (SELECT id_hash FROM seller_sessions
+         WHERE expires_at < ? ORDER BY expires_at LIMIT ?)`,
     ),
     replaceWebhookSecret: p(
       'UPDATE applications SET webhook_secret_sealed = ? WHERE client_id = ? AND deleted_at IS NULL',

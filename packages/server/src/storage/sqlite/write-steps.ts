@@ -36,6 +36,7 @@ import {
   toWebhookEvent,
   type UserRow,
   type WebhookEventRow,
+  withRetention,
 } from '../rows.ts';
 import { appendAudit } from './audit.ts';
 import type { Statements } from './statements.ts';
@@ -617,13 +618,24 @@ export const writeSteps = {
       args.webhookRetentionMs === undefined
         ? 0
         : s.purgeWebhookEvents.run(args.now - args.webhookRetentionMs, args.limit).changes;
-    return {
-      codes,
-      accessTokens,
-      refreshTokens,
-      webhookEvents,
-      more: [codes, accessTokens, refreshTokens, webhookEvents].some((n) => n === args.limit),
-    };
+    // After the tokens and codes of this call: a family emptied just now goes in the same step.
+    const families =
+      args.familyRetentionMs === undefined
+        ? undefined
+        : s.purgeFamilies.run(args.now - args.familyRetentionMs, args.limit).changes;
+    const grants =
+      args.revokedGrantRetentionMs === undefined
+        ? undefined
+        : s.purgeRevokedGrants.run(args.now - args.revokedGrantRetentionMs, args.limit).changes;
+    const sessions =
+      args.sessionRetentionMs === undefined
+        ? undefined
+        : s.purgeSessions.run(args.now - args.sessionRetentionMs, args.limit).changes;
+    return withRetention(
+      { codes, accessTokens, refreshTokens, webhookEvents },
+      { families, grants, sessions },
+      args.limit,
+    );
   },
 };
 

@@ -284,6 +284,27 @@ export class WorkerWriter implements Writer {
   }
 
   async close(): Promise<void> {
+    // The pending commit batch first: steps already handed over are written and answered, so
+    // that a graceful shutdown never drops a write a request is waiting for.
+    this.#flush();
+    if (this.#pending.size > 0) {
+      await Promise.allSettled(
+        [...this.#pending.values()].map(
+          (pending) =>
+            new Promise<void>((resolve) => {
+              const { resolve: ok, reject: fail } = pending;
+              pending.resolve = (value) => {
+                ok(value);
+                resolve();
+              };
+              pending.reject = (error) => {
+                fail(error);
+                resolve();
+              };
+            }),
+        ),
+      );
+    }
     this.#closed = true;
     const worker = this.#worker;
     this.#worker = undefined;
