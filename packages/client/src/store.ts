@@ -62,6 +62,14 @@ export interface JournalEntry {
   receivedAt: number;
 }
 
+/** One page of {@link TokenStore.scanTokens}. */
+export interface TokenPage {
+  /** Up to the requested number of tokens (Redis may return a few more or fewer per page). */
+  tokens: StoredToken[];
+  /** Pass this to the next call; `null` when every row has been seen. */
+  cursor: string | null;
+}
+
 /**
  * Storage for seller tokens, leases and the rotation journal. Implementations:
  * `MemoryTokenStore`, `SqliteTokenStore`, `PostgresTokenStore`, `RedisTokenStore`.
@@ -103,6 +111,25 @@ export interface TokenStore {
   journalList(userId?: number): Promise<JournalEntry[]>;
   /** Deletes a journal entry (no error if absent). */
   journalDelete(id: string): Promise<void>;
+  /**
+   * Walks every stored token in pages of about `limit` rows, so a maintenance pass (such as
+   * re-sealing under a new key) never loads the whole table. Start with `cursor` `null`; a row
+   * written during the walk may or may not be seen, and (Redis) a row may be seen twice.
+   */
+  scanTokens(cursor: string | null, limit: number): Promise<TokenPage>;
+  /**
+   * Replaces only the two token strings of the row whose version is still `expectedVersion`,
+   * WITHOUT bumping the version or touching status, lease or schedule: for rewriting the same
+   * secret in another encoding (re-sealing), so refreshes in flight are not disturbed.
+   *
+   * @returns whether the row was rewritten (`false`: gone, or its version moved on)
+   */
+  rewriteTokens(
+    userId: number,
+    expectedVersion: number,
+    accessToken: string,
+    refreshToken: string | null,
+  ): Promise<boolean>;
   /** Deletes a seller's token, lease and journal entries. */
   delete(userId: number): Promise<void>;
   /** The store's clock in ms. */

@@ -10,6 +10,7 @@ import {
   type JournalEntry,
   type StoredToken,
   type TokenData,
+  type TokenPage,
   type TokenStore,
 } from '../store.ts';
 
@@ -134,6 +135,29 @@ export class MemoryTokenStore implements TokenStore {
   /** {@inheritDoc TokenStore.journalDelete} */
   async journalDelete(id: string): Promise<void> {
     this.#journal.delete(id);
+  }
+
+  /** {@inheritDoc TokenStore.scanTokens} */
+  async scanTokens(cursor: string | null, limit: number): Promise<TokenPage> {
+    const after = cursor === null ? Number.NEGATIVE_INFINITY : Number(cursor);
+    const ids = [...this.#tokens.keys()].filter((id) => id > after).sort((a, b) => a - b);
+    const page = ids.slice(0, Math.max(1, Math.floor(limit)));
+    const tokens = page.map((id) => ({ ...(this.#tokens.get(id) as StoredToken) }));
+    const last = page.at(-1);
+    return { tokens, cursor: page.length < ids.length && last !== undefined ? String(last) : null };
+  }
+
+  /** {@inheritDoc TokenStore.rewriteTokens} */
+  async rewriteTokens(
+    userId: number,
+    expectedVersion: number,
+    accessToken: string,
+    refreshToken: string | null,
+  ): Promise<boolean> {
+    const prev = this.#tokens.get(userId);
+    if (prev === undefined || prev.version !== expectedVersion) return false;
+    this.#tokens.set(userId, { ...prev, accessToken, refreshToken });
+    return true;
   }
 
   /** {@inheritDoc TokenStore.delete} */

@@ -9,7 +9,7 @@
 
 import type { Pool, PoolConfig } from 'pg';
 import { StoreError } from '../errors.ts';
-import type { JournalEntry, StoredToken, TokenData, TokenStore } from '../store.ts';
+import type { JournalEntry, StoredToken, TokenData, TokenPage, TokenStore } from '../store.ts';
 import { loadDriver } from './driver.ts';
 import { checkPrefix, type JournalRow, rowToJournal, rowToToken, type TokenRow } from './sql-rows.ts';
 
@@ -248,6 +248,38 @@ export class PostgresTokenStore implements TokenStore {
   /** {@inheritDoc TokenStore.journalDelete} */
   async journalDelete(id: string): Promise<void> {
     await this.#query('journal delete', `DELETE FROM ${this.#j} WHERE id = $1`, [id]);
+  }
+
+  /** {@inheritDoc TokenStore.scanTokens} */
+  async scanTokens(cursor: string | null, limit: number): Promise<TokenPage> {
+    const size = Math.max(1, Math.floor(limit));
+    // Keyset paging on the primary key: each page is an index range scan, never an OFFSET.
+    const rows = await this.#query<TokenRow>(
+      'scan',
+      `SELECT * FROM ${this.#t} WHERE user_id > $1 ORDER BY user_id LIMIT $2`,
+      [cursor === null ? Number.MIN_SAFE_INTEGER : Number(cursor), size],
+    );
+    const last = rows.at(-1);
+    return {
+      tokens: rows.map(rowToToken),
+      cursor: rows.length === size && last !== undefined ? String(last.user_id) : null,
+    };
+  }
+
+  /** {@inheritDoc TokenStore.rewriteTokens} */
+  async rewriteTokens(
+    userId: number,
+    expectedVersion: number,
+    accessToken: string,
+    refreshToken: string | null,
+  ): Promise<boolean> {
+    const rows = await this.#query<{ user_id: string }>(
+      'rewrite',
+      `UPDATE ${this.#t} SET access_token = $3, refresh_token = $4 WHERE user_id = $1 AND version = $2
+       RETURNING user_id`,
+      [userId, expectedVersion, accessToken, refreshToken],
+    );
+    return rows.length === 1;
   }
 
   /** {@inheritDoc TokenStore.delete} */

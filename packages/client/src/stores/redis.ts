@@ -15,6 +15,7 @@ import {
   type JournalEntry,
   type StoredToken,
   type TokenData,
+  type TokenPage,
   type TokenStore,
 } from '../store.ts';
 import { loadDriver } from './driver.ts';
@@ -85,6 +86,17 @@ while #picked < limit do
 end
 return picked`;
 
+const REWRITE = `
+local cur = redis.call('HGET', KEYS[1], 'version')
+if cur == false or cur ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'data', ARGV[2])
+return 1`;
+
+/** Escapes Redis glob metacharacters so a key prefix matches only itself in `SCAN MATCH`. */
+function globEscape(s: string): string {
+  return s.replace(/[*?[\]\\]/g, (c) => `\\${c}`);
+}
+
 interface Scripted {
   renovaPut(
     tok: string,
@@ -115,6 +127,7 @@ interface Scripted {
   ): Promise<number>;
   renovaLease(lease: string, owner: string, ttl: string): Promise<number>;
   renovaRelease(lease: string, owner: string): Promise<number>;
+  renovaRewrite(tok: string, expected: string, data: string): Promise<number>;
   renovaClaim(due: string, prefix: string, owner: string, limit: string, ttl: string): Promise<string[]>;
 }
 
@@ -172,6 +185,7 @@ export class RedisTokenStore implements TokenStore {
       client.defineCommand('renovaLease', { numberOfKeys: 1, lua: LEASE });
       client.defineCommand('renovaRelease', { numberOfKeys: 1, lua: RELEASE });
       client.defineCommand('renovaClaim', { numberOfKeys: 1, lua: CLAIM });
+      client.defineCommand('renovaRewrite', { numberOfKeys: 1, lua: REWRITE });
       return client as Client;
     })();
     return this.#ready;
@@ -317,6 +331,54 @@ export class RedisTokenStore implements TokenStore {
   /** {@inheritDoc TokenStore.journalDelete} */
   async journalDelete(id: string): Promise<void> {
     await this.#do('journal delete', (c) => c.hdel(this.#journal, id));
+  }
+
+  /** {@inheritDoc TokenStore.scanTokens} */
+  scanTokens(cursor: string | null, limit: number): Promise<TokenPage> {
+    return this.#do('scan', async (c) => {
+      // SCAN, not KEYS: it walks the keyspace incrementally without blocking Redis; COUNT is a hint,
+      // so a page may hold a few more or fewer rows, and a key may come back twice (documented).
+      const [next, keys] = await c.scan(
+        cursor ?? '0',
+        'MATCH',
+        `${globEscape(this.#p)}tok:*`,
+        'COUNT',
+        Math.max(1, Math.floor(limit)),
+      );
+      const ids = keys
+        .map((k) => k.slice(this.#p.length + 'tok:'.length))
+        .filter((id) => /^-?[0-9]+$/.test(id))
+        .map(Number);
+      const pipe = c.pipeline();
+      for (const id of ids) pipe.hgetall(this.#tok(id));
+      const results = (await pipe.exec()) ?? [];
+      const tokens: StoredToken[] = [];
+      ids.forEach((id, i) => {
+        const h = results[i]?.[1] as Record<string, string> | undefined;
+        const t = h === undefined ? null : decode(id, h);
+        if (t !== null) tokens.push(t);
+      });
+      return { tokens, cursor: next === '0' ? null : next };
+    });
+  }
+
+  /** {@inheritDoc TokenStore.rewriteTokens} */
+  rewriteTokens(
+    userId: number,
+    expectedVersion: number,
+    accessToken: string,
+    refreshToken: string | null,
+  ): Promise<boolean> {
+    return this.#do('rewrite', async (c) => {
+      const h = await c.hgetall(this.#tok(userId));
+      if (h.data === undefined || h.version !== String(expectedVersion)) return false;
+      // The data field only changes together with the version, so the script's version check makes
+      // this read-modify-write safe: a concurrent put or swap makes it a no-op.
+      const data = { ...(JSON.parse(h.data) as TokenData), accessToken, refreshToken };
+      return (
+        Number(await c.renovaRewrite(this.#tok(userId), String(expectedVersion), JSON.stringify(data))) === 1
+      );
+    });
   }
 
   /** {@inheritDoc TokenStore.delete} */

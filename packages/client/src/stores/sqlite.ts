@@ -9,7 +9,7 @@
 
 import type BetterSqlite3 from 'better-sqlite3';
 import { StoreError } from '../errors.ts';
-import type { JournalEntry, StoredToken, TokenData, TokenStore } from '../store.ts';
+import type { JournalEntry, StoredToken, TokenData, TokenPage, TokenStore } from '../store.ts';
 import { loadDriver } from './driver.ts';
 import { checkPrefix, type JournalRow, rowToJournal, rowToToken, type TokenRow } from './sql-rows.ts';
 
@@ -73,6 +73,12 @@ function prepare(db: BetterSqlite3.Database, p: string) {
     jDelete: db.prepare(`DELETE FROM ${j} WHERE id = ?`),
     jDeleteUser: db.prepare(`DELETE FROM ${j} WHERE user_id = ?`),
     del: db.prepare(`DELETE FROM ${t} WHERE user_id = ?`),
+    scan: db.prepare<[number, number], TokenRow>(
+      `SELECT * FROM ${t} WHERE user_id > ? ORDER BY user_id LIMIT ?`,
+    ),
+    rewrite: db.prepare(
+      `UPDATE ${t} SET access_token = ?, refresh_token = ? WHERE user_id = ? AND version = ?`,
+    ),
     now: db.prepare<[], { now: number }>(`SELECT ${NOW} AS now`),
   };
 }
@@ -234,6 +240,33 @@ export class SqliteTokenStore implements TokenStore {
   /** {@inheritDoc TokenStore.journalDelete} */
   async journalDelete(id: string): Promise<void> {
     await this.#run('journal delete', (_db, s) => s.jDelete.run(id));
+  }
+
+  /** {@inheritDoc TokenStore.scanTokens} */
+  scanTokens(cursor: string | null, limit: number): Promise<TokenPage> {
+    const size = Math.max(1, Math.floor(limit));
+    return this.#run('scan', (_db, s) => {
+      // user_id is the primary key: keyset paging on it is an index range scan, never an OFFSET.
+      const rows = s.scan.all(cursor === null ? Number.MIN_SAFE_INTEGER : Number(cursor), size);
+      const last = rows.at(-1);
+      return {
+        tokens: rows.map(rowToToken),
+        cursor: rows.length === size && last !== undefined ? String(last.user_id) : null,
+      };
+    });
+  }
+
+  /** {@inheritDoc TokenStore.rewriteTokens} */
+  rewriteTokens(
+    userId: number,
+    expectedVersion: number,
+    accessToken: string,
+    refreshToken: string | null,
+  ): Promise<boolean> {
+    return this.#run(
+      'rewrite',
+      (_db, s) => s.rewrite.run(accessToken, refreshToken, userId, expectedVersion).changes === 1,
+    );
   }
 
   /** {@inheritDoc TokenStore.delete} */
