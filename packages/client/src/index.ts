@@ -14,9 +14,11 @@ export {
   type KeeperEvents,
   type KeeperListener,
   type KeeperMetrics,
+  type KeyRotationResult,
   type ReauthorizationRequiredEvent,
   type RetryOptions,
   type RotatedEvent,
+  type RotateKeyOptions,
   type SchedulerOptions,
   TokenKeeper,
   type TokenKeeperOptions,
@@ -37,7 +39,14 @@ export {
   type RequestOptions,
 } from './oauth.ts';
 export { computeCodeChallenge, createPkcePair, type PkcePair } from './pkce.ts';
-export type { JournalEntry, StoredToken, TokenData, TokenStatus, TokenStore } from './store.ts';
+export {
+  DATA_KEY_MAX_USES,
+  type KmsSealingKey,
+  type LocalSealingKey,
+  type SealingKey,
+  type TokenSealingOptions,
+} from './sealing.ts';
+export type { JournalEntry, StoredToken, TokenData, TokenPage, TokenStatus, TokenStore } from './store.ts';
 export { MemoryTokenStore } from './stores/memory.ts';
 export { PostgresTokenStore, type PostgresTokenStoreOptions } from './stores/postgres.ts';
 export { RedisTokenStore, type RedisTokenStoreOptions } from './stores/redis.ts';

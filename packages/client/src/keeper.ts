@@ -35,6 +35,8 @@ import {
 } from './errors.ts';
 import { backoffDelay, clampDelay, MAX_TIMER_MS, sleep, TokenBucket } from './limiter.ts';
 import type { OAuth, OAuthResponse } from './oauth.ts';
+import { SealingTokenStore } from './sealed-store.ts';
+import { type SealedField, TokenSealer, type TokenSealingOptions } from './sealing.ts';
 import type { JournalEntry, StoredToken, TokenData, TokenStore } from './store.ts';
 
 /** Retry policy for transient refresh failures. */
@@ -71,6 +73,12 @@ export interface TokenKeeperOptions {
   clientSecret: string;
   /** Where tokens, leases and the journal live. */
   store: TokenStore;
+  /**
+   * Seal tokens at rest (AES-256-GCM envelopes under a key ring; docs/client-guide.md). Strongly
+   * recommended: without it the store holds every seller's tokens in plaintext. On whenever keys
+   * are given.
+   */
+  sealing?: TokenSealingOptions;
   /** Refresh when less than this many seconds are left. Default: when less than 20 % of the lifetime is left. */
   refreshBeforeSeconds?: number;
   /** Spread refreshes earlier by up to this fraction of the lifetime, at random. Default 0.05. */
@@ -176,6 +184,30 @@ export interface KeeperMetrics {
   queued: number;
 }
 
+/** What {@link TokenKeeper.rotateKey} did. */
+export interface KeyRotationResult {
+  /** The key id every row is now sealed with. */
+  keyId: string;
+  /** Token rows looked at. */
+  scanned: number;
+  /** Rows re-sealed under the current key. */
+  resealed: number;
+  /** Rows that already were. */
+  alreadyCurrent: number;
+  /** Journal entries re-sealed. */
+  journalResealed: number;
+  /** Pages read from the store. */
+  pages: number;
+}
+
+/** Options of {@link TokenKeeper.rotateKey}. */
+export interface RotateKeyOptions {
+  /** Rows per page (one store read and at most that many rewrites at a time). Default 100. */
+  batchSize?: number;
+  /** Stops between pages (the rows already re-sealed stay re-sealed; run again to finish). */
+  signal?: AbortSignal;
+}
+
 /** Signals that the lease was lost while retrying; the refresh loop starts over. */
 class LeaseLost extends Error {}
 
@@ -205,7 +237,8 @@ export class TokenKeeper {
   /** The lease owner id of this keeper. */
   readonly ownerId: string;
   readonly #oauth: OAuth;
-  readonly #store: TokenStore;
+  readonly #store: SealingTokenStore;
+  readonly #sealer: TokenSealer;
   #clientId: string;
   #clientSecret: string;
   readonly #refreshBeforeMs: number | undefined;
@@ -258,7 +291,10 @@ export class TokenKeeper {
   /** @param options - see {@link TokenKeeperOptions} */
   constructor(options: TokenKeeperOptions) {
     this.#oauth = options.oauth;
-    this.#store = options.store;
+    this.#sealer = new TokenSealer(options.sealing, options.clientId);
+    this.#store = new SealingTokenStore(options.store, this.#sealer, (userId, error) => {
+      void this.#emit('error', { userId, error, during: 'scheduler' });
+    });
     this.#clientId = options.clientId;
     this.#clientSecret = options.clientSecret;
     this.#refreshBeforeMs =
@@ -417,6 +453,89 @@ export class TokenKeeper {
       if ((await this.#recoverUser(rec)) !== null) n++;
     }
     return n;
+  }
+
+  /**
+   * Re-seals every stored row (and journal entry) that is not sealed with the current key: after a
+   * new key became `sealing.currentKeyId`, or to seal plaintext rows once `sealing.acceptUnsealed`
+   * is set. Walks the store in pages of `batchSize`; each row is rewritten on its version without
+   * bumping it, so refreshes running meanwhile are neither blocked nor disturbed (a row they
+   * rewrite is sealed with the current key anyway). Idempotent: run it again after an interruption.
+   * When it returns, the old key can leave the ring.
+   *
+   * @throws {@link TokenSealingError} a row that does not open (unknown key id, wrong key): fix the ring and run again
+   */
+  async rotateKey(options: RotateKeyOptions = {}): Promise<KeyRotationResult> {
+    const keyId = this.#sealer.currentKeyId;
+    if (keyId === undefined) {
+      throw new TypeError(
+        'rotateKey() needs a key ring: pass sealing: { keys, currentKeyId } to the TokenKeeper',
+      );
+    }
+    const batchSize = Math.max(1, Math.floor(options.batchSize ?? 100));
+    const raw = this.#store.inner;
+    const isCurrent = (value: string | null): boolean => {
+      if (value === null) return true;
+      const state = this.#sealer.inspect(value);
+      return state.sealed && state.keyId === keyId;
+    };
+    const open = (userId: number, field: SealedField, value: string | null) =>
+      this.#sealer.unsealNullable(userId, field, value);
+    const result: KeyRotationResult = {
+      keyId,
+      scanned: 0,
+      resealed: 0,
+      alreadyCurrent: 0,
+      journalResealed: 0,
+      pages: 0,
+    };
+    let cursor: string | null = null;
+    do {
+      options.signal?.throwIfAborted();
+      const page = await raw.scanTokens(cursor, batchSize);
+      result.pages++;
+      for (let row of page.tokens) {
+        result.scanned++;
+        if (isCurrent(row.accessToken) && isCurrent(row.refreshToken)) {
+          result.alreadyCurrent++;
+          continue;
+        }
+        // A concurrent write moves the version on (and seals with the current key): re-read, retry.
+        for (let attempt = 1; ; attempt++) {
+          const accessToken = (await open(row.userId, 'access', row.accessToken)) as string;
+          const refreshToken = await open(row.userId, 'refresh', row.refreshToken);
+          if (await this.#store.rewriteTokens(row.userId, row.version, accessToken, refreshToken)) {
+            result.resealed++;
+            break;
+          }
+          const again = await raw.get(row.userId);
+          if (again === null || (isCurrent(again.accessToken) && isCurrent(again.refreshToken))) {
+            result.alreadyCurrent++;
+            break;
+          }
+          if (attempt >= 5) {
+            throw new StoreError(
+              `rotateKey: seller ${row.userId} kept changing during 5 attempts; run rotateKey() again`,
+            );
+          }
+          row = again;
+        }
+      }
+      cursor = page.cursor;
+    } while (cursor !== null);
+    for (const entry of await raw.journalList()) {
+      if (isCurrent(entry.token.accessToken) && isCurrent(entry.token.refreshToken)) continue;
+      const token = {
+        ...entry.token,
+        accessToken: (await open(entry.userId, 'access', entry.token.accessToken)) as string,
+        refreshToken: await open(entry.userId, 'refresh', entry.token.refreshToken),
+      };
+      // Re-appending under the same id replaces the entry; if a swap consumed it meanwhile, the
+      // copy has an old fromVersion and the next recovery drops it.
+      await this.#store.journalAppend({ ...entry, token });
+      result.journalResealed++;
+    }
+    return result;
   }
 
   /**
