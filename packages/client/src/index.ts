@@ -15,6 +15,9 @@ export {
   type KeeperListener,
   type KeeperMetrics,
   type KeyRotationResult,
+  type NotificationEvent,
+  type NotificationRequest,
+  type NotificationResult,
   type ReauthorizationRequiredEvent,
   type RetryOptions,
   type RotatedEvent,
@@ -22,6 +25,7 @@ export {
   type SchedulerOptions,
   TokenKeeper,
   type TokenKeeperOptions,
+  type WebhookOptions,
 } from './keeper.ts';
 export { backoffDelay, MAX_TIMER_MS, TokenBucket } from './limiter.ts';
 export {
@@ -51,3 +55,14 @@ export { MemoryTokenStore } from './stores/memory.ts';
 export { PostgresTokenStore, type PostgresTokenStoreOptions } from './stores/postgres.ts';
 export { RedisTokenStore, type RedisTokenStoreOptions } from './stores/redis.ts';
 export { SqliteTokenStore, type SqliteTokenStoreOptions } from './stores/sqlite.ts';
+export {
+  DEFAULT_WEBHOOK_TOLERANCE_SECONDS,
+  MAX_WEBHOOK_BODY_BYTES,
+  type MpConnectNotification,
+  parseMpConnectBody,
+  type VerifyWebhookSignatureOptions,
+  verifyWebhookSignature,
+  type WebhookHeaders,
+  type WebhookVerification,
+  webhookManifest,
+} from './webhooks.ts';

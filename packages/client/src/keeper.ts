@@ -38,6 +38,15 @@ import type { OAuth, OAuthResponse } from './oauth.ts';
 import { SealingTokenStore } from './sealed-store.ts';
 import { type SealedField, TokenSealer, type TokenSealingOptions } from './sealing.ts';
 import type { JournalEntry, StoredToken, TokenData, TokenStore } from './store.ts';
+import {
+  bodyDigest,
+  DEFAULT_WEBHOOK_TOLERANCE_SECONDS,
+  type MpConnectNotification,
+  parseMpConnectBody,
+  ReplayGuard,
+  verifyWebhookSignature,
+  type WebhookHeaders,
+} from './webhooks.ts';
 
 /** Retry policy for transient refresh failures. */
 export interface RetryOptions {
@@ -79,6 +88,8 @@ export interface TokenKeeperOptions {
    * are given.
    */
   sealing?: TokenSealingOptions;
+  /** Settings of {@link TokenKeeper.handleNotification}. */
+  webhooks?: WebhookOptions;
   /** Refresh when less than this many seconds are left. Default: when less than 20 % of the lifetime is left. */
   refreshBeforeSeconds?: number;
   /** Spread refreshes earlier by up to this fraction of the lifetime, at random. Default 0.05. */
@@ -101,6 +112,44 @@ export interface TokenKeeperOptions {
   clock?: () => number;
   /** Random source in [0, 1) (tests). Default `Math.random`. */
   random?: () => number;
+}
+
+/** Settings of {@link TokenKeeper.handleNotification}. */
+export interface WebhookOptions {
+  /** The application's webhook secret (`webhook_secret`); during a rotation, the new and the old. */
+  secret: string | readonly string[];
+  /** Clock-skew tolerance of the signature's `ts`, in seconds. Default 300. */
+  toleranceSeconds?: number;
+}
+
+/** The request {@link TokenKeeper.handleNotification} checks: framework-neutral. */
+export interface NotificationRequest {
+  /** The request headers. */
+  headers: WebhookHeaders;
+  /** The raw body, exactly as received (a string or the bytes). */
+  body: string | Uint8Array;
+  /** The request URL or path with its query (`req.url`); its `data.id` is the one that was signed. */
+  url?: string;
+}
+
+/** What {@link TokenKeeper.handleNotification} did; answer the request with `status` and `body` as JSON. */
+export interface NotificationResult {
+  /** 200 handled (or a duplicate); 400 not a notification; 401 not signed by Renova; 503 store unavailable, retry. */
+  status: 200 | 400 | 401 | 503;
+  /** The JSON to answer with (`{error, message, status, cause}` on failure). */
+  body: Record<string, unknown>;
+  /** The checked notification, when the signature was valid. */
+  notification?: MpConnectNotification;
+  /** For `application.deauthorized`: what happened to the stored token. */
+  outcome?: 'marked' | 'already_marked' | 'not_stored' | 'newer_authorization' | 'reported' | 'duplicate';
+}
+
+/** Payload of the `notification` event. */
+export interface NotificationEvent {
+  /** The checked notification. */
+  notification: MpConnectNotification;
+  /** What the keeper did about it. */
+  outcome: NonNullable<NotificationResult['outcome']>;
 }
 
 /** Payload of the `rotated` event. */
@@ -129,7 +178,7 @@ export interface KeeperErrorEvent {
   userId?: number;
   /** What went wrong. */
   error: unknown;
-  /** Where: `refresh`, `scheduler`, `hook`, `lease`, `journal`. */
+  /** Where: `refresh`, `scheduler`, `hook`, `lease`, `journal`, `save`, `notification`. */
   during: string;
 }
 
@@ -141,6 +190,8 @@ export interface KeeperEvents {
   reauthorization_required: ReauthorizationRequiredEvent;
   /** Something failed; the keeper carries on. */
   error: KeeperErrorEvent;
+  /** A signed mp-connect notification arrived (`application.authorized` / `.deauthorized`). */
+  notification: NotificationEvent;
 }
 
 /** A listener of a {@link KeeperEvents} event. May be async; `rotated` listeners are awaited. */
@@ -257,7 +308,10 @@ export class TokenKeeper {
     rotated: new Set(),
     reauthorization_required: new Set(),
     error: new Set(),
+    notification: new Set(),
   };
+  readonly #webhooks: WebhookOptions | undefined;
+  readonly #replays = new ReplayGuard();
   readonly #metrics: KeeperMetrics = {
     refreshRequests: 0,
     rotations: 0,
@@ -291,6 +345,7 @@ export class TokenKeeper {
   /** @param options - see {@link TokenKeeperOptions} */
   constructor(options: TokenKeeperOptions) {
     this.#oauth = options.oauth;
+    this.#webhooks = options.webhooks;
     this.#sealer = new TokenSealer(options.sealing, options.clientId);
     this.#store = new SealingTokenStore(options.store, this.#sealer, (userId, error) => {
       void this.#emit('error', { userId, error, during: 'scheduler' });
@@ -536,6 +591,137 @@ export class TokenKeeper {
       result.journalResealed++;
     }
     return result;
+  }
+
+  /**
+   * Handles a webhook request from Renova: checks the signature (`x-signature`, CONTRACT.md §4.6)
+   * with `webhooks.secret`, the body, that it is for this application, and that the request id was
+   * not seen with another body; then, for `application.deauthorized`, marks the seller
+   * `reauthorization_required` at once (no refresh is wasted to find out; `getAccessToken` throws
+   * {@link ReauthorizationRequiredError} and `reauthorization_required` is emitted), and for
+   * `application.authorized` reports it. Either way a `notification` event is emitted.
+   * Framework-neutral: pass the headers, the raw body and the URL; answer with the result's
+   * `status` and `body` (a non-2xx makes Renova retry). Never throws for what the request carries.
+   *
+   * A deauthorization older than the stored token's last write is not applied (`newer_authorization`):
+   * the seller authorized again after revoking and the deliveries arrived out of order.
+   *
+   * @throws {TypeError} when the keeper was built without `webhooks.secret`
+   */
+  async handleNotification(request: NotificationRequest): Promise<NotificationResult> {
+    const config = this.#webhooks;
+    if (config === undefined) {
+      throw new TypeError('handleNotification needs webhooks: { secret } in the TokenKeeper options');
+    }
+    const reject = (status: 400 | 401 | 503, error: string, message: string): NotificationResult => ({
+      status,
+      body: { error, error_description: message, message, status, cause: [] },
+    });
+    if (typeof request?.body !== 'string' && !(request?.body instanceof Uint8Array)) {
+      throw new TypeError(
+        'handleNotification needs the raw body (a string or a Buffer), not a parsed object',
+      );
+    }
+    const parsed = parseMpConnectBody(request.body);
+    if (typeof parsed === 'string')
+      return reject(400, 'invalid_request', `not a Renova notification: ${parsed}`);
+    // Mercado Pago signs data.id as the query string carries it; the body must agree with it.
+    let dataId = parsed.dataId;
+    if (request.url !== undefined) {
+      let query: URLSearchParams;
+      try {
+        query = new URL(request.url, 'http://receiver.invalid').searchParams;
+      } catch {
+        return reject(400, 'invalid_request', 'the request URL is malformed');
+      }
+      const ids = query.getAll('data.id');
+      if (ids.length > 1)
+        return reject(400, 'invalid_request', 'data.id appears more than once in the query');
+      if (ids.length === 1) {
+        if (ids[0] !== parsed.dataId) {
+          return reject(400, 'invalid_request', 'data.id of the query does not match data.id of the body');
+        }
+        dataId = ids[0] as string;
+      }
+    }
+    const tolerance = config.toleranceSeconds ?? DEFAULT_WEBHOOK_TOLERANCE_SECONDS;
+    const now = this.#clock();
+    const verdict = await verifyWebhookSignature({
+      secret: config.secret,
+      headers: request.headers,
+      dataId,
+      toleranceSeconds: tolerance,
+      now,
+    });
+    if (!verdict.valid) return reject(401, 'invalid_signature', `webhook refused: ${verdict.reason}`);
+    if (parsed.applicationId !== this.#clientId) {
+      return reject(
+        400,
+        'invalid_request',
+        `the notification is for application ${parsed.applicationId}, this keeper serves ${this.#clientId}`,
+      );
+    }
+    // The signature covers data.id, the request id and ts, not the body: remember each request id
+    // for as long as its signature is fresh, so a captured request cannot come back with another
+    // action while it would still verify.
+    const replay = this.#replays.check(
+      verdict.requestId,
+      await bodyDigest(request.body),
+      now,
+      2 * tolerance * 1000 + 1000,
+    );
+    if (replay === 'tampered') {
+      return reject(
+        401,
+        'invalid_signature',
+        'webhook refused: this x-request-id was already used with another body',
+      );
+    }
+    const notification = parsed;
+    let outcome: NonNullable<NotificationResult['outcome']>;
+    if (replay === 'duplicate') {
+      outcome = 'duplicate';
+    } else if (notification.action === 'application.authorized') {
+      outcome = 'reported';
+    } else {
+      try {
+        outcome = await this.#applyDeauthorization(notification);
+      } catch (error) {
+        await this.#emit('error', { userId: notification.userId, error, during: 'notification' });
+        // Let Renova deliver it again (its outbox retries until a 2xx), from a fresh request id.
+        return reject(503, 'temporarily_unavailable', 'the token store is unavailable; deliver again later');
+      }
+    }
+    await this.#emit('notification', { notification, outcome });
+    return {
+      status: 200,
+      body: { received: true, action: notification.action, outcome },
+      notification,
+      outcome,
+    };
+  }
+
+  async #applyDeauthorization(
+    n: MpConnectNotification,
+  ): Promise<'marked' | 'already_marked' | 'not_stored' | 'newer_authorization'> {
+    // The raw store: marking needs the version, not the tokens, so a row this keeper cannot unseal
+    // is still marked.
+    const raw = this.#store.inner;
+    for (let attempt = 1; ; attempt++) {
+      const row = await raw.get(n.userId);
+      if (row === null) return 'not_stored';
+      if (row.status === 'reauthorization_required') return 'already_marked';
+      if (row.updatedAt > n.dateCreated) return 'newer_authorization';
+      const reason = 'application.deauthorized: the seller revoked the application (webhook)';
+      if (await raw.markReauthorizationRequired(n.userId, row.version, reason)) {
+        this.#metrics.reauthorizationRequired++;
+        const err = new ReauthorizationRequiredError(n.userId, reason, undefined, this.#clock());
+        await this.#emit('reauthorization_required', { userId: n.userId, reason, error: err });
+        return 'marked';
+      }
+      if (attempt >= 5)
+        throw new StoreError(`seller ${n.userId} kept changing while applying a deauthorization`);
+    }
   }
 
   /**

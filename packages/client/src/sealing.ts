@@ -23,14 +23,23 @@
  * @module
  */
 
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import type * as NodeCrypto from 'node:crypto';
 import { TokenSealingError } from './errors.ts';
+
+// Loaded on first use, like the store drivers: importing the package in a browser (for `OAuth`
+// and PKCE) must not pull in a `node:` module. Only a keeper with keys ever needs it.
+let nodeCrypto: typeof NodeCrypto | undefined;
+async function loadCrypto(): Promise<typeof NodeCrypto> {
+  nodeCrypto ??= await import('node:crypto');
+  return nodeCrypto;
+}
+const crypto = (): typeof NodeCrypto => nodeCrypto as typeof NodeCrypto;
 
 /** A key-encrypting key held by the integrator's configuration: 32 bytes, or their base64/base64url. */
 export interface LocalSealingKey {
   /** The key id written into every value it seals: 1–64 of `A-Z a-z 0-9 . _ -`. Never reuse an id for other key material. */
   id: string;
-  /** 32 bytes of key material (for example `randomBytes(32)`, kept in a secret manager), or their base64. */
+  /** 32 bytes of key material (for example `crypto.randomBytes(32)`, kept in a secret manager), or their base64. */
   key: Uint8Array | string;
 }
 
@@ -101,8 +110,8 @@ function keyMaterial(key: LocalSealingKey): Buffer {
 }
 
 function gcmSeal(key: Buffer, plaintext: Buffer, aad: Buffer): Buffer {
-  const iv = randomBytes(IV_BYTES);
-  const cipher = createCipheriv('aes-256-gcm', key, iv);
+  const iv = crypto().randomBytes(IV_BYTES);
+  const cipher = crypto().createCipheriv('aes-256-gcm', key, iv);
   cipher.setAAD(aad);
   const ct = Buffer.concat([cipher.update(plaintext), cipher.final()]);
   return Buffer.concat([iv, ct, cipher.getAuthTag()]);
@@ -111,7 +120,7 @@ function gcmSeal(key: Buffer, plaintext: Buffer, aad: Buffer): Buffer {
 /** @returns the plaintext, or `null` when the tag does not verify */
 function gcmOpen(key: Buffer, sealed: Buffer, aad: Buffer): Buffer | null {
   if (sealed.length < IV_BYTES + TAG_BYTES) return null;
-  const decipher = createDecipheriv('aes-256-gcm', key, sealed.subarray(0, IV_BYTES), {
+  const decipher = crypto().createDecipheriv('aes-256-gcm', key, sealed.subarray(0, IV_BYTES), {
     authTagLength: TAG_BYTES,
   });
   decipher.setAAD(aad);
@@ -293,7 +302,7 @@ export class TokenSealer {
 
   #newDataKey(kek: Kek): Promise<DataKey> {
     const pending = (async () => {
-      const key = randomBytes(32);
+      const key = crypto().randomBytes(32);
       const wrapped = await kek.wrap(key);
       this.#unwrapped.set(`${kek.id}:${b64u(wrapped)}`, Promise.resolve(key));
       return { key, wrapped, uses: 0 };
@@ -309,6 +318,7 @@ export class TokenSealer {
   async seal(userId: number, field: SealedField, plaintext: string): Promise<string> {
     const kek = this.#current;
     if (kek === undefined) return plaintext;
+    await loadCrypto();
     const dk = await this.#currentDataKey(kek);
     const body = gcmSeal(dk.key, Buffer.from(plaintext, 'utf8'), this.#aad(userId, field, kek.id));
     return `${PREFIX}${kek.id}:${b64u(dk.wrapped)}:${b64u(body)}`;
@@ -381,6 +391,7 @@ export class TokenSealer {
         { userId, keyId },
       );
     }
+    await loadCrypto();
     const dataKey = await this.#unwrap(kek, wrapped, userId);
     const plaintext = gcmOpen(dataKey, Buffer.from(body, 'base64url'), this.#aad(userId, field, keyId));
     if (plaintext === null) {
