@@ -37,7 +37,14 @@ export {
   type RequestOptions,
 } from './oauth.ts';
 export { computeCodeChallenge, createPkcePair, type PkcePair } from './pkce.ts';
-export type { JournalEntry, StoredToken, TokenData, TokenStatus, TokenStore } from './store.ts';
+export type {
+  CompareAndSwapRequest,
+  JournalEntry,
+  StoredToken,
+  TokenData,
+  TokenStatus,
+  TokenStore,
+} from './store.ts';
 export { MemoryTokenStore } from './stores/memory.ts';
 export { PostgresTokenStore, type PostgresTokenStoreOptions } from './stores/postgres.ts';
 export { RedisTokenStore, type RedisTokenStoreOptions } from './stores/redis.ts';
