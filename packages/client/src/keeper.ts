@@ -17,6 +17,7 @@
  * @module
  */
 
+import { StoreBatcher } from './batcher.ts';
 import {
   ClientHaltedError,
   ConnectionError,
@@ -35,7 +36,7 @@ import {
 } from './errors.ts';
 import { backoffDelay, clampDelay, MAX_TIMER_MS, sleep, TokenBucket } from './limiter.ts';
 import type { OAuth, OAuthResponse } from './oauth.ts';
-import type { JournalEntry, StoredToken, TokenData, TokenStore } from './store.ts';
+import type { CompareAndSwapRequest, JournalEntry, StoredToken, TokenData, TokenStore } from './store.ts';
 
 /** Retry policy for transient refresh failures. */
 export interface RetryOptions {
@@ -179,7 +180,24 @@ export interface KeeperMetrics {
 /** Signals that the lease was lost while retrying; the refresh loop starts over. */
 class LeaseLost extends Error {}
 
-type Flow = { force: boolean; fromVersion?: number; scheduled: boolean };
+/** A token the scheduler claimed (leased) with `claimDue`, and when (local monotonic clock). */
+interface Claimed {
+  token: StoredToken;
+  claimedAt: number;
+  /** Whether the journal holds answers for it (then it takes the full path, which recovers them). */
+  journaled: boolean;
+}
+
+type Flow = {
+  force: boolean;
+  fromVersion?: number;
+  scheduled: boolean;
+  /** The claimed row, leased to this keeper: the first round may skip re-reading and re-leasing. */
+  claimed?: Claimed;
+};
+
+/** Whether this keeper still holds the seller's lease (the batched compare-and-swap releases it). */
+type LeaseState = { released: boolean };
 
 const isTransient = (e: unknown): boolean =>
   e instanceof RetryableHttpError ||
@@ -206,6 +224,7 @@ export class TokenKeeper {
   readonly ownerId: string;
   readonly #oauth: OAuth;
   readonly #store: TokenStore;
+  readonly #batcher: StoreBatcher;
   #clientId: string;
   #clientSecret: string;
   readonly #refreshBeforeMs: number | undefined;
@@ -249,7 +268,7 @@ export class TokenKeeper {
   readonly #sched: Required<Omit<SchedulerOptions, 'batchSize'>> & { batchSize: number };
   #running: AbortController | null = null;
   #timer: ReturnType<typeof setTimeout> | null = null;
-  #queue: StoredToken[] = [];
+  #queue: Claimed[] = [];
   #active = new Set<Promise<void>>();
   #bucket: TokenBucket;
   #ticking = false;
@@ -259,6 +278,7 @@ export class TokenKeeper {
   constructor(options: TokenKeeperOptions) {
     this.#oauth = options.oauth;
     this.#store = options.store;
+    this.#batcher = new StoreBatcher(options.store);
     this.#clientId = options.clientId;
     this.#clientSecret = options.clientSecret;
     this.#refreshBeforeMs =
@@ -514,49 +534,75 @@ export class TokenKeeper {
 
   async #refreshFlow(userId: number, flow: Flow): Promise<StoredToken> {
     const started = this.#clock();
+    // A claimed row is current and leased to us; trust it for the first round while the lease has
+    // at least half of its time left (the claim took it for leaseMs), and when the journal has
+    // nothing for it. Otherwise (and on every later round) read, recover and lease as usual.
+    let claimed =
+      flow.claimed !== undefined &&
+      !flow.claimed.journaled &&
+      performance.now() - flow.claimed.claimedAt < this.#leaseMs / 2
+        ? flow.claimed.token
+        : undefined;
     try {
       for (;;) {
         if (this.#halted !== null) throw new ClientHaltedError(this.#halted);
-        const rec = await this.#store.get(userId);
-        if (rec === null) throw new TokenNotFoundError(userId);
-        this.#throwIfReauth(rec);
-        if (!this.#needsWork(rec, flow)) {
-          if (flow.scheduled) this.#metrics.scheduledSkipped++;
-          return rec;
-        }
-        const recovered = await this.#recoverUser(rec);
-        if (recovered !== null) return recovered;
-        if (!(await this.#store.acquireLease(userId, this.ownerId, this.#leaseMs))) {
-          this.#metrics.leaseWaits++;
-          const other = await this.#waitForOther(userId, rec.version, started);
-          if (other !== null) {
-            this.#throwIfReauth(other);
-            this.#metrics.adopted++;
-            return other;
+        const held = claimed;
+        claimed = undefined;
+        if (held === undefined) {
+          const rec = await this.#store.get(userId);
+          if (rec === null) throw new TokenNotFoundError(userId);
+          this.#throwIfReauth(rec);
+          if (!this.#needsWork(rec, flow)) {
+            if (flow.scheduled) this.#metrics.scheduledSkipped++;
+            if (flow.claimed !== undefined) await this.#release(userId);
+            return rec;
           }
-          continue;
+          const recovered = await this.#recoverUser(rec);
+          if (recovered !== null) {
+            if (flow.claimed !== undefined) await this.#release(userId);
+            return recovered;
+          }
+          if (!(await this.#store.acquireLease(userId, this.ownerId, this.#leaseMs))) {
+            this.#metrics.leaseWaits++;
+            const other = await this.#waitForOther(userId, rec.version, started);
+            if (other !== null) {
+              this.#throwIfReauth(other);
+              this.#metrics.adopted++;
+              return other;
+            }
+            continue;
+          }
         }
+        const lease: LeaseState = { released: false };
         try {
-          const cur = await this.#store.get(userId);
+          const cur = held ?? (await this.#store.get(userId));
           if (cur === null) throw new TokenNotFoundError(userId);
           this.#throwIfReauth(cur);
-          if (!this.#needsWork(cur, flow)) return cur;
-          const out = await this.#rotate(cur, flow);
+          if (!this.#needsWork(cur, flow)) {
+            if (held !== undefined && flow.scheduled) this.#metrics.scheduledSkipped++;
+            return cur;
+          }
+          const out = await this.#rotate(cur, flow, lease);
           if (flow.scheduled) this.#metrics.scheduledRefreshed++;
           return out;
         } catch (error) {
           if (error instanceof LeaseLost) continue;
           throw error;
         } finally {
-          await this.#store.releaseLease(userId, this.ownerId).catch((error: unknown) => {
-            void this.#emit('error', { userId, error, during: 'lease' });
-          });
+          if (!lease.released) await this.#release(userId);
         }
       }
     } catch (error) {
       this.#metrics.failures++;
       throw error;
     }
+  }
+
+  /** Releases this keeper's lease on the seller; a failure is reported, not thrown (it expires). */
+  async #release(userId: number): Promise<void> {
+    await this.#store.releaseLease(userId, this.ownerId).catch((error: unknown) => {
+      void this.#emit('error', { userId, error, during: 'lease' });
+    });
   }
 
   /** Polls until another process's refresh lands (returns it) or its lease is free (returns null). */
@@ -597,7 +643,7 @@ export class TokenKeeper {
     return recovered;
   }
 
-  async #rotate(rec: StoredToken, flow: Flow): Promise<StoredToken> {
+  async #rotate(rec: StoredToken, flow: Flow, lease: LeaseState): Promise<StoredToken> {
     const userId = rec.userId;
     let firstUnknownAt: number | undefined;
     let attempt = 0;
@@ -654,11 +700,16 @@ export class TokenKeeper {
         if (!(await this.#store.acquireLease(userId, this.ownerId, this.#leaseMs))) throw new LeaseLost();
         continue;
       }
-      return this.#commit(rec, response, sentAt);
+      return this.#commit(rec, response, sentAt, lease);
     }
   }
 
-  async #commit(rec: StoredToken, response: OAuthResponse, sentAt: number): Promise<StoredToken> {
+  async #commit(
+    rec: StoredToken,
+    response: OAuthResponse,
+    sentAt: number,
+    lease: LeaseState,
+  ): Promise<StoredToken> {
     const userId = rec.userId;
     if (response.user_id !== userId) {
       throw new InvalidResponseError(
@@ -677,7 +728,7 @@ export class TokenKeeper {
     };
     let journaled = true;
     try {
-      await this.#store.journalAppend(entry);
+      await this.#batcher.journalAppend(entry);
     } catch (error) {
       journaled = false;
       await this.#emit('error', { userId, error, during: 'journal' });
@@ -685,12 +736,12 @@ export class TokenKeeper {
     let stored: StoredToken | null = null;
     for (let attempt = 1; ; attempt++) {
       try {
-        stored = await this.#store.compareAndSwap(
-          userId,
-          rec.version,
-          next,
-          journaled ? entry.id : undefined,
-        );
+        const request: CompareAndSwapRequest = { userId, expectedVersion: rec.version, next };
+        if (journaled) request.journalId = entry.id;
+        // With a batching store the swap also releases our lease: one write fewer per seller.
+        if (this.#batcher.batched) request.releaseLeaseOf = this.ownerId;
+        stored = await this.#batcher.compareAndSwap(request);
+        if (this.#batcher.batched) lease.released = true;
         break;
       } catch (error) {
         if (attempt >= this.#attempts) throw error;
@@ -776,7 +827,7 @@ export class TokenKeeper {
     this.#timer = null;
     const queued = this.#queue;
     this.#queue = [];
-    await Promise.allSettled(queued.map((t) => this.#store.releaseLease(t.userId, this.ownerId)));
+    await this.#releaseAll(queued.map((c) => c.token.userId));
     await Promise.allSettled([...this.#active]);
   }
 
@@ -807,13 +858,17 @@ export class TokenKeeper {
         want = this.#sched.batchSize - this.#queue.length - this.#active.size;
         if (want > 0) {
           const due = await this.#store.claimDue(this.ownerId, want, this.#leaseMs);
+          const claimedAt = performance.now();
           claimed = due.length;
           this.#metrics.scheduledClaimed += claimed;
           if (this.#running === null) {
-            await Promise.allSettled(due.map((t) => this.#store.releaseLease(t.userId, this.ownerId)));
+            await this.#releaseAll(due.map((t) => t.userId));
             return;
           }
-          this.#queue.push(...due);
+          const journaled = await this.#journaledAmong(due);
+          for (const token of due) {
+            this.#queue.push({ token, claimedAt, journaled: journaled?.has(token.userId) ?? true });
+          }
         }
       }
     } catch (error) {
@@ -830,8 +885,8 @@ export class TokenKeeper {
 
   #pump(): void {
     while (this.#running !== null && this.#active.size < this.#sched.concurrency && this.#queue.length > 0) {
-      const token = this.#queue.shift() as StoredToken;
-      const task: Promise<void> = this.#runScheduled(token).finally(() => {
+      const claimed = this.#queue.shift() as Claimed;
+      const task: Promise<void> = this.#runScheduled(claimed).finally(() => {
         this.#active.delete(task);
         this.#pump();
         if (this.#moreDue && this.#queue.length === 0 && this.#running !== null && !this.#ticking) {
@@ -842,13 +897,42 @@ export class TokenKeeper {
     }
   }
 
-  async #runScheduled(token: StoredToken): Promise<void> {
+  async #runScheduled(claimed: Claimed): Promise<void> {
+    const userId = claimed.token.userId;
     try {
-      await this.#singleFlight(token.userId, { force: false, scheduled: true });
+      await this.#singleFlight(userId, { force: false, scheduled: true, claimed });
     } catch (error) {
       if (!(error instanceof ReauthorizationRequiredError)) {
-        await this.#emit('error', { userId: token.userId, error, during: 'scheduler' });
+        await this.#emit('error', { userId, error, during: 'scheduler' });
       }
     }
+  }
+
+  /**
+   * Which of the claimed sellers have journal entries, in one read when the store can
+   * (`journalListMany`); `undefined` when it cannot or the read failed (then every claimed seller
+   * takes the full path, which reads its journal itself).
+   */
+  async #journaledAmong(due: StoredToken[]): Promise<Set<number> | undefined> {
+    if (due.length === 0 || this.#store.journalListMany === undefined) return undefined;
+    try {
+      const entries = await this.#store.journalListMany(due.map((t) => t.userId));
+      return new Set(entries.map((e) => e.userId));
+    } catch (error) {
+      await this.#emit('error', { error, during: 'journal' });
+      return undefined;
+    }
+  }
+
+  /** Releases this keeper's leases on the sellers (one call when the store can). */
+  async #releaseAll(userIds: number[]): Promise<void> {
+    if (userIds.length === 0) return;
+    if (this.#store.releaseLeases !== undefined) {
+      await this.#store.releaseLeases(this.ownerId, userIds).catch((error: unknown) => {
+        void this.#emit('error', { error, during: 'lease' });
+      });
+      return;
+    }
+    await Promise.allSettled(userIds.map((userId) => this.#store.releaseLease(userId, this.ownerId)));
   }
 }
