@@ -534,9 +534,11 @@ export class TokenKeeper {
 
   async #refreshFlow(userId: number, flow: Flow): Promise<StoredToken> {
     const started = this.#clock();
-    // A claimed row is current and leased to us; trust it for the first round while the lease has
-    // at least half of its time left (the claim took it for leaseMs), and when the journal has
-    // nothing for it. Otherwise (and on every later round) read, recover and lease as usual.
+    // A claimed row is leased to us: while the lease has at least half of its time left (the claim
+    // took it for leaseMs) and the journal had nothing for it, the first round skips the journal
+    // read and the lease renewal. It still reads the row: the claim may have read it before a
+    // rotation of ours committed (a claim also returns rows this keeper already holds), and a stale
+    // row would present a spent refresh token. Any other round reads, recovers and leases as usual.
     let claimed =
       flow.claimed !== undefined &&
       !flow.claimed.journaled &&
@@ -546,8 +548,12 @@ export class TokenKeeper {
     try {
       for (;;) {
         if (this.#halted !== null) throw new ClientHaltedError(this.#halted);
-        const held = claimed;
-        claimed = undefined;
+        let held: StoredToken | undefined;
+        if (claimed !== undefined) {
+          const fresh = await this.#store.get(userId);
+          if (fresh !== null && fresh.version === claimed.version) held = fresh;
+          claimed = undefined;
+        }
         if (held === undefined) {
           const rec = await this.#store.get(userId);
           if (rec === null) throw new TokenNotFoundError(userId);
@@ -857,16 +863,22 @@ export class TokenKeeper {
       if (this.#halted === null) {
         want = this.#sched.batchSize - this.#queue.length - this.#active.size;
         if (want > 0) {
-          const due = await this.#store.claimDue(this.ownerId, want, this.#leaseMs);
+          // A claim also returns the sellers this keeper holds already (queued or refreshing; they
+          // are due and leased to it), earliest first: ask for that many more, and leave them out.
+          // They are being handled, and a second refresh would only waste a request.
+          const held = new Set(this.#queue.map((c) => c.token.userId));
+          for (const userId of this.#inflight.keys()) held.add(userId);
+          const due = await this.#store.claimDue(this.ownerId, want + held.size, this.#leaseMs);
           const claimedAt = performance.now();
-          claimed = due.length;
+          const fresh = due.filter((t) => !held.has(t.userId) && !this.#inflight.has(t.userId));
+          claimed = fresh.length;
           this.#metrics.scheduledClaimed += claimed;
           if (this.#running === null) {
-            await this.#releaseAll(due.map((t) => t.userId));
+            await this.#releaseAll(fresh.map((t) => t.userId));
             return;
           }
-          const journaled = await this.#journaledAmong(due);
-          for (const token of due) {
+          const journaled = await this.#journaledAmong(fresh);
+          for (const token of fresh) {
             this.#queue.push({ token, claimedAt, journaled: journaled?.has(token.userId) ?? true });
           }
         }

@@ -274,9 +274,9 @@ export class RedisTokenStore implements TokenStore {
   }
 
   /** {@inheritDoc TokenStore.compareAndSwapMany} (one Lua script: atomic as a whole) */
-  compareAndSwapMany(requests: readonly CompareAndSwapRequest[]): Promise<(StoredToken | null)[]> {
+  async compareAndSwapMany(requests: readonly CompareAndSwapRequest[]): Promise<(StoredToken | null)[]> {
     assertDistinctSellers(requests);
-    if (requests.length === 0) return Promise.resolve([]);
+    if (requests.length === 0) return [];
     return this.#do('compare-and-swap', async (c) => {
       const now = Date.now();
       const keys = [this.#due, this.#journal];
