@@ -50,7 +50,15 @@ export {
   type SealingKey,
   type TokenSealingOptions,
 } from './sealing.ts';
-export type { JournalEntry, StoredToken, TokenData, TokenPage, TokenStatus, TokenStore } from './store.ts';
+export type {
+  CompareAndSwapRequest,
+  JournalEntry,
+  StoredToken,
+  TokenData,
+  TokenPage,
+  TokenStatus,
+  TokenStore,
+} from './store.ts';
 export { MemoryTokenStore } from './stores/memory.ts';
 export { PostgresTokenStore, type PostgresTokenStoreOptions } from './stores/postgres.ts';
 export { RedisTokenStore, type RedisTokenStoreOptions } from './stores/redis.ts';

@@ -17,6 +17,7 @@
  * @module
  */
 
+import { StoreBatcher } from './batcher.ts';
 import {
   ClientHaltedError,
   ConnectionError,
@@ -37,7 +38,7 @@ import { backoffDelay, clampDelay, MAX_TIMER_MS, sleep, TokenBucket } from './li
 import type { OAuth, OAuthResponse } from './oauth.ts';
 import { SealingTokenStore } from './sealed-store.ts';
 import { type SealedField, TokenSealer, type TokenSealingOptions } from './sealing.ts';
-import type { JournalEntry, StoredToken, TokenData, TokenStore } from './store.ts';
+import type { CompareAndSwapRequest, JournalEntry, StoredToken, TokenData, TokenStore } from './store.ts';
 import {
   bodyDigest,
   DEFAULT_WEBHOOK_TOLERANCE_SECONDS,
@@ -262,7 +263,24 @@ export interface RotateKeyOptions {
 /** Signals that the lease was lost while retrying; the refresh loop starts over. */
 class LeaseLost extends Error {}
 
-type Flow = { force: boolean; fromVersion?: number; scheduled: boolean };
+/** A token the scheduler claimed (leased) with `claimDue`, and when (local monotonic clock). */
+interface Claimed {
+  token: StoredToken;
+  claimedAt: number;
+  /** Whether the journal holds answers for it (then it takes the full path, which recovers them). */
+  journaled: boolean;
+}
+
+type Flow = {
+  force: boolean;
+  fromVersion?: number;
+  scheduled: boolean;
+  /** The claimed row, leased to this keeper: the first round may skip re-reading and re-leasing. */
+  claimed?: Claimed;
+};
+
+/** Whether this keeper still holds the seller's lease (the batched compare-and-swap releases it). */
+type LeaseState = { released: boolean };
 
 const isTransient = (e: unknown): boolean =>
   e instanceof RetryableHttpError ||
@@ -290,6 +308,7 @@ export class TokenKeeper {
   readonly #oauth: OAuth;
   readonly #store: SealingTokenStore;
   readonly #sealer: TokenSealer;
+  readonly #batcher: StoreBatcher;
   #clientId: string;
   #clientSecret: string;
   readonly #refreshBeforeMs: number | undefined;
@@ -336,7 +355,7 @@ export class TokenKeeper {
   readonly #sched: Required<Omit<SchedulerOptions, 'batchSize'>> & { batchSize: number };
   #running: AbortController | null = null;
   #timer: ReturnType<typeof setTimeout> | null = null;
-  #queue: StoredToken[] = [];
+  #queue: Claimed[] = [];
   #active = new Set<Promise<void>>();
   #bucket: TokenBucket;
   #ticking = false;
@@ -350,6 +369,7 @@ export class TokenKeeper {
     this.#store = new SealingTokenStore(options.store, this.#sealer, (userId, error) => {
       void this.#emit('error', { userId, error, during: 'scheduler' });
     });
+    this.#batcher = new StoreBatcher(this.#store);
     this.#clientId = options.clientId;
     this.#clientSecret = options.clientSecret;
     this.#refreshBeforeMs =
@@ -819,49 +839,81 @@ export class TokenKeeper {
 
   async #refreshFlow(userId: number, flow: Flow): Promise<StoredToken> {
     const started = this.#clock();
+    // A claimed row is leased to us: while the lease has at least half of its time left (the claim
+    // took it for leaseMs) and the journal had nothing for it, the first round skips the journal
+    // read and the lease renewal. It still reads the row: the claim may have read it before a
+    // rotation of ours committed (a claim also returns rows this keeper already holds), and a stale
+    // row would present a spent refresh token. Any other round reads, recovers and leases as usual.
+    let claimed =
+      flow.claimed !== undefined &&
+      !flow.claimed.journaled &&
+      performance.now() - flow.claimed.claimedAt < this.#leaseMs / 2
+        ? flow.claimed.token
+        : undefined;
     try {
       for (;;) {
         if (this.#halted !== null) throw new ClientHaltedError(this.#halted);
-        const rec = await this.#store.get(userId);
-        if (rec === null) throw new TokenNotFoundError(userId);
-        this.#throwIfReauth(rec);
-        if (!this.#needsWork(rec, flow)) {
-          if (flow.scheduled) this.#metrics.scheduledSkipped++;
-          return rec;
+        let held: StoredToken | undefined;
+        if (claimed !== undefined) {
+          const fresh = await this.#store.get(userId);
+          if (fresh !== null && fresh.version === claimed.version) held = fresh;
+          claimed = undefined;
         }
-        const recovered = await this.#recoverUser(rec);
-        if (recovered !== null) return recovered;
-        if (!(await this.#store.acquireLease(userId, this.ownerId, this.#leaseMs))) {
-          this.#metrics.leaseWaits++;
-          const other = await this.#waitForOther(userId, rec.version, started);
-          if (other !== null) {
-            this.#throwIfReauth(other);
-            this.#metrics.adopted++;
-            return other;
+        if (held === undefined) {
+          const rec = await this.#store.get(userId);
+          if (rec === null) throw new TokenNotFoundError(userId);
+          this.#throwIfReauth(rec);
+          if (!this.#needsWork(rec, flow)) {
+            if (flow.scheduled) this.#metrics.scheduledSkipped++;
+            if (flow.claimed !== undefined) await this.#release(userId);
+            return rec;
           }
-          continue;
+          const recovered = await this.#recoverUser(rec);
+          if (recovered !== null) {
+            if (flow.claimed !== undefined) await this.#release(userId);
+            return recovered;
+          }
+          if (!(await this.#store.acquireLease(userId, this.ownerId, this.#leaseMs))) {
+            this.#metrics.leaseWaits++;
+            const other = await this.#waitForOther(userId, rec.version, started);
+            if (other !== null) {
+              this.#throwIfReauth(other);
+              this.#metrics.adopted++;
+              return other;
+            }
+            continue;
+          }
         }
+        const lease: LeaseState = { released: false };
         try {
-          const cur = await this.#store.get(userId);
+          const cur = held ?? (await this.#store.get(userId));
           if (cur === null) throw new TokenNotFoundError(userId);
           this.#throwIfReauth(cur);
-          if (!this.#needsWork(cur, flow)) return cur;
-          const out = await this.#rotate(cur, flow);
+          if (!this.#needsWork(cur, flow)) {
+            if (held !== undefined && flow.scheduled) this.#metrics.scheduledSkipped++;
+            return cur;
+          }
+          const out = await this.#rotate(cur, flow, lease);
           if (flow.scheduled) this.#metrics.scheduledRefreshed++;
           return out;
         } catch (error) {
           if (error instanceof LeaseLost) continue;
           throw error;
         } finally {
-          await this.#store.releaseLease(userId, this.ownerId).catch((error: unknown) => {
-            void this.#emit('error', { userId, error, during: 'lease' });
-          });
+          if (!lease.released) await this.#release(userId);
         }
       }
     } catch (error) {
       this.#metrics.failures++;
       throw error;
     }
+  }
+
+  /** Releases this keeper's lease on the seller; a failure is reported, not thrown (it expires). */
+  async #release(userId: number): Promise<void> {
+    await this.#store.releaseLease(userId, this.ownerId).catch((error: unknown) => {
+      void this.#emit('error', { userId, error, during: 'lease' });
+    });
   }
 
   /** Polls until another process's refresh lands (returns it) or its lease is free (returns null). */
@@ -902,7 +954,7 @@ export class TokenKeeper {
     return recovered;
   }
 
-  async #rotate(rec: StoredToken, flow: Flow): Promise<StoredToken> {
+  async #rotate(rec: StoredToken, flow: Flow, lease: LeaseState): Promise<StoredToken> {
     const userId = rec.userId;
     let firstUnknownAt: number | undefined;
     let attempt = 0;
@@ -959,11 +1011,16 @@ export class TokenKeeper {
         if (!(await this.#store.acquireLease(userId, this.ownerId, this.#leaseMs))) throw new LeaseLost();
         continue;
       }
-      return this.#commit(rec, response, sentAt);
+      return this.#commit(rec, response, sentAt, lease);
     }
   }
 
-  async #commit(rec: StoredToken, response: OAuthResponse, sentAt: number): Promise<StoredToken> {
+  async #commit(
+    rec: StoredToken,
+    response: OAuthResponse,
+    sentAt: number,
+    lease: LeaseState,
+  ): Promise<StoredToken> {
     const userId = rec.userId;
     if (response.user_id !== userId) {
       throw new InvalidResponseError(
@@ -982,7 +1039,7 @@ export class TokenKeeper {
     };
     let journaled = true;
     try {
-      await this.#store.journalAppend(entry);
+      await this.#batcher.journalAppend(entry);
     } catch (error) {
       journaled = false;
       await this.#emit('error', { userId, error, during: 'journal' });
@@ -990,12 +1047,12 @@ export class TokenKeeper {
     let stored: StoredToken | null = null;
     for (let attempt = 1; ; attempt++) {
       try {
-        stored = await this.#store.compareAndSwap(
-          userId,
-          rec.version,
-          next,
-          journaled ? entry.id : undefined,
-        );
+        const request: CompareAndSwapRequest = { userId, expectedVersion: rec.version, next };
+        if (journaled) request.journalId = entry.id;
+        // With a batching store the swap also releases our lease: one write fewer per seller.
+        if (this.#batcher.batched) request.releaseLeaseOf = this.ownerId;
+        stored = await this.#batcher.compareAndSwap(request);
+        if (this.#batcher.batched) lease.released = true;
         break;
       } catch (error) {
         if (attempt >= this.#attempts) throw error;
@@ -1081,7 +1138,7 @@ export class TokenKeeper {
     this.#timer = null;
     const queued = this.#queue;
     this.#queue = [];
-    await Promise.allSettled(queued.map((t) => this.#store.releaseLease(t.userId, this.ownerId)));
+    await this.#releaseAll(queued.map((c) => c.token.userId));
     await Promise.allSettled([...this.#active]);
   }
 
@@ -1111,14 +1168,24 @@ export class TokenKeeper {
       if (this.#halted === null) {
         want = this.#sched.batchSize - this.#queue.length - this.#active.size;
         if (want > 0) {
-          const due = await this.#store.claimDue(this.ownerId, want, this.#leaseMs);
-          claimed = due.length;
+          // A claim also returns the sellers this keeper holds already (queued or refreshing; they
+          // are due and leased to it), earliest first: ask for that many more, and leave them out.
+          // They are being handled, and a second refresh would only waste a request.
+          const held = new Set(this.#queue.map((c) => c.token.userId));
+          for (const userId of this.#inflight.keys()) held.add(userId);
+          const due = await this.#store.claimDue(this.ownerId, want + held.size, this.#leaseMs);
+          const claimedAt = performance.now();
+          const fresh = due.filter((t) => !held.has(t.userId) && !this.#inflight.has(t.userId));
+          claimed = fresh.length;
           this.#metrics.scheduledClaimed += claimed;
           if (this.#running === null) {
-            await Promise.allSettled(due.map((t) => this.#store.releaseLease(t.userId, this.ownerId)));
+            await this.#releaseAll(fresh.map((t) => t.userId));
             return;
           }
-          this.#queue.push(...due);
+          const journaled = await this.#journaledAmong(fresh);
+          for (const token of fresh) {
+            this.#queue.push({ token, claimedAt, journaled: journaled?.has(token.userId) ?? true });
+          }
         }
       }
     } catch (error) {
@@ -1135,8 +1202,8 @@ export class TokenKeeper {
 
   #pump(): void {
     while (this.#running !== null && this.#active.size < this.#sched.concurrency && this.#queue.length > 0) {
-      const token = this.#queue.shift() as StoredToken;
-      const task: Promise<void> = this.#runScheduled(token).finally(() => {
+      const claimed = this.#queue.shift() as Claimed;
+      const task: Promise<void> = this.#runScheduled(claimed).finally(() => {
         this.#active.delete(task);
         this.#pump();
         if (this.#moreDue && this.#queue.length === 0 && this.#running !== null && !this.#ticking) {
@@ -1147,13 +1214,42 @@ export class TokenKeeper {
     }
   }
 
-  async #runScheduled(token: StoredToken): Promise<void> {
+  async #runScheduled(claimed: Claimed): Promise<void> {
+    const userId = claimed.token.userId;
     try {
-      await this.#singleFlight(token.userId, { force: false, scheduled: true });
+      await this.#singleFlight(userId, { force: false, scheduled: true, claimed });
     } catch (error) {
       if (!(error instanceof ReauthorizationRequiredError)) {
-        await this.#emit('error', { userId: token.userId, error, during: 'scheduler' });
+        await this.#emit('error', { userId, error, during: 'scheduler' });
       }
     }
+  }
+
+  /**
+   * Which of the claimed sellers have journal entries, in one read when the store can
+   * (`journalListMany`); `undefined` when it cannot or the read failed (then every claimed seller
+   * takes the full path, which reads its journal itself).
+   */
+  async #journaledAmong(due: StoredToken[]): Promise<Set<number> | undefined> {
+    if (due.length === 0 || this.#store.journalListMany === undefined) return undefined;
+    try {
+      const entries = await this.#store.journalListMany(due.map((t) => t.userId));
+      return new Set(entries.map((e) => e.userId));
+    } catch (error) {
+      await this.#emit('error', { error, during: 'journal' });
+      return undefined;
+    }
+  }
+
+  /** Releases this keeper's leases on the sellers (one call when the store can). */
+  async #releaseAll(userIds: number[]): Promise<void> {
+    if (userIds.length === 0) return;
+    if (this.#store.releaseLeases !== undefined) {
+      await this.#store.releaseLeases(this.ownerId, userIds).catch((error: unknown) => {
+        void this.#emit('error', { error, during: 'lease' });
+      });
+      return;
+    }
+    await Promise.allSettled(userIds.map((userId) => this.#store.releaseLease(userId, this.ownerId)));
   }
 }

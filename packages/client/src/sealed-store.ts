@@ -7,13 +7,32 @@
  */
 
 import type { TokenSealer } from './sealing.ts';
-import type { JournalEntry, StoredToken, TokenData, TokenPage, TokenStore } from './store.ts';
+import type {
+  CompareAndSwapRequest,
+  JournalEntry,
+  StoredToken,
+  TokenData,
+  TokenPage,
+  TokenStore,
+} from './store.ts';
 
 /** Seals {@link TokenData} on the way in and unseals {@link StoredToken}s on the way out. */
 export class SealingTokenStore implements TokenStore {
   readonly #inner: TokenStore;
   readonly #sealer: TokenSealer;
   readonly #onUnreadable: (userId: number, error: unknown) => void;
+  // The batched methods exist here exactly when the wrapped store has them, so the keeper's
+  // batching (which checks for them) behaves as it would on the bare store.
+  /** {@inheritDoc TokenStore.journalAppendMany} */
+  readonly journalAppendMany?: (entries: readonly JournalEntry[]) => Promise<void>;
+  /** {@inheritDoc TokenStore.compareAndSwapMany} */
+  readonly compareAndSwapMany?: (
+    requests: readonly CompareAndSwapRequest[],
+  ) => Promise<(StoredToken | null)[]>;
+  /** {@inheritDoc TokenStore.journalListMany} */
+  readonly journalListMany?: (userIds: readonly number[]) => Promise<JournalEntry[]>;
+  /** {@inheritDoc TokenStore.releaseLeases} */
+  readonly releaseLeases?: (owner: string, userIds: readonly number[]) => Promise<void>;
 
   /**
    * @param inner - the integrator's store
@@ -28,6 +47,40 @@ export class SealingTokenStore implements TokenStore {
     this.#inner = inner;
     this.#sealer = sealer;
     this.#onUnreadable = onUnreadable;
+    const appendMany = inner.journalAppendMany?.bind(inner);
+    if (appendMany !== undefined) {
+      this.journalAppendMany = async (entries) =>
+        appendMany(
+          await Promise.all(
+            entries.map(async (e) => ({ ...e, token: await this.#sealData(e.token, e.userId) })),
+          ),
+        );
+    }
+    const swapMany = inner.compareAndSwapMany?.bind(inner);
+    if (swapMany !== undefined) {
+      this.compareAndSwapMany = async (requests) => {
+        const sealed = await Promise.all(
+          requests.map(async (r) => ({ ...r, next: await this.#sealData(r.next, r.userId) })),
+        );
+        const stored = await swapMany(sealed);
+        return stored.map((t, i) => {
+          const next = (requests[i] as CompareAndSwapRequest).next;
+          return t === null ? null : { ...t, accessToken: next.accessToken, refreshToken: next.refreshToken };
+        });
+      };
+    }
+    const listMany = inner.journalListMany?.bind(inner);
+    if (listMany !== undefined) {
+      this.journalListMany = async (userIds) =>
+        Promise.all(
+          (await listMany(userIds)).map(async (e) => ({
+            ...e,
+            token: await this.#unsealData(e.token, e.userId),
+          })),
+        );
+    }
+    const releaseMany = inner.releaseLeases?.bind(inner);
+    if (releaseMany !== undefined) this.releaseLeases = releaseMany;
   }
 
   /** The wrapped store (raw, sealed strings). */

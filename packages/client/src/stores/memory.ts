@@ -6,6 +6,8 @@
  */
 
 import {
+  assertDistinctSellers,
+  type CompareAndSwapRequest,
   copyTokenData,
   type JournalEntry,
   type StoredToken,
@@ -165,6 +167,33 @@ export class MemoryTokenStore implements TokenStore {
     this.#tokens.delete(userId);
     this.#leases.delete(userId);
     for (const [id, e] of this.#journal) if (e.userId === userId) this.#journal.delete(id);
+  }
+
+  /** {@inheritDoc TokenStore.journalAppendMany} */
+  async journalAppendMany(entries: readonly JournalEntry[]): Promise<void> {
+    for (const e of entries) await this.journalAppend(e);
+  }
+
+  /** {@inheritDoc TokenStore.compareAndSwapMany} */
+  async compareAndSwapMany(requests: readonly CompareAndSwapRequest[]): Promise<(StoredToken | null)[]> {
+    assertDistinctSellers(requests);
+    const out: (StoredToken | null)[] = [];
+    for (const r of requests) {
+      out.push(await this.compareAndSwap(r.userId, r.expectedVersion, r.next, r.journalId));
+      if (r.releaseLeaseOf !== undefined) await this.releaseLease(r.userId, r.releaseLeaseOf);
+    }
+    return out;
+  }
+
+  /** {@inheritDoc TokenStore.journalListMany} */
+  async journalListMany(userIds: readonly number[]): Promise<JournalEntry[]> {
+    const wanted = new Set(userIds);
+    return [...this.#journal.values()].filter((e) => wanted.has(e.userId));
+  }
+
+  /** {@inheritDoc TokenStore.releaseLeases} */
+  async releaseLeases(owner: string, userIds: readonly number[]): Promise<void> {
+    for (const userId of userIds) await this.releaseLease(userId, owner);
   }
 
   /** {@inheritDoc TokenStore.now} */
