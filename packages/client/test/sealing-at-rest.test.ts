@@ -104,6 +104,23 @@ for (const kind of ['memory', 'sqlite', 'postgres', 'redis'] as StoreSpec['kind'
       }
     });
 
+    it('seals on the batched path too: concurrent refreshes group-committed by the store leave no plaintext', async () => {
+      const k = keeper(fx.store);
+      const ids = Array.from({ length: 8 }, (_, i) => 520 + i);
+      const secrets: string[] = [];
+      for (const id of ids) {
+        const answer = fake.issue(id);
+        secrets.push(answer.access_token as string, answer.refresh_token as string);
+        await k.save(id, answer as never);
+      }
+      const rotated = await Promise.all(ids.map((id) => k.refresh(id)));
+      for (const t of rotated) secrets.push(t.accessToken, t.refreshToken as string);
+      for (const [i, id] of ids.entries()) assert.equal(await k.getAccessToken(id), rotated[i]?.accessToken);
+      const raw = await rawDump(fx.spec, fx.store);
+      for (const secret of secrets) assert.equal(raw.includes(secret), false, `plaintext token in raw ${kind} data`);
+      for (const id of ids) await fx.store.delete(id);
+    });
+
     it('re-seals every row and journal entry under a new key in bounded pages, after which the old key can go', async () => {
       const k1 = keeper(fx.store);
       const ids = Array.from({ length: 11 }, (_, i) => 600 + i);
