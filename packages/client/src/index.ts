@@ -50,6 +50,14 @@ export {
   type SealingKey,
   type TokenSealingOptions,
 } from './sealing.ts';
+export {
+  type HistogramStats,
+  type KeeperPrometheusMetrics,
+  type KeeperStats,
+  type PrometheusOptions,
+  REFRESH_BUCKETS,
+  STORE_BUCKETS,
+} from './stats.ts';
 export type {
   CompareAndSwapRequest,
   JournalEntry,

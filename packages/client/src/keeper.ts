@@ -38,6 +38,14 @@ import { backoffDelay, clampDelay, MAX_TIMER_MS, sleep, TokenBucket } from './li
 import type { OAuth, OAuthResponse } from './oauth.ts';
 import { SealingTokenStore } from './sealed-store.ts';
 import { type SealedField, TokenSealer, type TokenSealingOptions } from './sealing.ts';
+import {
+  createPrometheusMetrics,
+  type KeeperPrometheusMetrics,
+  type KeeperStats,
+  type PrometheusOptions,
+  StatsRecorder,
+  timedStore,
+} from './stats.ts';
 import type { CompareAndSwapRequest, JournalEntry, StoredToken, TokenData, TokenStore } from './store.ts';
 import {
   bodyDigest,
@@ -331,6 +339,7 @@ export class TokenKeeper {
   };
   readonly #webhooks: WebhookOptions | undefined;
   readonly #replays = new ReplayGuard();
+  readonly #stats = new StatsRecorder();
   readonly #metrics: KeeperMetrics = {
     refreshRequests: 0,
     rotations: 0,
@@ -366,9 +375,13 @@ export class TokenKeeper {
     this.#oauth = options.oauth;
     this.#webhooks = options.webhooks;
     this.#sealer = new TokenSealer(options.sealing, options.clientId);
-    this.#store = new SealingTokenStore(options.store, this.#sealer, (userId, error) => {
-      void this.#emit('error', { userId, error, during: 'scheduler' });
-    });
+    this.#store = new SealingTokenStore(
+      timedStore(options.store, this.#stats),
+      this.#sealer,
+      (userId, error) => {
+        void this.#emit('error', { userId, error, during: 'scheduler' });
+      },
+    );
     this.#batcher = new StoreBatcher(this.#store);
     this.#clientId = options.clientId;
     this.#clientSecret = options.clientSecret;
@@ -432,6 +445,27 @@ export class TokenKeeper {
           await this.#emit('error', { error, during: 'hook', userId: (payload as RotatedEvent).userId });
       }
     }
+  }
+
+  /**
+   * The observability numbers, for those who do not use Prometheus: refreshes due, refreshed,
+   * failed, re-authorizations, and latency histograms of refresh requests and store calls.
+   */
+  stats(): KeeperStats {
+    return this.#stats.snapshot();
+  }
+
+  /**
+   * Registers this keeper's metrics with prom-client (an optional peer dependency, imported only
+   * now): `<prefix>refresh_due_total`, `refreshed_total`, `refresh_failed_total`,
+   * `reauthorization_required_total`, `refresh_duration_seconds`,
+   * `store_operation_duration_seconds{operation}` and `refreshes_in_flight`. Counters start at the
+   * totals so far, histograms from now: call it once, at startup.
+   *
+   * @throws {StoreError} prom-client is not installed (the message says how to install it)
+   */
+  prometheus(options: PrometheusOptions = {}): Promise<KeeperPrometheusMetrics> {
+    return createPrometheusMetrics(this.#stats, () => this.#metrics.inFlight, options);
   }
 
   /** A snapshot of the counters. */
@@ -735,6 +769,7 @@ export class TokenKeeper {
       const reason = 'application.deauthorized: the seller revoked the application (webhook)';
       if (await raw.markReauthorizationRequired(n.userId, row.version, reason)) {
         this.#metrics.reauthorizationRequired++;
+        this.#stats.inc('reauthorizationRequired');
         const err = new ReauthorizationRequiredError(n.userId, reason, undefined, this.#clock());
         await this.#emit('reauthorization_required', { userId: n.userId, reason, error: err });
         return 'marked';
@@ -905,6 +940,7 @@ export class TokenKeeper {
       }
     } catch (error) {
       this.#metrics.failures++;
+      if (!(error instanceof ReauthorizationRequiredError)) this.#stats.inc('failed');
       throw error;
     }
   }
@@ -958,6 +994,7 @@ export class TokenKeeper {
     const userId = rec.userId;
     let firstUnknownAt: number | undefined;
     let attempt = 0;
+    this.#stats.inc('due');
     for (;;) {
       attempt++;
       if (flow.scheduled && this.#running !== null) await this.#bucket.take();
@@ -965,13 +1002,18 @@ export class TokenKeeper {
       let response: OAuthResponse;
       try {
         this.#metrics.refreshRequests++;
-        response = await this.#oauth.refresh({
-          body: {
-            client_id: this.#clientId,
-            client_secret: this.#clientSecret,
-            refresh_token: rec.refreshToken ?? '',
-          },
-        });
+        const requestStarted = performance.now();
+        try {
+          response = await this.#oauth.refresh({
+            body: {
+              client_id: this.#clientId,
+              client_secret: this.#clientSecret,
+              refresh_token: rec.refreshToken ?? '',
+            },
+          });
+        } finally {
+          this.#stats.refresh((performance.now() - requestStarted) / 1000);
+        }
       } catch (error) {
         if (error instanceof InvalidGrantError || error instanceof UnauthorizedClientError) {
           return this.#onGrantRejected(rec, error);
@@ -1071,6 +1113,7 @@ export class TokenKeeper {
       return cur;
     }
     this.#metrics.rotations++;
+    this.#stats.inc('refreshed');
     await this.#emit('rotated', { userId, token: stored, source: 'refresh' });
     return stored;
   }
@@ -1101,6 +1144,7 @@ export class TokenKeeper {
       }
     }
     this.#metrics.reauthorizationRequired++;
+    this.#stats.inc('reauthorizationRequired');
     const err = new ReauthorizationRequiredError(userId, `${error.error}: ${reason}`, error, this.#clock());
     await this.#emit('reauthorization_required', { userId, reason: err.reason, error: err });
     throw err;

@@ -117,7 +117,8 @@ for (const kind of ['memory', 'sqlite', 'postgres', 'redis'] as StoreSpec['kind'
       for (const t of rotated) secrets.push(t.accessToken, t.refreshToken as string);
       for (const [i, id] of ids.entries()) assert.equal(await k.getAccessToken(id), rotated[i]?.accessToken);
       const raw = await rawDump(fx.spec, fx.store);
-      for (const secret of secrets) assert.equal(raw.includes(secret), false, `plaintext token in raw ${kind} data`);
+      for (const secret of secrets)
+        assert.equal(raw.includes(secret), false, `plaintext token in raw ${kind} data`);
       for (const id of ids) await fx.store.delete(id);
     });
 
