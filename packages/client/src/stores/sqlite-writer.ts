@@ -98,7 +98,8 @@ export class SqliteWriterThread {
         else pending.reject(new WriterError(reply.error?.message ?? 'unknown error', reply.error?.code));
       }
       // An idle writer must not keep the integrator's process alive.
-      if (this.#pending.size === 0) worker.unref();
+      // (Not while closing: close() waits for the thread's exit, which must keep the process up.)
+      if (this.#pending.size === 0 && !this.#closed) worker.unref();
     });
     const stopped = (reason: string) => {
       if (this.#worker !== worker) return;
