@@ -54,7 +54,11 @@ export {
   type HistogramStats,
   type KeeperPrometheusMetrics,
   type KeeperStats,
+  type PromCounterLike,
   type PrometheusOptions,
+  type PromGaugeLike,
+  type PromHistogramLike,
+  type PromRegistryLike,
   REFRESH_BUCKETS,
   STORE_BUCKETS,
 } from './stats.ts';

@@ -161,10 +161,39 @@ export function timedStore(store: TokenStore, recorder: StatsRecorder): TokenSto
   });
 }
 
+// The public types below are structural, not prom-client's own: the published declarations must
+// type-check for integrators who never install the optional prom-client.
+
+/** A prom-client `Registry` (structurally). */
+export interface PromRegistryLike {
+  /** Registers a metric. */
+  registerMetric(metric: never): void;
+  /** The exposition text. */
+  metrics(): Promise<string>;
+}
+
+/** A prom-client `Counter` (structurally). */
+export interface PromCounterLike {
+  /** Adds to the counter. */
+  inc(value?: number): void;
+}
+
+/** A prom-client `Histogram` (structurally). */
+export interface PromHistogramLike {
+  /** Records an observation. */
+  observe(...args: never[]): void;
+}
+
+/** A prom-client `Gauge` (structurally). */
+export interface PromGaugeLike {
+  /** Sets the value. */
+  set(...args: never[]): void;
+}
+
 /** Options of `keeper.prometheus()`. */
 export interface PrometheusOptions {
-  /** Where to register. Default: prom-client's global `register`. */
-  registry?: PromClient.Registry;
+  /** Where to register (a prom-client `Registry`). Default: prom-client's global `register`. */
+  registry?: PromRegistryLike;
   /** Prefix of every metric name. Default `renova_keeper_`. Give each keeper in one registry its own. */
   prefix?: string;
 }
@@ -172,21 +201,21 @@ export interface PrometheusOptions {
 /** The prom-client metrics of one keeper. */
 export interface KeeperPrometheusMetrics {
   /** The registry they are in. */
-  registry: PromClient.Registry;
+  registry: PromRegistryLike;
   /** `<prefix>refresh_due_total`. */
-  due: PromClient.Counter;
+  due: PromCounterLike;
   /** `<prefix>refreshed_total`. */
-  refreshed: PromClient.Counter;
+  refreshed: PromCounterLike;
   /** `<prefix>refresh_failed_total`. */
-  failed: PromClient.Counter;
+  failed: PromCounterLike;
   /** `<prefix>reauthorization_required_total`. */
-  reauthorizationRequired: PromClient.Counter;
+  reauthorizationRequired: PromCounterLike;
   /** `<prefix>refresh_duration_seconds`. */
-  refreshDuration: PromClient.Histogram;
+  refreshDuration: PromHistogramLike;
   /** `<prefix>store_operation_duration_seconds{operation}`. */
-  storeDuration: PromClient.Histogram<'operation'>;
+  storeDuration: PromHistogramLike;
   /** `<prefix>refreshes_in_flight`. */
-  inFlight: PromClient.Gauge;
+  inFlight: PromGaugeLike;
 }
 
 /**
@@ -207,7 +236,7 @@ export async function createPrometheusMetrics(
   // prom-client is CommonJS: its namespace arrives as `default` or, with named-export detection, flat.
   const prom = ((loaded as unknown as { default?: typeof PromClient }).default ??
     loaded) as typeof PromClient;
-  const registry = options.registry ?? prom.register;
+  const registry = (options.registry as PromClient.Registry | undefined) ?? prom.register;
   const p = options.prefix ?? 'renova_keeper_';
   if (!/^[a-zA-Z_:][a-zA-Z0-9_:]*$/.test(p)) {
     throw new TypeError(
@@ -216,6 +245,19 @@ export async function createPrometheusMetrics(
   }
   const registers = [registry];
   const counter = (name: string, help: string) => new prom.Counter({ name: `${p}${name}`, help, registers });
+  const refreshDuration = new prom.Histogram({
+    name: `${p}refresh_duration_seconds`,
+    help: 'Duration of each refresh request to the token endpoint.',
+    buckets: REFRESH_BUCKETS,
+    registers,
+  });
+  const storeDuration = new prom.Histogram({
+    name: `${p}store_operation_duration_seconds`,
+    help: 'Duration of each token store call, by method (sealing excluded).',
+    labelNames: ['operation'] as const,
+    buckets: STORE_BUCKETS,
+    registers,
+  });
   const metrics: KeeperPrometheusMetrics = {
     registry,
     due: counter(
@@ -228,19 +270,8 @@ export async function createPrometheusMetrics(
       'reauthorization_required_total',
       'Sellers marked as needing re-authorization (refused grant or deauthorization webhook).',
     ),
-    refreshDuration: new prom.Histogram({
-      name: `${p}refresh_duration_seconds`,
-      help: 'Duration of each refresh request to the token endpoint.',
-      buckets: REFRESH_BUCKETS,
-      registers,
-    }),
-    storeDuration: new prom.Histogram({
-      name: `${p}store_operation_duration_seconds`,
-      help: 'Duration of each token store call, by method (sealing excluded).',
-      labelNames: ['operation'] as const,
-      buckets: STORE_BUCKETS,
-      registers,
-    }),
+    refreshDuration,
+    storeDuration,
     inFlight: new prom.Gauge({
       name: `${p}refreshes_in_flight`,
       help: 'Refreshes in flight in this process.',
@@ -260,8 +291,8 @@ export async function createPrometheusMetrics(
   for (const [name, c] of Object.entries(byName)) c.inc(now[name as Counter]);
   recorder.addSink({
     inc: (name) => byName[name].inc(),
-    refresh: (seconds) => metrics.refreshDuration.observe(seconds),
-    store: (operation, seconds) => metrics.storeDuration.observe({ operation }, seconds),
+    refresh: (seconds) => refreshDuration.observe(seconds),
+    store: (operation, seconds) => storeDuration.observe({ operation }, seconds),
   });
   return metrics;
 }
