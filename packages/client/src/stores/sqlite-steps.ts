@@ -39,11 +39,31 @@ export function createSchema(db: BetterSqlite3.Database, p: string): void {
   `);
 }
 
-/** Prepared statements of one connection. */
-export type Statements = ReturnType<typeof prepareStatements>;
+type Statement<P extends unknown[] = unknown[], R = unknown> = BetterSqlite3.Statement<P, R>;
+
+/** Prepared statements of one connection (spelled out: declaration files must name them). */
+export interface Statements {
+  get: Statement<[number], TokenRow>;
+  put: Statement;
+  cas: Statement;
+  mark: Statement;
+  lease: Statement;
+  release: Statement;
+  claim: Statement<[string, number, string, number], TokenRow>;
+  jAppend: Statement;
+  jListAll: Statement<[], JournalRow>;
+  jListUser: Statement<[number], JournalRow>;
+  jListUsers: Statement<[string], JournalRow>;
+  jDelete: Statement;
+  jDeleteUser: Statement;
+  del: Statement;
+  scan: Statement<[number, number], TokenRow>;
+  rewrite: Statement<[string, string | null, number, number]>;
+  now: Statement<[], { now: number }>;
+}
 
 /** Prepares every statement of the store on `db`. */
-export function prepareStatements(db: BetterSqlite3.Database, p: string) {
+export function prepareStatements(db: BetterSqlite3.Database, p: string): Statements {
   const t = `${p}tokens`;
   const j = `${p}journal`;
   return {
