@@ -169,6 +169,42 @@ for (const kind of ['memory', 'sqlite', 'postgres', 'redis'] as StoreSpec['kind'
   });
 }
 
+describe('rotateKey while the keeper keeps writing', () => {
+  for (const kind of ['sqlite', 'postgres'] as StoreSpec['kind'][]) {
+    it(`retries a row whose version moved between the scan and the rewrite (${kind}), and never loses the newer token`, async () => {
+      const fx = await createStore(kind);
+      try {
+        const k1 = keeper(fx.store);
+        await k1.save(801, fake.issue(801) as never);
+        await k1.save(802, fake.issue(802) as never);
+        let interfered = false;
+        let newer: StoredToken | undefined;
+        const racing = wrapStore(fx.store, {
+          rewriteTokens: async (userId, version, a, r) => {
+            if (userId === 801 && !interfered) {
+              interfered = true;
+              // A refresh by an old-ring process lands first: k1 seals it with the old key.
+              newer = await k1.refresh(801);
+            }
+            return fx.store.rewriteTokens(userId, version, a, r);
+          },
+        });
+        const k2 = keeper(racing, { sealing: { keys: [K2, K1], currentKeyId: 'k2' } });
+        const result = await k2.rotateKey({ batchSize: 1 });
+        assert.equal(interfered, true);
+        assert.equal(result.resealed, 2);
+        const row = (await fx.store.get(801)) as StoredToken;
+        assert.match(row.accessToken, /^rnv1:k2:/);
+        assert.equal(row.version, newer?.version, 'the rewrite did not bump the version');
+        const onlyK2 = keeper(fx.store, { sealing: { keys: [K2] } });
+        assert.equal(await onlyK2.getAccessToken(801), newer?.accessToken, 'the newer token survived');
+      } finally {
+        await fx.cleanup();
+      }
+    });
+  }
+});
+
 describe('sealing failures are clear errors, never a refresh and never a re-authorization', () => {
   it('a wrong key with the right id: unseal_failed, no request sent, the row stays active', async () => {
     const store = new MemoryTokenStore();
