@@ -6,7 +6,7 @@
  *   BENCH_STORES=sqlite BENCH_SELLERS=4000 BENCH_RUNS=5 npm run bench --workspace @renova/client
  *
  * Environment: BENCH_SELLERS (2000), BENCH_STORES (memory,sqlite,postgres,redis), BENCH_RUNS (3),
- * BENCH_CONCURRENCY (64), BENCH_PATHS (old,new).
+ * BENCH_CONCURRENCY (64), BENCH_PATHS (old,new; for SQLite also `thread` and `batch`, one lever each).
  *
  * For each store, each run refreshes every seller once with the scheduler (concurrency 64, the rate
  * limit out of the way) twice, back to back, so that a noisy machine hits both alike:
@@ -14,7 +14,9 @@
  *   release, and the reads, one call each per seller) and, for SQLite, writes on the event loop's
  *   thread (`writerThread: false`);
  * - `new`: the default path: batched claims, group-committed journal and compare-and-swap (which
- *   also releases the lease), and for SQLite the writer thread.
+ *   also releases the lease), and for SQLite the writer thread;
+ * - SQLite only, one lever at a time: `thread` (the writer thread and its group commit, but the
+ *   single-seller calls) and `batch` (the keeper's batched calls, written on the event loop's thread).
  * Reported per path: sellers/s, the keeper process's CPU per seller (every thread, the writer
  * thread included), the event loop's delay (`perf_hooks.monitorEventLoopDelay`, p50/p99/max) during
  * the run, and the Renova server's CPU per refresh (from /proc), as medians of the runs, with the
@@ -34,7 +36,7 @@ const STORES = (process.env.BENCH_STORES ?? 'memory,sqlite,postgres,redis').spli
 const RUNS = Math.max(1, Number(process.env.BENCH_RUNS ?? 3));
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 64);
 const PATHS = (process.env.BENCH_PATHS ?? 'old,new').split(',') as Path[];
-type Path = 'old' | 'new';
+type Path = 'old' | 'thread' | 'batch' | 'new';
 
 const log = (s: string) => process.stdout.write(`${s}\n`);
 const TICK_MS = 1000 / 100; // USER_HZ: /proc/<pid>/stat counts CPU time in 1/100 s
@@ -134,14 +136,12 @@ try {
     const fx = await createStore(kind);
     let inline: SqliteTokenStore | undefined;
     let store: TokenStore = fx.store;
-    if (path === 'old') {
-      if (kind === 'sqlite') {
-        inline = new SqliteTokenStore({ path: (fx.spec as { path: string }).path, writerThread: false });
-        store = inline;
-      }
-      // Only the single-seller methods: the keeper then takes the pre-batching path.
-      store = wrapStore(store, {});
+    if (kind === 'sqlite' && (path === 'old' || path === 'batch')) {
+      inline = new SqliteTokenStore({ path: (fx.spec as { path: string }).path, writerThread: false });
+      store = inline;
     }
+    // Only the single-seller methods: the keeper then takes the pre-batching path.
+    if (path === 'old' || path === 'thread') store = wrapStore(store, {});
     try {
       await Promise.all(answers.map((a) => store.put(dueToken(a))));
       const keeper = new TokenKeeper({
@@ -207,7 +207,7 @@ try {
     `server CPU ${r.serverCpuMsPerRefresh.toFixed(2)} ms/refresh, ${r.requests} requests, ${r.errors} errors`;
 
   for (const kind of STORES) {
-    const results: Record<Path, Run[]> = { old: [], new: [] };
+    const results: Record<Path, Run[]> = { old: [], thread: [], batch: [], new: [] };
     for (let i = 1; i <= RUNS; i++) {
       for (const path of PATHS) {
         const r = await run(kind, path);
@@ -236,12 +236,15 @@ try {
       if (m !== undefined) log(`${kind.padEnd(8)} ${path} (median of ${RUNS}): ${describe(m)}`);
     }
     const o = med('old');
-    const n = med('new');
-    if (o !== undefined && n !== undefined) {
-      // Same-run ratios: each new run's figure over the old run just before it.
-      const ratios = results.new.map((r, i) => r.sellersPerSecond / (results.old[i] as Run).sellersPerSecond);
+    for (const path of PATHS) {
+      const n = med(path);
+      if (path === 'old' || o === undefined || n === undefined) continue;
+      // Same-run ratios: each run's figure over the old run of the same round.
+      const ratios = results[path].map(
+        (r, i) => r.sellersPerSecond / (results.old[i] as Run).sellersPerSecond,
+      );
       log(
-        `${kind.padEnd(8)} new/old: ×${median(ratios).toFixed(2)} sellers/s (median of same-run ratios), ` +
+        `${kind.padEnd(8)} ${path}/old: ×${median(ratios).toFixed(2)} sellers/s (median of same-run ratios), ` +
           `event-loop p99 ${o.eld.p99.toFixed(1)} → ${n.eld.p99.toFixed(1)} ms, ` +
           `client CPU ${o.clientCpuMsPerSeller.toFixed(2)} → ${n.clientCpuMsPerSeller.toFixed(2)} ms/seller`,
       );
