@@ -359,6 +359,41 @@ console.log(JSON.stringify({ tokens, refreshed, own, me: me.status }));
     /^APP_USR-/.test(answers.own.access_token) && !answers.own.refresh_token,
   );
   check('the refreshed access token works', answers.me === 200);
+
+  step('TokenKeeper on SqliteTokenStore (writer thread from dist/) with the installed client');
+  writeFileSync(
+    join(serverProject, 'keeper.mjs'),
+    `
+import { OAuth, SqliteTokenStore, TokenKeeper } from '@renova/client';
+const [url, clientId, clientSecret, answer] = process.argv.slice(2);
+const tokens = JSON.parse(answer);
+const store = new SqliteTokenStore({ path: 'keeper.db' });
+const keeper = new TokenKeeper({ oauth: new OAuth({ baseUrl: url, timeout: 10_000 }), clientId, clientSecret, store });
+await keeper.save(tokens.user_id, tokens);
+const rotated = await keeper.refresh(tokens.user_id);
+// A second connection on the calling thread: the writer thread's COMMIT is on disk.
+const check = new SqliteTokenStore({ path: 'keeper.db', writerThread: false });
+const stored = await check.get(tokens.user_id);
+await check.close();
+console.log(JSON.stringify({ old: tokens.refresh_token, rotated: rotated.refreshToken, stored: stored?.refreshToken, version: stored?.version }));
+// No close() of the keeper's store on purpose: an idle writer thread must not keep the process alive.
+`,
+  );
+  const kept = JSON.parse(
+    execFileSync(
+      process.execPath,
+      ['keeper.mjs', url, app.client_id, app.client_secret, JSON.stringify(answers.refreshed)],
+      { cwd: serverProject, encoding: 'utf8', timeout: 30_000, stdio: ['ignore', 'pipe', 'inherit'] },
+    ),
+  );
+  check(
+    'the installed keeper rotates through the SQLite writer thread and the rotation is on disk',
+    /^TG-/.test(kept.rotated) &&
+      kept.rotated !== kept.old &&
+      kept.stored === kept.rotated &&
+      kept.version === 2,
+    JSON.stringify(kept),
+  );
   const stopped = new Promise((done) => server.once('exit', (code) => done(code)));
   server.kill('SIGTERM');
   check('renova serve exits 0 on SIGTERM', (await stopped) === 0, output);

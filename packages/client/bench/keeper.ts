@@ -1,40 +1,95 @@
 /**
- * How many sellers per second the TokenKeeper refreshes against a local Renova, and what limits it.
+ * How many sellers per second the TokenKeeper's background scheduler refreshes against a local
+ * Renova, what it costs in CPU on both sides, and how long it stalls the integrator's event loop.
  *
- *   npm run bench --workspace @renova/client            # defaults
- *   BENCH_SELLERS=4000 BENCH_STORE=postgres npm run bench --workspace @renova/client
+ *   npm run bench --workspace @renova/client                       # every store, 3 runs each
+ *   BENCH_STORES=sqlite BENCH_SELLERS=4000 BENCH_RUNS=5 npm run bench --workspace @renova/client
  *
- * Three measurements over the same kind of work:
- * 1. server ceiling: raw `OAuth.refresh` calls, N in flight, no store;
- * 2. store ceiling: journal append + compare-and-swap per seller, no HTTP;
- * 3. keeper: the background scheduler refreshing every due seller (lease, journal, CAS, hooks),
- *    with the rate limit set out of the way, at several concurrency caps.
- * The keeper's figure is compared with the two ceilings to say what limits it.
+ * Environment: BENCH_SELLERS (2000), BENCH_STORES (memory,sqlite,postgres,redis), BENCH_RUNS (3),
+ * BENCH_CONCURRENCY (64), BENCH_PATHS (old,new; for SQLite also `thread` and `batch`, one lever each).
+ *
+ * For each store, each run refreshes every seller once with the scheduler (concurrency 64, the rate
+ * limit out of the way) twice, back to back, so that a noisy machine hits both alike:
+ * - `old`: the path before batching: the store's single-seller methods only (lease, journal, CAS,
+ *   release, and the reads, one call each per seller) and, for SQLite, writes on the event loop's
+ *   thread (`writerThread: false`);
+ * - `new`: the default path: batched claims, group-committed journal and compare-and-swap (which
+ *   also releases the lease), and for SQLite the writer thread;
+ * - SQLite only, one lever at a time: `thread` (the writer thread and its group commit, but the
+ *   single-seller calls) and `batch` (the keeper's batched calls, written on the event loop's thread).
+ * Reported per path: sellers/s, the keeper process's CPU per seller (every thread, the writer
+ * thread included), the event loop's delay (`perf_hooks.monitorEventLoopDelay`, p50/p99/max) during
+ * the run, and the Renova server's CPU per refresh (from /proc), as medians of the runs, with the
+ * new/old ratio of the same runs. A first line gives the server alone: raw `OAuth.refresh` calls.
  */
 
-import { cpus } from 'node:os';
-import { type FetchLike, OAuth, TokenKeeper, type TokenStore } from '../src/index.ts';
+import { readFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { OAuth, SqliteTokenStore, TokenKeeper, type TokenStore } from '../src/index.ts';
 import { authorize, createApplication, createUser, startServer } from '../test/helpers/server.ts';
 import { createStore, type StoreSpec } from '../test/helpers/stores.ts';
 import { dueToken, wrapStore } from '../test/helpers/tokens.ts';
 
 const N = Number(process.env.BENCH_SELLERS ?? 2000);
-const KIND = (process.env.BENCH_STORE ?? 'sqlite') as StoreSpec['kind'];
-const CONCURRENCY = (process.env.BENCH_CONCURRENCY ?? '8,32,64').split(',').map(Number);
+const STORES = (process.env.BENCH_STORES ?? 'memory,sqlite,postgres,redis').split(',') as StoreSpec['kind'][];
+const RUNS = Math.max(1, Number(process.env.BENCH_RUNS ?? 3));
+const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 64);
+const PATHS = (process.env.BENCH_PATHS ?? 'old,new').split(',') as Path[];
+type Path = 'old' | 'thread' | 'batch' | 'new';
+
+const log = (s: string) => process.stdout.write(`${s}\n`);
+const TICK_MS = 1000 / 100; // USER_HZ: /proc/<pid>/stat counts CPU time in 1/100 s
+
+/** CPU time (user + system) of a process, in ms, from /proc. */
+function processCpuMs(pid: number | undefined): number {
+  if (pid === undefined) return Number.NaN;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * TICK_MS;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+const ownCpuMs = () => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+};
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 === 1 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
+};
+
+interface Run {
+  sellersPerSecond: number;
+  clientCpuMsPerSeller: number;
+  serverCpuMsPerRefresh: number;
+  eld: { p50: number; p99: number; max: number };
+  errors: number;
+  requests: number;
+}
 
 const server = await startServer({ LOG_LEVEL: 'error' });
-const log = (s: string) => process.stdout.write(`${s}\n`);
 try {
   log(
-    `Renova keeper benchmark: ${N} sellers, ${KIND} store, ${cpus().length} cores, Node ${process.version}`,
+    `Renova keeper benchmark: ${N} sellers, concurrency ${CONCURRENCY}, ${RUNS} runs per store, ` +
+      `${cpus().length} cores (${cpus()[0]?.model ?? 'unknown CPU'}), Node ${process.version}, ` +
+      `load average ${loadavg()
+        .map((l) => l.toFixed(1))
+        .join(' ')}`,
   );
   const app = await createApplication(server);
   const oauth = new OAuth({ baseUrl: server.baseUrl });
   const creds = { client_id: app.clientId, client_secret: app.clientSecret };
 
-  /** N fresh sellers with their token answers. */
-  async function onboard(): Promise<Record<string, unknown>[]> {
-    const out: Record<string, unknown>[] = [];
+  /** The sellers' current tokens (each run spends them and stores the next ones). */
+  const answers: Record<string, unknown>[] = [];
+  {
+    const t0 = performance.now();
     let next = 0;
     await Promise.all(
       Array.from({ length: 32 }, async () => {
@@ -42,7 +97,7 @@ try {
           next++;
           const uid = await createUser(server);
           const { code, redirect_uri } = await authorize(server, app.clientId, uid);
-          out.push(
+          answers.push(
             (await oauth.create({ body: { ...creds, code, redirect_uri } })) as unknown as Record<
               string,
               unknown
@@ -51,21 +106,16 @@ try {
         }
       }),
     );
-    return out;
+    log(`onboarded ${N} sellers in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   }
 
-  const t0 = performance.now();
-  const answers = await onboard();
-  log(
-    `onboarded ${N} sellers in ${((performance.now() - t0) / 1000).toFixed(1)} s (admin API + code exchange)`,
-  );
-
-  // 1. Server ceiling: each seller's refresh, 32 in flight.
+  // The server alone: each seller's refresh, CONCURRENCY in flight, no store.
   {
     let next = 0;
+    const cpu0 = processCpuMs(server.pid);
     const start = performance.now();
     await Promise.all(
-      Array.from({ length: 32 }, async () => {
+      Array.from({ length: CONCURRENCY }, async () => {
         while (next < answers.length) {
           const a = answers[next++] as Record<string, unknown>;
           const r = await oauth.refresh({ body: { ...creds, refresh_token: a.refresh_token as string } });
@@ -75,109 +125,131 @@ try {
       }),
     );
     const s = (performance.now() - start) / 1000;
-    log(`server ceiling: ${(N / s).toFixed(0)} refreshes/s (raw OAuth.refresh, 32 in flight, no store)`);
-  }
-
-  // 2. Store ceiling: journal + CAS per seller, 32 in flight.
-  {
-    const fx = await createStore(KIND);
-    const versions = await Promise.all(answers.map((a) => fx.store.put(dueToken(a)).then((t) => t.version)));
-    let next = 0;
-    const start = performance.now();
-    await Promise.all(
-      Array.from({ length: 32 }, async () => {
-        while (next < answers.length) {
-          const i = next++;
-          const t = dueToken(answers[i] as Record<string, unknown>);
-          const id = globalThis.crypto.randomUUID();
-          await fx.store.journalAppend({
-            id,
-            userId: t.userId,
-            fromVersion: versions[i] as number,
-            token: t,
-            receivedAt: 0,
-          });
-          await fx.store.compareAndSwap(t.userId, versions[i] as number, t, id);
-        }
-      }),
-    );
-    const s = (performance.now() - start) / 1000;
     log(
-      `store ceiling: ${(N / s).toFixed(0)} saves/s (${KIND}: journal append + compare-and-swap, 32 in flight)`,
+      `server alone: ${(N / s).toFixed(0)} refreshes/s (raw OAuth.refresh, ${CONCURRENCY} in flight), ` +
+        `server CPU ${((processCpuMs(server.pid) - cpu0) / N).toFixed(2)} ms/refresh`,
     );
-    await fx.cleanup();
   }
 
-  // 3. Keeper: the scheduler over N due sellers.
-  for (const concurrency of CONCURRENCY) {
-    const fx = await createStore(KIND);
-    await Promise.all(answers.map((a) => fx.store.put(dueToken(a))));
-    let httpMs = 0;
-    let storeMs = 0;
-    const timed =
-      <A extends unknown[], R>(fn: (...a: A) => Promise<R>) =>
-      async (...a: A): Promise<R> => {
-        const s = performance.now();
-        try {
-          return await fn(...a);
-        } finally {
-          storeMs += performance.now() - s;
-        }
+  /** One scheduler run over every seller on a fresh store of `kind`, by `path`. */
+  async function run(kind: StoreSpec['kind'], path: Path): Promise<Run> {
+    const fx = await createStore(kind);
+    let inline: SqliteTokenStore | undefined;
+    let store: TokenStore = fx.store;
+    if (kind === 'sqlite' && (path === 'old' || path === 'batch')) {
+      inline = new SqliteTokenStore({ path: (fx.spec as { path: string }).path, writerThread: false });
+      store = inline;
+    }
+    // Only the single-seller methods: the keeper then takes the pre-batching path.
+    if (path === 'old' || path === 'thread') store = wrapStore(store, {});
+    try {
+      await Promise.all(answers.map((a) => store.put(dueToken(a))));
+      const keeper = new TokenKeeper({
+        oauth: new OAuth({ baseUrl: server.baseUrl }),
+        clientId: app.clientId,
+        clientSecret: app.clientSecret,
+        store,
+        scheduler: {
+          intervalMs: 100,
+          concurrency: CONCURRENCY,
+          ratePerSecond: 1_000_000,
+          burst: CONCURRENCY,
+        },
+      });
+      let rotated = 0;
+      const done = new Promise<void>((r) =>
+        keeper.on('rotated', () => {
+          if (++rotated === N) r();
+        }),
+      );
+      let errors = 0;
+      keeper.on('error', () => {
+        errors++;
+      });
+      const eld = monitorEventLoopDelay({ resolution: 1 });
+      const serverCpu0 = processCpuMs(server.pid);
+      const cpu0 = ownCpuMs();
+      const start = performance.now();
+      eld.enable();
+      keeper.start();
+      await done;
+      const wall = performance.now() - start;
+      eld.disable();
+      const cpu = ownCpuMs() - cpu0;
+      const serverCpu = processCpuMs(server.pid) - serverCpu0;
+      await keeper.stop();
+      // Carry the rotated tokens over to the next run.
+      await Promise.all(
+        answers.map(async (a) => {
+          const t = await store.get(a.user_id as number);
+          a.refresh_token = t?.refreshToken;
+          a.access_token = t?.accessToken;
+        }),
+      );
+      const m = keeper.metrics();
+      return {
+        sellersPerSecond: N / (wall / 1000),
+        clientCpuMsPerSeller: cpu / N,
+        serverCpuMsPerRefresh: serverCpu / Math.max(1, m.refreshRequests),
+        eld: { p50: eld.percentile(50) / 1e6, p99: eld.percentile(99) / 1e6, max: eld.max / 1e6 },
+        errors,
+        requests: m.refreshRequests,
       };
-    const b = fx.store;
-    const store: TokenStore = wrapStore(b, {
-      get: timed(b.get.bind(b)),
-      compareAndSwap: timed(b.compareAndSwap.bind(b)),
-      acquireLease: timed(b.acquireLease.bind(b)),
-      releaseLease: timed(b.releaseLease.bind(b)),
-      journalAppend: timed(b.journalAppend.bind(b)),
-      journalList: timed(b.journalList.bind(b)),
-      claimDue: timed(b.claimDue.bind(b)),
-    });
-    const fetchImpl: FetchLike = async (url, init) => {
-      const s = performance.now();
-      try {
-        const r = await fetch(url, init);
-        await r.clone().arrayBuffer();
-        return r;
-      } finally {
-        httpMs += performance.now() - s;
-      }
-    };
-    const keeper = new TokenKeeper({
-      oauth: new OAuth({ baseUrl: server.baseUrl, fetch: fetchImpl }),
-      clientId: app.clientId,
-      clientSecret: app.clientSecret,
-      store,
-      scheduler: { intervalMs: 100, concurrency, ratePerSecond: 1_000_000, burst: concurrency },
-    });
-    let rotated = 0;
-    const done = new Promise<void>((r) =>
-      keeper.on('rotated', () => {
-        if (++rotated === N) r();
-      }),
-    );
-    const errors: unknown[] = [];
-    keeper.on('error', (e) => void errors.push(e.error));
-    const start = performance.now();
-    keeper.start();
-    await done;
-    const wall = performance.now() - start;
-    await keeper.stop();
-    const m = keeper.metrics();
-    const perSeller = (x: number) => (x / N).toFixed(2);
-    log(
-      `keeper, concurrency ${String(concurrency).padStart(2)}: ${(N / (wall / 1000)).toFixed(0)} sellers/s ` +
-        `(${m.refreshRequests} requests, ${m.rotations} rotations, ${errors.length} errors; per seller: ` +
-        `${perSeller(httpMs)} ms in HTTP, ${perSeller(storeMs)} ms in the store, summed over ${concurrency} in flight)`,
-    );
-    await fx.cleanup();
+    } finally {
+      await inline?.close();
+      await fx.cleanup();
+    }
   }
-  log(
-    'what limits it: each seller costs one HTTP refresh plus four durable store writes (lease, journal append, ' +
-      'compare-and-swap, lease release) and three reads; compare the keeper figure with the server and store ' +
-      'ceilings above (client, server and store share the same cores here)',
-  );
+
+  const describe = (r: Run) =>
+    `${r.sellersPerSecond.toFixed(0).padStart(5)} sellers/s, client CPU ${r.clientCpuMsPerSeller.toFixed(2)} ms/seller, ` +
+    `event-loop delay p50/p99/max ${r.eld.p50.toFixed(1)}/${r.eld.p99.toFixed(1)}/${r.eld.max.toFixed(1)} ms, ` +
+    `server CPU ${r.serverCpuMsPerRefresh.toFixed(2)} ms/refresh, ${r.requests} requests, ${r.errors} errors`;
+
+  for (const kind of STORES) {
+    const results: Record<Path, Run[]> = { old: [], thread: [], batch: [], new: [] };
+    for (let i = 1; i <= RUNS; i++) {
+      for (const path of PATHS) {
+        const r = await run(kind, path);
+        results[path].push(r);
+        log(`  ${kind} ${path} run ${i}: ${describe(r)}`);
+      }
+    }
+    const med = (path: Path): Run | undefined => {
+      const rs = results[path];
+      if (rs.length === 0) return undefined;
+      return {
+        sellersPerSecond: median(rs.map((r) => r.sellersPerSecond)),
+        clientCpuMsPerSeller: median(rs.map((r) => r.clientCpuMsPerSeller)),
+        serverCpuMsPerRefresh: median(rs.map((r) => r.serverCpuMsPerRefresh)),
+        eld: {
+          p50: median(rs.map((r) => r.eld.p50)),
+          p99: median(rs.map((r) => r.eld.p99)),
+          max: median(rs.map((r) => r.eld.max)),
+        },
+        errors: rs.reduce((a, r) => a + r.errors, 0),
+        requests: median(rs.map((r) => r.requests)),
+      };
+    };
+    for (const path of PATHS) {
+      const m = med(path);
+      if (m !== undefined) log(`${kind.padEnd(8)} ${path} (median of ${RUNS}): ${describe(m)}`);
+    }
+    const o = med('old');
+    for (const path of PATHS) {
+      const n = med(path);
+      if (path === 'old' || o === undefined || n === undefined) continue;
+      // Same-run ratios: each run's figure over the old run of the same round.
+      const ratios = results[path].map(
+        (r, i) => r.sellersPerSecond / (results.old[i] as Run).sellersPerSecond,
+      );
+      log(
+        `${kind.padEnd(8)} ${path}/old: ×${median(ratios).toFixed(2)} sellers/s (median of same-run ratios), ` +
+          `event-loop p99 ${o.eld.p99.toFixed(1)} → ${n.eld.p99.toFixed(1)} ms, ` +
+          `client CPU ${o.clientCpuMsPerSeller.toFixed(2)} → ${n.clientCpuMsPerSeller.toFixed(2)} ms/seller`,
+      );
+    }
+  }
 } finally {
   await server.stop();
 }

@@ -323,3 +323,36 @@ export function errorFromResponse(status: number, body: unknown, headers?: Heade
   if (code === undefined) return new InvalidResponseError('invalid_response', message, options);
   return new OAuthError(code, message, options);
 }
+
+/**
+ * A stored token could not be sealed or unsealed (docs/client-guide.md, "Sealing tokens at rest").
+ * Never retried and never turned into a re-authorization: the seller's grant is fine, the keeper's
+ * key ring is not. `.error` says which case:
+ * - `unknown_sealing_key`: the row was sealed with a key id that is not in the key ring (`.keyId`);
+ * - `unseal_failed`: the key with that id does not open the row (wrong key material, or a row
+ *   altered or copied from another seller or application);
+ * - `sealing_key_missing`: the row is sealed but the keeper was given no keys;
+ * - `unsealed_token`: the row holds a plaintext token while sealing is on (set `acceptUnsealed`
+ *   and run `rotateKey()` to seal old rows);
+ * - `kms_error`: the KMS callback failed or returned something unusable.
+ */
+export class TokenSealingError extends OAuthError {
+  /** The seller whose row failed, when known. */
+  readonly userId: number | undefined;
+  /** The key id the row names, when known. */
+  readonly keyId: string | undefined;
+  /**
+   * @param error - one of the codes above
+   * @param message - what is wrong and how to fix it
+   * @param details - seller, key id and the underlying error
+   */
+  constructor(
+    error: string,
+    message: string,
+    details: { userId?: number | undefined; keyId?: string | undefined; cause?: unknown } = {},
+  ) {
+    super(error, message, { cause: details.cause });
+    this.userId = details.userId;
+    this.keyId = details.keyId;
+  }
+}

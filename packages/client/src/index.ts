@@ -14,12 +14,18 @@ export {
   type KeeperEvents,
   type KeeperListener,
   type KeeperMetrics,
+  type KeyRotationResult,
+  type NotificationEvent,
+  type NotificationRequest,
+  type NotificationResult,
   type ReauthorizationRequiredEvent,
   type RetryOptions,
   type RotatedEvent,
+  type RotateKeyOptions,
   type SchedulerOptions,
   TokenKeeper,
   type TokenKeeperOptions,
+  type WebhookOptions,
 } from './keeper.ts';
 export { backoffDelay, MAX_TIMER_MS, TokenBucket } from './limiter.ts';
 export {
@@ -37,8 +43,46 @@ export {
   type RequestOptions,
 } from './oauth.ts';
 export { computeCodeChallenge, createPkcePair, type PkcePair } from './pkce.ts';
-export type { JournalEntry, StoredToken, TokenData, TokenStatus, TokenStore } from './store.ts';
+export {
+  DATA_KEY_MAX_USES,
+  type KmsSealingKey,
+  type LocalSealingKey,
+  type SealingKey,
+  type TokenSealingOptions,
+} from './sealing.ts';
+export {
+  type HistogramStats,
+  type KeeperPrometheusMetrics,
+  type KeeperStats,
+  type PromCounterLike,
+  type PrometheusOptions,
+  type PromGaugeLike,
+  type PromHistogramLike,
+  type PromRegistryLike,
+  REFRESH_BUCKETS,
+  STORE_BUCKETS,
+} from './stats.ts';
+export type {
+  CompareAndSwapRequest,
+  JournalEntry,
+  StoredToken,
+  TokenData,
+  TokenPage,
+  TokenStatus,
+  TokenStore,
+} from './store.ts';
 export { MemoryTokenStore } from './stores/memory.ts';
 export { PostgresTokenStore, type PostgresTokenStoreOptions } from './stores/postgres.ts';
 export { RedisTokenStore, type RedisTokenStoreOptions } from './stores/redis.ts';
 export { SqliteTokenStore, type SqliteTokenStoreOptions } from './stores/sqlite.ts';
+export {
+  DEFAULT_WEBHOOK_TOLERANCE_SECONDS,
+  MAX_WEBHOOK_BODY_BYTES,
+  type MpConnectNotification,
+  parseMpConnectBody,
+  type VerifyWebhookSignatureOptions,
+  verifyWebhookSignature,
+  type WebhookHeaders,
+  type WebhookVerification,
+  webhookManifest,
+} from './webhooks.ts';

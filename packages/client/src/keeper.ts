@@ -17,6 +17,7 @@
  * @module
  */
 
+import { StoreBatcher } from './batcher.ts';
 import {
   ClientHaltedError,
   ConnectionError,
@@ -35,7 +36,26 @@ import {
 } from './errors.ts';
 import { backoffDelay, clampDelay, MAX_TIMER_MS, sleep, TokenBucket } from './limiter.ts';
 import type { OAuth, OAuthResponse } from './oauth.ts';
-import type { JournalEntry, StoredToken, TokenData, TokenStore } from './store.ts';
+import { SealingTokenStore } from './sealed-store.ts';
+import { type SealedField, TokenSealer, type TokenSealingOptions } from './sealing.ts';
+import {
+  createPrometheusMetrics,
+  type KeeperPrometheusMetrics,
+  type KeeperStats,
+  type PrometheusOptions,
+  StatsRecorder,
+  timedStore,
+} from './stats.ts';
+import type { CompareAndSwapRequest, JournalEntry, StoredToken, TokenData, TokenStore } from './store.ts';
+import {
+  bodyDigest,
+  DEFAULT_WEBHOOK_TOLERANCE_SECONDS,
+  type MpConnectNotification,
+  parseMpConnectBody,
+  ReplayGuard,
+  verifyWebhookSignature,
+  type WebhookHeaders,
+} from './webhooks.ts';
 
 /** Retry policy for transient refresh failures. */
 export interface RetryOptions {
@@ -71,6 +91,14 @@ export interface TokenKeeperOptions {
   clientSecret: string;
   /** Where tokens, leases and the journal live. */
   store: TokenStore;
+  /**
+   * Seal tokens at rest (AES-256-GCM envelopes under a key ring; docs/client-guide.md). Strongly
+   * recommended: without it the store holds every seller's tokens in plaintext. On whenever keys
+   * are given.
+   */
+  sealing?: TokenSealingOptions;
+  /** Settings of {@link TokenKeeper.handleNotification}. */
+  webhooks?: WebhookOptions;
   /** Refresh when less than this many seconds are left. Default: when less than 20 % of the lifetime is left. */
   refreshBeforeSeconds?: number;
   /** Spread refreshes earlier by up to this fraction of the lifetime, at random. Default 0.05. */
@@ -93,6 +121,44 @@ export interface TokenKeeperOptions {
   clock?: () => number;
   /** Random source in [0, 1) (tests). Default `Math.random`. */
   random?: () => number;
+}
+
+/** Settings of {@link TokenKeeper.handleNotification}. */
+export interface WebhookOptions {
+  /** The application's webhook secret (`webhook_secret`); during a rotation, the new and the old. */
+  secret: string | readonly string[];
+  /** Clock-skew tolerance of the signature's `ts`, in seconds. Default 300. */
+  toleranceSeconds?: number;
+}
+
+/** The request {@link TokenKeeper.handleNotification} checks: framework-neutral. */
+export interface NotificationRequest {
+  /** The request headers. */
+  headers: WebhookHeaders;
+  /** The raw body, exactly as received (a string or the bytes). */
+  body: string | Uint8Array;
+  /** The request URL or path with its query (`req.url`); its `data.id` is the one that was signed. */
+  url?: string;
+}
+
+/** What {@link TokenKeeper.handleNotification} did; answer the request with `status` and `body` as JSON. */
+export interface NotificationResult {
+  /** 200 handled (or a duplicate); 400 not a notification; 401 not signed by Renova; 503 store unavailable, retry. */
+  status: 200 | 400 | 401 | 503;
+  /** The JSON to answer with (`{error, message, status, cause}` on failure). */
+  body: Record<string, unknown>;
+  /** The checked notification, when the signature was valid. */
+  notification?: MpConnectNotification;
+  /** For `application.deauthorized`: what happened to the stored token. */
+  outcome?: 'marked' | 'already_marked' | 'not_stored' | 'newer_authorization' | 'reported' | 'duplicate';
+}
+
+/** Payload of the `notification` event. */
+export interface NotificationEvent {
+  /** The checked notification. */
+  notification: MpConnectNotification;
+  /** What the keeper did about it. */
+  outcome: NonNullable<NotificationResult['outcome']>;
 }
 
 /** Payload of the `rotated` event. */
@@ -121,7 +187,7 @@ export interface KeeperErrorEvent {
   userId?: number;
   /** What went wrong. */
   error: unknown;
-  /** Where: `refresh`, `scheduler`, `hook`, `lease`, `journal`. */
+  /** Where: `refresh`, `scheduler`, `hook`, `lease`, `journal`, `save`, `notification`. */
   during: string;
 }
 
@@ -133,6 +199,8 @@ export interface KeeperEvents {
   reauthorization_required: ReauthorizationRequiredEvent;
   /** Something failed; the keeper carries on. */
   error: KeeperErrorEvent;
+  /** A signed mp-connect notification arrived (`application.authorized` / `.deauthorized`). */
+  notification: NotificationEvent;
 }
 
 /** A listener of a {@link KeeperEvents} event. May be async; `rotated` listeners are awaited. */
@@ -176,10 +244,51 @@ export interface KeeperMetrics {
   queued: number;
 }
 
+/** What {@link TokenKeeper.rotateKey} did. */
+export interface KeyRotationResult {
+  /** The key id every row is now sealed with. */
+  keyId: string;
+  /** Token rows looked at. */
+  scanned: number;
+  /** Rows re-sealed under the current key. */
+  resealed: number;
+  /** Rows that already were. */
+  alreadyCurrent: number;
+  /** Journal entries re-sealed. */
+  journalResealed: number;
+  /** Pages read from the store. */
+  pages: number;
+}
+
+/** Options of {@link TokenKeeper.rotateKey}. */
+export interface RotateKeyOptions {
+  /** Rows per page (one store read and at most that many rewrites at a time). Default 100. */
+  batchSize?: number;
+  /** Stops between pages (the rows already re-sealed stay re-sealed; run again to finish). */
+  signal?: AbortSignal;
+}
+
 /** Signals that the lease was lost while retrying; the refresh loop starts over. */
 class LeaseLost extends Error {}
 
-type Flow = { force: boolean; fromVersion?: number; scheduled: boolean };
+/** A token the scheduler claimed (leased) with `claimDue`, and when (local monotonic clock). */
+interface Claimed {
+  token: StoredToken;
+  claimedAt: number;
+  /** Whether the journal holds answers for it (then it takes the full path, which recovers them). */
+  journaled: boolean;
+}
+
+type Flow = {
+  force: boolean;
+  fromVersion?: number;
+  scheduled: boolean;
+  /** The claimed row, leased to this keeper: the first round may skip re-reading and re-leasing. */
+  claimed?: Claimed;
+};
+
+/** Whether this keeper still holds the seller's lease (the batched compare-and-swap releases it). */
+type LeaseState = { released: boolean };
 
 const isTransient = (e: unknown): boolean =>
   e instanceof RetryableHttpError ||
@@ -205,7 +314,9 @@ export class TokenKeeper {
   /** The lease owner id of this keeper. */
   readonly ownerId: string;
   readonly #oauth: OAuth;
-  readonly #store: TokenStore;
+  readonly #store: SealingTokenStore;
+  readonly #sealer: TokenSealer;
+  readonly #batcher: StoreBatcher;
   #clientId: string;
   #clientSecret: string;
   readonly #refreshBeforeMs: number | undefined;
@@ -224,7 +335,11 @@ export class TokenKeeper {
     rotated: new Set(),
     reauthorization_required: new Set(),
     error: new Set(),
+    notification: new Set(),
   };
+  readonly #webhooks: WebhookOptions | undefined;
+  readonly #replays = new ReplayGuard();
+  readonly #stats = new StatsRecorder();
   readonly #metrics: KeeperMetrics = {
     refreshRequests: 0,
     rotations: 0,
@@ -249,7 +364,7 @@ export class TokenKeeper {
   readonly #sched: Required<Omit<SchedulerOptions, 'batchSize'>> & { batchSize: number };
   #running: AbortController | null = null;
   #timer: ReturnType<typeof setTimeout> | null = null;
-  #queue: StoredToken[] = [];
+  #queue: Claimed[] = [];
   #active = new Set<Promise<void>>();
   #bucket: TokenBucket;
   #ticking = false;
@@ -258,7 +373,16 @@ export class TokenKeeper {
   /** @param options - see {@link TokenKeeperOptions} */
   constructor(options: TokenKeeperOptions) {
     this.#oauth = options.oauth;
-    this.#store = options.store;
+    this.#webhooks = options.webhooks;
+    this.#sealer = new TokenSealer(options.sealing, options.clientId);
+    this.#store = new SealingTokenStore(
+      timedStore(options.store, this.#stats),
+      this.#sealer,
+      (userId, error) => {
+        void this.#emit('error', { userId, error, during: 'scheduler' });
+      },
+    );
+    this.#batcher = new StoreBatcher(this.#store);
     this.#clientId = options.clientId;
     this.#clientSecret = options.clientSecret;
     this.#refreshBeforeMs =
@@ -321,6 +445,27 @@ export class TokenKeeper {
           await this.#emit('error', { error, during: 'hook', userId: (payload as RotatedEvent).userId });
       }
     }
+  }
+
+  /**
+   * The observability numbers, for those who do not use Prometheus: refreshes due, refreshed,
+   * failed, re-authorizations, and latency histograms of refresh requests and store calls.
+   */
+  stats(): KeeperStats {
+    return this.#stats.snapshot();
+  }
+
+  /**
+   * Registers this keeper's metrics with prom-client (an optional peer dependency, imported only
+   * now): `<prefix>refresh_due_total`, `refreshed_total`, `refresh_failed_total`,
+   * `reauthorization_required_total`, `refresh_duration_seconds`,
+   * `store_operation_duration_seconds{operation}` and `refreshes_in_flight`. Counters start at the
+   * totals so far, histograms from now: call it once, at startup.
+   *
+   * @throws {StoreError} prom-client is not installed (the message says how to install it)
+   */
+  prometheus(options: PrometheusOptions = {}): Promise<KeeperPrometheusMetrics> {
+    return createPrometheusMetrics(this.#stats, () => this.#metrics.inFlight, options);
   }
 
   /** A snapshot of the counters. */
@@ -420,6 +565,221 @@ export class TokenKeeper {
   }
 
   /**
+   * Re-seals every stored row (and journal entry) that is not sealed with the current key: after a
+   * new key became `sealing.currentKeyId`, or to seal plaintext rows once `sealing.acceptUnsealed`
+   * is set. Walks the store in pages of `batchSize`; each row is rewritten on its version without
+   * bumping it, so refreshes running meanwhile are neither blocked nor disturbed (a row they
+   * rewrite is sealed with the current key anyway). Idempotent: run it again after an interruption.
+   * When it returns, the old key can leave the ring.
+   *
+   * @throws {@link TokenSealingError} a row that does not open (unknown key id, wrong key): fix the ring and run again
+   */
+  async rotateKey(options: RotateKeyOptions = {}): Promise<KeyRotationResult> {
+    const keyId = this.#sealer.currentKeyId;
+    if (keyId === undefined) {
+      throw new TypeError(
+        'rotateKey() needs a key ring: pass sealing: { keys, currentKeyId } to the TokenKeeper',
+      );
+    }
+    const batchSize = Math.max(1, Math.floor(options.batchSize ?? 100));
+    const raw = this.#store.inner;
+    const isCurrent = (value: string | null): boolean => {
+      if (value === null) return true;
+      const state = this.#sealer.inspect(value);
+      return state.sealed && state.keyId === keyId;
+    };
+    const open = (userId: number, field: SealedField, value: string | null) =>
+      this.#sealer.unsealNullable(userId, field, value);
+    const result: KeyRotationResult = {
+      keyId,
+      scanned: 0,
+      resealed: 0,
+      alreadyCurrent: 0,
+      journalResealed: 0,
+      pages: 0,
+    };
+    let cursor: string | null = null;
+    do {
+      options.signal?.throwIfAborted();
+      const page = await raw.scanTokens(cursor, batchSize);
+      result.pages++;
+      for (let row of page.tokens) {
+        result.scanned++;
+        if (isCurrent(row.accessToken) && isCurrent(row.refreshToken)) {
+          result.alreadyCurrent++;
+          continue;
+        }
+        // A concurrent write moves the version on (and seals with the current key): re-read, retry.
+        for (let attempt = 1; ; attempt++) {
+          const accessToken = (await open(row.userId, 'access', row.accessToken)) as string;
+          const refreshToken = await open(row.userId, 'refresh', row.refreshToken);
+          if (await this.#store.rewriteTokens(row.userId, row.version, accessToken, refreshToken)) {
+            result.resealed++;
+            break;
+          }
+          const again = await raw.get(row.userId);
+          if (again === null || (isCurrent(again.accessToken) && isCurrent(again.refreshToken))) {
+            result.alreadyCurrent++;
+            break;
+          }
+          if (attempt >= 5) {
+            throw new StoreError(
+              `rotateKey: seller ${row.userId} kept changing during 5 attempts; run rotateKey() again`,
+            );
+          }
+          row = again;
+        }
+      }
+      cursor = page.cursor;
+    } while (cursor !== null);
+    for (const entry of await raw.journalList()) {
+      if (isCurrent(entry.token.accessToken) && isCurrent(entry.token.refreshToken)) continue;
+      const token = {
+        ...entry.token,
+        accessToken: (await open(entry.userId, 'access', entry.token.accessToken)) as string,
+        refreshToken: await open(entry.userId, 'refresh', entry.token.refreshToken),
+      };
+      // Re-appending under the same id replaces the entry; if a swap consumed it meanwhile, the
+      // copy has an old fromVersion and the next recovery drops it.
+      await this.#store.journalAppend({ ...entry, token });
+      result.journalResealed++;
+    }
+    return result;
+  }
+
+  /**
+   * Handles a webhook request from Renova: checks the signature (`x-signature`, CONTRACT.md §4.6)
+   * with `webhooks.secret`, the body, that it is for this application, and that the request id was
+   * not seen with another body; then, for `application.deauthorized`, marks the seller
+   * `reauthorization_required` at once (no refresh is wasted to find out; `getAccessToken` throws
+   * {@link ReauthorizationRequiredError} and `reauthorization_required` is emitted), and for
+   * `application.authorized` reports it. Either way a `notification` event is emitted.
+   * Framework-neutral: pass the headers, the raw body and the URL; answer with the result's
+   * `status` and `body` (a non-2xx makes Renova retry). Never throws for what the request carries.
+   *
+   * A deauthorization older than the stored token's last write is not applied (`newer_authorization`):
+   * the seller authorized again after revoking and the deliveries arrived out of order.
+   *
+   * @throws {TypeError} when the keeper was built without `webhooks.secret`
+   */
+  async handleNotification(request: NotificationRequest): Promise<NotificationResult> {
+    const config = this.#webhooks;
+    if (config === undefined) {
+      throw new TypeError('handleNotification needs webhooks: { secret } in the TokenKeeper options');
+    }
+    const reject = (status: 400 | 401 | 503, error: string, message: string): NotificationResult => ({
+      status,
+      body: { error, error_description: message, message, status, cause: [] },
+    });
+    if (typeof request?.body !== 'string' && !(request?.body instanceof Uint8Array)) {
+      throw new TypeError(
+        'handleNotification needs the raw body (a string or a Buffer), not a parsed object',
+      );
+    }
+    const parsed = parseMpConnectBody(request.body);
+    if (typeof parsed === 'string')
+      return reject(400, 'invalid_request', `not a Renova notification: ${parsed}`);
+    // Mercado Pago signs data.id as the query string carries it; the body must agree with it.
+    let dataId = parsed.dataId;
+    if (request.url !== undefined) {
+      let query: URLSearchParams;
+      try {
+        query = new URL(request.url, 'http://receiver.invalid').searchParams;
+      } catch {
+        return reject(400, 'invalid_request', 'the request URL is malformed');
+      }
+      const ids = query.getAll('data.id');
+      if (ids.length > 1)
+        return reject(400, 'invalid_request', 'data.id appears more than once in the query');
+      if (ids.length === 1) {
+        if (ids[0] !== parsed.dataId) {
+          return reject(400, 'invalid_request', 'data.id of the query does not match data.id of the body');
+        }
+        dataId = ids[0] as string;
+      }
+    }
+    const tolerance = config.toleranceSeconds ?? DEFAULT_WEBHOOK_TOLERANCE_SECONDS;
+    const now = this.#clock();
+    const verdict = await verifyWebhookSignature({
+      secret: config.secret,
+      headers: request.headers,
+      dataId,
+      toleranceSeconds: tolerance,
+      now,
+    });
+    if (!verdict.valid) return reject(401, 'invalid_signature', `webhook refused: ${verdict.reason}`);
+    if (parsed.applicationId !== this.#clientId) {
+      return reject(
+        400,
+        'invalid_request',
+        `the notification is for application ${parsed.applicationId}, this keeper serves ${this.#clientId}`,
+      );
+    }
+    // The signature covers data.id, the request id and ts, not the body: remember each request id
+    // for as long as its signature is fresh, so a captured request cannot come back with another
+    // action while it would still verify.
+    const replay = this.#replays.check(
+      verdict.requestId,
+      await bodyDigest(request.body),
+      now,
+      2 * tolerance * 1000 + 1000,
+    );
+    if (replay === 'tampered') {
+      return reject(
+        401,
+        'invalid_signature',
+        'webhook refused: this x-request-id was already used with another body',
+      );
+    }
+    const notification = parsed;
+    let outcome: NonNullable<NotificationResult['outcome']>;
+    if (replay === 'duplicate') {
+      outcome = 'duplicate';
+    } else if (notification.action === 'application.authorized') {
+      outcome = 'reported';
+    } else {
+      try {
+        outcome = await this.#applyDeauthorization(notification);
+      } catch (error) {
+        await this.#emit('error', { userId: notification.userId, error, during: 'notification' });
+        // Let Renova deliver it again (its outbox retries until a 2xx), from a fresh request id.
+        return reject(503, 'temporarily_unavailable', 'the token store is unavailable; deliver again later');
+      }
+    }
+    await this.#emit('notification', { notification, outcome });
+    return {
+      status: 200,
+      body: { received: true, action: notification.action, outcome },
+      notification,
+      outcome,
+    };
+  }
+
+  async #applyDeauthorization(
+    n: MpConnectNotification,
+  ): Promise<'marked' | 'already_marked' | 'not_stored' | 'newer_authorization'> {
+    // The raw store: marking needs the version, not the tokens, so a row this keeper cannot unseal
+    // is still marked.
+    const raw = this.#store.inner;
+    for (let attempt = 1; ; attempt++) {
+      const row = await raw.get(n.userId);
+      if (row === null) return 'not_stored';
+      if (row.status === 'reauthorization_required') return 'already_marked';
+      if (row.updatedAt > n.dateCreated) return 'newer_authorization';
+      const reason = 'application.deauthorized: the seller revoked the application (webhook)';
+      if (await raw.markReauthorizationRequired(n.userId, row.version, reason)) {
+        this.#metrics.reauthorizationRequired++;
+        this.#stats.inc('reauthorizationRequired');
+        const err = new ReauthorizationRequiredError(n.userId, reason, undefined, this.#clock());
+        await this.#emit('reauthorization_required', { userId: n.userId, reason, error: err });
+        return 'marked';
+      }
+      if (attempt >= 5)
+        throw new StoreError(`seller ${n.userId} kept changing while applying a deauthorization`);
+    }
+  }
+
+  /**
    * Replaces the application credentials (after a secret rotation) and lifts an `invalid_client` halt.
    */
   setClientCredentials(clientId: string, clientSecret: string): void {
@@ -514,49 +874,82 @@ export class TokenKeeper {
 
   async #refreshFlow(userId: number, flow: Flow): Promise<StoredToken> {
     const started = this.#clock();
+    // A claimed row is leased to us: while the lease has at least half of its time left (the claim
+    // took it for leaseMs) and the journal had nothing for it, the first round skips the journal
+    // read and the lease renewal. It still reads the row: the claim may have read it before a
+    // rotation of ours committed (a claim also returns rows this keeper already holds), and a stale
+    // row would present a spent refresh token. Any other round reads, recovers and leases as usual.
+    let claimed =
+      flow.claimed !== undefined &&
+      !flow.claimed.journaled &&
+      performance.now() - flow.claimed.claimedAt < this.#leaseMs / 2
+        ? flow.claimed.token
+        : undefined;
     try {
       for (;;) {
         if (this.#halted !== null) throw new ClientHaltedError(this.#halted);
-        const rec = await this.#store.get(userId);
-        if (rec === null) throw new TokenNotFoundError(userId);
-        this.#throwIfReauth(rec);
-        if (!this.#needsWork(rec, flow)) {
-          if (flow.scheduled) this.#metrics.scheduledSkipped++;
-          return rec;
+        let held: StoredToken | undefined;
+        if (claimed !== undefined) {
+          const fresh = await this.#store.get(userId);
+          if (fresh !== null && fresh.version === claimed.version) held = fresh;
+          claimed = undefined;
         }
-        const recovered = await this.#recoverUser(rec);
-        if (recovered !== null) return recovered;
-        if (!(await this.#store.acquireLease(userId, this.ownerId, this.#leaseMs))) {
-          this.#metrics.leaseWaits++;
-          const other = await this.#waitForOther(userId, rec.version, started);
-          if (other !== null) {
-            this.#throwIfReauth(other);
-            this.#metrics.adopted++;
-            return other;
+        if (held === undefined) {
+          const rec = await this.#store.get(userId);
+          if (rec === null) throw new TokenNotFoundError(userId);
+          this.#throwIfReauth(rec);
+          if (!this.#needsWork(rec, flow)) {
+            if (flow.scheduled) this.#metrics.scheduledSkipped++;
+            if (flow.claimed !== undefined) await this.#release(userId);
+            return rec;
           }
-          continue;
+          const recovered = await this.#recoverUser(rec);
+          if (recovered !== null) {
+            if (flow.claimed !== undefined) await this.#release(userId);
+            return recovered;
+          }
+          if (!(await this.#store.acquireLease(userId, this.ownerId, this.#leaseMs))) {
+            this.#metrics.leaseWaits++;
+            const other = await this.#waitForOther(userId, rec.version, started);
+            if (other !== null) {
+              this.#throwIfReauth(other);
+              this.#metrics.adopted++;
+              return other;
+            }
+            continue;
+          }
         }
+        const lease: LeaseState = { released: false };
         try {
-          const cur = await this.#store.get(userId);
+          const cur = held ?? (await this.#store.get(userId));
           if (cur === null) throw new TokenNotFoundError(userId);
           this.#throwIfReauth(cur);
-          if (!this.#needsWork(cur, flow)) return cur;
-          const out = await this.#rotate(cur, flow);
+          if (!this.#needsWork(cur, flow)) {
+            if (held !== undefined && flow.scheduled) this.#metrics.scheduledSkipped++;
+            return cur;
+          }
+          const out = await this.#rotate(cur, flow, lease);
           if (flow.scheduled) this.#metrics.scheduledRefreshed++;
           return out;
         } catch (error) {
           if (error instanceof LeaseLost) continue;
           throw error;
         } finally {
-          await this.#store.releaseLease(userId, this.ownerId).catch((error: unknown) => {
-            void this.#emit('error', { userId, error, during: 'lease' });
-          });
+          if (!lease.released) await this.#release(userId);
         }
       }
     } catch (error) {
       this.#metrics.failures++;
+      if (!(error instanceof ReauthorizationRequiredError)) this.#stats.inc('failed');
       throw error;
     }
+  }
+
+  /** Releases this keeper's lease on the seller; a failure is reported, not thrown (it expires). */
+  async #release(userId: number): Promise<void> {
+    await this.#store.releaseLease(userId, this.ownerId).catch((error: unknown) => {
+      void this.#emit('error', { userId, error, during: 'lease' });
+    });
   }
 
   /** Polls until another process's refresh lands (returns it) or its lease is free (returns null). */
@@ -597,10 +990,11 @@ export class TokenKeeper {
     return recovered;
   }
 
-  async #rotate(rec: StoredToken, flow: Flow): Promise<StoredToken> {
+  async #rotate(rec: StoredToken, flow: Flow, lease: LeaseState): Promise<StoredToken> {
     const userId = rec.userId;
     let firstUnknownAt: number | undefined;
     let attempt = 0;
+    this.#stats.inc('due');
     for (;;) {
       attempt++;
       if (flow.scheduled && this.#running !== null) await this.#bucket.take();
@@ -608,13 +1002,18 @@ export class TokenKeeper {
       let response: OAuthResponse;
       try {
         this.#metrics.refreshRequests++;
-        response = await this.#oauth.refresh({
-          body: {
-            client_id: this.#clientId,
-            client_secret: this.#clientSecret,
-            refresh_token: rec.refreshToken ?? '',
-          },
-        });
+        const requestStarted = performance.now();
+        try {
+          response = await this.#oauth.refresh({
+            body: {
+              client_id: this.#clientId,
+              client_secret: this.#clientSecret,
+              refresh_token: rec.refreshToken ?? '',
+            },
+          });
+        } finally {
+          this.#stats.refresh((performance.now() - requestStarted) / 1000);
+        }
       } catch (error) {
         if (error instanceof InvalidGrantError || error instanceof UnauthorizedClientError) {
           return this.#onGrantRejected(rec, error);
@@ -654,11 +1053,16 @@ export class TokenKeeper {
         if (!(await this.#store.acquireLease(userId, this.ownerId, this.#leaseMs))) throw new LeaseLost();
         continue;
       }
-      return this.#commit(rec, response, sentAt);
+      return this.#commit(rec, response, sentAt, lease);
     }
   }
 
-  async #commit(rec: StoredToken, response: OAuthResponse, sentAt: number): Promise<StoredToken> {
+  async #commit(
+    rec: StoredToken,
+    response: OAuthResponse,
+    sentAt: number,
+    lease: LeaseState,
+  ): Promise<StoredToken> {
     const userId = rec.userId;
     if (response.user_id !== userId) {
       throw new InvalidResponseError(
@@ -677,7 +1081,7 @@ export class TokenKeeper {
     };
     let journaled = true;
     try {
-      await this.#store.journalAppend(entry);
+      await this.#batcher.journalAppend(entry);
     } catch (error) {
       journaled = false;
       await this.#emit('error', { userId, error, during: 'journal' });
@@ -685,12 +1089,12 @@ export class TokenKeeper {
     let stored: StoredToken | null = null;
     for (let attempt = 1; ; attempt++) {
       try {
-        stored = await this.#store.compareAndSwap(
-          userId,
-          rec.version,
-          next,
-          journaled ? entry.id : undefined,
-        );
+        const request: CompareAndSwapRequest = { userId, expectedVersion: rec.version, next };
+        if (journaled) request.journalId = entry.id;
+        // With a batching store the swap also releases our lease: one write fewer per seller.
+        if (this.#batcher.batched) request.releaseLeaseOf = this.ownerId;
+        stored = await this.#batcher.compareAndSwap(request);
+        if (this.#batcher.batched) lease.released = true;
         break;
       } catch (error) {
         if (attempt >= this.#attempts) throw error;
@@ -709,6 +1113,7 @@ export class TokenKeeper {
       return cur;
     }
     this.#metrics.rotations++;
+    this.#stats.inc('refreshed');
     await this.#emit('rotated', { userId, token: stored, source: 'refresh' });
     return stored;
   }
@@ -739,6 +1144,7 @@ export class TokenKeeper {
       }
     }
     this.#metrics.reauthorizationRequired++;
+    this.#stats.inc('reauthorizationRequired');
     const err = new ReauthorizationRequiredError(userId, `${error.error}: ${reason}`, error, this.#clock());
     await this.#emit('reauthorization_required', { userId, reason: err.reason, error: err });
     throw err;
@@ -776,7 +1182,7 @@ export class TokenKeeper {
     this.#timer = null;
     const queued = this.#queue;
     this.#queue = [];
-    await Promise.allSettled(queued.map((t) => this.#store.releaseLease(t.userId, this.ownerId)));
+    await this.#releaseAll(queued.map((c) => c.token.userId));
     await Promise.allSettled([...this.#active]);
   }
 
@@ -806,14 +1212,24 @@ export class TokenKeeper {
       if (this.#halted === null) {
         want = this.#sched.batchSize - this.#queue.length - this.#active.size;
         if (want > 0) {
-          const due = await this.#store.claimDue(this.ownerId, want, this.#leaseMs);
-          claimed = due.length;
+          // A claim also returns the sellers this keeper holds already (queued or refreshing; they
+          // are due and leased to it), earliest first: ask for that many more, and leave them out.
+          // They are being handled, and a second refresh would only waste a request.
+          const held = new Set(this.#queue.map((c) => c.token.userId));
+          for (const userId of this.#inflight.keys()) held.add(userId);
+          const due = await this.#store.claimDue(this.ownerId, want + held.size, this.#leaseMs);
+          const claimedAt = performance.now();
+          const fresh = due.filter((t) => !held.has(t.userId) && !this.#inflight.has(t.userId));
+          claimed = fresh.length;
           this.#metrics.scheduledClaimed += claimed;
           if (this.#running === null) {
-            await Promise.allSettled(due.map((t) => this.#store.releaseLease(t.userId, this.ownerId)));
+            await this.#releaseAll(fresh.map((t) => t.userId));
             return;
           }
-          this.#queue.push(...due);
+          const journaled = await this.#journaledAmong(fresh);
+          for (const token of fresh) {
+            this.#queue.push({ token, claimedAt, journaled: journaled?.has(token.userId) ?? true });
+          }
         }
       }
     } catch (error) {
@@ -830,8 +1246,8 @@ export class TokenKeeper {
 
   #pump(): void {
     while (this.#running !== null && this.#active.size < this.#sched.concurrency && this.#queue.length > 0) {
-      const token = this.#queue.shift() as StoredToken;
-      const task: Promise<void> = this.#runScheduled(token).finally(() => {
+      const claimed = this.#queue.shift() as Claimed;
+      const task: Promise<void> = this.#runScheduled(claimed).finally(() => {
         this.#active.delete(task);
         this.#pump();
         if (this.#moreDue && this.#queue.length === 0 && this.#running !== null && !this.#ticking) {
@@ -842,13 +1258,42 @@ export class TokenKeeper {
     }
   }
 
-  async #runScheduled(token: StoredToken): Promise<void> {
+  async #runScheduled(claimed: Claimed): Promise<void> {
+    const userId = claimed.token.userId;
     try {
-      await this.#singleFlight(token.userId, { force: false, scheduled: true });
+      await this.#singleFlight(userId, { force: false, scheduled: true, claimed });
     } catch (error) {
       if (!(error instanceof ReauthorizationRequiredError)) {
-        await this.#emit('error', { userId: token.userId, error, during: 'scheduler' });
+        await this.#emit('error', { userId, error, during: 'scheduler' });
       }
     }
+  }
+
+  /**
+   * Which of the claimed sellers have journal entries, in one read when the store can
+   * (`journalListMany`); `undefined` when it cannot or the read failed (then every claimed seller
+   * takes the full path, which reads its journal itself).
+   */
+  async #journaledAmong(due: StoredToken[]): Promise<Set<number> | undefined> {
+    if (due.length === 0 || this.#store.journalListMany === undefined) return undefined;
+    try {
+      const entries = await this.#store.journalListMany(due.map((t) => t.userId));
+      return new Set(entries.map((e) => e.userId));
+    } catch (error) {
+      await this.#emit('error', { error, during: 'journal' });
+      return undefined;
+    }
+  }
+
+  /** Releases this keeper's leases on the sellers (one call when the store can). */
+  async #releaseAll(userIds: number[]): Promise<void> {
+    if (userIds.length === 0) return;
+    if (this.#store.releaseLeases !== undefined) {
+      await this.#store.releaseLeases(this.ownerId, userIds).catch((error: unknown) => {
+        void this.#emit('error', { error, during: 'lease' });
+      });
+      return;
+    }
+    await Promise.allSettled(userIds.map((userId) => this.#store.releaseLease(userId, this.ownerId)));
   }
 }

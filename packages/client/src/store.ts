@@ -5,6 +5,13 @@
  * {@link TokenStore.acquireLease} (keeps processes from spending the same refresh token), and the
  * journal (a server answer is durable the moment it arrives).
  *
+ * The batched methods ({@link TokenStore.journalAppendMany}, {@link TokenStore.compareAndSwapMany},
+ * {@link TokenStore.journalListMany}, {@link TokenStore.releaseLeases}) are optional: a store that
+ * has them lets the keeper write many sellers in one statement (one transaction, one fsync) instead
+ * of one per seller; without them the keeper calls the single-seller methods, as before. Every
+ * string field of {@link TokenData} is opaque to a store (the keeper may seal tokens before it
+ * writes them): stores copy them, never parse or compare them.
+ *
  * Times are milliseconds since the Unix epoch. "Now" for leases and for {@link TokenStore.claimDue}
  * is the store's clock (the database's, or Redis's `TIME`), so processes with skewed clocks agree.
  *
@@ -62,6 +69,31 @@ export interface JournalEntry {
   receivedAt: number;
 }
 
+/** One page of {@link TokenStore.scanTokens}. */
+export interface TokenPage {
+  /** Up to the requested number of tokens (Redis may return a few more or fewer per page). */
+  tokens: StoredToken[];
+  /** Pass this to the next call; `null` when every row has been seen. */
+  cursor: string | null;
+}
+
+/** One item of {@link TokenStore.compareAndSwapMany}. */
+export interface CompareAndSwapRequest {
+  /** The seller; distinct within one batch. */
+  userId: number;
+  /** Swap only if the stored version is still this one. */
+  expectedVersion: number;
+  /** The new token data (opaque strings, stored as given). */
+  next: TokenData;
+  /** Journal entry deleted in the same atomic step, only when the swap succeeds. */
+  journalId?: string;
+  /**
+   * Releases this owner's lease on the seller in the same atomic step, whether the swap succeeds or
+   * not (compare-and-delete, like {@link TokenStore.releaseLease}): saves the release's own write.
+   */
+  releaseLeaseOf?: string;
+}
+
 /**
  * Storage for seller tokens, leases and the rotation journal. Implementations:
  * `MemoryTokenStore`, `SqliteTokenStore`, `PostgresTokenStore`, `RedisTokenStore`.
@@ -103,8 +135,45 @@ export interface TokenStore {
   journalList(userId?: number): Promise<JournalEntry[]>;
   /** Deletes a journal entry (no error if absent). */
   journalDelete(id: string): Promise<void>;
+  /**
+   * Walks every stored token in pages of about `limit` rows, so a maintenance pass (such as
+   * re-sealing under a new key) never loads the whole table. Start with `cursor` `null`; a row
+   * written during the walk may or may not be seen, and (Redis) a row may be seen twice.
+   */
+  scanTokens(cursor: string | null, limit: number): Promise<TokenPage>;
+  /**
+   * Replaces only the two token strings of the row whose version is still `expectedVersion`,
+   * WITHOUT bumping the version or touching status, lease or schedule: for rewriting the same
+   * secret in another encoding (re-sealing), so refreshes in flight are not disturbed.
+   *
+   * @returns whether the row was rewritten (`false`: gone, or its version moved on)
+   */
+  rewriteTokens(
+    userId: number,
+    expectedVersion: number,
+    accessToken: string,
+    refreshToken: string | null,
+  ): Promise<boolean>;
   /** Deletes a seller's token, lease and journal entries. */
   delete(userId: number): Promise<void>;
+  /**
+   * Optional batched {@link TokenStore.journalAppend}: every entry is durably recorded when the
+   * promise resolves (one statement or transaction for all of them). On rejection none or only
+   * some may have been recorded; appending an entry again with the same id is harmless.
+   */
+  journalAppendMany?(entries: readonly JournalEntry[]): Promise<void>;
+  /**
+   * Optional batched {@link TokenStore.compareAndSwap}: each item is its own compare-and-swap (a
+   * version mismatch of one does not affect the others), all written in one atomic step. The
+   * `userId`s of one call are distinct (stores reject a batch that repeats one with a TypeError).
+   *
+   * @returns for each item, in order, the stored token or `null` if its version had moved on
+   */
+  compareAndSwapMany?(requests: readonly CompareAndSwapRequest[]): Promise<(StoredToken | null)[]>;
+  /** Optional batched {@link TokenStore.journalList}: the entries of any of these sellers. */
+  journalListMany?(userIds: readonly number[]): Promise<JournalEntry[]>;
+  /** Optional batched {@link TokenStore.releaseLease}: releases the leases `owner` still holds. */
+  releaseLeases?(owner: string, userIds: readonly number[]): Promise<void>;
   /** The store's clock in ms. */
   now(): Promise<number>;
   /** Releases connections. */
@@ -124,4 +193,13 @@ export function copyTokenData(t: TokenData): TokenData {
     expiresAt: t.expiresAt,
     refreshAt: t.refreshAt,
   };
+}
+
+/** Throws a TypeError when a batch names one seller twice (see {@link TokenStore.compareAndSwapMany}). */
+export function assertDistinctSellers(requests: readonly { userId: number }[]): void {
+  const seen = new Set<number>();
+  for (const r of requests) {
+    if (seen.has(r.userId)) throw new TypeError(`seller ${r.userId} appears twice in one batch`);
+    seen.add(r.userId);
+  }
 }

@@ -6,10 +6,13 @@
  */
 
 import {
+  assertDistinctSellers,
+  type CompareAndSwapRequest,
   copyTokenData,
   type JournalEntry,
   type StoredToken,
   type TokenData,
+  type TokenPage,
   type TokenStore,
 } from '../store.ts';
 
@@ -136,11 +139,61 @@ export class MemoryTokenStore implements TokenStore {
     this.#journal.delete(id);
   }
 
+  /** {@inheritDoc TokenStore.scanTokens} */
+  async scanTokens(cursor: string | null, limit: number): Promise<TokenPage> {
+    const after = cursor === null ? Number.NEGATIVE_INFINITY : Number(cursor);
+    const ids = [...this.#tokens.keys()].filter((id) => id > after).sort((a, b) => a - b);
+    const page = ids.slice(0, Math.max(1, Math.floor(limit)));
+    const tokens = page.map((id) => ({ ...(this.#tokens.get(id) as StoredToken) }));
+    const last = page.at(-1);
+    return { tokens, cursor: page.length < ids.length && last !== undefined ? String(last) : null };
+  }
+
+  /** {@inheritDoc TokenStore.rewriteTokens} */
+  async rewriteTokens(
+    userId: number,
+    expectedVersion: number,
+    accessToken: string,
+    refreshToken: string | null,
+  ): Promise<boolean> {
+    const prev = this.#tokens.get(userId);
+    if (prev === undefined || prev.version !== expectedVersion) return false;
+    this.#tokens.set(userId, { ...prev, accessToken, refreshToken });
+    return true;
+  }
+
   /** {@inheritDoc TokenStore.delete} */
   async delete(userId: number): Promise<void> {
     this.#tokens.delete(userId);
     this.#leases.delete(userId);
     for (const [id, e] of this.#journal) if (e.userId === userId) this.#journal.delete(id);
+  }
+
+  /** {@inheritDoc TokenStore.journalAppendMany} */
+  async journalAppendMany(entries: readonly JournalEntry[]): Promise<void> {
+    for (const e of entries) await this.journalAppend(e);
+  }
+
+  /** {@inheritDoc TokenStore.compareAndSwapMany} */
+  async compareAndSwapMany(requests: readonly CompareAndSwapRequest[]): Promise<(StoredToken | null)[]> {
+    assertDistinctSellers(requests);
+    const out: (StoredToken | null)[] = [];
+    for (const r of requests) {
+      out.push(await this.compareAndSwap(r.userId, r.expectedVersion, r.next, r.journalId));
+      if (r.releaseLeaseOf !== undefined) await this.releaseLease(r.userId, r.releaseLeaseOf);
+    }
+    return out;
+  }
+
+  /** {@inheritDoc TokenStore.journalListMany} */
+  async journalListMany(userIds: readonly number[]): Promise<JournalEntry[]> {
+    const wanted = new Set(userIds);
+    return [...this.#journal.values()].filter((e) => wanted.has(e.userId));
+  }
+
+  /** {@inheritDoc TokenStore.releaseLeases} */
+  async releaseLeases(owner: string, userIds: readonly number[]): Promise<void> {
+    for (const userId of userIds) await this.releaseLease(userId, owner);
   }
 
   /** {@inheritDoc TokenStore.now} */

@@ -9,7 +9,15 @@
 
 import type { Pool, PoolConfig } from 'pg';
 import { StoreError } from '../errors.ts';
-import type { JournalEntry, StoredToken, TokenData, TokenStore } from '../store.ts';
+import {
+  assertDistinctSellers,
+  type CompareAndSwapRequest,
+  type JournalEntry,
+  type StoredToken,
+  type TokenData,
+  type TokenPage,
+  type TokenStore,
+} from '../store.ts';
 import { loadDriver } from './driver.ts';
 import { checkPrefix, type JournalRow, rowToJournal, rowToToken, type TokenRow } from './sql-rows.ts';
 
@@ -171,6 +179,59 @@ export class PostgresTokenStore implements TokenStore {
     return rows[0] === undefined ? null : rowToToken(rows[0]);
   }
 
+  /**
+   * {@inheritDoc TokenStore.compareAndSwapMany}
+   *
+   * One statement for the whole batch: the items travel as parallel arrays (`unnest`), the UPDATE
+   * swaps every row whose version still matches and releases the lease on it, and two more
+   * data-modifying CTEs delete the swapped rows' journal entries and release the leases of the
+   * rows that did not swap (disjoint rows, so the CTEs never touch one row twice).
+   */
+  async compareAndSwapMany(requests: readonly CompareAndSwapRequest[]): Promise<(StoredToken | null)[]> {
+    assertDistinctSellers(requests);
+    if (requests.length === 0) return [];
+    const col = <T>(f: (r: CompareAndSwapRequest) => T): T[] => requests.map(f);
+    const rows = await this.#query<TokenRow & { journal_id: string | null }>(
+      'compare-and-swap',
+      `WITH v AS (
+         SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+           $8::boolean[], $9::bigint[], $10::bigint[], $11::text[], $12::text[])
+           AS v(user_id, expected, access_token, refresh_token, token_type, scope, public_key, live_mode, expires_at,
+             refresh_at, journal_id, lease_owner)),
+       u AS (
+         UPDATE ${this.#t} AS t SET access_token = v.access_token, refresh_token = v.refresh_token,
+           token_type = v.token_type, scope = v.scope, public_key = v.public_key, live_mode = v.live_mode,
+           expires_at = v.expires_at, refresh_at = v.refresh_at, version = t.version + 1, status = 'active',
+           reason = NULL, updated_at = $13,
+           lease_owner = CASE WHEN t.lease_owner = v.lease_owner THEN NULL ELSE t.lease_owner END,
+           lease_until = CASE WHEN t.lease_owner = v.lease_owner THEN NULL ELSE t.lease_until END
+         FROM v WHERE t.user_id = v.user_id AND t.version = v.expected
+         RETURNING t.*, v.journal_id),
+       d AS (DELETE FROM ${this.#j} WHERE id IN (SELECT journal_id FROM u WHERE journal_id IS NOT NULL)),
+       r AS (
+         UPDATE ${this.#t} AS t SET lease_owner = NULL, lease_until = NULL FROM v
+         WHERE t.user_id = v.user_id AND t.lease_owner = v.lease_owner AND t.version <> v.expected)
+       SELECT * FROM u`,
+      [
+        col((r) => r.userId),
+        col((r) => r.expectedVersion),
+        col((r) => r.next.accessToken),
+        col((r) => r.next.refreshToken),
+        col((r) => r.next.tokenType),
+        col((r) => r.next.scope),
+        col((r) => r.next.publicKey),
+        col((r) => r.next.liveMode),
+        col((r) => Math.round(r.next.expiresAt)),
+        col((r) => (r.next.refreshAt === null ? null : Math.round(r.next.refreshAt))),
+        col((r) => r.journalId ?? null),
+        col((r) => r.releaseLeaseOf ?? null),
+        Date.now(),
+      ],
+    );
+    const byUser = new Map(rows.map((row) => [Number(row.user_id), rowToToken(row)]));
+    return requests.map((r) => byUser.get(r.userId) ?? null);
+  }
+
   /** {@inheritDoc TokenStore.markReauthorizationRequired} */
   async markReauthorizationRequired(
     userId: number,
@@ -206,6 +267,17 @@ export class PostgresTokenStore implements TokenStore {
     );
   }
 
+  /** {@inheritDoc TokenStore.releaseLeases} */
+  async releaseLeases(owner: string, userIds: readonly number[]): Promise<void> {
+    if (userIds.length === 0) return;
+    await this.#query(
+      'release',
+      `UPDATE ${this.#t} SET lease_owner = NULL, lease_until = NULL
+       WHERE user_id = ANY($1::bigint[]) AND lease_owner = $2`,
+      [[...userIds], owner],
+    );
+  }
+
   /** {@inheritDoc TokenStore.claimDue} */
   async claimDue(owner: string, limit: number, ttlMs: number): Promise<StoredToken[]> {
     const rows = await this.#query<TokenRow>(
@@ -232,6 +304,35 @@ export class PostgresTokenStore implements TokenStore {
     );
   }
 
+  /** {@inheritDoc TokenStore.journalAppendMany} */
+  async journalAppendMany(entries: readonly JournalEntry[]): Promise<void> {
+    if (entries.length === 0) return;
+    await this.#query(
+      'journal append',
+      `INSERT INTO ${this.#j} (id, user_id, from_version, token, received_at)
+       SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::bigint[])
+       ON CONFLICT (id) DO UPDATE SET token = excluded.token`,
+      [
+        entries.map((e) => e.id),
+        entries.map((e) => e.userId),
+        entries.map((e) => e.fromVersion),
+        entries.map((e) => JSON.stringify(e.token)),
+        entries.map((e) => e.receivedAt),
+      ],
+    );
+  }
+
+  /** {@inheritDoc TokenStore.journalListMany} */
+  async journalListMany(userIds: readonly number[]): Promise<JournalEntry[]> {
+    if (userIds.length === 0) return [];
+    const rows = await this.#query<JournalRow>(
+      'journal list',
+      `SELECT * FROM ${this.#j} WHERE user_id = ANY($1::bigint[]) ORDER BY received_at`,
+      [[...userIds]],
+    );
+    return rows.map(rowToJournal);
+  }
+
   /** {@inheritDoc TokenStore.journalList} */
   async journalList(userId?: number): Promise<JournalEntry[]> {
     const rows =
@@ -248,6 +349,38 @@ export class PostgresTokenStore implements TokenStore {
   /** {@inheritDoc TokenStore.journalDelete} */
   async journalDelete(id: string): Promise<void> {
     await this.#query('journal delete', `DELETE FROM ${this.#j} WHERE id = $1`, [id]);
+  }
+
+  /** {@inheritDoc TokenStore.scanTokens} */
+  async scanTokens(cursor: string | null, limit: number): Promise<TokenPage> {
+    const size = Math.max(1, Math.floor(limit));
+    // Keyset paging on the primary key: each page is an index range scan, never an OFFSET.
+    const rows = await this.#query<TokenRow>(
+      'scan',
+      `SELECT * FROM ${this.#t} WHERE user_id > $1 ORDER BY user_id LIMIT $2`,
+      [cursor === null ? Number.MIN_SAFE_INTEGER : Number(cursor), size],
+    );
+    const last = rows.at(-1);
+    return {
+      tokens: rows.map(rowToToken),
+      cursor: rows.length === size && last !== undefined ? String(last.user_id) : null,
+    };
+  }
+
+  /** {@inheritDoc TokenStore.rewriteTokens} */
+  async rewriteTokens(
+    userId: number,
+    expectedVersion: number,
+    accessToken: string,
+    refreshToken: string | null,
+  ): Promise<boolean> {
+    const rows = await this.#query<{ user_id: string }>(
+      'rewrite',
+      `UPDATE ${this.#t} SET access_token = $3, refresh_token = $4 WHERE user_id = $1 AND version = $2
+       RETURNING user_id`,
+      [userId, expectedVersion, accessToken, refreshToken],
+    );
+    return rows.length === 1;
   }
 
   /** {@inheritDoc TokenStore.delete} */

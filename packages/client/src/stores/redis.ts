@@ -11,10 +11,13 @@
 import type { Redis, RedisOptions } from 'ioredis';
 import { StoreError } from '../errors.ts';
 import {
+  assertDistinctSellers,
+  type CompareAndSwapRequest,
   copyTokenData,
   type JournalEntry,
   type StoredToken,
   type TokenData,
+  type TokenPage,
   type TokenStore,
 } from '../store.ts';
 import { loadDriver } from './driver.ts';
@@ -85,6 +88,40 @@ while #picked < limit do
 end
 return picked`;
 
+const REWRITE = `
+local cur = redis.call('HGET', KEYS[1], 'version')
+if cur == false or cur ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'data', ARGV[2])
+return 1`;
+
+/** Escapes Redis glob metacharacters so a key prefix matches only itself in `SCAN MATCH`. */
+function globEscape(s: string): string {
+  return s.replace(/[*?[\]\\]/g, (c) => `\\${c}`);
+}
+
+// KEYS: due, journal, then token and lease key of each item. ARGV: now, then six per item:
+// expected version, data, refreshAt ('' = none), user id, journal id ('' = none), lease owner ('' = keep).
+const CAS_MANY = `
+local out = {}
+local n = (#KEYS - 2) / 2
+for i = 1, n do
+  local tok = KEYS[1 + 2 * i]
+  local lease = KEYS[2 + 2 * i]
+  local a = 1 + 6 * (i - 1)
+  local cur = redis.call('HGET', tok, 'version')
+  if cur ~= false and cur == ARGV[a + 1] then
+    redis.call('HSET', tok, 'version', tonumber(cur) + 1, 'data', ARGV[a + 2], 'status', 'active', 'reason', '',
+      'updated_at', ARGV[1])
+    if ARGV[a + 3] == '' then redis.call('ZREM', KEYS[1], ARGV[a + 4]) else redis.call('ZADD', KEYS[1], ARGV[a + 3], ARGV[a + 4]) end
+    if ARGV[a + 5] ~= '' then redis.call('HDEL', KEYS[2], ARGV[a + 5]) end
+    out[i] = 1
+  else
+    out[i] = 0
+  end
+  if ARGV[a + 6] ~= '' and redis.call('GET', lease) == ARGV[a + 6] then redis.call('DEL', lease) end
+end
+return out`;
+
 interface Scripted {
   renovaPut(
     tok: string,
@@ -115,6 +152,8 @@ interface Scripted {
   ): Promise<number>;
   renovaLease(lease: string, owner: string, ttl: string): Promise<number>;
   renovaRelease(lease: string, owner: string): Promise<number>;
+  renovaRewrite(tok: string, expected: string, data: string): Promise<number>;
+  renovaCasMany(numberOfKeys: number, ...keysAndArgs: string[]): Promise<number[]>;
   renovaClaim(due: string, prefix: string, owner: string, limit: string, ttl: string): Promise<string[]>;
 }
 
@@ -171,7 +210,9 @@ export class RedisTokenStore implements TokenStore {
       client.defineCommand('renovaMark', { numberOfKeys: 2, lua: MARK });
       client.defineCommand('renovaLease', { numberOfKeys: 1, lua: LEASE });
       client.defineCommand('renovaRelease', { numberOfKeys: 1, lua: RELEASE });
+      client.defineCommand('renovaCasMany', { lua: CAS_MANY });
       client.defineCommand('renovaClaim', { numberOfKeys: 1, lua: CLAIM });
+      client.defineCommand('renovaRewrite', { numberOfKeys: 1, lua: REWRITE });
       return client as Client;
     })();
     return this.#ready;
@@ -246,6 +287,41 @@ export class RedisTokenStore implements TokenStore {
     });
   }
 
+  /** {@inheritDoc TokenStore.compareAndSwapMany} (one Lua script: atomic as a whole) */
+  async compareAndSwapMany(requests: readonly CompareAndSwapRequest[]): Promise<(StoredToken | null)[]> {
+    assertDistinctSellers(requests);
+    if (requests.length === 0) return [];
+    return this.#do('compare-and-swap', async (c) => {
+      const now = Date.now();
+      const keys = [this.#due, this.#journal];
+      const args = [String(now)];
+      const data = requests.map((r) => ({ ...copyTokenData(r.next), userId: r.userId }));
+      requests.forEach((r, i) => {
+        keys.push(this.#tok(r.userId), `${this.#p}lease:${r.userId}`);
+        args.push(
+          String(r.expectedVersion),
+          JSON.stringify(data[i]),
+          r.next.refreshAt === null ? '' : String(Math.round(r.next.refreshAt)),
+          String(r.userId),
+          r.journalId ?? '',
+          r.releaseLeaseOf ?? '',
+        );
+      });
+      const ok = await c.renovaCasMany(keys.length, ...keys, ...args);
+      return requests.map((r, i): StoredToken | null =>
+        Number(ok[i]) === 1
+          ? {
+              ...(data[i] as TokenData),
+              version: r.expectedVersion + 1,
+              status: 'active',
+              reason: null,
+              updatedAt: now,
+            }
+          : null,
+      );
+    });
+  }
+
   /** {@inheritDoc TokenStore.markReauthorizationRequired} */
   markReauthorizationRequired(userId: number, expectedVersion: number, reason: string): Promise<boolean> {
     return this.#do('mark', async (c) => {
@@ -272,6 +348,21 @@ export class RedisTokenStore implements TokenStore {
   /** {@inheritDoc TokenStore.releaseLease} */
   async releaseLease(userId: number, owner: string): Promise<void> {
     await this.#do('release', (c) => c.renovaRelease(`${this.#p}lease:${userId}`, owner));
+  }
+
+  /** {@inheritDoc TokenStore.releaseLeases} */
+  async releaseLeases(owner: string, userIds: readonly number[]): Promise<void> {
+    if (userIds.length === 0) return;
+    await this.#do('release', async (c) => {
+      // A pipeline has the scripts defined on the client too; ioredis's types do not say so.
+      const pipe = c.pipeline() as ReturnType<Client['pipeline']> & {
+        renovaRelease(lease: string, owner: string): unknown;
+      };
+      for (const userId of userIds) pipe.renovaRelease(`${this.#p}lease:${userId}`, owner);
+      const results = (await pipe.exec()) ?? [];
+      const failed = results.find(([error]) => error !== null);
+      if (failed) throw failed[0];
+    });
   }
 
   /** {@inheritDoc TokenStore.claimDue} */
@@ -304,6 +395,21 @@ export class RedisTokenStore implements TokenStore {
     await this.#do('journal append', (c) => c.hset(this.#journal, entry.id, JSON.stringify(entry)));
   }
 
+  /** {@inheritDoc TokenStore.journalAppendMany} */
+  async journalAppendMany(entries: readonly JournalEntry[]): Promise<void> {
+    if (entries.length === 0) return;
+    await this.#do('journal append', (c) =>
+      c.hset(this.#journal, Object.fromEntries(entries.map((e) => [e.id, JSON.stringify(e)]))),
+    );
+  }
+
+  /** {@inheritDoc TokenStore.journalListMany} */
+  async journalListMany(userIds: readonly number[]): Promise<JournalEntry[]> {
+    if (userIds.length === 0) return [];
+    const wanted = new Set(userIds);
+    return (await this.journalList()).filter((e) => wanted.has(e.userId));
+  }
+
   /** {@inheritDoc TokenStore.journalList} */
   journalList(userId?: number): Promise<JournalEntry[]> {
     return this.#do('journal list', async (c) => {
@@ -317,6 +423,54 @@ export class RedisTokenStore implements TokenStore {
   /** {@inheritDoc TokenStore.journalDelete} */
   async journalDelete(id: string): Promise<void> {
     await this.#do('journal delete', (c) => c.hdel(this.#journal, id));
+  }
+
+  /** {@inheritDoc TokenStore.scanTokens} */
+  scanTokens(cursor: string | null, limit: number): Promise<TokenPage> {
+    return this.#do('scan', async (c) => {
+      // SCAN, not KEYS: it walks the keyspace incrementally without blocking Redis; COUNT is a hint,
+      // so a page may hold a few more or fewer rows, and a key may come back twice (documented).
+      const [next, keys] = await c.scan(
+        cursor ?? '0',
+        'MATCH',
+        `${globEscape(this.#p)}tok:*`,
+        'COUNT',
+        Math.max(1, Math.floor(limit)),
+      );
+      const ids = keys
+        .map((k) => k.slice(this.#p.length + 'tok:'.length))
+        .filter((id) => /^-?[0-9]+$/.test(id))
+        .map(Number);
+      const pipe = c.pipeline();
+      for (const id of ids) pipe.hgetall(this.#tok(id));
+      const results = (await pipe.exec()) ?? [];
+      const tokens: StoredToken[] = [];
+      ids.forEach((id, i) => {
+        const h = results[i]?.[1] as Record<string, string> | undefined;
+        const t = h === undefined ? null : decode(id, h);
+        if (t !== null) tokens.push(t);
+      });
+      return { tokens, cursor: next === '0' ? null : next };
+    });
+  }
+
+  /** {@inheritDoc TokenStore.rewriteTokens} */
+  rewriteTokens(
+    userId: number,
+    expectedVersion: number,
+    accessToken: string,
+    refreshToken: string | null,
+  ): Promise<boolean> {
+    return this.#do('rewrite', async (c) => {
+      const h = await c.hgetall(this.#tok(userId));
+      if (h.data === undefined || h.version !== String(expectedVersion)) return false;
+      // The data field only changes together with the version, so the script's version check makes
+      // this read-modify-write safe: a concurrent put or swap makes it a no-op.
+      const data = { ...(JSON.parse(h.data) as TokenData), accessToken, refreshToken };
+      return (
+        Number(await c.renovaRewrite(this.#tok(userId), String(expectedVersion), JSON.stringify(data))) === 1
+      );
+    });
   }
 
   /** {@inheritDoc TokenStore.delete} */

@@ -22,6 +22,8 @@ export interface RenovaServer {
   stop(): Promise<void>;
   /** Everything the process printed so far. */
   output(): string;
+  /** The server process's id (the benchmark reads its CPU time from /proc). */
+  pid: number | undefined;
 }
 
 /** An application, a seller and a fresh authorization code on a server. */
@@ -107,6 +109,7 @@ export async function startServer(env: Record<string, string> = {}): Promise<Ren
   }
   return {
     baseUrl,
+    pid: child.pid,
     output: () => out,
     async admin<T>(method: string, path: string, body?: unknown): Promise<T> {
       const init: RequestInit = { method, headers: { authorization: `Bearer ${token}` } };

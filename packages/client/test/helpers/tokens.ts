@@ -33,6 +33,8 @@ export function wrapStore(base: TokenStore, overrides: Partial<TokenStore>): Tok
     'journalAppend',
     'journalList',
     'journalDelete',
+    'scanTokens',
+    'rewriteTokens',
     'delete',
     'now',
     'close',

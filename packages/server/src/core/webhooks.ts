@@ -1,4 +1,4 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac } from 'node:crypto';
 import type {
   ApplicationRecord,
   NewWebhookEvent,
@@ -76,34 +76,6 @@ export function signWebhook(secret: string, dataId: string, requestId: string, t
     .update(signatureManifest(dataId, requestId, ts))
     .digest('hex');
   return `ts=${ts},v1=${v1}`;
-}
-
-/**
- * What a receiver does (shown in docs/consent-and-webhooks.md): parse `x-signature`, rebuild the
- * manifest from `data.id` of the query string and `x-request-id`, compare in constant time, and
- * refuse stale timestamps so a captured request cannot be replayed later.
- */
-export function verifyWebhookSignature(args: {
-  secret: string;
-  xSignature: string | undefined;
-  xRequestId: string | undefined;
-  dataId: string | undefined;
-  nowSeconds: number;
-  toleranceSeconds?: number;
-}): boolean {
-  if (!args.xSignature || !args.xRequestId || !args.dataId) return false;
-  const parts = new Map(
-    args.xSignature.split(',').map((part) => {
-      const [key, ...value] = part.trim().split('=');
-      return [key, value.join('=')] as const;
-    }),
-  );
-  const ts = Number(parts.get('ts'));
-  const v1 = parts.get('v1') ?? '';
-  if (!Number.isSafeInteger(ts) || !/^[0-9a-f]{64}$/.test(v1)) return false;
-  if (Math.abs(args.nowSeconds - ts) > (args.toleranceSeconds ?? 300)) return false;
-  const expected = signWebhook(args.secret, args.dataId, args.xRequestId, ts).split('v1=')[1] as string;
-  return timingSafeEqual(Buffer.from(v1, 'hex'), Buffer.from(expected, 'hex'));
 }
 
 /** Retry policy; every field is configurable (the RENOVA_WEBHOOK_* settings of src/config.ts). */
