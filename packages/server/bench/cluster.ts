@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { Pool } from 'undici';
-import { call, createBenchApplication, seedRefreshChains } from './seed.ts';
+import { BENCH_ADMIN_TOKEN, call, createBenchApplication, seedRefreshChains } from './seed.ts';
 
 /**
  * Durable refresh throughput of N Renova processes on one PostgreSQL database (issue 4):
@@ -49,7 +49,7 @@ const sellers = Math.max(Number(options.sellers || concurrency), mode === 'refre
 const durationMs = Number(options.duration) * 1000;
 const warmupMs = Number(options.warmup) * 1000;
 const seedGrants = Number(options['seed-grants']);
-const ADMIN = 'bench-admin-token';
+const ADMIN = BENCH_ADMIN_TOKEN;
 const SERVER_MAIN = join(import.meta.dirname, '../src/cli/main.ts');
 const log = (line: string) => {
   if (!options.json) process.stderr.write(`${line}\n`);
