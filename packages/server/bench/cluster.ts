@@ -241,7 +241,20 @@ async function main(): Promise<void> {
     const workers = Array.from({ length: concurrency }, (_, w) => worker(w));
     await new Promise((resolve) => setTimeout(resolve, warmupMs));
     const pids = children.map((c) => c.pid as number);
-    const before = { renova: pids.map(cpuTicks), postgres: postgresTicks(), bench: process.cpuUsage() };
+    // The backends serving this database alone (the pools keep their connections through the run):
+    // the machine's other PostgreSQL users do not count, unlike in `postgres` (every postgres process).
+    const backendPids = (
+      await sql.query<{ pid: number }>(
+        "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'renova'",
+      )
+    ).rows.map((r) => r.pid);
+    const backendTicks = () => backendPids.reduce((sum, pid) => sum + cpuTicks(pid), 0);
+    const before = {
+      renova: pids.map(cpuTicks),
+      postgres: postgresTicks(),
+      backends: backendTicks(),
+      bench: process.cpuUsage(),
+    };
     recording = true;
     const t0 = performance.now();
     await new Promise((resolve) => setTimeout(resolve, durationMs));
@@ -250,6 +263,7 @@ async function main(): Promise<void> {
     const after = {
       renova: pids.map(cpuTicks),
       postgres: postgresTicks(),
+      backends: backendTicks(),
       bench: process.cpuUsage(before.bench),
     };
     stop = true;
@@ -263,6 +277,7 @@ async function main(): Promise<void> {
     const ticks = {
       renova: after.renova.reduce((sum, t, i) => sum + t - (before.renova[i] ?? 0), 0),
       postgres: after.postgres - before.postgres,
+      backends: after.backends - before.backends,
     };
     const perRequestUs = (ticksOrUs: number, unit: 'ticks' | 'us') =>
       measured.requests > 0
@@ -284,6 +299,8 @@ async function main(): Promise<void> {
       // Where time goes: CPU per request in each process group, robust to a noisy machine.
       server_cpu_us_per_req: perRequestUs(ticks.renova, 'ticks'),
       postgres_cpu_us_per_req: perRequestUs(ticks.postgres, 'ticks'),
+      postgres_backends_cpu_us_per_req: perRequestUs(ticks.backends, 'ticks'),
+      postgres_backends: backendPids.length,
       bench_client_cpu_us_per_req: perRequestUs(after.bench.user + after.bench.system, 'us'),
       cores_busy: {
         renova: after.renova.map((t, i) => Number(cpuSeconds(t - (before.renova[i] ?? 0)).toFixed(2))),

@@ -1,9 +1,11 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Pool } from 'undici';
+import { Housekeeper } from '../src/storage/housekeeping.ts';
+import { SqliteStorage } from '../src/storage/sqlite/adapter.ts';
 import {
   BENCH_ADMIN_TOKEN,
   call,
@@ -12,6 +14,7 @@ import {
   seedAuthorizationCodes,
   seedRefreshChains,
 } from './seed.ts';
+import { seedSqliteBulk } from './seed-sqlite.ts';
 
 /**
  * `npm run bench`: durable refresh throughput of a real Renova process, against the ceiling of a
@@ -49,6 +52,8 @@ const { values: options } = parseArgs({
     codes: { type: 'string', default: '30000' },
     env: { type: 'string', multiple: true },
     'env-b': { type: 'string', multiple: true },
+    /** After the run, time one housekeeping round over the file (with --seed-grants: at that size). */
+    'time-purge': { type: 'boolean', default: false },
     /** B runs this server entry instead (e.g. /work/main/packages/server/src/cli/main.ts): A/B of code. */
     'server-b': { type: 'string' },
   },
@@ -139,8 +144,16 @@ interface Load {
   nextCode: number;
 }
 
-async function seed(pool: Pool) {
+const seedGrants = Number(options['seed-grants'] ?? 0);
+
+async function seed(pool: Pool, db: string) {
   const creds = await createBenchApplication(pool, ADMIN, REDIRECT_URI);
+  if (seedGrants > 0) {
+    const seconds = seedSqliteBulk(db, creds.client_id, seedGrants);
+    process.stderr.write(
+      `seeded ${seedGrants} extra grants (${4 * seedGrants} token rows) in ${seconds.toFixed(1)} s\n`,
+    );
+  }
   const load: Load = { tokens: [], codes: [], nextCode: 0 };
   if (mode === 'refresh') load.tokens = await seedRefreshChains(pool, ADMIN, creds, sellers, REDIRECT_URI);
   if (mode === 'authorization_code')
@@ -236,7 +249,7 @@ async function measureRenova(name: string, env: Record<string, string>, serverMa
   const pool = new Pool(url, { connections: concurrency, pipelining: 1 });
   try {
     const seedStart = performance.now();
-    const { creds, load } = await seed(pool);
+    const { creds, load } = await seed(pool, db);
     const seedSeconds = (performance.now() - seedStart) / 1000;
     // The warm-up advances each chain in place; the timed run continues from there.
     await drive(pool, warmupMs, creds, load);
@@ -245,12 +258,32 @@ async function measureRenova(name: string, env: Record<string, string>, serverMa
     const cpu = cpuSeconds(child.pid) - cpuBefore;
     if (mode === 'authorization_code' && measured.seconds < durationMs / 1000 - 0.5)
       process.stderr.write(`note: the ${codesToSeed} codes ran out after ${measured.seconds.toFixed(1)} s\n`);
-    return { summary: summarize(name, measured, peakRssMiB(child.pid), cpu), seedSeconds };
+    return { summary: summarize(name, measured, peakRssMiB(child.pid), cpu), seedSeconds, db };
   } finally {
     await pool.close();
     child.kill('SIGTERM');
     await new Promise((resolve) => child.once('exit', resolve));
-    if (!options.db) rmSync(dir, { recursive: true, force: true });
+    if (!options.db) {
+      storeFacts.push(await fileFacts(db));
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+}
+
+/** Size of the database file (with its WAL) and, with --time-purge, one housekeeping round over it. */
+const storeFacts: { database_mib: number; purge?: { round_ms: number } & Record<string, number> }[] = [];
+async function fileFacts(db: string) {
+  const size = (p: string) => (existsSync(p) ? statSync(p).size : 0);
+  const database_mib = Math.round((size(db) + size(`${db}-wal`)) / 2 ** 20);
+  if (!options['time-purge']) return { database_mib };
+  const storage = new SqliteStorage({ path: db });
+  try {
+    await storage.migrate();
+    const started = performance.now();
+    const totals = await new Housekeeper({ storage }).runOnce();
+    return { database_mib, purge: { round_ms: Math.round(performance.now() - started), ...totals } };
+  } finally {
+    await storage.close();
   }
 }
 
@@ -378,6 +411,8 @@ const report = {
         b_over_a_cpu_per_req: ratio('renova (b)', 'renova', 'server_cpu_us_per_req'),
       }
     : {}),
+  ...(seedGrants > 0 ? { seed_grants: seedGrants } : {}),
+  database: storeFacts,
   ...(repeat > 1 ? { runs: runs.map((r) => r.results) } : {}),
 };
 if (options.json) {
@@ -395,6 +430,7 @@ if (options.json) {
       process.stdout.write(`${label}: ${r.median}${repeat > 1 ? ` (runs: ${r.runs.join(', ')})` : ''}\n`);
   };
   show('renova / ceiling (requests/s)', report.ratio_to_ceiling);
+  for (const facts of storeFacts) process.stdout.write(`database: ${JSON.stringify(facts)}\n`);
   show('b / a, requests/s', report.b_over_a_requests_per_s);
   show('b / a, CPU per request', report.b_over_a_cpu_per_req);
 }
