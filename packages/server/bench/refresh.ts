@@ -153,6 +153,9 @@ async function seed(pool: Pool, db: string) {
     process.stderr.write(
       `seeded ${seedGrants} extra grants (${4 * seedGrants} token rows) in ${seconds.toFixed(1)} s\n`,
     );
+    // The seeding blocked this event loop: let the pool see the sockets the server closed meanwhile
+    // (and its 1 s idle timers fire) before the next request picks one.
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
   }
   const load: Load = { tokens: [], codes: [], nextCode: 0 };
   if (mode === 'refresh') load.tokens = await seedRefreshChains(pool, ADMIN, creds, sellers, REDIRECT_URI);
@@ -246,7 +249,14 @@ async function measureRenova(name: string, env: Record<string, string>, serverMa
     { RENOVA_ADMIN_TOKEN: ADMIN, RENOVA_LOG_LEVEL: 'warn', ...env },
     /renova listening on (http:\/\/\S+)/,
   );
-  const pool = new Pool(url, { connections: concurrency, pipelining: 1 });
+  // Idle sockets are dropped after 1 s: while --seed-grants writes straight into the file (for
+  // minutes, synchronously) the server closes the kept-alive sockets, and reusing one would fail.
+  const pool = new Pool(url, {
+    connections: concurrency,
+    pipelining: 1,
+    keepAliveTimeout: 1_000,
+    keepAliveMaxTimeout: 1_000,
+  });
   try {
     const seedStart = performance.now();
     const { creds, load } = await seed(pool, db);
