@@ -260,6 +260,13 @@ export const SETTINGS = {
     parse: wholeNumber(1, 'attempts'),
     fallback: 20,
   }),
+  testUsersPerApplication: setting({
+    env: 'RENOVA_TEST_USERS_PER_APPLICATION',
+    defaultText: '10',
+    doc: 'most test users (`POST /users/test_user`) one application may create; 0 turns test users off',
+    parse: wholeNumber(0, 'test users'),
+    fallback: 10,
+  }),
   webhookAllowPrivate: setting({
     env: 'RENOVA_WEBHOOK_ALLOW_PRIVATE',
     defaultText: '`false`',

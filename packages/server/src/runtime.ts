@@ -230,6 +230,7 @@ async function openRuntimeWith(
     requestLimiter: limits.requestLimiter,
     adminLimiter: limits.adminLimiter,
     webhookPolicy: webhookPolicyOf(config),
+    testUsersPerApplication: config.testUsersPerApplication,
     webhookTargets: webhookTargetPolicy({ allowPrivate: config.webhookAllowPrivate, ...context }),
     // Failed seller sign-ins per address across all emails (review #6); `off` for a deployment
     // that throttles in front of Renova.
@@ -240,6 +241,8 @@ async function openRuntimeWith(
     services,
     async close() {
       await services.webhooks.stop();
+      // Writes the pending "last used" times (nothing when the tracker never started).
+      await services.grantUse.stop();
       await limits.close();
       await storage.close();
     },
@@ -407,6 +410,8 @@ export async function startServer(
       'webhooks may target http and private addresses (RENOVA_WEBHOOK_ALLOW_PRIVATE or --demo): development only',
     );
   if (options.webhooks !== false) runtime.services.webhooks.start();
+  // "Last used" of grants, written in batches off the request path (core/grant-use.ts).
+  runtime.services.grantUse.start();
   let demo: DemoInfo | undefined;
   if (demoState) {
     demo = await runDemo(runtime.services, issuer);

@@ -12,6 +12,7 @@ import { ClientAuthenticator } from './core/client-auth.ts';
 import { DEFAULT_LIFETIMES, type Lifetimes } from './core/config.ts';
 import { Consent } from './core/consent.ts';
 import { storageOutages } from './core/errors.ts';
+import { GrantUseTracker } from './core/grant-use.ts';
 import { Introspection } from './core/introspection.ts';
 import { PasswordHasher } from './core/passwords.ts';
 import type { Clock, RandomSource } from './core/ports.ts';
@@ -22,6 +23,7 @@ import { Revocation } from './core/revocation.ts';
 import { Sealer } from './core/sealing.ts';
 import { SellerAccount } from './core/seller-account.ts';
 import { SellerSignIn } from './core/seller-sign-in.ts';
+import { TestUsers } from './core/test-users.ts';
 import { TokenEndpoint } from './core/token-endpoint.ts';
 import { WebhookOutbox } from './core/webhook-outbox.ts';
 import { STRICT_WEBHOOK_TARGETS, type WebhookTargetPolicy } from './core/webhook-targets.ts';
@@ -63,6 +65,10 @@ export interface ServiceOptions {
    * through Redis when several instances run.
    */
   requestLimiter?: RateLimiter;
+  /** Most test users per application (RENOVA_TEST_USERS_PER_APPLICATION); default 10. */
+  testUsersPerApplication?: number;
+  /** How often grants' "last used" times are written, in one batch (ms); default 60 s. */
+  lastUsedFlushMs?: number;
 }
 
 /** Everything the HTTP layer and the CLI call: the composition root of `core/`. */
@@ -88,8 +94,15 @@ export interface Services {
   sellerAccount: SellerAccount;
   /** `GET /authorization` and its decision: the request checked against the application. */
   checkAuthorizationRequest(query: AuthorizationQuery): Promise<AuthorizationRequestCheck>;
-  /** The operator's view of the webhook outbox. */
+  /** The webhook outbox as operators and application owners see it. */
   webhookOutbox: WebhookOutbox;
+  /** Test users (`POST /users/test_user`). */
+  testUsers: TestUsers;
+  /**
+   * Grants' coarse "last used" times, batched off the request path. Not running until `start()`
+   * (`serve` starts it and stops it, which writes what is pending).
+   */
+  grantUse: GrantUseTracker;
   /** `/readyz`: resolves when a write can succeed now. */
   ready(): Promise<void>;
   sealer: Sealer;
@@ -140,6 +153,14 @@ export function createServices(options: ServiceOptions): Services {
     lookup: options.webhookLookup,
     logger: options.logger,
   });
+  const grantUse = new GrantUseTracker({
+    storage,
+    clock,
+    flushMs: options.lastUsedFlushMs,
+    onFlushError: (error) =>
+      options.logger?.warn({ err: error }, 'could not record when grants were last used; will retry'),
+  });
+  const onGrantUsed = (clientId: string, userId: number) => grantUse.seen(clientId, userId);
   const applications = new Applications({
     storage,
     clock,
@@ -153,10 +174,10 @@ export function createServices(options: ServiceOptions): Services {
     storage,
     lifetimes,
     clock,
-    tokens: new TokenEndpoint({ storage, clock, random, lifetimes, rateLimiter }, clients),
+    tokens: new TokenEndpoint({ storage, clock, random, lifetimes, rateLimiter, onGrantUsed }, clients),
     revocation: new Revocation(storage, clock, clients),
     introspection: new Introspection(storage, clock, clients),
-    bearer: new BearerTokens(storage, clock),
+    bearer: new BearerTokens(storage, clock, onGrantUsed),
     accounts: new Accounts({ storage, clock, passwords }),
     applications,
     consent: new Consent({
@@ -178,7 +199,15 @@ export function createServices(options: ServiceOptions): Services {
     }),
     sellerAccount: new SellerAccount(storage),
     checkAuthorizationRequest: (query) => checkAuthorizationRequest(storage, query),
-    webhookOutbox: new WebhookOutbox(storage, clock),
+    webhookOutbox: new WebhookOutbox(storage, clock, () => webhooks.nudge()),
+    testUsers: new TestUsers({
+      storage,
+      clock,
+      random,
+      passwords,
+      limit: options.testUsersPerApplication ?? 10,
+    }),
+    grantUse,
     ready: () => storage.ping(),
     sealer,
     random,

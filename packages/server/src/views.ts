@@ -1,6 +1,13 @@
 import { SITES } from './core/accounts.ts';
-import type { CreatedApplication } from './core/applications.ts';
-import type { ApplicationRecord, GrantType, UserRecord, WebhookEventRecord } from './storage/contract.ts';
+import type { CreatedApplication, SellersPage } from './core/applications.ts';
+import type {
+  ApplicationGrantRecord,
+  ApplicationRecord,
+  GrantType,
+  TestUserRecord,
+  UserRecord,
+  WebhookEventRecord,
+} from './storage/contract.ts';
 
 /**
  * The wire shapes of the admin API and of `renova … --json` (docs/api.md §4.4, §4.5, §5): snake_case,
@@ -23,6 +30,8 @@ export function userView(user: UserRecord): UserView {
 export interface ApplicationView {
   client_id: string;
   name: string;
+  description: string;
+  logo_url: string | null;
   owner_user_id: number;
   redirect_uris: string[];
   scopes: string[];
@@ -35,6 +44,8 @@ export function applicationView(app: ApplicationRecord): ApplicationView {
   return {
     client_id: app.clientId,
     name: app.name,
+    description: app.description,
+    logo_url: app.logoUrl,
     owner_user_id: app.ownerUserId,
     redirect_uris: app.redirectUris,
     scopes: app.scope.split(' '),
@@ -49,6 +60,8 @@ export interface CreatedApplicationView {
   client_id: string;
   client_secret: string;
   name: string;
+  description: string;
+  logo_url: string | null;
   owner_user_id: number;
   redirect_uris: string[];
   scopes: string[];
@@ -63,6 +76,8 @@ export function createdApplicationView(created: CreatedApplication): CreatedAppl
     client_id: created.clientId,
     client_secret: created.clientSecret,
     name: created.name,
+    description: created.description,
+    logo_url: created.logoUrl,
     owner_user_id: created.ownerUserId,
     redirect_uris: created.redirectUris,
     scopes: created.scope.split(' '),
@@ -119,5 +134,50 @@ export function webhookEventView(e: WebhookEventRecord) {
     last_status: e.lastStatus,
     last_error: e.lastError,
     delivered_at: iso(e.deliveredAt),
+    live_mode: !e.test,
+  };
+}
+
+const isoDate = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+
+/**
+ * One seller of an application (`GET /applications/{client_id}/grants`): Mercado Pago's
+ * `date_created`, plus the coarse `last_used` (to the hour; null when never seen used).
+ */
+export function applicationGrantView(g: ApplicationGrantRecord) {
+  return {
+    user_id: g.userId,
+    nickname: g.nickname,
+    scope: g.scope,
+    date_created: new Date(g.createdAt).toISOString(),
+    last_updated: new Date(g.updatedAt).toISOString(),
+    last_used: isoDate(g.lastUsedAt),
+    test_user: g.isTestUser,
+  };
+}
+
+/** Mercado Pago's search shape: `{paging:{total, limit, …}, results:[…]}`, keyset-paged. */
+export function sellersPageView(page: SellersPage) {
+  return {
+    paging: {
+      total: page.total,
+      limit: page.limit,
+      next_cursor: page.nextCursor,
+      real_users: page.totals.real,
+      test_users: page.totals.test,
+    },
+    results: page.items.map(applicationGrantView),
+  };
+}
+
+/** A test user as listed (never its password, which was shown once at creation). */
+export function testUserView(u: TestUserRecord) {
+  return {
+    id: u.id,
+    nickname: u.nickname,
+    email: u.email,
+    site_id: u.siteId,
+    description: u.description,
+    date_created: new Date(u.createdAt).toISOString(),
   };
 }

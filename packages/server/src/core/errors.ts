@@ -16,6 +16,7 @@ export type OAuthErrorCode =
   | 'access_denied'
   | 'unsupported_response_type'
   | 'invalid_token'
+  | 'insufficient_scope'
   | 'local_rate_limited'
   | 'temporarily_unavailable'
   | 'not_found'
@@ -92,6 +93,31 @@ export class AccessDeniedError extends OAuthError {
 export class InvalidTokenError extends OAuthError {
   constructor(description: string, options?: OAuthErrorOptions) {
     super('invalid_token', description, options);
+  }
+}
+
+/**
+ * RFC 6750 §3.1 `insufficient_scope` (403): the bearer token is valid but does not carry the right
+ * to this resource (a seller's token on an application-owner endpoint, or the token of another
+ * application).
+ */
+export class InsufficientScopeError extends OAuthError {
+  constructor(description: string, options?: OAuthErrorOptions) {
+    super('insufficient_scope', description, options);
+  }
+}
+
+/**
+ * One or more fields of an application (create or update) are invalid. `fields` maps each
+ * field's wire name (`name`, `redirect_uris`, `logo_url`, …) to what is wrong with it, so a form
+ * can show each message next to its field; the description joins them for the JSON APIs, which
+ * answer it as 400 `invalid_request` like any InvalidRequestError.
+ */
+export class InvalidApplicationFieldsError extends InvalidRequestError {
+  readonly fields: Readonly<Record<string, string>>;
+  constructor(fields: Record<string, string>, options?: OAuthErrorOptions) {
+    super(Object.values(fields).join('; '), options);
+    this.fields = { ...fields };
   }
 }
 

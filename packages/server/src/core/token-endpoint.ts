@@ -28,6 +28,11 @@ export interface TokenEndpointDeps {
   random: RandomSource;
   lifetimes: Lifetimes;
   rateLimiter: RateLimiter;
+  /**
+   * Told after a code exchange or a refresh answered (the grant was used); must not wait or throw
+   * (core/grant-use.ts batches these off the request path).
+   */
+  onGrantUsed?: ((clientId: string, userId: number) => void) | undefined;
 }
 
 /**
@@ -38,10 +43,12 @@ export interface TokenEndpointDeps {
 export class TokenEndpoint {
   readonly #context: GrantContext;
   readonly #clients: ClientAuthenticator;
+  readonly #onGrantUsed: (clientId: string, userId: number) => void;
 
   constructor(deps: TokenEndpointDeps, clients?: ClientAuthenticator) {
     const { storage, clock, random, lifetimes } = deps;
     this.#context = { storage, clock, random, lifetimes };
+    this.#onGrantUsed = deps.onGrantUsed ?? (() => {});
     this.#clients = clients ?? new ClientAuthenticator(deps.storage, deps.clock, deps.rateLimiter);
   }
 
@@ -64,7 +71,10 @@ export class TokenEndpoint {
         `this application is not allowed the ${grant.grantType} grant (its grant_types: ${app.grantTypes.join(', ')}); an operator can change them with PATCH /admin/applications/${app.clientId}`,
       );
     }
-    return grant.handle(this.#context, client, params);
+    const result = await grant.handle(this.#context, client, params);
+    // client_credentials uses no seller's grant: only code exchanges and refreshes count as use.
+    if (grant.grantType !== 'client_credentials') this.#onGrantUsed(app.clientId, result.response.user_id);
+    return result;
   }
 }
 

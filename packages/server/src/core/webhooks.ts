@@ -52,8 +52,9 @@ export interface WebhookBody {
 export function webhookBody(event: WebhookEventRecord): WebhookBody {
   return {
     id: event.id,
-    // Consent happens on the live site; sandbox tokens are chosen later, at the exchange.
-    live_mode: true,
+    // Consent happens on the live site; sandbox tokens are chosen later, at the exchange. A "send
+    // test event" of the developer portal says live_mode false, so receivers can ignore it.
+    live_mode: !event.test,
     type: 'mp-connect',
     action: event.action,
     application_id: event.clientId,

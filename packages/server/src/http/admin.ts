@@ -8,10 +8,13 @@ import {
   clientSecretView,
   createdApplicationView,
   issuedCodeView,
+  sellersPageView,
+  testUserView,
   userView,
   webhookSecretView,
 } from '../views.ts';
 import { bearerSecretGuard } from './bearer-secret.ts';
+import { sellersQuery } from './owner.ts';
 
 const str = { type: 'string' } as const;
 /** RFC 7591 §2 `grant_types`; the values are checked by core/applications.ts, which names the accepted ones. */
@@ -139,6 +142,8 @@ export async function adminRoutes(
           required: ['name', 'owner_user_id', 'redirect_uris'],
           properties: {
             name: str,
+            description: str,
+            logo_url: { anyOf: [str, { type: 'null' }] },
             owner_user_id: userId,
             redirect_uris: { type: 'array', items: str, minItems: 1 },
             scopes: { anyOf: [{ type: 'array', items: str, minItems: 1 }, str] },
@@ -152,6 +157,8 @@ export async function adminRoutes(
     async (request, reply) => {
       const body = request.body as {
         name: string;
+        description?: string;
+        logo_url?: string | null;
         owner_user_id: number;
         redirect_uris: string[];
         scopes?: string[] | string;
@@ -161,6 +168,8 @@ export async function adminRoutes(
       };
       const created = await applications.create({
         name: body.name,
+        description: body.description,
+        logoUrl: body.logo_url,
         ownerUserId: body.owner_user_id,
         redirectUris: body.redirect_uris,
         scope: Array.isArray(body.scopes) ? body.scopes.join(' ') : body.scopes,
@@ -172,7 +181,8 @@ export async function adminRoutes(
     },
   );
 
-  // Changes an application's settings; today only its grant types (RFC 7591 §2 `grant_types`).
+  // Changes any subset of an application's settings; core checks every value and reports all
+  // invalid fields at once (InvalidApplicationFieldsError → 400 invalid_request).
   admin.patch(
     '/applications/:client_id',
     {
@@ -180,16 +190,80 @@ export async function adminRoutes(
         params: { type: 'object', properties: { client_id: clientId } },
         body: {
           type: 'object',
-          required: ['grant_types'],
           additionalProperties: false,
-          properties: { grant_types: grantTypes },
+          properties: {
+            name: str,
+            description: str,
+            logo_url: { anyOf: [str, { type: 'null' }] },
+            redirect_uris: { type: 'array', items: str, maxItems: 100 },
+            scopes: { anyOf: [{ type: 'array', items: str, minItems: 1, maxItems: 10 }, str] },
+            pkce_required: { type: 'boolean' },
+            notification_url: { anyOf: [str, { type: 'null' }] },
+            grant_types: grantTypes,
+          },
         },
       },
     },
     async (request) => {
       const { client_id } = request.params as { client_id: string };
-      const body = request.body as { grant_types: string[] };
-      return applicationView(await applications.update(client_id, { grantTypes: body.grant_types }));
+      const body = request.body as {
+        name?: string;
+        description?: string;
+        logo_url?: string | null;
+        redirect_uris?: string[];
+        scopes?: string[] | string;
+        pkce_required?: boolean;
+        notification_url?: string | null;
+        grant_types?: string[];
+      };
+      return applicationView(
+        await applications.update(client_id, {
+          name: body.name,
+          description: body.description,
+          logoUrl: body.logo_url,
+          redirectUris: body.redirect_uris,
+          scope: Array.isArray(body.scopes) ? body.scopes.join(' ') : body.scopes,
+          pkceRequired: body.pkce_required,
+          notificationUrl: body.notification_url,
+          grantTypes: body.grant_types,
+        }),
+      );
+    },
+  );
+
+  // Revokes every grant, token, code and secret of the application; its client_id stays taken.
+  admin.delete(
+    '/applications/:client_id',
+    { schema: { params: { type: 'object', properties: { client_id: clientId } } } },
+    async (request, reply) => {
+      await applications.delete((request.params as { client_id: string }).client_id);
+      return reply.code(204).send();
+    },
+  );
+
+  // The operator's superset of GET /applications/{client_id}/grants (any application).
+  admin.get(
+    '/applications/:client_id/grants',
+    { schema: { params: { type: 'object', properties: { client_id: clientId } } } },
+    async (request) =>
+      sellersPageView(
+        await applications.sellers(
+          (request.params as { client_id: string }).client_id,
+          sellersQuery(request.query),
+        ),
+      ),
+  );
+
+  admin.get(
+    '/applications/:client_id/test_users',
+    { schema: { params: { type: 'object', properties: { client_id: clientId } } } },
+    async (request) => {
+      const { client_id } = request.params as { client_id: string };
+      const users = await services.testUsers.list(client_id);
+      return {
+        paging: { total: users.length, limit: services.testUsers.limit },
+        results: users.map(testUserView),
+      };
     },
   );
 

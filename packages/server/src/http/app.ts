@@ -18,6 +18,7 @@ import { parseParamsBody } from './body.ts';
 import { type DemoState, registerDemoPages } from './demo.ts';
 import { toErrorReply } from './errors.ts';
 import { createMetrics, type HttpMetrics, metricsRoutes } from './metrics.ts';
+import { ownerRoutes } from './owner.ts';
 import { answerFrameworkError, answerParserError, MAX_PARAM_LENGTH } from './parser-errors.ts';
 import { registerSellerPages } from './seller.ts';
 
@@ -160,6 +161,9 @@ export async function buildApp(services: Services, options: HttpOptions): Promis
     const token = options.adminToken;
     await app.register((admin) => adminRoutes(admin, services, { token, log }), { prefix: '/admin' });
   }
+  // Application owners' API: test users and their own application's sellers (Bearer = the
+  // application's client_credentials token, checked by the plugin's hook).
+  await app.register((api) => ownerRoutes(api, services));
   // The seller's side: consent, sign-in, account page (and the demo client in demo mode).
   await app.register(async (pages) => {
     registerSellerPages(pages, services, {

@@ -1,4 +1,5 @@
 import { InvalidRequestError } from '../core/errors.ts';
+import { forLog } from '../core/identifiers.ts';
 import type { Params } from '../core/params.ts';
 
 /**
@@ -71,4 +72,68 @@ export function describeJsonError(raw: string, message: string): string {
     ? ' Also, grant_type must be "refresh_token" with an underscore.'
     : '';
   return `the request body is not valid JSON: ${reason}${where}${hint}.${grantHint}`;
+}
+
+/**
+ * The JSON bodies of the application-owner API (`POST /users/test_user`): `application/json`, an
+ * object, and no name given twice. RFC 8259 §4: "The names within an object SHOULD be unique";
+ * parsers disagree on which duplicate wins (JSON.parse keeps the last), so a body with one is
+ * refused rather than read one way here and another way by a proxy in front.
+ */
+export function parseJsonObjectBody(contentType: string | undefined, raw: string | undefined): Params {
+  const mediaType = contentType?.split(';')[0]?.trim().toLowerCase();
+  if (mediaType !== 'application/json') {
+    throw new InvalidRequestError(
+      `Content-Type ${mediaType === undefined ? 'is missing' : `"${forLogShort(mediaType)}" is not supported`}; send application/json`,
+    );
+  }
+  if (raw === undefined || raw.trim() === '') {
+    throw new InvalidRequestError('the request has no body; send a JSON object');
+  }
+  const params = parseJsonObject(raw);
+  const duplicate = duplicateJsonKey(raw);
+  if (duplicate !== undefined) {
+    throw new InvalidRequestError(
+      `the JSON body gives "${forLogShort(duplicate)}" more than once; send each name once`,
+    );
+  }
+  return params;
+}
+
+const forLogShort = (value: string) => forLog(value, 40);
+
+/**
+ * The first name that appears twice in one object of `raw`, which must be valid JSON (JSON.parse
+ * accepted it): a scan of the text that tracks objects and arrays and reads each name once.
+ */
+export function duplicateJsonKey(raw: string): string | undefined {
+  const stack: (Set<string> | null)[] = [];
+  let expectName = false;
+  for (let i = 0; i < raw.length; i++) {
+    const c = raw[i];
+    if (c === '"') {
+      let j = i + 1;
+      while (j < raw.length && raw[j] !== '"') j += raw[j] === '\\' ? 2 : 1;
+      const names = stack[stack.length - 1];
+      if (expectName && names) {
+        const name = JSON.parse(raw.slice(i, j + 1)) as string;
+        if (names.has(name)) return name;
+        names.add(name);
+        expectName = false;
+      }
+      i = j;
+    } else if (c === '{') {
+      stack.push(new Set());
+      expectName = true;
+    } else if (c === '[') {
+      stack.push(null);
+      expectName = false;
+    } else if (c === '}' || c === ']') {
+      stack.pop();
+      expectName = false;
+    } else if (c === ',') {
+      expectName = stack[stack.length - 1] != null;
+    }
+  }
+  return undefined;
 }

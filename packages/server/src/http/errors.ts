@@ -23,6 +23,7 @@ export interface ErrorReply {
 
 const STATUS: Partial<Record<OAuthErrorCode, number>> = {
   invalid_token: 401,
+  insufficient_scope: 403,
   not_found: 404,
   local_rate_limited: 429,
   temporarily_unavailable: 503,
@@ -66,6 +67,12 @@ export function toErrorReply(error: unknown): ErrorReply {
       // RFC 6750 §3: the challenge names the error.
       return reply(401, error.error, error.description, {
         'www-authenticate': 'Bearer realm="renova", error="invalid_token"',
+      });
+    }
+    if (error.error === 'insufficient_scope') {
+      // RFC 6750 §3.1: "The request requires higher privileges than provided by the access token."
+      return reply(403, error.error, error.description, {
+        'www-authenticate': 'Bearer realm="renova", error="insufficient_scope"',
       });
     }
     return reply(STATUS[error.error] ?? 400, error.error, error.description);

@@ -43,6 +43,11 @@ export interface UserRecord {
   siteId: string;
   passwordHash: string | null;
   createdAt: number;
+  /**
+   * A test user (Mercado Pago's `POST /users/test_user`): the application that created it; null for
+   * a real seller. Counts and lists of sellers tell the two apart by this (migration 5).
+   */
+  testOfClientId: string | null;
 }
 
 export interface NewUser {
@@ -65,6 +70,10 @@ export interface ClientSecretRecord {
 export interface ApplicationRecord {
   clientId: string;
   name: string;
+  /** Shown to sellers and in the developer portal; '' when none was given (migration 5). */
+  description: string;
+  /** An https URL of the application's logo, or null. */
+  logoUrl: string | null;
   ownerUserId: number;
   redirectUris: string[];
   scope: string;
@@ -86,6 +95,10 @@ export type GrantType = 'authorization_code' | 'refresh_token' | 'client_credent
 export interface NewApplication {
   clientId: string;
   name: string;
+  /** Omitted: ''. */
+  description?: string;
+  /** Omitted: null. */
+  logoUrl?: string | null;
   ownerUserId: number;
   redirectUris: string[];
   scope: string;
@@ -265,6 +278,107 @@ export interface GrantRecord {
   createdAt: number;
   updatedAt: number;
   revokedAt: number | null;
+  /** Coarse (at most one write per hour per grant, see touchGrantsLastUsed); null: never seen used. */
+  lastUsedAt: number | null;
+}
+
+/**
+ * What `updateApplication` may change: any subset; an omitted field keeps its value. Core has
+ * validated every value (core/applications.ts); the storage writes them as given.
+ */
+export interface ApplicationPatch {
+  name?: string;
+  description?: string;
+  logoUrl?: string | null;
+  redirectUris?: string[];
+  scope?: string;
+  pkceRequired?: boolean;
+  grantTypes?: GrantType[];
+  notificationUrl?: string | null;
+}
+
+/**
+ * One page of an application's sellers (`listGrantsOfApplication`): active grants only, newest
+ * grant first (by its row id, which never changes, so keyset pagination is stable under inserts).
+ */
+export interface ListGrantsOfApplication {
+  clientId: string;
+  /** 1 or more; core bounds it. */
+  limit: number;
+  /** The `nextCursor` of the previous page (a grant row id); omitted: the first page. */
+  cursor?: number | undefined;
+  /**
+   * Exact user id (when it is all digits) or a case-insensitive prefix of the nickname; `%`, `_` and
+   * `\` are matched literally. Omitted: every seller.
+   */
+  search?: string | undefined;
+  /** true: test users only; false: real sellers only; omitted: both. */
+  testUsers?: boolean | undefined;
+}
+
+/** An application's seller as its owner sees it. */
+export interface ApplicationGrantRecord {
+  userId: number;
+  nickname: string;
+  isTestUser: boolean;
+  scope: string;
+  createdAt: number;
+  updatedAt: number;
+  lastUsedAt: number | null;
+}
+
+export interface ApplicationGrantsPage {
+  items: ApplicationGrantRecord[];
+  /** Pass as `cursor` for the next page; null on the last page. */
+  nextCursor: number | null;
+  /**
+   * Active grants matching `search` (the `testUsers` filter aside), split into real sellers and
+   * test users, so that counts never mix the two.
+   */
+  totals: { real: number; test: number };
+}
+
+/** A test user to create (`createTestUser`); the password is already hashed. */
+export interface NewTestUser {
+  clientId: string;
+  user: Omit<NewUser, 'passwordHash'> & { passwordHash: string };
+  description: string;
+  /** The per-application cap (RENOVA_TEST_USERS_PER_APPLICATION), enforced in the same step. */
+  limit: number;
+}
+
+export type CreateTestUserOutcome =
+  | { outcome: 'created'; user: UserRecord }
+  /** The application already has `limit` test users; nothing was written. */
+  | { outcome: 'limit_reached'; count: number }
+  /** The generated email is taken (a collision of random names); nothing was written. */
+  | { outcome: 'email_taken' }
+  /** No such application, or it is deleted; nothing was written. */
+  | { outcome: 'unknown_application' };
+
+export interface TestUserRecord {
+  id: number;
+  email: string;
+  nickname: string;
+  siteId: string;
+  description: string;
+  createdAt: number;
+}
+
+/** One grant seen in use at `at` (a token exchange, a refresh, a bearer call). */
+export interface GrantUse {
+  clientId: string;
+  userId: number;
+  at: number;
+}
+
+export interface ListWebhookEvents {
+  /** Only this application's events; omitted: every application's (operators). */
+  clientId?: string | undefined;
+  status?: WebhookStatus | undefined;
+  limit: number;
+  /** Only events with an id below this one (keyset pagination, newest first). */
+  before?: number | undefined;
 }
 
 /** Housekeeping (docs/api.md §3 lifetimes): what may be deleted, in bounded batches. */
@@ -303,6 +417,8 @@ export interface SellerGrantRecord {
   createdAt: number;
   /** When the seller last consented (a re-consent or a scope change). */
   updatedAt: number;
+  /** When the application last used the grant (coarse: to the hour); null: not seen used. */
+  lastUsedAt: number | null;
 }
 
 export type WebhookAction = 'application.authorized' | 'application.deauthorized';
@@ -319,6 +435,11 @@ export interface NewWebhookEvent {
   /** The full target: `{notification_url}?data.id={user_id}&type=mp-connect`. */
   url: string;
   createdAt: number;
+  /**
+   * A "send test event" of the developer portal: delivered like any other, with `live_mode: false`
+   * in its body so receivers can tell it from a real change. Omitted: false.
+   */
+  test?: boolean;
 }
 
 /** `pending` until a 2xx; `dead` after the last allowed attempt failed (retryable by an operator). */
@@ -326,6 +447,7 @@ export type WebhookStatus = 'pending' | 'delivered' | 'dead';
 
 export interface WebhookEventRecord extends NewWebhookEvent {
   id: number;
+  test: boolean;
   status: WebhookStatus;
   /** Attempts made so far (recorded ones; a claimed, in-flight attempt is not counted yet). */
   attempts: number;
@@ -392,6 +514,19 @@ export interface StoragePort {
   rotateClientSecret(clientId: string, hash: Buffer, overlapUntil: number, now: number): Promise<boolean>;
   /** Replaces the application's allowed grant types; false when there is no such application. */
   updateApplicationGrantTypes(clientId: string, grantTypes: GrantType[]): Promise<boolean>;
+  /**
+   * Changes any subset of the application's settings in one write and returns the updated record;
+   * null when there is no such application (or it is deleted).
+   */
+  updateApplication(clientId: string, patch: ApplicationPatch): Promise<ApplicationRecord | null>;
+  /**
+   * Deletes the application in ONE step: marks it deleted (its row stays, so its client_id is
+   * never issued again, and every find treats it as unknown), revokes every grant, token family,
+   * client_credentials token and unused code of it, ends every client secret at `now`, and marks
+   * its pending webhook events `dead` (no notification is sent for a deleted application). False
+   * when there was no such application (or it was deleted already).
+   */
+  deleteApplication(clientId: string, now: number): Promise<boolean>;
   /** Replaces the application's sealed webhook secret; false when there is no such application. */
   replaceWebhookSecret(clientId: string, sealed: Buffer): Promise<boolean>;
 
@@ -445,6 +580,21 @@ export interface StoragePort {
   findGrant(clientId: string, userId: number): Promise<GrantRecord | null>;
   /** The seller's active grants (revoked ones are left out), newest consent first. */
   listActiveGrantsOfUser(userId: number): Promise<SellerGrantRecord[]>;
+  /** One page of the application's active grants with the sellers' nicknames (keyset pagination). */
+  listGrantsOfApplication(args: ListGrantsOfApplication): Promise<ApplicationGrantsPage>;
+  /**
+   * Records grants seen in use, in one write: each grant's `lastUsedAt` becomes `at` only if it is
+   * null or older than `at - coarseMs`, so a grant is written at most once per `coarseMs` however
+   * often (and on however many instances) it is used. Unknown grants are skipped.
+   */
+  touchGrantsLastUsed(uses: GrantUse[], coarseMs: number): Promise<void>;
+
+  // Test users (Mercado Pago's `POST /users/test_user`).
+
+  /** Creates a test user of the application unless it already has `limit` of them: one step. */
+  createTestUser(args: NewTestUser): Promise<CreateTestUserOutcome>;
+  /** The application's test users, oldest first. */
+  listTestUsers(clientId: string): Promise<TestUserRecord[]>;
 
   // Seller sessions (the consent and account pages). Only hashes of cookie values are stored.
 
@@ -471,13 +621,19 @@ export interface StoragePort {
    * Ignored (resolves false) when the event is no longer `pending`.
    */
   recordWebhookAttempt(attempt: WebhookAttempt): Promise<boolean>;
-  /** For operators: events by status (all when omitted), newest first. */
-  listWebhookEvents(args: { status?: WebhookStatus; limit: number }): Promise<WebhookEventRecord[]>;
+  /** Events by application and status (all when omitted), newest first, below `before`. */
+  listWebhookEvents(args: ListWebhookEvents): Promise<WebhookEventRecord[]>;
   /**
-   * For operators: makes a `dead` (or `pending`) event due at `now` again, keeping its attempt
-   * count. Resolves false when the event is unknown or already delivered.
+   * Makes a `dead` (or `pending`) event due at `now` again, keeping its attempt count. With
+   * `clientId` (an application owner's retry), only an event of that application. Resolves false
+   * when the event is unknown, of another application, or already delivered.
    */
-  retryWebhookEvent(id: number, now: number): Promise<boolean>;
+  retryWebhookEvent(id: number, now: number, clientId?: string): Promise<boolean>;
+  /**
+   * Appends a test event (`event.test` true) for a live application to the outbox; resolves its
+   * id, or null when the application is unknown or deleted.
+   */
+  enqueueTestWebhookEvent(event: NewWebhookEvent): Promise<number | null>;
 
   /**
    * Deletes expired codes (past `codeGraceMs`), expired access tokens and expired refresh tokens,

@@ -1,5 +1,6 @@
 import type {
   AccessTokenRecord,
+  ApplicationGrantRecord,
   ApplicationRecord,
   AuthorizationCodeRecord,
   ClientSecretRecord,
@@ -7,6 +8,7 @@ import type {
   GrantType,
   RefreshTokenRecord,
   SellerGrantRecord,
+  TestUserRecord,
   UserRecord,
   WebhookAction,
   WebhookEventRecord,
@@ -33,11 +35,14 @@ export interface UserRow {
   site_id: string;
   password_hash: string | null;
   created_at: number;
+  test_of_client_id: string | null;
 }
 
 export interface ApplicationRow {
   client_id: string;
   name: string;
+  description: string | null;
+  logo_url: string | null;
   owner_user_id: number;
   /** JSON array of strings. */
   redirect_uris: string;
@@ -112,6 +117,7 @@ export interface GrantRow {
   created_at: number;
   updated_at: number;
   revoked_at: number | null;
+  last_used_at: number | null;
 }
 
 /** grants joined with the application's name. */
@@ -121,7 +127,59 @@ export interface SellerGrantRow {
   scope: string;
   created_at: number;
   updated_at: number;
+  last_used_at: number | null;
 }
+
+/** grants joined with the seller's nickname and test marker (listGrantsOfApplication). */
+export interface ApplicationGrantRow {
+  id: number;
+  user_id: number;
+  nickname: string;
+  test_of_client_id: string | null;
+  scope: string;
+  created_at: number;
+  updated_at: number;
+  last_used_at: number | null;
+}
+
+export interface TestUserRow {
+  id: number;
+  email: string;
+  nickname: string;
+  site_id: string;
+  test_description: string | null;
+  created_at: number;
+}
+
+export const toApplicationGrant = (r: ApplicationGrantRow): ApplicationGrantRecord => ({
+  userId: r.user_id,
+  nickname: r.nickname,
+  isTestUser: r.test_of_client_id != null,
+  scope: r.scope,
+  createdAt: r.created_at,
+  updatedAt: r.updated_at,
+  lastUsedAt: r.last_used_at ?? null,
+});
+
+export const toTestUser = (r: TestUserRow): TestUserRecord => ({
+  id: r.id,
+  email: r.email,
+  nickname: r.nickname,
+  siteId: r.site_id,
+  description: r.test_description ?? '',
+  createdAt: r.created_at,
+});
+
+/**
+ * A LIKE pattern matching values that start with `prefix` literally: `\`, `%` and `_` are escaped
+ * (both engines' statements say `ESCAPE '\'`), so a search for "50%_off" finds only that text.
+ * Lower-cased, like the column it is compared with (`lower(nickname)`).
+ */
+export const likePrefix = (prefix: string): string => `${prefix.toLowerCase().replace(/[\\%_]/g, '\\$&')}%`;
+
+/** The user id a search term names, when it is one (all digits, a safe integer); else null. */
+export const searchedUserId = (search: string): number | null =>
+  /^[1-9][0-9]{0,15}$/.test(search) && Number.isSafeInteger(Number(search)) ? Number(search) : null;
 
 export interface WebhookEventRow {
   id: number;
@@ -138,6 +196,7 @@ export interface WebhookEventRow {
   last_status: number | null;
   last_error: string | null;
   delivered_at: number | null;
+  test: DbBool | null;
 }
 
 export interface SellerSessionRow {
@@ -160,6 +219,7 @@ export const toWebhookEvent = (r: WebhookEventRow): WebhookEventRecord => ({
   lastStatus: r.last_status ?? null,
   lastError: r.last_error ?? null,
   deliveredAt: r.delivered_at ?? null,
+  test: bool(r.test ?? false),
 });
 
 export const toUser = (r: UserRow): UserRecord => ({
@@ -169,6 +229,7 @@ export const toUser = (r: UserRow): UserRecord => ({
   siteId: r.site_id,
   passwordHash: r.password_hash ?? null,
   createdAt: r.created_at,
+  testOfClientId: r.test_of_client_id ?? null,
 });
 
 export const toClientSecret = (s: ClientSecretRow): ClientSecretRecord => ({
@@ -182,6 +243,8 @@ export const toClientSecret = (s: ClientSecretRow): ClientSecretRecord => ({
 export const toApplication = (row: ApplicationRow, secrets: ClientSecretRecord[]): ApplicationRecord => ({
   clientId: row.client_id,
   name: row.name,
+  description: row.description ?? '',
+  logoUrl: row.logo_url ?? null,
   ownerUserId: row.owner_user_id,
   redirectUris: JSON.parse(row.redirect_uris) as string[],
   scope: row.scope,
@@ -242,6 +305,7 @@ export const toGrant = (row: GrantRow): GrantRecord => ({
   createdAt: row.created_at,
   updatedAt: row.updated_at,
   revokedAt: row.revoked_at ?? null,
+  lastUsedAt: row.last_used_at ?? null,
 });
 
 export const toSellerGrant = (r: SellerGrantRow): SellerGrantRecord => ({
@@ -250,6 +314,7 @@ export const toSellerGrant = (r: SellerGrantRow): SellerGrantRecord => ({
   scope: r.scope,
   createdAt: r.created_at,
   updatedAt: r.updated_at,
+  lastUsedAt: r.last_used_at ?? null,
 });
 
 export const toSellerSession = (r: SellerSessionRow): { userId: number; expiresAt: number } => ({

@@ -41,6 +41,8 @@ describe('views', () => {
       'client_id',
       'client_secret',
       'name',
+      'description',
+      'logo_url',
       'owner_user_id',
       'redirect_uris',
       'scopes',
@@ -54,6 +56,8 @@ describe('views', () => {
     assert.deepEqual(applicationView(updated), {
       client_id: created.clientId,
       name: 'Shop',
+      description: '',
+      logo_url: null,
       owner_user_id: user.id,
       redirect_uris: ['https://shop.example/cb'],
       scopes: ['offline_access', 'read', 'write'],

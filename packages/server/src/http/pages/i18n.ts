@@ -78,6 +78,9 @@ export interface Messages {
     intro: string;
     empty: string;
     authorizedOn: (date: string) => string;
+    /** Coarse (to the hour): when the application last used the authorization. */
+    lastUsedOn: (date: string) => string;
+    neverUsed: string;
     canDo: string;
     remove: (app: string) => string;
     removeLabel: string;
@@ -158,6 +161,8 @@ const es: Messages = {
       'Estas aplicaciones pueden actuar en tu cuenta. Si quitas el acceso a una, todos sus tokens dejan de funcionar al instante.',
     empty: 'No autorizaste ninguna aplicación.',
     authorizedOn: (d) => `Autorizada el ${d}`,
+    lastUsedOn: (d) => `Último uso: ${d}`,
+    neverUsed: 'Todavía no la usó',
     canDo: 'Puede',
     remove: (app) => `Quitar el acceso a ${app}`,
     removeLabel: 'Quitar acceso',
@@ -240,6 +245,8 @@ const pt: Messages = {
       'Estes aplicativos podem agir na sua conta. Ao remover o acesso de um deles, todos os seus tokens param de funcionar na hora.',
     empty: 'Você não autorizou nenhum aplicativo.',
     authorizedOn: (d) => `Autorizado em ${d}`,
+    lastUsedOn: (d) => `Último uso: ${d}`,
+    neverUsed: 'Ainda não foi usado',
     canDo: 'Pode',
     remove: (app) => `Remover o acesso de ${app}`,
     removeLabel: 'Remover acesso',
@@ -320,6 +327,8 @@ const en: Messages = {
     intro: 'These applications can act on your account. Removing one stops all of its tokens at once.',
     empty: "You haven't authorized any application.",
     authorizedOn: (d) => `Authorized on ${d}`,
+    lastUsedOn: (d) => `Last used: ${d}`,
+    neverUsed: 'Not used yet',
     canDo: 'Can',
     remove: (app) => `Remove access for ${app}`,
     removeLabel: 'Remove access',

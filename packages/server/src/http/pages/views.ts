@@ -168,7 +168,13 @@ export function accountPage(args: {
   locale: Locale;
   csrf: string;
   email: string;
-  grants: { clientId: string; applicationName: string; scope: string; createdAt: number }[];
+  grants: {
+    clientId: string;
+    applicationName: string;
+    scope: string;
+    createdAt: number;
+    lastUsedAt: number | null;
+  }[];
   removedName?: string | undefined;
 }): string {
   const t = MESSAGES[args.locale];
@@ -189,7 +195,11 @@ export function accountPage(args: {
     ${avatar(g.applicationName, 'sm')}
     <div class="body">
       <h2>${g.applicationName}</h2>
-      <div class="meta">${t.account.authorizedOn(formatDate(args.locale, g.createdAt))}</div>
+      <div class="meta">${t.account.authorizedOn(formatDate(args.locale, g.createdAt))} · ${
+        g.lastUsedAt === null
+          ? t.account.neverUsed
+          : t.account.lastUsedOn(formatDate(args.locale, g.lastUsedAt))
+      }</div>
       <ul class="chips" aria-label="${t.account.canDo}">${SCOPE_ORDER.filter((s) =>
         scopeSet(g.scope).has(s),
       ).map((s) => html`<li>${t.consent.scopes[s].title}</li>`)}</ul>

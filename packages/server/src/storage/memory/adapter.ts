@@ -1,17 +1,24 @@
 import type {
   AccessTokenRecord,
+  ApplicationGrantsPage,
+  ApplicationPatch,
   ApplicationRecord,
   AuthorizationCodeRecord,
   ClientSecretRecord,
+  CreateTestUserOutcome,
   ExchangeOutcome,
   GrantRecord,
   GrantType,
+  GrantUse,
+  ListGrantsOfApplication,
+  ListWebhookEvents,
   NewAccessToken,
   NewApplication,
   NewAuthorizationCode,
   NewClientCredentialsToken,
   NewRefreshToken,
   NewSellerSession,
+  NewTestUser,
   NewUser,
   NewWebhookEvent,
   PurgeExpired,
@@ -22,13 +29,13 @@ import type {
   RotateRefreshToken,
   SellerGrantRecord,
   StoragePort,
+  TestUserRecord,
   UserRecord,
   WebhookAttempt,
   WebhookEventRecord,
-  WebhookStatus,
 } from '../contract.ts';
 import { decideRotation } from '../rotation.ts';
-import { ALL_GRANT_TYPES } from '../rows.ts';
+import { ALL_GRANT_TYPES, searchedUserId } from '../rows.ts';
 
 interface GrantRow {
   id: number;
@@ -39,6 +46,7 @@ interface GrantRow {
   createdAt: number;
   updatedAt: number;
   revokedAt: number | null;
+  lastUsedAt: number | null;
 }
 
 interface CodeRow extends AuthorizationCodeRecord {
@@ -125,6 +133,10 @@ function copy<T>(value: T): T {
  */
 export class MemoryStorage implements StoragePort {
   readonly #users = new Map<number, UserRecord>();
+  /** Test users' descriptions (users.test_description). */
+  readonly #testDescriptions = new Map<number, string>();
+  /** Deleted applications: kept so that their client ids stay taken (migration 5). */
+  readonly #deleted = new Set<string>();
   #nextUserId = 1;
   readonly #applications = new Map<string, Omit<ApplicationRecord, 'secrets'>>();
   readonly #secrets = new Map<string, ClientSecretRecord[]>();
@@ -156,7 +168,7 @@ export class MemoryStorage implements StoragePort {
     this.#open();
     const email = user.email.toLowerCase();
     for (const existing of this.#users.values()) if (existing.email.toLowerCase() === email) return null;
-    const record: UserRecord = { ...user, id: this.#nextUserId++ };
+    const record: UserRecord = { ...user, id: this.#nextUserId++, testOfClientId: null };
     this.#users.set(record.id, record);
     return copy(record);
   }
@@ -185,9 +197,15 @@ export class MemoryStorage implements StoragePort {
 
   async createApplication(app: NewApplication): Promise<void> {
     this.#open();
-    if (this.#applications.has(app.clientId)) throw new Error(`application ${app.clientId} exists`);
+    if (this.#applications.has(app.clientId) || this.#deleted.has(app.clientId))
+      throw new Error(`application ${app.clientId} exists`);
     const { secretHash, ...rest } = copy(app);
-    this.#applications.set(app.clientId, { ...rest, grantTypes: rest.grantTypes ?? [...ALL_GRANT_TYPES] });
+    this.#applications.set(app.clientId, {
+      ...rest,
+      description: rest.description ?? '',
+      logoUrl: rest.logoUrl ?? null,
+      grantTypes: rest.grantTypes ?? [...ALL_GRANT_TYPES],
+    });
     this.#secrets.set(app.clientId, [
       { id: this.#nextSecretId++, hash: secretHash, createdAt: app.createdAt, expiresAt: null },
     ]);
@@ -216,7 +234,7 @@ export class MemoryStorage implements StoragePort {
   ): Promise<boolean> {
     this.#open();
     const secrets = this.#secrets.get(clientId);
-    if (!secrets) return false;
+    if (!secrets || !this.#applications.has(clientId)) return false;
     for (const secret of secrets) {
       if (secret.expiresAt === null || secret.expiresAt > overlapUntil) secret.expiresAt = overlapUntil;
     }
@@ -240,6 +258,132 @@ export class MemoryStorage implements StoragePort {
     return true;
   }
 
+  async updateApplication(clientId: string, patch: ApplicationPatch): Promise<ApplicationRecord | null> {
+    this.#open();
+    const app = this.#applications.get(clientId);
+    if (!app) return null;
+    const defined = Object.fromEntries(
+      Object.entries(copy(patch)).filter(([, value]) => value !== undefined),
+    );
+    Object.assign(app, defined);
+    return this.findApplication(clientId);
+  }
+
+  async deleteApplication(clientId: string, now: number): Promise<boolean> {
+    this.#open();
+    if (!this.#applications.delete(clientId)) return false;
+    this.#deleted.add(clientId);
+    for (const grant of this.#grants.rows.values()) {
+      if (grant.clientId !== clientId) continue;
+      if (grant.revokedAt === null) grant.revokedAt = now;
+      for (const family of this.#families.rows.values())
+        if (family.grantId === grant.id && family.revokedAt === null) family.revokedAt = now;
+      for (const code of this.#codes.rows.values())
+        if (code.grantId === grant.id && code.usedAt === null) code.usedAt = now;
+    }
+    for (const token of this.#access.rows.values())
+      if (token.clientId === clientId && token.familyId === null && token.revokedAt === null)
+        token.revokedAt = now;
+    for (const secret of this.#secrets.get(clientId) ?? [])
+      if (secret.expiresAt === null || secret.expiresAt > now) secret.expiresAt = now;
+    for (const event of this.#events.rows.values()) {
+      if (event.clientId === clientId && event.status === 'pending') {
+        event.status = 'dead';
+        event.leaseUntil = null;
+        event.lastError = 'the application was deleted';
+      }
+    }
+    return true;
+  }
+
+  async listGrantsOfApplication(args: ListGrantsOfApplication): Promise<ApplicationGrantsPage> {
+    this.#open();
+    const searchId = args.search === undefined ? null : searchedUserId(args.search);
+    // Lower-cased like SQL's lower() on both engines; startsWith matches %, _ and \ literally.
+    const prefix = args.search?.toLowerCase();
+    const matching = [...this.#grants.rows.values()]
+      .filter((grant) => grant.clientId === args.clientId && grant.revokedAt === null)
+      .flatMap((grant) => {
+        const user = this.#users.get(grant.userId);
+        if (!user) return [];
+        if (
+          prefix !== undefined &&
+          grant.userId !== searchId &&
+          !user.nickname.toLowerCase().startsWith(prefix)
+        )
+          return [];
+        return [{ grant, user }];
+      })
+      .sort((a, b) => b.grant.id - a.grant.id);
+    const totals = {
+      real: matching.filter((m) => m.user.testOfClientId === null).length,
+      test: matching.filter((m) => m.user.testOfClientId !== null).length,
+    };
+    const selected = matching.filter(
+      (m) =>
+        m.grant.id < (args.cursor ?? Number.MAX_SAFE_INTEGER) &&
+        (args.testUsers === undefined || (m.user.testOfClientId !== null) === args.testUsers),
+    );
+    const page = selected.slice(0, args.limit);
+    return {
+      items: page.map(({ grant, user }) => ({
+        userId: grant.userId,
+        nickname: user.nickname,
+        isTestUser: user.testOfClientId !== null,
+        scope: grant.scope,
+        createdAt: grant.createdAt,
+        updatedAt: grant.updatedAt,
+        lastUsedAt: grant.lastUsedAt,
+      })),
+      nextCursor: selected.length > args.limit ? (page[page.length - 1]?.grant.id ?? null) : null,
+      totals,
+    };
+  }
+
+  async touchGrantsLastUsed(uses: GrantUse[], coarseMs: number): Promise<void> {
+    this.#open();
+    for (const use of uses) {
+      const grant = this.#grantOf(use.clientId, use.userId);
+      if (grant && (grant.lastUsedAt === null || grant.lastUsedAt <= use.at - coarseMs))
+        grant.lastUsedAt = use.at;
+    }
+  }
+
+  async createTestUser(args: NewTestUser): Promise<CreateTestUserOutcome> {
+    this.#open();
+    if (!this.#applications.has(args.clientId)) return { outcome: 'unknown_application' };
+    const count = [...this.#users.values()].filter((u) => u.testOfClientId === args.clientId).length;
+    if (count >= args.limit) return { outcome: 'limit_reached', count };
+    const email = args.user.email.toLowerCase();
+    for (const existing of this.#users.values())
+      if (existing.email.toLowerCase() === email) return { outcome: 'email_taken' };
+    const record: UserRecord = { ...copy(args.user), id: this.#nextUserId++, testOfClientId: args.clientId };
+    this.#users.set(record.id, record);
+    this.#testDescriptions.set(record.id, args.description);
+    return { outcome: 'created', user: copy(record) };
+  }
+
+  async listTestUsers(clientId: string): Promise<TestUserRecord[]> {
+    this.#open();
+    return [...this.#users.values()]
+      .filter((u) => u.testOfClientId === clientId)
+      .sort((a, b) => a.id - b.id)
+      .map((u) => ({
+        id: u.id,
+        email: u.email,
+        nickname: u.nickname,
+        siteId: u.siteId,
+        description: this.#testDescriptions.get(u.id) ?? '',
+        createdAt: u.createdAt,
+      }));
+  }
+
+  async enqueueTestWebhookEvent(event: NewWebhookEvent): Promise<number | null> {
+    this.#open();
+    if (!this.#applications.has(event.clientId)) return null;
+    return this.#appendEvent({ ...event, test: true });
+  }
+
   #grantOf(clientId: string, userId: number): GrantRow | undefined {
     for (const grant of this.#grants.rows.values()) {
       if (grant.clientId === clientId && grant.userId === userId) return grant;
@@ -247,9 +391,10 @@ export class MemoryStorage implements StoragePort {
     return undefined;
   }
 
-  #appendEvent(event: NewWebhookEvent): void {
-    this.#events.insert({
+  #appendEvent(event: NewWebhookEvent): number {
+    return this.#events.insert({
       ...event,
+      test: event.test ?? false,
       status: 'pending',
       attempts: 0,
       nextAttemptAt: event.createdAt,
@@ -258,7 +403,7 @@ export class MemoryStorage implements StoragePort {
       lastStatus: null,
       lastError: null,
       deliveredAt: null,
-    });
+    }).id;
   }
 
   async recordConsent(
@@ -277,6 +422,7 @@ export class MemoryStorage implements StoragePort {
         createdAt: code.createdAt,
         updatedAt: code.createdAt,
         revokedAt: null,
+        lastUsedAt: null,
       });
     } else {
       if (grant.revokedAt !== null) grant.createdAt = code.createdAt;
@@ -566,6 +712,7 @@ export class MemoryStorage implements StoragePort {
                 scope: grant.scope,
                 createdAt: grant.createdAt,
                 updatedAt: grant.updatedAt,
+                lastUsedAt: grant.lastUsedAt,
               },
             ]
           : [];
@@ -628,20 +775,26 @@ export class MemoryStorage implements StoragePort {
     return true;
   }
 
-  async listWebhookEvents(args: { status?: WebhookStatus; limit: number }): Promise<WebhookEventRecord[]> {
+  async listWebhookEvents(args: ListWebhookEvents): Promise<WebhookEventRecord[]> {
     this.#open();
     return copy(
       [...this.#events.rows.values()]
-        .filter((event) => args.status === undefined || event.status === args.status)
+        .filter(
+          (event) =>
+            (args.clientId === undefined || event.clientId === args.clientId) &&
+            (args.status === undefined || event.status === args.status) &&
+            (args.before === undefined || event.id < args.before),
+        )
         .sort((a, b) => b.id - a.id)
         .slice(0, args.limit),
     );
   }
 
-  async retryWebhookEvent(id: number, now: number): Promise<boolean> {
+  async retryWebhookEvent(id: number, now: number, clientId?: string): Promise<boolean> {
     this.#open();
     const event = this.#events.get(id);
-    if (!event || (event.status !== 'pending' && event.status !== 'dead')) return false;
+    if (!event || (clientId !== undefined && event.clientId !== clientId)) return false;
+    if (event.status !== 'pending' && event.status !== 'dead') return false;
     event.status = 'pending';
     event.nextAttemptAt = now;
     event.leaseUntil = null;

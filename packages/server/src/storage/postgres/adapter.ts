@@ -1,16 +1,23 @@
 import type {
   AccessTokenRecord,
+  ApplicationGrantsPage,
+  ApplicationPatch,
   ApplicationRecord,
   AuthorizationCodeRecord,
+  CreateTestUserOutcome,
   ExchangeOutcome,
   GrantRecord,
   GrantType,
+  GrantUse,
+  ListGrantsOfApplication,
+  ListWebhookEvents,
   NewAccessToken,
   NewApplication,
   NewAuthorizationCode,
   NewClientCredentialsToken,
   NewRefreshToken,
   NewSellerSession,
+  NewTestUser,
   NewUser,
   NewWebhookEvent,
   PurgeExpired,
@@ -20,6 +27,7 @@ import type {
   RotateRefreshToken,
   SellerGrantRecord,
   StoragePort,
+  TestUserRecord,
   UserRecord,
   WebhookAttempt,
   WebhookEventRecord,
@@ -27,6 +35,7 @@ import type {
 } from '../contract.ts';
 import {
   type AccessTokenRow,
+  type ApplicationGrantRow,
   type ApplicationRow,
   type AuthorizationCodeRow,
   bool,
@@ -35,13 +44,16 @@ import {
   type RefreshTokenRow,
   type SellerGrantRow,
   type SellerSessionRow,
+  type TestUserRow,
   toAccessToken,
   toApplication,
+  toApplicationGrant,
   toAuthorizationCode,
   toGrant,
   toRefreshToken,
   toSellerGrant,
   toSellerSession,
+  toTestUser,
   toUser,
   toWebhookEvent,
   type UserRow,
@@ -198,6 +210,80 @@ export class PostgresStorage implements StoragePort {
 
   async replaceWebhookSecret(clientId: string, sealed: Buffer): Promise<boolean> {
     return (await this.#db.run(Q.replaceWebhookSecret(clientId, sealed))).rowCount === 1;
+  }
+
+  async updateApplication(clientId: string, patch: ApplicationPatch): Promise<ApplicationRecord | null> {
+    const updated = await this.#db.tx(async (db) => {
+      // The row lock makes read-merge-write one step against a concurrent update.
+      const row = (await db.query<ApplicationRow>(Q.lockApplication(clientId))).rows[0];
+      if (!row) return false;
+      await db.query(Q.updateApplication(clientId, row, patch));
+      // Other instances drop their cached record (grant types, redirect URIs), as after a rotation.
+      await db.query(Q.notifySecrets(clientId));
+      return true;
+    });
+    return updated ? this.findApplication(clientId) : null;
+  }
+
+  deleteApplication(clientId: string, now: number): Promise<boolean> {
+    return this.#db.tx(async (db) => {
+      if ((await db.query(Q.markApplicationDeleted(clientId, now))).rowCount !== 1) return false;
+      // Separate statements, in the order of revokeGrant: each takes a fresh READ COMMITTED snapshot
+      // after the grants' row locks were granted, so a family an exchange committed meanwhile is
+      // revoked too.
+      await db.query(Q.revokeGrantsOfClient(clientId, now));
+      await db.query(Q.revokeFamiliesOfClient(clientId, now));
+      await db.query(Q.useCodesOfClient(clientId, now));
+      await db.query(Q.revokeClientCredentialsTokensOfClient(clientId, now));
+      await db.query(Q.endCurrentSecrets(clientId, now));
+      await db.query(Q.killPendingEventsOfClient(clientId));
+      await db.query(Q.notifySecrets(clientId));
+      return true;
+    });
+  }
+
+  listGrantsOfApplication(args: ListGrantsOfApplication): Promise<ApplicationGrantsPage> {
+    // REPEATABLE READ is not needed for a listing; one transaction keeps the two reads on one
+    // connection, close in time.
+    return this.#db.tx(async (db) => {
+      const rows = (await db.query<ApplicationGrantRow>(Q.grantsOfApplication(args))).rows;
+      const totals = (await db.query<{ real: number; test: number }>(Q.grantTotalsOfApplication(args)))
+        .rows[0] ?? { real: 0, test: 0 };
+      const page = rows.slice(0, args.limit);
+      return {
+        items: page.map(toApplicationGrant),
+        nextCursor: rows.length > args.limit ? Number(page[page.length - 1]?.id ?? 0) || null : null,
+        totals: { real: totals.real, test: totals.test },
+      };
+    });
+  }
+
+  async touchGrantsLastUsed(uses: GrantUse[], coarseMs: number): Promise<void> {
+    if (uses.length === 0) return;
+    await this.#db.run(Q.touchGrantsLastUsed(uses, coarseMs));
+  }
+
+  createTestUser(args: NewTestUser): Promise<CreateTestUserOutcome> {
+    return this.#db.tx(async (db): Promise<CreateTestUserOutcome> => {
+      // The application's row lock serializes concurrent creations: the count and the insert are
+      // one decision, so N parallel calls never pass the cap.
+      if ((await db.query(Q.lockApplication(args.clientId))).rowCount !== 1) {
+        return { outcome: 'unknown_application' };
+      }
+      const count = (await db.query<{ n: number }>(Q.countTestUsersOf(args.clientId))).rows[0]?.n ?? 0;
+      if (count >= args.limit) return { outcome: 'limit_reached', count };
+      const row = (await db.query<UserRow>(Q.insertTestUser(args))).rows[0];
+      return row ? { outcome: 'created', user: toUser(row) } : { outcome: 'email_taken' };
+    });
+  }
+
+  async listTestUsers(clientId: string): Promise<TestUserRecord[]> {
+    return (await this.#db.run<TestUserRow>(Q.testUsersOf(clientId))).rows.map(toTestUser);
+  }
+
+  async enqueueTestWebhookEvent(event: NewWebhookEvent): Promise<number | null> {
+    const row = (await this.#db.run<IdRow>(Q.insertTestWebhookEvent(event))).rows[0];
+    return row ? row.id : null;
   }
 
   recordConsent(
@@ -370,17 +456,13 @@ export class PostgresStorage implements StoragePort {
     return (await this.#db.run(Q.recordWebhookAttempt(attempt, status))).rowCount === 1;
   }
 
-  async listWebhookEvents(args: { status?: WebhookStatus; limit: number }): Promise<WebhookEventRecord[]> {
-    const { rows } = await this.#db.run<WebhookEventRow>(
-      args.status === undefined
-        ? Q.webhookEvents(args.limit)
-        : Q.webhookEventsByStatus(args.status, args.limit),
-    );
+  async listWebhookEvents(args: ListWebhookEvents): Promise<WebhookEventRecord[]> {
+    const { rows } = await this.#db.run<WebhookEventRow>(Q.webhookEvents(args));
     return rows.map(toWebhookEvent);
   }
 
-  async retryWebhookEvent(id: number, now: number): Promise<boolean> {
-    return (await this.#db.run(Q.retryWebhookEvent(id, now))).rowCount === 1;
+  async retryWebhookEvent(id: number, now: number, clientId?: string): Promise<boolean> {
+    return (await this.#db.run(Q.retryWebhookEvent(id, now, clientId))).rowCount === 1;
   }
 
   async purgeExpired(args: PurgeExpired): Promise<PurgeResult> {

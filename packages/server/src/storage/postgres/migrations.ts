@@ -404,13 +404,31 @@ CREATE INDEX authorization_codes_by_grant ON authorization_codes(grant_id);
 `,
   },
   {
+    version: 5,
+    name: 'developer portal: application details and deletion, last use of grants, test users',
+    sql: `
+-- Issue 11 (see the SQLite migration 5). Constant defaults: no table rewrite on PostgreSQL 11+.
+ALTER TABLE applications ADD COLUMN description TEXT NOT NULL DEFAULT '';
+ALTER TABLE applications ADD COLUMN logo_url TEXT;
+ALTER TABLE applications ADD COLUMN deleted_at BIGINT;
+ALTER TABLE grants ADD COLUMN last_used_at BIGINT;
+ALTER TABLE users ADD COLUMN test_of_client_id TEXT REFERENCES applications(client_id);
+ALTER TABLE users ADD COLUMN test_description TEXT;
+CREATE INDEX users_test_of_client ON users(test_of_client_id) WHERE test_of_client_id IS NOT NULL;
+CREATE INDEX grants_active_by_client ON grants(client_id, id) WHERE revoked_at IS NULL;
+CREATE INDEX access_tokens_cc_by_client ON access_tokens(client_id) WHERE family_id IS NULL;
+CREATE INDEX webhook_events_by_client ON webhook_events(client_id, id);
+ALTER TABLE webhook_events ADD COLUMN test BOOLEAN NOT NULL DEFAULT false;
+`,
+  },
+  {
     version: 8,
     name: 'rotation functions name their sequences instead of looking them up per call',
     sql: `
 -- Every rotation called pg_get_serial_sequence twice to reserve the successors' ids: a catalog
--- lookup through pg_depend each time, ~20 µs of PostgreSQL CPU per call on the benchmark machine
--- (~40 µs of the ~200 µs PostgreSQL spent per refresh), against ~2 µs for nextval on a sequence
--- named by a constant (the regclass is resolved once, when the function's plan is cached).
+-- lookup through pg_depend each time, where nextval on a sequence named by a constant resolves the
+-- regclass once, when the function's plan is cached. Measured with bench/pg-rotation.ts on a loaded
+-- machine: 124 → 120 and 116 → 108 µs of PostgreSQL CPU per rotation (docs/performance.md).
 -- Rewritten in place, whatever version of the function is installed (the 11-argument one of
 -- version 1, the 13-argument one of version 3, or a later CREATE OR REPLACE), so that nothing else
 -- in its body changes: each call becomes nextval('<schema>.<sequence>'), the sequence resolved now

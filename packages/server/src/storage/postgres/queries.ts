@@ -1,19 +1,24 @@
 import type pg from 'pg';
 import type {
+  ApplicationPatch,
   GrantType,
+  GrantUse,
+  ListGrantsOfApplication,
+  ListWebhookEvents,
   NewAccessToken,
   NewApplication,
   NewAuthorizationCode,
   NewClientCredentialsToken,
   NewRefreshToken,
   NewSellerSession,
+  NewTestUser,
   NewUser,
   NewWebhookEvent,
   RotateRefreshToken,
   WebhookAttempt,
   WebhookStatus,
 } from '../contract.ts';
-import { ALL_GRANT_TYPES } from '../rows.ts';
+import { ALL_GRANT_TYPES, likePrefix, searchedUserId } from '../rows.ts';
 
 /**
  * Every statement the PostgreSQL adapter runs, as named statements: `pg` prepares each name once
@@ -71,8 +76,8 @@ export const insertApplication = (app: NewApplication) =>
     'insert_application',
     `WITH a AS (
        INSERT INTO applications (client_id, name, owner_user_id, redirect_uris, scope, pkce_required,
-         notification_url, webhook_secret_sealed, owner_public_key, created_at, grant_types)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $12) RETURNING client_id)
+         notification_url, webhook_secret_sealed, owner_public_key, created_at, grant_types, description, logo_url)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $12, $13, $14) RETURNING client_id)
      INSERT INTO client_secrets (client_id, secret_hash, created_at, expires_at)
      SELECT client_id, $11, $10, NULL FROM a`,
     [
@@ -88,21 +93,28 @@ export const insertApplication = (app: NewApplication) =>
       app.createdAt,
       app.secretHash,
       (app.grantTypes ?? ALL_GRANT_TYPES).join(' '),
+      app.description ?? '',
+      app.logoUrl ?? null,
     ],
   );
 export const applicationById = (clientId: string) =>
-  q('application_by_id', `SELECT ${APPLICATION_COLUMNS} FROM applications a WHERE a.client_id = $1`, [
-    clientId,
-  ]);
+  q(
+    'application_by_id',
+    // A deleted application is unknown to every lookup (migration 5).
+    `SELECT ${APPLICATION_COLUMNS} FROM applications a WHERE a.client_id = $1 AND a.deleted_at IS NULL`,
+    [clientId],
+  );
 export const applicationsByOwner = (ownerUserId: number) =>
   q(
     'applications_by_owner',
-    `SELECT ${APPLICATION_COLUMNS} FROM applications a WHERE a.owner_user_id = $1 ORDER BY a.created_at, a.client_id`,
+    `SELECT ${APPLICATION_COLUMNS} FROM applications a WHERE a.owner_user_id = $1 AND a.deleted_at IS NULL ORDER BY a.created_at, a.client_id`,
     [ownerUserId],
   );
 /** The application row lock serializes two rotations of one application. */
 export const lockApplication = (clientId: string) =>
-  q('lock_application', 'SELECT 1 FROM applications WHERE client_id = $1 FOR UPDATE', [clientId]);
+  q('lock_application', 'SELECT * FROM applications WHERE client_id = $1 AND deleted_at IS NULL FOR UPDATE', [
+    clientId,
+  ]);
 export const endCurrentSecrets = (clientId: string, overlapUntil: number) =>
   q(
     'end_current_secrets',
@@ -125,15 +137,160 @@ export const notifySecrets = (clientId: string) =>
 export const updateGrantTypes = (clientId: string, grantTypes: GrantType[]) =>
   q(
     'update_grant_types',
-    `WITH u AS (UPDATE applications SET grant_types = $1 WHERE client_id = $2 RETURNING client_id)
+    `WITH u AS (UPDATE applications SET grant_types = $1 WHERE client_id = $2 AND deleted_at IS NULL RETURNING client_id)
      SELECT pg_notify($3, client_id) FROM u`,
     [grantTypes.join(' '), clientId, CLIENT_SECRETS_CHANNEL],
   );
 export const replaceWebhookSecret = (clientId: string, sealed: Buffer) =>
-  q('replace_webhook_secret', 'UPDATE applications SET webhook_secret_sealed = $1 WHERE client_id = $2', [
-    sealed,
-    clientId,
-  ]);
+  q(
+    'replace_webhook_secret',
+    'UPDATE applications SET webhook_secret_sealed = $1 WHERE client_id = $2 AND deleted_at IS NULL',
+    [sealed, clientId],
+  );
+
+/** After lockApplication in the same transaction: the merged row, every field written. */
+export const updateApplication = (
+  clientId: string,
+  row: {
+    name: string;
+    description: string | null;
+    logo_url: string | null;
+    redirect_uris: string;
+    scope: string;
+    pkce_required: boolean | number;
+    grant_types: string | null;
+    notification_url: string | null;
+  },
+  patch: ApplicationPatch,
+) =>
+  q(
+    'update_application',
+    `UPDATE applications SET name = $2, description = $3, logo_url = $4, redirect_uris = $5, scope = $6,
+       pkce_required = $7, grant_types = $8, notification_url = $9
+     WHERE client_id = $1`,
+    [
+      clientId,
+      patch.name ?? row.name,
+      patch.description ?? row.description ?? '',
+      patch.logoUrl === undefined ? row.logo_url : patch.logoUrl,
+      patch.redirectUris === undefined ? row.redirect_uris : JSON.stringify(patch.redirectUris),
+      patch.scope ?? row.scope,
+      patch.pkceRequired ?? row.pkce_required === true,
+      patch.grantTypes === undefined ? row.grant_types : patch.grantTypes.join(' '),
+      patch.notificationUrl === undefined ? row.notification_url : patch.notificationUrl,
+    ],
+  );
+export const markApplicationDeleted = (clientId: string, now: number) =>
+  q(
+    'mark_application_deleted',
+    'UPDATE applications SET deleted_at = $2 WHERE client_id = $1 AND deleted_at IS NULL',
+    [clientId, now],
+  );
+/** Grants first: their row locks order this against recordConsent and exchanges (FOR SHARE). */
+export const revokeGrantsOfClient = (clientId: string, now: number) =>
+  q(
+    'revoke_grants_of_client',
+    'UPDATE grants SET revoked_at = $2 WHERE client_id = $1 AND revoked_at IS NULL',
+    [clientId, now],
+  );
+export const revokeFamiliesOfClient = (clientId: string, now: number) =>
+  q(
+    'revoke_families_of_client',
+    `UPDATE token_families SET revoked_at = $2
+     WHERE revoked_at IS NULL AND grant_id IN (SELECT id FROM grants WHERE client_id = $1)`,
+    [clientId, now],
+  );
+/** SKIP LOCKED for the reason of useCodesOfGrant: a locked code belongs to an exchange in flight. */
+export const useCodesOfClient = (clientId: string, now: number) =>
+  q(
+    'use_codes_of_client',
+    `UPDATE authorization_codes SET used_at = $2 WHERE id IN (
+       SELECT id FROM authorization_codes WHERE used_at IS NULL
+         AND grant_id IN (SELECT id FROM grants WHERE client_id = $1) FOR UPDATE SKIP LOCKED)`,
+    [clientId, now],
+  );
+export const revokeClientCredentialsTokensOfClient = (clientId: string, now: number) =>
+  q(
+    'revoke_cc_tokens_of_client',
+    'UPDATE access_tokens SET revoked_at = $2 WHERE client_id = $1 AND family_id IS NULL AND revoked_at IS NULL',
+    [clientId, now],
+  );
+export const killPendingEventsOfClient = (clientId: string) =>
+  q(
+    'kill_pending_events_of_client',
+    `UPDATE webhook_events SET status = 'dead', lease_until = NULL, last_error = 'the application was deleted'
+     WHERE client_id = $1 AND status = 'pending'`,
+    [clientId],
+  );
+
+const GRANT_SEARCH = `($2::text IS NULL OR g.user_id = $3::bigint OR lower(u.nickname) LIKE $2::text ESCAPE '\\')`;
+const searchParams = (args: ListGrantsOfApplication) => [
+  args.clientId,
+  args.search === undefined ? null : likePrefix(args.search),
+  args.search === undefined ? null : searchedUserId(args.search),
+];
+export const grantsOfApplication = (args: ListGrantsOfApplication) =>
+  q(
+    'grants_of_application',
+    `SELECT g.id, g.user_id, u.nickname, u.test_of_client_id, g.scope, g.created_at, g.updated_at, g.last_used_at
+     FROM grants g JOIN users u ON u.id = g.user_id
+     WHERE g.client_id = $1 AND g.revoked_at IS NULL AND g.id < $4 AND ${GRANT_SEARCH}
+       AND ($5::boolean IS NULL OR (u.test_of_client_id IS NOT NULL) = $5::boolean)
+     ORDER BY g.id DESC LIMIT $6`,
+    [...searchParams(args), args.cursor ?? Number.MAX_SAFE_INTEGER, args.testUsers ?? null, args.limit + 1],
+  );
+export const grantTotalsOfApplication = (args: ListGrantsOfApplication) =>
+  q(
+    'grant_totals_of_application',
+    `SELECT count(*) FILTER (WHERE u.test_of_client_id IS NULL)::int AS real,
+            count(*) FILTER (WHERE u.test_of_client_id IS NOT NULL)::int AS test
+     FROM grants g JOIN users u ON u.id = g.user_id
+     WHERE g.client_id = $1 AND g.revoked_at IS NULL AND ${GRANT_SEARCH}`,
+    searchParams(args),
+  );
+/** The whole batch in one statement: unnest the arrays, one conditional UPDATE. */
+export const touchGrantsLastUsed = (uses: GrantUse[], coarseMs: number) =>
+  q(
+    'touch_grants_last_used',
+    `UPDATE grants g SET last_used_at = t.at
+     FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS t(client_id, user_id, at)
+     WHERE g.client_id = t.client_id AND g.user_id = t.user_id
+       AND (g.last_used_at IS NULL OR g.last_used_at <= t.at - $4::bigint)`,
+    [uses.map((u) => u.clientId), uses.map((u) => u.userId), uses.map((u) => u.at), coarseMs],
+  );
+export const countTestUsersOf = (clientId: string) =>
+  q('count_test_users_of', 'SELECT count(*)::int AS n FROM users WHERE test_of_client_id = $1', [clientId]);
+export const insertTestUser = (args: NewTestUser) =>
+  q(
+    'insert_test_user',
+    `INSERT INTO users (email, nickname, site_id, password_hash, created_at, test_of_client_id, test_description)
+     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING RETURNING *`,
+    [
+      args.user.email,
+      args.user.nickname,
+      args.user.siteId,
+      args.user.passwordHash,
+      args.user.createdAt,
+      args.clientId,
+      args.description,
+    ],
+  );
+export const testUsersOf = (clientId: string) =>
+  q(
+    'test_users_of',
+    `SELECT id, email, nickname, site_id, test_description, created_at FROM users
+     WHERE test_of_client_id = $1 ORDER BY id`,
+    [clientId],
+  );
+export const insertTestWebhookEvent = (event: NewWebhookEvent) =>
+  q(
+    'insert_test_webhook_event',
+    `INSERT INTO webhook_events (client_id, user_id, action, url, created_at, next_attempt_at, test)
+     SELECT $1, $2, $3, $4, $5, $5, true
+     WHERE EXISTS (SELECT 1 FROM applications WHERE client_id = $1 AND deleted_at IS NULL)
+     RETURNING id`,
+    [event.clientId, event.userId, event.action, event.url, event.createdAt],
+  );
 
 /** Locks the grant row if it exists, so "was it active before?" and the upsert are one decision. */
 export const lockGrant = (clientId: string, userId: number) =>
@@ -343,9 +500,10 @@ export const grantOf = (clientId: string, userId: number) =>
 export const activeGrantsOfUser = (userId: number) =>
   q(
     'active_grants_of_user',
-    `SELECT g.client_id, a.name, g.scope, g.created_at, g.updated_at
+    `SELECT g.client_id, a.name, g.scope, g.created_at, g.updated_at, g.last_used_at
      FROM grants g JOIN applications a ON a.client_id = g.client_id
-     WHERE g.user_id = $1 AND g.revoked_at IS NULL ORDER BY g.updated_at DESC, g.id DESC`,
+     WHERE g.user_id = $1 AND g.revoked_at IS NULL AND a.deleted_at IS NULL
+     ORDER BY g.updated_at DESC, g.id DESC`,
     [userId],
   );
 
@@ -397,19 +555,20 @@ export const recordWebhookAttempt = (attempt: WebhookAttempt, status: WebhookSta
       attempt.outcome === 'retry' ? (attempt.nextAttemptAt ?? attempt.at) : null,
     ],
   );
-export const webhookEvents = (limit: number) =>
-  q('webhook_events', 'SELECT * FROM webhook_events ORDER BY id DESC LIMIT $1', [limit]);
-export const webhookEventsByStatus = (status: WebhookStatus, limit: number) =>
-  q('webhook_events_by_status', 'SELECT * FROM webhook_events WHERE status = $1 ORDER BY id DESC LIMIT $2', [
-    status,
-    limit,
-  ]);
-export const retryWebhookEvent = (id: number, now: number) =>
+export const webhookEvents = (args: ListWebhookEvents) =>
+  q(
+    'webhook_events',
+    `SELECT * FROM webhook_events
+     WHERE ($1::text IS NULL OR client_id = $1::text) AND ($2::text IS NULL OR status = $2::text) AND id < $3
+     ORDER BY id DESC LIMIT $4`,
+    [args.clientId ?? null, args.status ?? null, args.before ?? Number.MAX_SAFE_INTEGER, args.limit],
+  );
+export const retryWebhookEvent = (id: number, now: number, clientId: string | undefined) =>
   q(
     'retry_webhook_event',
     `UPDATE webhook_events SET status = 'pending', next_attempt_at = $1, lease_until = NULL
-     WHERE id = $2 AND status IN ('pending', 'dead')`,
-    [now, id],
+     WHERE id = $2 AND ($3::text IS NULL OR client_id = $3::text) AND status IN ('pending', 'dead')`,
+    [now, id, clientId ?? null],
   );
 
 /**

@@ -1,18 +1,25 @@
 import type Database from 'better-sqlite3';
 import {
   type AccessTokenRecord,
+  type ApplicationGrantsPage,
+  type ApplicationPatch,
   type ApplicationRecord,
   type AuthorizationCodeRecord,
   type ClientSecretRecord,
+  type CreateTestUserOutcome,
   type ExchangeOutcome,
   type GrantRecord,
   type GrantType,
+  type GrantUse,
+  type ListGrantsOfApplication,
+  type ListWebhookEvents,
   type NewAccessToken,
   type NewApplication,
   type NewAuthorizationCode,
   type NewClientCredentialsToken,
   type NewRefreshToken,
   type NewSellerSession,
+  type NewTestUser,
   type NewUser,
   type NewWebhookEvent,
   type PurgeExpired,
@@ -23,28 +30,34 @@ import {
   type SellerGrantRecord,
   type StoragePort,
   StorageUnavailableError,
+  type TestUserRecord,
   type UserRecord,
   type WebhookAttempt,
   type WebhookEventRecord,
-  type WebhookStatus,
 } from '../contract.ts';
 import {
   type AccessTokenRow,
+  type ApplicationGrantRow,
   type ApplicationRow,
   type AuthorizationCodeRow,
   type ClientSecretRow,
   type GrantRow,
+  likePrefix,
   type RefreshTokenRow,
   type SellerGrantRow,
   type SellerSessionRow,
+  searchedUserId,
+  type TestUserRow,
   toAccessToken,
   toApplication,
+  toApplicationGrant,
   toAuthorizationCode,
   toClientSecret,
   toGrant,
   toRefreshToken,
   toSellerGrant,
   toSellerSession,
+  toTestUser,
   toUser,
   toWebhookEvent,
   type UserRow,
@@ -272,6 +285,58 @@ export class SqliteStorage implements StoragePort {
     return this.#write('replaceWebhookSecret', { clientId, sealed });
   }
 
+  async updateApplication(clientId: string, patch: ApplicationPatch): Promise<ApplicationRecord | null> {
+    if (!(await this.#write('updateApplication', { clientId, patch }))) return null;
+    return this.findApplication(clientId);
+  }
+
+  deleteApplication(clientId: string, now: number): Promise<boolean> {
+    return this.#write('deleteApplication', { clientId, now });
+  }
+
+  /** Two reads in one read transaction, so the page and the totals agree. */
+  listGrantsOfApplication(args: ListGrantsOfApplication): Promise<ApplicationGrantsPage> {
+    return this.#read(() =>
+      this.db.transaction(() => {
+        const filter = {
+          clientId: args.clientId,
+          pattern: args.search === undefined ? null : likePrefix(args.search),
+          searchId: args.search === undefined ? null : searchedUserId(args.search),
+        };
+        const rows = this.s.grantsOfApplication.all({
+          ...filter,
+          cursor: args.cursor ?? Number.MAX_SAFE_INTEGER,
+          testUsers: args.testUsers === undefined ? null : args.testUsers ? 1 : 0,
+          limit: args.limit + 1,
+        }) as ApplicationGrantRow[];
+        const totals = this.s.grantTotalsOfApplication.get(filter) as { real: number; test: number };
+        const page = rows.slice(0, args.limit);
+        return {
+          items: page.map(toApplicationGrant),
+          nextCursor: rows.length > args.limit ? (page[page.length - 1]?.id ?? null) : null,
+          totals: { real: totals.real, test: totals.test },
+        };
+      })(),
+    );
+  }
+
+  touchGrantsLastUsed(uses: GrantUse[], coarseMs: number): Promise<void> {
+    if (uses.length === 0) return Promise.resolve();
+    return this.#write('touchGrantsLastUsed', { uses, coarseMs });
+  }
+
+  createTestUser(args: NewTestUser): Promise<CreateTestUserOutcome> {
+    return this.#write('createTestUser', args);
+  }
+
+  listTestUsers(clientId: string): Promise<TestUserRecord[]> {
+    return this.#read(() => (this.s.testUsersOf.all(clientId) as TestUserRow[]).map(toTestUser));
+  }
+
+  enqueueTestWebhookEvent(event: NewWebhookEvent): Promise<number | null> {
+    return this.#write('enqueueTestWebhookEvent', event);
+  }
+
   recordConsent(
     code: NewAuthorizationCode,
     onNewGrant?: NewWebhookEvent,
@@ -361,18 +426,23 @@ export class SqliteStorage implements StoragePort {
     return this.#write('recordWebhookAttempt', attempt);
   }
 
-  listWebhookEvents(args: { status?: WebhookStatus; limit: number }): Promise<WebhookEventRecord[]> {
+  listWebhookEvents(args: ListWebhookEvents): Promise<WebhookEventRecord[]> {
+    const params = {
+      status: args.status ?? null,
+      before: args.before ?? Number.MAX_SAFE_INTEGER,
+      limit: args.limit,
+    };
     return this.#read(() =>
       (
-        (args.status === undefined
-          ? this.s.webhookEvents.all(args.limit)
-          : this.s.webhookEventsByStatus.all(args.status, args.limit)) as WebhookEventRow[]
+        (args.clientId === undefined
+          ? this.s.webhookEvents.all(params)
+          : this.s.webhookEventsOfClient.all({ ...params, clientId: args.clientId })) as WebhookEventRow[]
       ).map(toWebhookEvent),
     );
   }
 
-  retryWebhookEvent(id: number, now: number): Promise<boolean> {
-    return this.#write('retryWebhookEvent', { id, now });
+  retryWebhookEvent(id: number, now: number, clientId?: string): Promise<boolean> {
+    return this.#write('retryWebhookEvent', { id, now, clientId });
   }
 
   /** Through the writer like every write: never holds the write lock across an await. */

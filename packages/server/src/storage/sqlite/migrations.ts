@@ -161,4 +161,31 @@ ALTER TABLE access_tokens ADD COLUMN issuing_secret_id INTEGER;
 CREATE INDEX authorization_codes_by_grant ON authorization_codes(grant_id);
 `,
   },
+  {
+    version: 5,
+    name: 'developer portal: application details and deletion, last use of grants, test users',
+    sql: `
+-- Issue 11. A deleted application keeps its row (deleted_at set): its client_id stays taken, so
+-- it is never issued again, and every lookup treats it as unknown.
+ALTER TABLE applications ADD COLUMN description TEXT NOT NULL DEFAULT '';
+ALTER TABLE applications ADD COLUMN logo_url TEXT;
+ALTER TABLE applications ADD COLUMN deleted_at INTEGER;
+-- Coarse: written at most once an hour per grant, in batches off the request path (docs/design.md).
+ALTER TABLE grants ADD COLUMN last_used_at INTEGER;
+-- Test users (POST /users/test_user): the application that created them, so that counts and
+-- lists never mix them with real sellers.
+ALTER TABLE users ADD COLUMN test_of_client_id TEXT REFERENCES applications(client_id);
+ALTER TABLE users ADD COLUMN test_description TEXT;
+CREATE INDEX users_test_of_client ON users(test_of_client_id) WHERE test_of_client_id IS NOT NULL;
+-- An application's sellers, newest first, by keyset (grant id): active grants only.
+CREATE INDEX grants_active_by_client ON grants(client_id, id) WHERE revoked_at IS NULL;
+-- deleteApplication revokes the application's client_credentials tokens (they have no family).
+-- Partial: the refresh hot path inserts user tokens, which this index never holds.
+CREATE INDEX access_tokens_cc_by_client ON access_tokens(client_id) WHERE family_id IS NULL;
+-- The developer portal's deliveries of one application, newest first.
+CREATE INDEX webhook_events_by_client ON webhook_events(client_id, id);
+-- "Send test event": delivered like any other, with live_mode false in its body.
+ALTER TABLE webhook_events ADD COLUMN test INTEGER NOT NULL DEFAULT 0;
+`,
+  },
 ];

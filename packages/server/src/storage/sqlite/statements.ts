@@ -18,23 +18,78 @@ export function prepareStatements(db: Database.Database) {
     updatePasswordHash: p('UPDATE users SET password_hash = ? WHERE id = ? AND password_hash = ?'),
     insertApplication: p(
       `INSERT INTO applications (client_id, name, owner_user_id, redirect_uris, scope, pkce_required,
-       notification_url, webhook_secret_sealed, owner_public_key, created_at, grant_types)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+       notification_url, webhook_secret_sealed, owner_public_key, created_at, grant_types, description, logo_url)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ),
     insertSecret: p(
       'INSERT INTO client_secrets (client_id, secret_hash, created_at, expires_at) VALUES (?, ?, ?, NULL)',
     ),
-    applicationById: p('SELECT * FROM applications WHERE client_id = ?'),
-    applicationsByOwner: p('SELECT * FROM applications WHERE owner_user_id = ? ORDER BY created_at'),
+    // A deleted application is unknown to every lookup (migration 5).
+    applicationById: p('SELECT * FROM applications WHERE client_id = ? AND deleted_at IS NULL'),
+    applicationsByOwner: p(
+      'SELECT * FROM applications WHERE owner_user_id = ? AND deleted_at IS NULL ORDER BY created_at',
+    ),
     secretsOf: p(
       'SELECT id, secret_hash, created_at, expires_at FROM client_secrets WHERE client_id = ? ORDER BY id',
     ),
     secretsOfOwner: p(
       `SELECT s.id, s.client_id, s.secret_hash, s.created_at, s.expires_at
      FROM client_secrets s JOIN applications a ON a.client_id = s.client_id
-     WHERE a.owner_user_id = ? ORDER BY s.id`,
+     WHERE a.owner_user_id = ? AND a.deleted_at IS NULL ORDER BY s.id`,
     ),
-    updateGrantTypes: p('UPDATE applications SET grant_types = ? WHERE client_id = ?'),
+    updateGrantTypes: p('UPDATE applications SET grant_types = ? WHERE client_id = ? AND deleted_at IS NULL'),
+    updateApplication: p(
+      `UPDATE applications SET name = @name, description = @description, logo_url = @logoUrl,
+       redirect_uris = @redirectUris, scope = @scope, pkce_required = @pkceRequired, grant_types = @grantTypes,
+       notification_url = @notificationUrl
+     WHERE client_id = @clientId AND deleted_at IS NULL`,
+    ),
+    markApplicationDeleted: p(
+      'UPDATE applications SET deleted_at = ? WHERE client_id = ? AND deleted_at IS NULL',
+    ),
+    revokeGrantsOfClient: p('UPDATE grants SET revoked_at = ? WHERE client_id = ? AND revoked_at IS NULL'),
+    revokeFamiliesOfClient: p(
+      `UPDATE token_families SET revoked_at = ?
+     WHERE revoked_at IS NULL AND grant_id IN (SELECT id FROM grants WHERE client_id = ?)`,
+    ),
+    useCodesOfClient: p(
+      `UPDATE authorization_codes SET used_at = ?
+     WHERE used_at IS NULL AND grant_id IN (SELECT id FROM grants WHERE client_id = ?)`,
+    ),
+    revokeClientCredentialsTokensOfClient: p(
+      'UPDATE access_tokens SET revoked_at = ? WHERE client_id = ? AND family_id IS NULL AND revoked_at IS NULL',
+    ),
+    killPendingEventsOfClient: p(
+      `UPDATE webhook_events SET status = 'dead', lease_until = NULL, last_error = 'the application was deleted'
+     WHERE client_id = ? AND status = 'pending'`,
+    ),
+    grantsOfApplication: p(
+      `SELECT g.id, g.user_id, u.nickname, u.test_of_client_id, g.scope, g.created_at, g.updated_at, g.last_used_at
+     FROM grants g JOIN users u ON u.id = g.user_id
+     WHERE g.client_id = @clientId AND g.revoked_at IS NULL AND g.id < @cursor
+       AND (@pattern IS NULL OR g.user_id = @searchId OR lower(u.nickname) LIKE @pattern ESCAPE '\\')
+       AND (@testUsers IS NULL OR (u.test_of_client_id IS NOT NULL) = @testUsers)
+     ORDER BY g.id DESC LIMIT @limit`,
+    ),
+    grantTotalsOfApplication: p(
+      `SELECT coalesce(sum(u.test_of_client_id IS NULL), 0) AS real, coalesce(sum(u.test_of_client_id IS NOT NULL), 0) AS test
+     FROM grants g JOIN users u ON u.id = g.user_id
+     WHERE g.client_id = @clientId AND g.revoked_at IS NULL
+       AND (@pattern IS NULL OR g.user_id = @searchId OR lower(u.nickname) LIKE @pattern ESCAPE '\\')`,
+    ),
+    touchGrantLastUsed: p(
+      `UPDATE grants SET last_used_at = @at
+     WHERE client_id = @clientId AND user_id = @userId AND (last_used_at IS NULL OR last_used_at <= @at - @coarseMs)`,
+    ),
+    countTestUsersOf: p('SELECT count(*) AS n FROM users WHERE test_of_client_id = ?'),
+    insertTestUser: p(
+      `INSERT INTO users (email, nickname, site_id, password_hash, created_at, test_of_client_id, test_description)
+     VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING *`,
+    ),
+    testUsersOf: p(
+      `SELECT id, email, nickname, site_id, test_description, created_at FROM users
+     WHERE test_of_client_id = ? ORDER BY id`,
+    ),
     endCurrentSecrets: p(
       'UPDATE client_secrets SET expires_at = ? WHERE client_id = ? AND (expires_at IS NULL OR expires_at > ?)',
     ),
@@ -108,9 +163,9 @@ export function prepareStatements(db: Database.Database) {
     ),
     grantState: p('SELECT revoked_at FROM grants WHERE client_id = ? AND user_id = ?'),
     activeGrantsOfUser: p(
-      `SELECT g.client_id, a.name, g.scope, g.created_at, g.updated_at
+      `SELECT g.client_id, a.name, g.scope, g.created_at, g.updated_at, g.last_used_at
      FROM grants g JOIN applications a ON a.client_id = g.client_id
-     WHERE g.user_id = ? AND g.revoked_at IS NULL ORDER BY g.updated_at DESC, g.id DESC`,
+     WHERE g.user_id = ? AND g.revoked_at IS NULL AND a.deleted_at IS NULL ORDER BY g.updated_at DESC, g.id DESC`,
     ),
     insertWebhookEvent: p(
       `INSERT INTO webhook_events (client_id, user_id, action, url, created_at, next_attempt_at)
@@ -131,11 +186,26 @@ export function prepareStatements(db: Database.Database) {
        delivered_at = CASE WHEN @status = 'delivered' THEN @at ELSE delivered_at END
      WHERE id = @id AND status = 'pending'`,
     ),
-    webhookEvents: p('SELECT * FROM webhook_events ORDER BY id DESC LIMIT ?'),
-    webhookEventsByStatus: p('SELECT * FROM webhook_events WHERE status = ? ORDER BY id DESC LIMIT ?'),
+    webhookEvents: p(
+      `SELECT * FROM webhook_events WHERE id < @before AND (@status IS NULL OR status = @status)
+     ORDER BY id DESC LIMIT @limit`,
+    ),
+    webhookEventsOfClient: p(
+      `SELECT * FROM webhook_events WHERE client_id = @clientId AND id < @before AND (@status IS NULL OR status = @status)
+     ORDER BY id DESC LIMIT @limit`,
+    ),
     retryWebhookEvent: p(
       `UPDATE webhook_events SET status = 'pending', next_attempt_at = ?, lease_until = NULL
      WHERE id = ? AND status IN ('pending', 'dead')`,
+    ),
+    retryWebhookEventOfClient: p(
+      `UPDATE webhook_events SET status = 'pending', next_attempt_at = ?, lease_until = NULL
+     WHERE id = ? AND client_id = ? AND status IN ('pending', 'dead')`,
+    ),
+    insertTestWebhookEvent: p(
+      `INSERT INTO webhook_events (client_id, user_id, action, url, created_at, next_attempt_at, test)
+     SELECT @clientId, @userId, @action, @url, @createdAt, @createdAt, 1
+     WHERE EXISTS (SELECT 1 FROM applications WHERE client_id = @clientId AND deleted_at IS NULL)`,
     ),
     insertSession: p(
       'INSERT INTO seller_sessions (id_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)',
@@ -156,7 +226,9 @@ export function prepareStatements(db: Database.Database) {
       `DELETE FROM webhook_events WHERE id IN (SELECT id FROM webhook_events
          WHERE status IN ('delivered', 'dead') AND created_at < ? ORDER BY id LIMIT ?)`,
     ),
-    replaceWebhookSecret: p('UPDATE applications SET webhook_secret_sealed = ? WHERE client_id = ?'),
+    replaceWebhookSecret: p(
+      'UPDATE applications SET webhook_secret_sealed = ? WHERE client_id = ? AND deleted_at IS NULL',
+    ),
     ping: p('SELECT 1'),
   };
 }

@@ -1,12 +1,16 @@
 import type {
+  ApplicationPatch,
+  CreateTestUserOutcome,
   ExchangeOutcome,
   GrantType,
+  GrantUse,
   NewAccessToken,
   NewApplication,
   NewAuthorizationCode,
   NewClientCredentialsToken,
   NewRefreshToken,
   NewSellerSession,
+  NewTestUser,
   NewUser,
   NewWebhookEvent,
   PurgeExpired,
@@ -22,6 +26,7 @@ import type {
 import { decideRotation } from '../rotation.ts';
 import {
   ALL_GRANT_TYPES,
+  type ApplicationRow,
   bool,
   type DbBool,
   toUser,
@@ -125,8 +130,78 @@ export const writeSteps = {
       app.ownerPublicKey,
       app.createdAt,
       (app.grantTypes ?? ALL_GRANT_TYPES).join(' '),
+      app.description ?? '',
+      app.logoUrl ?? null,
     );
     s.insertSecret.run(app.clientId, app.secretHash, app.createdAt);
+  },
+
+  /** Read, merge, write inside one transaction: a concurrent update is not half-applied. */
+  updateApplication(s: Statements, args: { clientId: string; patch: ApplicationPatch }): boolean {
+    const row = s.applicationById.get(args.clientId) as ApplicationRow | undefined;
+    if (!row) return false;
+    const p = args.patch;
+    return (
+      s.updateApplication.run({
+        clientId: args.clientId,
+        name: p.name ?? row.name,
+        description: p.description ?? row.description ?? '',
+        logoUrl: p.logoUrl === undefined ? row.logo_url : p.logoUrl,
+        redirectUris: p.redirectUris === undefined ? row.redirect_uris : JSON.stringify(p.redirectUris),
+        scope: p.scope ?? row.scope,
+        pkceRequired: p.pkceRequired === undefined ? row.pkce_required : p.pkceRequired ? 1 : 0,
+        grantTypes: p.grantTypes === undefined ? row.grant_types : p.grantTypes.join(' '),
+        notificationUrl: p.notificationUrl === undefined ? row.notification_url : p.notificationUrl,
+      }).changes === 1
+    );
+  },
+
+  /** Everything the application issued dies in this one transaction (StoragePort.deleteApplication). */
+  deleteApplication(s: Statements, args: { clientId: string; now: number }): boolean {
+    if (s.markApplicationDeleted.run(args.now, args.clientId).changes !== 1) return false;
+    s.revokeGrantsOfClient.run(args.now, args.clientId);
+    s.revokeFamiliesOfClient.run(args.now, args.clientId);
+    s.useCodesOfClient.run(args.now, args.clientId);
+    s.revokeClientCredentialsTokensOfClient.run(args.now, args.clientId);
+    s.endCurrentSecrets.run(args.now, args.clientId, args.now);
+    s.killPendingEventsOfClient.run(args.clientId);
+    return true;
+  },
+
+  /** One conditional UPDATE per grant, all in one transaction (one fsync for the whole batch). */
+  touchGrantsLastUsed(s: Statements, args: { uses: GrantUse[]; coarseMs: number }): void {
+    for (const use of args.uses) {
+      s.touchGrantLastUsed.run({ ...use, coarseMs: args.coarseMs });
+    }
+  },
+
+  /** The count and the insert in one transaction: N concurrent creations never pass the cap. */
+  createTestUser(s: Statements, args: NewTestUser): CreateTestUserOutcome {
+    if (!s.applicationById.get(args.clientId)) return { outcome: 'unknown_application' };
+    const count = (s.countTestUsersOf.get(args.clientId) as { n: number }).n;
+    if (count >= args.limit) return { outcome: 'limit_reached', count };
+    const { user } = args;
+    const row = s.insertTestUser.get(
+      user.email,
+      user.nickname,
+      user.siteId,
+      user.passwordHash,
+      user.createdAt,
+      args.clientId,
+      args.description,
+    );
+    return row ? { outcome: 'created', user: toUser(row as UserRow) } : { outcome: 'email_taken' };
+  },
+
+  enqueueTestWebhookEvent(s: Statements, event: NewWebhookEvent): number | null {
+    const info = s.insertTestWebhookEvent.run({
+      clientId: event.clientId,
+      userId: event.userId,
+      action: event.action,
+      url: event.url,
+      createdAt: event.createdAt,
+    });
+    return info.changes === 1 ? Number(info.lastInsertRowid) : null;
   },
 
   updateApplicationGrantTypes(s: Statements, args: { clientId: string; grantTypes: GrantType[] }): boolean {
@@ -366,8 +441,13 @@ export const writeSteps = {
     );
   },
 
-  retryWebhookEvent(s: Statements, args: { id: number; now: number }): boolean {
-    return s.retryWebhookEvent.run(args.now, args.id).changes === 1;
+  retryWebhookEvent(s: Statements, args: { id: number; now: number; clientId: string | undefined }): boolean {
+    return (
+      (args.clientId === undefined
+        ? s.retryWebhookEvent.run(args.now, args.id)
+        : s.retryWebhookEventOfClient.run(args.now, args.id, args.clientId)
+      ).changes === 1
+    );
   },
 
   /**
