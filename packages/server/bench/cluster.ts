@@ -6,7 +6,9 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { Pool } from 'undici';
-import { call, createBenchApplication, seedRefreshChains } from './seed.ts';
+import { Housekeeper } from '../src/storage/housekeeping.ts';
+import { PostgresStorage } from '../src/storage/postgres/adapter.ts';
+import { BENCH_ADMIN_TOKEN, call, createBenchApplication, parseEnvPairs, seedRefreshChains } from './seed.ts';
 
 /**
  * Durable refresh throughput of N Renova processes on one PostgreSQL database (issue 4):
@@ -37,8 +39,15 @@ const { values: options } = parseArgs({
     'with-fastify': { type: 'boolean', default: false },
     /** Writes a V8 CPU profile of every instance into this folder (where time goes inside Renova). */
     'cpu-prof-dir': { type: 'string' },
+    /** `KEY=VALUE` (repeatable): added to every instance's environment. */
+    env: { type: 'string', multiple: true },
+    /** Another checkout's src/cli/main.ts to run instead (an A/B of code, run after run). */
+    server: { type: 'string' },
+    /** After the timed run, time one housekeeping purge (storage purgeExpired) at this size. */
+    'time-purge': { type: 'boolean', default: false },
   },
 });
+const extraEnv = parseEnvPairs(options.env, '--env');
 
 const instancesN = Number(options.instances);
 const mode = options.mode as 'refresh' | 'client_credentials';
@@ -49,8 +58,8 @@ const sellers = Math.max(Number(options.sellers || concurrency), mode === 'refre
 const durationMs = Number(options.duration) * 1000;
 const warmupMs = Number(options.warmup) * 1000;
 const seedGrants = Number(options['seed-grants']);
-const ADMIN = 'bench-admin-token';
-const SERVER_MAIN = join(import.meta.dirname, '../src/cli/main.ts');
+const ADMIN = BENCH_ADMIN_TOKEN;
+const SERVER_MAIN = options.server ?? join(import.meta.dirname, '../src/cli/main.ts');
 const log = (line: string) => {
   if (!options.json) process.stderr.write(`${line}\n`);
 };
@@ -68,6 +77,7 @@ function spawnInstance(db: string): Promise<{ child: ChildProcess; url: string }
         RENOVA_LOG_LEVEL: 'warn',
         RENOVA_PG_POOL_MAX: options['pool-max'],
         RENOVA_PURGE_INTERVAL_SECONDS: '0',
+        ...extraEnv,
       },
       stdio: ['ignore', 'pipe', 'inherit'],
     },
@@ -112,11 +122,16 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number;
 }
 
-/** N more grants, each with a token family, one rotated and one live refresh token: bulk SQL. */
+/**
+ * N more grants, each with a token family, one rotated and one live refresh token and an access
+ * token beside each: bulk SQL (generate_series), 4N token rows. The rotated pair expired a day ago,
+ * as the predecessors a running service keeps until housekeeping purges them (`--time-purge`).
+ */
 async function seedBulk(sql: pg.Client, clientId: string, n: number): Promise<void> {
   const t0 = Date.now();
   const now = Date.now();
   const far = now + 180 * 86_400_000;
+  const expired = now - 86_400_000;
   await sql.query(
     `INSERT INTO users (email, nickname, site_id, created_at)
      SELECT 'bulk' || i || '@bench.test', 'B', 'MLA', $1 FROM generate_series(1, $2) i`,
@@ -134,21 +149,34 @@ async function seedBulk(sql: pg.Client, clientId: string, n: number): Promise<vo
     [clientId, now],
   );
   for (const rotated of [true, false]) {
+    const expiresAt = rotated ? expired : far;
     await sql.query(
       `INSERT INTO refresh_tokens (token_hash, family_id, issued_at, expires_at, rotated_at)
        SELECT sha256(f.id::text::bytea), f.id, $1, $2, $3 FROM token_families f
        JOIN grants g ON g.id = f.grant_id JOIN users u ON u.id = g.user_id WHERE u.email LIKE 'bulk%'`,
-      [now, far, rotated ? now : null],
+      [now, rotated ? expired : far, rotated ? now : null],
     );
     await sql.query(
       `INSERT INTO access_tokens (token_hash, family_id, client_id, user_id, scope, live_mode, issued_at, expires_at)
        SELECT sha256(f.id::text::bytea), f.id, g.client_id, g.user_id, 'read', true, $1, $2 FROM token_families f
        JOIN grants g ON g.id = f.grant_id JOIN users u ON u.id = g.user_id WHERE u.email LIKE 'bulk%'`,
-      [now, far],
+      [now, expiresAt],
     );
   }
   await sql.query('ANALYZE');
   log(`seeded ${n} extra grants (${4 * n} token rows) in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+}
+
+/** One housekeeping round (the server's own Housekeeper, default batch sizes) and how long it took. */
+async function timePurge(url: string) {
+  const storage = new PostgresStorage({ connectionString: url, poolMax: 2 });
+  try {
+    const started = performance.now();
+    const totals = await new Housekeeper({ storage }).runOnce();
+    return { round_ms: Math.round(performance.now() - started), ...totals };
+  } finally {
+    await storage.close();
+  }
 }
 
 async function main(): Promise<void> {
@@ -213,7 +241,20 @@ async function main(): Promise<void> {
     const workers = Array.from({ length: concurrency }, (_, w) => worker(w));
     await new Promise((resolve) => setTimeout(resolve, warmupMs));
     const pids = children.map((c) => c.pid as number);
-    const before = { renova: pids.map(cpuTicks), postgres: postgresTicks(), bench: process.cpuUsage() };
+    // The backends serving this database alone (the pools keep their connections through the run):
+    // the machine's other PostgreSQL users do not count, unlike in `postgres` (every postgres process).
+    const backendPids = (
+      await sql.query<{ pid: number }>(
+        "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'renova'",
+      )
+    ).rows.map((r) => r.pid);
+    const backendTicks = () => backendPids.reduce((sum, pid) => sum + cpuTicks(pid), 0);
+    const before = {
+      renova: pids.map(cpuTicks),
+      postgres: postgresTicks(),
+      backends: backendTicks(),
+      bench: process.cpuUsage(),
+    };
     recording = true;
     const t0 = performance.now();
     await new Promise((resolve) => setTimeout(resolve, durationMs));
@@ -222,6 +263,7 @@ async function main(): Promise<void> {
     const after = {
       renova: pids.map(cpuTicks),
       postgres: postgresTicks(),
+      backends: backendTicks(),
       bench: process.cpuUsage(before.bench),
     };
     stop = true;
@@ -235,6 +277,7 @@ async function main(): Promise<void> {
     const ticks = {
       renova: after.renova.reduce((sum, t, i) => sum + t - (before.renova[i] ?? 0), 0),
       postgres: after.postgres - before.postgres,
+      backends: after.backends - before.backends,
     };
     const perRequestUs = (ticksOrUs: number, unit: 'ticks' | 'us') =>
       measured.requests > 0
@@ -256,6 +299,8 @@ async function main(): Promise<void> {
       // Where time goes: CPU per request in each process group, robust to a noisy machine.
       server_cpu_us_per_req: perRequestUs(ticks.renova, 'ticks'),
       postgres_cpu_us_per_req: perRequestUs(ticks.postgres, 'ticks'),
+      postgres_backends_cpu_us_per_req: perRequestUs(ticks.backends, 'ticks'),
+      postgres_backends: backendPids.length,
       bench_client_cpu_us_per_req: perRequestUs(after.bench.user + after.bench.system, 'us'),
       cores_busy: {
         renova: after.renova.map((t, i) => Number(cpuSeconds(t - (before.renova[i] ?? 0)).toFixed(2))),
@@ -263,6 +308,10 @@ async function main(): Promise<void> {
         bench_client: Number(((after.bench.user + after.bench.system) / 1e6 / seconds).toFixed(2)),
       },
       rotations_stored: rotations.rows[0].n,
+      database_mib: Math.round(
+        (await sql.query('SELECT pg_database_size(current_database())::bigint AS b')).rows[0].b / 2 ** 20,
+      ),
+      ...(options['time-purge'] ? { purge: await timePurge(dbUrl.toString()) } : {}),
     };
     process.stdout.write(`${JSON.stringify(result, null, options.json ? 0 : 2)}\n`);
     await Promise.all(pools.map((p) => p.close()));

@@ -1,10 +1,20 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { cpus, tmpdir, totalmem } from 'node:os';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Pool } from 'undici';
-import { call, createBenchApplication, seedRefreshChains } from './seed.ts';
+import { Housekeeper } from '../src/storage/housekeeping.ts';
+import { SqliteStorage } from '../src/storage/sqlite/adapter.ts';
+import {
+  BENCH_ADMIN_TOKEN,
+  call,
+  createBenchApplication,
+  parseEnvPairs,
+  seedAuthorizationCodes,
+  seedRefreshChains,
+} from './seed.ts';
+import { seedSqliteBulk } from './seed-sqlite.ts';
 
 /**
  * `npm run bench`: durable refresh throughput of a real Renova process, against the ceiling of a
@@ -12,7 +22,14 @@ import { call, createBenchApplication, seedRefreshChains } from './seed.ts';
  *
  * Seeds N sellers through the real code path (admin API → authorization code → token exchange),
  * then V concurrent sellers refresh in a chain (each presents the refresh token it just received)
- * for a fixed time. Reports requests/s, p50/p90/p99, errors and the server's peak RSS.
+ * for a fixed time. Reports requests/s, p50/p90/p99, errors, the server's peak RSS and CPU per
+ * request. `--mode client_credentials` asks for client tokens instead; `--mode authorization_code`
+ * seeds `--codes` codes through the admin API first, then exchanges each once.
+ *
+ * `--repeat N` runs everything N times in turn and reports the median of each figure (the machine
+ * is shared: single runs are noisy). `--env-b KEY=VALUE` (repeatable) also runs a second Renova
+ * with those variables added, in the same run, for an A/B of a server setting; `--env KEY=VALUE`
+ * goes to both. `--server-b PATH` runs B from another checkout's src/cli/main.ts: an A/B of code.
  */
 const { values: options } = parseArgs({
   options: {
@@ -33,17 +50,31 @@ const { values: options } = parseArgs({
     json: { type: 'boolean', default: false },
     /** The audit trail's cost: the server with and without the audit insert, alternating, same run. */
     'audit-ab': { type: 'boolean', default: false },
+    repeat: { type: 'string', default: '1' },
+    codes: { type: 'string', default: '30000' },
+    env: { type: 'string', multiple: true },
+    'env-b': { type: 'string', multiple: true },
+    /** After the run, time one housekeeping round over the file (with --seed-grants: at that size). */
+    'time-purge': { type: 'boolean', default: false },
+    /** B runs this server entry instead (e.g. /work/main/packages/server/src/cli/main.ts): A/B of code. */
+    'server-b': { type: 'string' },
   },
 });
 
-const mode = options.mode as 'refresh' | 'client_credentials';
-if (mode !== 'refresh' && mode !== 'client_credentials')
-  throw new Error('--mode must be refresh or client_credentials');
+const MODES = ['refresh', 'client_credentials', 'authorization_code'] as const;
+type Mode = (typeof MODES)[number];
+const mode = options.mode as Mode;
+if (!MODES.includes(mode)) throw new Error(`--mode must be one of ${MODES.join(', ')}`);
+const repeat = Math.max(1, Number(options.repeat));
+const codesToSeed = Number(options.codes);
+const envBoth = parseEnvPairs(options.env, '--env');
+const serverB = options['server-b'];
+const envB = options['env-b'] || serverB ? parseEnvPairs(options['env-b'], '--env-b') : null;
 const concurrency = Number(options.concurrency);
 const sellers = Math.max(Number(options.sellers), mode === 'refresh' ? concurrency : 1);
 const durationMs = Number(options.duration) * 1000;
 const warmupMs = Number(options.warmup) * 1000;
-const ADMIN = 'bench-admin-token';
+const ADMIN = BENCH_ADMIN_TOKEN;
 const REDIRECT_URI = 'https://bench.test/cb';
 const SERVER_MAIN = join(import.meta.dirname, '../src/cli/main.ts');
 
@@ -108,43 +139,81 @@ function peakRssMiB(pid: number | undefined): number {
   return Math.round(kb / 1024);
 }
 
-async function seed(pool: Pool) {
-  const creds = await createBenchApplication(pool, ADMIN, REDIRECT_URI);
-  const tokens = mode === 'refresh' ? await seedRefreshChains(pool, ADMIN, creds, sellers, REDIRECT_URI) : [];
-  return { creds, tokens };
+/** What the workers present: refresh chains (advanced in place) or codes (each used once). */
+interface Load {
+  tokens: string[];
+  codes: string[];
+  nextCode: number;
 }
 
-/** V workers, each its own seller chain, for `ms` milliseconds; `tokens` advance in place. */
+const seedGrants = Number(options['seed-grants'] ?? 0);
+
+async function seed(pool: Pool, db: string) {
+  const creds = await createBenchApplication(pool, ADMIN, REDIRECT_URI);
+  if (seedGrants > 0) {
+    const seconds = seedSqliteBulk(db, creds.client_id, seedGrants);
+    process.stderr.write(
+      `seeded ${seedGrants} extra grants (${4 * seedGrants} token rows) in ${seconds.toFixed(1)} s\n`,
+    );
+    // The seeding blocked this event loop: let the pool see the sockets the server closed meanwhile
+    // (and its 1 s idle timers fire) before the next request picks one.
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+  }
+  const load: Load = { tokens: [], codes: [], nextCode: 0 };
+  if (mode === 'refresh') load.tokens = await seedRefreshChains(pool, ADMIN, creds, sellers, REDIRECT_URI);
+  if (mode === 'authorization_code')
+    load.codes = await seedAuthorizationCodes(pool, ADMIN, creds, codesToSeed, sellers, REDIRECT_URI);
+  return { creds, load };
+}
+
+function requestBody(
+  as: Mode,
+  creds: { client_id: string; client_secret: string },
+  load: Load,
+  worker: number,
+) {
+  if (as === 'refresh') return { grant_type: 'refresh_token', ...creds, refresh_token: load.tokens[worker] };
+  if (as === 'client_credentials') return { grant_type: 'client_credentials', ...creds };
+  const code = load.codes[load.nextCode++];
+  return code === undefined
+    ? null
+    : { grant_type: 'authorization_code', ...creds, code, redirect_uri: REDIRECT_URI };
+}
+
+/**
+ * V workers, each its own seller chain, for `ms` milliseconds (or until the seeded codes run out:
+ * `seconds` is the time actually driven); refresh tokens advance in place.
+ */
 async function drive(
   pool: Pool,
   ms: number,
   creds: { client_id: string; client_secret: string },
-  tokens: string[],
+  load: Load,
+  as: Mode = mode,
 ) {
   const measured: Measured = { requests: 0, errors: 0, seconds: ms / 1000, latenciesMs: [] };
-  const deadline = performance.now() + ms;
+  const start = performance.now();
+  const deadline = start + ms;
   await Promise.all(
     Array.from({ length: concurrency }, async (_, worker) => {
       while (performance.now() < deadline) {
-        const token = tokens[worker] as string;
-        const body =
-          mode === 'refresh'
-            ? { grant_type: 'refresh_token', ...creds, refresh_token: token }
-            : { grant_type: 'client_credentials', ...creds };
+        const body = requestBody(as, creds, load, worker);
+        if (body === null) break;
         const started = performance.now();
         try {
           const answer = await call(pool, '/oauth/token', body);
           measured.latenciesMs.push(performance.now() - started);
           measured.requests += 1;
           if (answer.status !== 200) measured.errors += 1;
-          else if (mode === 'refresh' && typeof answer.json.refresh_token === 'string')
-            tokens[worker] = answer.json.refresh_token;
+          else if (as === 'refresh' && typeof answer.json.refresh_token === 'string')
+            load.tokens[worker] = answer.json.refresh_token;
         } catch {
           measured.errors += 1;
         }
       }
     }),
   );
+  measured.seconds = (performance.now() - start) / 1000;
   return measured;
 }
 
@@ -164,7 +233,7 @@ function summarize(name: string, m: Measured, rss: number, cpu: number) {
   };
 }
 
-async function measureRenova(serverMain = SERVER_MAIN, name = 'renova') {
+async function measureRenova(name: string, env: Record<string, string>, serverMain = SERVER_MAIN) {
   const dir = mkdtempSync(join(tmpdir(), 'renova-bench-'));
   const db = options.db ?? join(dir, 'renova.db');
   const { child, url } = await spawnListening(
@@ -179,25 +248,54 @@ async function measureRenova(serverMain = SERVER_MAIN, name = 'renova') {
       '--db',
       db,
     ],
-    { RENOVA_ADMIN_TOKEN: ADMIN, RENOVA_LOG_LEVEL: 'warn' },
+    { RENOVA_ADMIN_TOKEN: ADMIN, RENOVA_LOG_LEVEL: 'warn', ...env },
     /renova listening on (http:\/\/\S+)/,
   );
-  const pool = new Pool(url, { connections: concurrency, pipelining: 1 });
+  // Idle sockets are dropped after 1 s: while --seed-grants writes straight into the file (for
+  // minutes, synchronously) the server closes the kept-alive sockets, and reusing one would fail.
+  const pool = new Pool(url, {
+    connections: concurrency,
+    pipelining: 1,
+    keepAliveTimeout: 1_000,
+    keepAliveMaxTimeout: 1_000,
+  });
   try {
     const seedStart = performance.now();
-    const { creds, tokens } = await seed(pool);
+    const { creds, load } = await seed(pool, db);
     const seedSeconds = (performance.now() - seedStart) / 1000;
     // The warm-up advances each chain in place; the timed run continues from there.
-    await drive(pool, warmupMs, creds, tokens);
+    await drive(pool, warmupMs, creds, load);
     const cpuBefore = cpuSeconds(child.pid);
-    const measured = await drive(pool, durationMs, creds, tokens);
+    const measured = await drive(pool, durationMs, creds, load);
     const cpu = cpuSeconds(child.pid) - cpuBefore;
-    return { summary: summarize(name, measured, peakRssMiB(child.pid), cpu), seedSeconds };
+    if (mode === 'authorization_code' && measured.seconds < durationMs / 1000 - 0.5)
+      process.stderr.write(`note: the ${codesToSeed} codes ran out after ${measured.seconds.toFixed(1)} s\n`);
+    return { summary: summarize(name, measured, peakRssMiB(child.pid), cpu), seedSeconds, db };
   } finally {
     await pool.close();
     child.kill('SIGTERM');
     await new Promise((resolve) => child.once('exit', resolve));
-    if (!options.db) rmSync(dir, { recursive: true, force: true });
+    if (!options.db) {
+      storeFacts.push(await fileFacts(db));
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+}
+
+/** Size of the database file (with its WAL) and, with --time-purge, one housekeeping round over it. */
+const storeFacts: { database_mib: number; purge?: { round_ms: number } & Record<string, number> }[] = [];
+async function fileFacts(db: string) {
+  const size = (p: string) => (existsSync(p) ? statSync(p).size : 0);
+  const database_mib = Math.round((size(db) + size(`${db}-wal`)) / 2 ** 20);
+  if (!options['time-purge']) return { database_mib };
+  const storage = new SqliteStorage({ path: db });
+  try {
+    await storage.migrate();
+    const started = performance.now();
+    const totals = await new Housekeeper({ storage }).runOnce();
+    return { database_mib, purge: { round_ms: Math.round(performance.now() - started), ...totals } };
+  } finally {
+    await storage.close();
   }
 }
 
@@ -215,10 +313,16 @@ async function measureCeiling(variant: 'node:http' | 'fastify' = 'node:http') {
   const pool = new Pool(url, { connections: concurrency, pipelining: 1 });
   try {
     const creds = { client_id: '4934588586838432', client_secret: 'x'.repeat(32) };
-    const tokens = Array.from({ length: concurrency }, () => `TG-${'0'.repeat(48)}-1`);
-    await drive(pool, warmupMs, creds, tokens);
+    // The canned answer for every request (the load generator builds the same bodies as for Renova).
+    const load: Load = {
+      tokens: Array.from({ length: concurrency }, () => `TG-${'0'.repeat(48)}-1`),
+      codes: [],
+      nextCode: 0,
+    };
+    const as = mode === 'authorization_code' ? 'refresh' : mode;
+    await drive(pool, warmupMs, creds, load, as);
     const cpuBefore = cpuSeconds(child.pid);
-    const measured = await drive(pool, durationMs, creds, tokens);
+    const measured = await drive(pool, durationMs, creds, load, as);
     const cpu = cpuSeconds(child.pid) - cpuBefore;
     return summarize(
       variant === 'fastify' ? 'fastify, canned answer' : 'node:http ceiling',
@@ -247,8 +351,8 @@ if (options['audit-ab']) {
   const off = join(import.meta.dirname, 'serve-audit-off.ts');
   const runs: ReturnType<typeof summarize>[] = [];
   for (let round = 0; round < 2; round++) {
-    runs.push((await measureRenova(SERVER_MAIN, 'audit on')).summary);
-    runs.push((await measureRenova(off, 'audit off')).summary);
+    runs.push((await measureRenova('audit on', envBoth)).summary);
+    runs.push((await measureRenova('audit off', envBoth, off)).summary);
   }
   const mean = (side: string, key: 'requests_per_s' | 'server_cpu_us_per_req') => {
     const picked = runs.filter((r) => r.name === side);
@@ -263,39 +367,103 @@ if (options['audit-ab']) {
   process.exit(0);
 }
 
-const renova = await measureRenova();
-const ceiling = options['skip-ceiling'] ? null : await measureCeiling();
-const fastify = options['with-fastify'] ? await measureCeiling('fastify') : null;
+type Summary = ReturnType<typeof summarize>;
+const runs: { results: Summary[]; seedSeconds: number; loadavg1m: number }[] = [];
+for (let run = 0; run < repeat; run++) {
+  const loadavg1m = Number((loadavg()[0] ?? 0).toFixed(1));
+  const a = await measureRenova('renova', envBoth);
+  const b = envB ? await measureRenova('renova (b)', { ...envBoth, ...envB }, serverB) : null;
+  const ceiling = options['skip-ceiling'] ? null : await measureCeiling();
+  const fastify = options['with-fastify'] ? await measureCeiling('fastify') : null;
+  runs.push({
+    results: [a.summary, b?.summary ?? null, ceiling, fastify].filter((r) => r !== null),
+    seedSeconds: a.seedSeconds,
+    loadavg1m,
+  });
+}
+
+const median = (values: number[]) => {
+  const sorted = [...values].sort((x, y) => x - y);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2
+    ? (sorted[mid] as number)
+    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+};
+const figure = (run: (typeof runs)[number], name: string) => run.results.find((r) => r.name === name);
+/** Each server's median figures over the runs (the rows of the table). */
+const medians: Summary[] = (runs[0]?.results ?? []).map(({ name }) => {
+  const rows = runs.map((run) => figure(run, name) as Summary);
+  const of = (key: Exclude<keyof Summary, 'name'>) => Number(median(rows.map((r) => r[key])).toFixed(2));
+  return {
+    name,
+    requests_per_s: Math.round(of('requests_per_s')),
+    p50_ms: of('p50_ms'),
+    p90_ms: of('p90_ms'),
+    p99_ms: of('p99_ms'),
+    errors: of('errors'),
+    peak_rss_mib: of('peak_rss_mib'),
+    server_cpu_us_per_req: Math.round(of('server_cpu_us_per_req')),
+  };
+});
+/** A ratio of two servers' figures in each run, and their median. */
+const ratio = (top: string, bottom: string, key: 'requests_per_s' | 'server_cpu_us_per_req') => {
+  const perRun = runs.map((run) => {
+    const t = figure(run, top)?.[key];
+    const b = figure(run, bottom)?.[key];
+    return t !== undefined && b ? Number((t / b).toFixed(2)) : null;
+  });
+  return perRun.every((r) => r !== null) && perRun.length > 0
+    ? { median: Number(median(perRun).toFixed(2)), runs: perRun }
+    : null;
+};
 const report = {
   machine: {
     cpus: cpus().length,
     cpu_model: cpus()[0]?.model,
     memory_gib: Math.round(totalmem() / 2 ** 30),
     node: process.version,
+    loadavg_1m_at_start: runs.map((r) => r.loadavg1m),
   },
   settings: {
     mode,
     concurrency,
     sellers,
     duration_s: durationMs / 1000,
+    repeat,
     durable: 'SQLite WAL synchronous=FULL',
+    env: envBoth,
+    env_b: envB,
+    server_b: serverB ?? null,
   },
-  seed_seconds: Number(renova.seedSeconds.toFixed(1)),
-  results: [renova.summary, ceiling, fastify].filter((r) => r !== null),
-  ratio_to_ceiling: ceiling
-    ? Number((renova.summary.requests_per_s / ceiling.requests_per_s).toFixed(2))
-    : null,
+  seed_seconds: Number(median(runs.map((r) => r.seedSeconds)).toFixed(1)),
+  results: medians,
+  ratio_to_ceiling: ratio('renova', 'node:http ceiling', 'requests_per_s'),
+  ...(envB
+    ? {
+        b_over_a_requests_per_s: ratio('renova (b)', 'renova', 'requests_per_s'),
+        b_over_a_cpu_per_req: ratio('renova (b)', 'renova', 'server_cpu_us_per_req'),
+      }
+    : {}),
+  ...(seedGrants > 0 ? { seed_grants: seedGrants } : {}),
+  database: storeFacts,
+  ...(repeat > 1 ? { runs: runs.map((r) => r.results) } : {}),
 };
 if (options.json) {
   process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
 } else {
   process.stdout.write(
-    `machine: ${report.machine.cpus} cores (${report.machine.cpu_model}), ${report.machine.memory_gib} GiB, node ${report.machine.node}\n`,
+    `machine: ${report.machine.cpus} cores (${report.machine.cpu_model}), ${report.machine.memory_gib} GiB, node ${report.machine.node}, load average ${report.machine.loadavg_1m_at_start.join(' / ')}\n`,
   );
   process.stdout.write(
-    `mode ${mode}, ${concurrency} concurrent sellers, ${sellers} seeded in ${report.seed_seconds} s, ${durationMs / 1000} s per run\n\n`,
+    `mode ${mode}, ${concurrency} concurrent sellers, ${sellers} seeded in ${report.seed_seconds} s, ${durationMs / 1000} s per run, ${repeat === 1 ? 'one run' : `medians of ${repeat} runs`}\n\n`,
   );
   console.table(report.results);
-  if (report.ratio_to_ceiling !== null)
-    process.stdout.write(`renova / ceiling: ${report.ratio_to_ceiling}\n`);
+  const show = (label: string, r: { median: number; runs: (number | null)[] } | null | undefined) => {
+    if (r)
+      process.stdout.write(`${label}: ${r.median}${repeat > 1 ? ` (runs: ${r.runs.join(', ')})` : ''}\n`);
+  };
+  show('renova / ceiling (requests/s)', report.ratio_to_ceiling);
+  for (const facts of storeFacts) process.stdout.write(`database: ${JSON.stringify(facts)}\n`);
+  show('b / a, requests/s', report.b_over_a_requests_per_s);
+  show('b / a, CPU per request', report.b_over_a_cpu_per_req);
 }
