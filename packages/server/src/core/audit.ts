@@ -10,6 +10,9 @@ import { InvalidRequestError } from './errors.ts';
 import { isClientId, isUserId } from './identifiers.ts';
 import type { Clock } from './ports.ts';
 
+/** The event types, for the HTTP layer's API description (it does not import storage). */
+export { AUDIT_EVENT_TYPES };
+
 /**
  * The audit trail (docs/api.md §4.5): who did what to which seller, application or token family.
  * Events are written by the storage step of the change they record (storage/contract.ts

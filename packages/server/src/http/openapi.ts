@@ -1,3 +1,4 @@
+import { AUDIT_EVENT_TYPES } from '../core/audit.ts';
 import { GRANT_TYPES } from '../core/grants/index.ts';
 import { CLIENT_ID_PATTERN } from '../core/identifiers.ts';
 import { ALL_SCOPES } from '../core/scopes.ts';
@@ -411,31 +412,70 @@ const schemas: Record<string, Schema> = {
   },
   GrantPage: {
     type: 'object',
-    description: 'One page of grants, newest first; `next_cursor` is null on the last page.',
-    required: ['results'],
+    description:
+      'One page of the sellers who authorized the application, newest first, in Mercado Pago’s search shape; `paging.next_cursor` is null on the last page.',
+    required: ['paging', 'results'],
+    additionalProperties: false,
     properties: {
+      paging: {
+        type: 'object',
+        required: ['total', 'limit', 'next_cursor'],
+        properties: {
+          total: { type: 'integer', minimum: 0 },
+          limit: { type: 'integer', minimum: 1 },
+          next_cursor: { type: ['string', 'null'] },
+          real_users: { type: 'integer', minimum: 0 },
+          test_users: { type: 'integer', minimum: 0 },
+        },
+      },
       results: { type: 'array', items: ref('Grant') },
-      next_cursor: { type: ['string', 'null'] },
     },
   },
   AuditEvent: {
     type: 'object',
-    description: 'One audit event; never a token, code, secret or password.',
-    required: ['type', 'date_created'],
+    description:
+      'One audit event (docs/api.md §4.5): identifiers and times only; never a token, code, secret or password.',
+    required: [
+      'id',
+      'at',
+      'type',
+      'actor',
+      'user_id',
+      'client_id',
+      'family_id',
+      'request_id',
+      'remote_address',
+      'detail',
+    ],
+    additionalProperties: false,
     properties: {
-      id: { type: ['string', 'integer'] },
-      type: { type: 'string', examples: ['grant.created'] },
-      date_created: isoDate,
-      actor: str,
-      client_id: { anyOf: [clientIdSchema, { type: 'null' }] },
-      user_id: { anyOf: [userIdSchema, { type: 'null' }] },
+      id: { type: 'integer', minimum: 1 },
+      at: isoDate,
+      type: { type: 'string', enum: [...AUDIT_EVENT_TYPES] },
+      actor: {
+        type: 'object',
+        required: ['type', 'id'],
+        additionalProperties: false,
+        properties: {
+          type: { type: 'string', enum: ['seller', 'application', 'operator', 'system'] },
+          id: { type: ['string', 'null'] },
+        },
+      },
+      user_id: { type: ['integer', 'null'] },
+      client_id: { type: ['string', 'null'] },
+      family_id: { type: ['integer', 'null'] },
+      request_id: { type: ['string', 'null'] },
+      remote_address: { type: ['string', 'null'] },
+      detail: { type: ['string', 'null'] },
     },
   },
   AuditPage: {
     type: 'object',
-    required: ['results'],
+    description: 'Newest first; pass `next_cursor` as `cursor` for the next page (null on the last).',
+    required: ['events', 'next_cursor'],
+    additionalProperties: false,
     properties: {
-      results: { type: 'array', items: ref('AuditEvent') },
+      events: { type: 'array', items: ref('AuditEvent') },
       next_cursor: { type: ['string', 'null'] },
     },
   },
@@ -844,6 +884,24 @@ function publicPaths(): OAS.PathsObject {
         responses: { '200': page('The list, or the sign-in form.'), ...pageErrors },
       },
     },
+    '/account/activity': {
+      get: {
+        tags: ['Pages'],
+        operationId: 'accountActivity',
+        summary: 'The seller’s own audit events (sign-ins, consents, revocations), newest first.',
+        security: [{ seller_session: [] }],
+        parameters: [
+          {
+            name: 'cursor',
+            in: 'query',
+            required: false,
+            description: 'The next page’s cursor.',
+            schema: str,
+          },
+        ],
+        responses: { '200': page('The events, or the sign-in form.'), ...pageErrors },
+      },
+    },
     '/account/applications/revoke': {
       post: {
         tags: ['Pages'],
@@ -1171,12 +1229,20 @@ function adminPaths(): OAS.PathsObject {
       patch: {
         tags: ['Admin API'],
         operationId: 'adminUpdateApplication',
-        summary: 'Change an application’s settings (its grant types, RFC 7591 §2).',
+        summary: 'Change any of an application’s settings; fields left out keep their value.',
         security: adminSecurity,
         requestBody: jsonBody(
           {
             type: 'object',
+            minProperties: 1,
             properties: {
+              name: str,
+              description: str,
+              logo_url: { anyOf: [str, { type: 'null' }] },
+              redirect_uris: { type: 'array', items: str, minItems: 1 },
+              scopes: { anyOf: [{ type: 'array', items: str, minItems: 1 }, str] },
+              pkce_required: { type: 'boolean' },
+              notification_url: { anyOf: [str, { type: 'null' }] },
               grant_types: { type: 'array', items: { type: 'string', enum: [...GRANT_TYPES] }, maxItems: 10 },
             },
           },
