@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { SITES } from '../core/accounts.ts';
 import { checkGrantTypes, checkRedirectUri } from '../core/applications.ts';
+import { asSeller } from '../core/audit.ts';
 import { InvalidRequestError, NotFoundError, OAuthError } from '../core/errors.ts';
 import { isClientId, isUserId } from '../core/identifiers.ts';
 import { ALL_SCOPES } from '../core/scopes.ts';
@@ -133,6 +134,10 @@ export async function registerDeveloperPortal(
         return found;
       };
 
+      /** The signed-in owner, from where, for the audit trail (docs/api.md §4.5). */
+      const actor = (request: FastifyRequest) =>
+        asSeller(developer(request).userId, { requestId: request.id, remoteAddress: request.ip });
+
       /**
        * The application of the path, if the developer owns it. Another owner's application and an
        * unknown one get the same 404 (no way to probe which client_ids exist).
@@ -201,11 +206,10 @@ export async function registerDeveloperPortal(
         if (!input) return again(errors);
         let created: Awaited<ReturnType<Services['applications']['create']>>;
         try {
-          created = await services.applications.create({
-            ...input,
-            description: input.description ?? undefined,
-            ownerUserId: me.userId,
-          });
+          created = await services.applications.create(
+            { ...input, description: input.description ?? undefined, ownerUserId: me.userId },
+            actor(request),
+          );
         } catch (error) {
           const fieldErrors = fieldErrorsOf(error);
           if (fieldErrors) return again(fieldErrors);
@@ -245,6 +249,7 @@ export async function registerDeveloperPortal(
         const { clientSecret } = await services.applications.rotateClientSecret(
           app.clientId,
           Number(overlap),
+          actor(request),
         );
         options.log?.info(
           { client_id: app.clientId, overlap_seconds: Number(overlap) },
@@ -257,7 +262,10 @@ export async function registerDeveloperPortal(
       portal.post('/applications/:clientId/webhook-secret', async (request, reply) => {
         const me = developer(request);
         const app = await owned(request);
-        const { webhookSecret } = await services.applications.rotateWebhookSecret(app.clientId);
+        const { webhookSecret } = await services.applications.rotateWebhookSecret(
+          app.clientId,
+          actor(request),
+        );
         options.log?.info({ client_id: app.clientId }, 'portal: webhook secret rotated');
         reveal(reply, me, app.clientId, { kind: 'webhook', secret: webhookSecret });
         return reply.redirect(`/developers/applications/${app.clientId}/reveal`, 303);
@@ -322,10 +330,11 @@ export async function registerDeveloperPortal(
           page(reply, 400, settingsPage({ ...frame(me, app), values, errors: fieldErrors }));
         if (!input) return again(errors);
         try {
-          await services.applications.update(app.clientId, {
-            ...input,
-            description: input.description ?? '',
-          });
+          await services.applications.update(
+            app.clientId,
+            { ...input, description: input.description ?? '' },
+            actor(request),
+          );
         } catch (error) {
           const fieldErrors = fieldErrorsOf(error);
           if (fieldErrors) return again(fieldErrors);
@@ -355,7 +364,7 @@ export async function registerDeveloperPortal(
           );
         }
         // Revokes every grant, token, code and secret of it in one storage step.
-        await services.applications.delete(app.clientId);
+        await services.applications.delete(app.clientId, actor(request));
         options.log?.info(
           { client_id: app.clientId, owner_user_id: me.userId },
           'portal: application deleted',
@@ -415,7 +424,7 @@ export async function registerDeveloperPortal(
         try {
           // The seller's own revocation: grant, families and tokens in one step, and the
           // application.deauthorized webhook.
-          await services.consent.revokeGrant(app.clientId, Number(userId));
+          await services.consent.revokeGrant(app.clientId, Number(userId), actor(request));
           options.log?.info(
             { client_id: app.clientId, user_id: Number(userId) },
             'portal: owner revoked a seller',
@@ -497,7 +506,7 @@ export async function registerDeveloperPortal(
         if (Object.keys(errors).length > 0) return page(reply, 400, await testing(me, app, values, errors));
         let created: Awaited<ReturnType<Services['testUsers']['create']>>;
         try {
-          created = await services.testUsers.create(app.clientId, values);
+          created = await services.testUsers.create(app.clientId, values, actor(request));
         } catch (error) {
           if (error instanceof TestUserLimitError) {
             return page(reply, 400, await testing(me, app, values, { _form: t.testing.limitReached }));
