@@ -45,7 +45,10 @@ for (const factory of storageFactories) {
       assert.equal((await browser.post(`${base}/webhook-secret`, {})).statusCode, 303);
       secrets.push(secretOf((await browser.get(`${base}/reveal`)).body, 'webhook-secret'));
       await browser.get(`${base}/settings`);
-      const changed = await browser.post(`${base}/settings`, validForm({ name: 'Renamed Store Sync', pkce_required: [] }));
+      const changed = await browser.post(
+        `${base}/settings`,
+        validForm({ name: 'Renamed Store Sync', pkce_required: [] }),
+      );
       assert.equal(changed.statusCode, 303, changed.body);
 
       const seller = await h.services.accounts.createUser({ email: 'audited-seller@example.com' });
