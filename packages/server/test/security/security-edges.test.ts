@@ -542,7 +542,7 @@ describe('PostgreSQL: every SQLSTATE class of "cannot write now" reaches the cli
       let injected = 0;
       // Only the write of the new token fails; the application is still read.
       pool.query = ((config: unknown, ...rest: unknown[]) => {
-        if ((config as { name?: string })?.name === 'insert_cc_token') {
+        if ((config as { name?: string })?.name?.startsWith('insert_cc_token')) {
           injected += 1;
           return Promise.reject(sqlError(code));
         }
