@@ -1,5 +1,6 @@
 import type { FastifyBaseLogger, FastifyInstance, FastifyRequest } from 'fastify';
 import { weakBearerSecret } from '../config.ts';
+import type { UpdateApplicationInput } from '../core/applications.ts';
 import { asOperator } from '../core/audit.ts';
 import { InvalidRequestError } from '../core/errors.ts';
 import { CLIENT_ID_PATTERN, forLog, isClientId, isUserId } from '../core/identifiers.ts';
@@ -163,28 +164,17 @@ export async function adminRoutes(
       },
     },
     async (request, reply) => {
-      const body = request.body as {
+      const body = request.body as ApplicationSettingsBody & {
         name: string;
-        description?: string;
-        logo_url?: string | null;
         owner_user_id: number;
         redirect_uris: string[];
-        scopes?: string[] | string;
-        pkce_required?: boolean;
-        notification_url?: string | null;
-        grant_types?: string[];
       };
       const created = await applications.create(
         {
+          ...applicationSettings(body),
           name: body.name,
-          description: body.description,
-          logoUrl: body.logo_url,
           ownerUserId: body.owner_user_id,
           redirectUris: body.redirect_uris,
-          scope: Array.isArray(body.scopes) ? body.scopes.join(' ') : body.scopes,
-          pkceRequired: body.pkce_required,
-          notificationUrl: body.notification_url,
-          grantTypes: body.grant_types,
         },
         operator(request),
       );
@@ -217,31 +207,9 @@ export async function adminRoutes(
     },
     async (request) => {
       const { client_id } = request.params as { client_id: string };
-      const body = request.body as {
-        name?: string;
-        description?: string;
-        logo_url?: string | null;
-        redirect_uris?: string[];
-        scopes?: string[] | string;
-        pkce_required?: boolean;
-        notification_url?: string | null;
-        grant_types?: string[];
-      };
+      const body = request.body as ApplicationSettingsBody;
       return applicationView(
-        await applications.update(
-          client_id,
-          {
-            name: body.name,
-            description: body.description,
-            logoUrl: body.logo_url,
-            redirectUris: body.redirect_uris,
-            scope: Array.isArray(body.scopes) ? body.scopes.join(' ') : body.scopes,
-            pkceRequired: body.pkce_required,
-            notificationUrl: body.notification_url,
-            grantTypes: body.grant_types,
-          },
-          operator(request),
-        ),
+        await applications.update(client_id, applicationSettings(body), operator(request)),
       );
     },
   );
@@ -394,4 +362,30 @@ export async function adminRoutes(
       }),
     );
   });
+}
+
+/** An application's settings as the admin API's POST and PATCH take them (snake_case, the wire names). */
+interface ApplicationSettingsBody {
+  name?: string;
+  description?: string;
+  logo_url?: string | null;
+  redirect_uris?: string[];
+  scopes?: string[] | string;
+  pkce_required?: boolean;
+  notification_url?: string | null;
+  grant_types?: string[];
+}
+
+/** The wire body's settings for core (`scopes` may come as an array or as one space-separated string). */
+function applicationSettings(body: ApplicationSettingsBody): UpdateApplicationInput {
+  return {
+    name: body.name,
+    description: body.description,
+    logoUrl: body.logo_url,
+    redirectUris: body.redirect_uris,
+    scope: Array.isArray(body.scopes) ? body.scopes.join(' ') : body.scopes,
+    pkceRequired: body.pkce_required,
+    notificationUrl: body.notification_url,
+    grantTypes: body.grant_types,
+  };
 }
