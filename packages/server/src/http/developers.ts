@@ -382,6 +382,7 @@ export async function registerDeveloperPortal(
         const revoked = query.get('revoked')?.[0];
         const notice = isUserId(revoked) ? t.sellers.revoked(String(revoked)) : undefined;
         let sellers: Awaited<ReturnType<Services['applications']['sellers']>>;
+        let searchError: { description: string } | undefined;
         try {
           sellers = await services.applications.sellers(app.clientId, {
             limit: SELLERS_PER_PAGE,
@@ -392,26 +393,17 @@ export async function registerDeveloperPortal(
           if (!(error instanceof InvalidRequestError)) throw error;
           // A search too long or with control characters, or a cursor we did not issue: said
           // next to the search field, with the first page of everyone below it.
-          const first = await services.applications.sellers(app.clientId, { limit: SELLERS_PER_PAGE });
-          return page(
-            reply,
-            400,
-            sellersPage({
-              ...frame(me, app),
-              sellers: { rows: first.items, nextCursor: first.nextCursor, totals: first.totals },
-              search,
-              searchError: error.description,
-            }),
-          );
+          searchError = error;
+          sellers = await services.applications.sellers(app.clientId, { limit: SELLERS_PER_PAGE });
         }
         return page(
           reply,
-          200,
+          searchError ? 400 : 200,
           sellersPage({
             ...frame(me, app),
             sellers: { rows: sellers.items, nextCursor: sellers.nextCursor, totals: sellers.totals },
             search,
-            notice,
+            ...(searchError ? { searchError: searchError.description } : { notice }),
           }),
         );
       });
