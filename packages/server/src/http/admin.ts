@@ -24,6 +24,8 @@ const str = { type: 'string' } as const;
 const grantTypes = { type: 'array', items: str, maxItems: 10 } as const;
 const userId = { type: 'integer', minimum: 1 } as const;
 const clientId = { type: 'string', pattern: CLIENT_ID_PATTERN } as const;
+/** The `:client_id` path parameter of the application routes (a fresh schema object per route). */
+const clientIdParams = () => ({ type: 'object', properties: { client_id: clientId } }) as const;
 
 /**
  * Throws a message an operator can act on when the admin token is too weak: it is the only thing
@@ -188,7 +190,7 @@ export async function adminRoutes(
     '/applications/:client_id',
     {
       schema: {
-        params: { type: 'object', properties: { client_id: clientId } },
+        params: clientIdParams(),
         body: {
           type: 'object',
           additionalProperties: false,
@@ -217,7 +219,7 @@ export async function adminRoutes(
   // Revokes every grant, token, code and secret of the application; its client_id stays taken.
   admin.delete(
     '/applications/:client_id',
-    { schema: { params: { type: 'object', properties: { client_id: clientId } } } },
+    { schema: { params: clientIdParams() } },
     async (request, reply) => {
       await applications.delete((request.params as { client_id: string }).client_id, operator(request));
       return reply.code(204).send();
@@ -225,21 +227,18 @@ export async function adminRoutes(
   );
 
   // The operator's superset of GET /applications/{client_id}/grants (any application).
-  admin.get(
-    '/applications/:client_id/grants',
-    { schema: { params: { type: 'object', properties: { client_id: clientId } } } },
-    async (request) =>
-      sellersPageView(
-        await applications.sellers(
-          (request.params as { client_id: string }).client_id,
-          sellersQuery(request.query),
-        ),
+  admin.get('/applications/:client_id/grants', { schema: { params: clientIdParams() } }, async (request) =>
+    sellersPageView(
+      await applications.sellers(
+        (request.params as { client_id: string }).client_id,
+        sellersQuery(request.query),
       ),
+    ),
   );
 
   admin.get(
     '/applications/:client_id/test_users',
-    { schema: { params: { type: 'object', properties: { client_id: clientId } } } },
+    { schema: { params: clientIdParams() } },
     async (request) => {
       const { client_id } = request.params as { client_id: string };
       const users = await services.testUsers.list(client_id);
@@ -254,7 +253,7 @@ export async function adminRoutes(
     '/applications/:client_id/secret',
     {
       schema: {
-        params: { type: 'object', properties: { client_id: clientId } },
+        params: clientIdParams(),
         body: {
           anyOf: [
             { type: 'object', properties: { overlap_seconds: { type: 'integer', minimum: 0 } } },
@@ -274,7 +273,7 @@ export async function adminRoutes(
 
   admin.post(
     '/applications/:client_id/webhook-secret',
-    { schema: { params: { type: 'object', properties: { client_id: clientId } } } },
+    { schema: { params: clientIdParams() } },
     async (request) =>
       webhookSecretView(
         await applications.rotateWebhookSecret(
