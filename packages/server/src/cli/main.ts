@@ -137,6 +137,17 @@ function table(header: string[], rows: string[][], limit: number, nextAfter: str
   return lines.join('\n');
 }
 
+/** The settings lines `app show` and `app update` both print, so the two read alike. */
+function applicationSettingLines(a: ReturnType<typeof applicationView>): string[] {
+  return [
+    `  redirect_uris:    ${a.redirect_uris.join(' ')}`,
+    `  scopes:           ${a.scopes.join(' ')}`,
+    `  grant_types:      ${a.grant_types.join(' ')}`,
+    `  pkce_required:    ${a.pkce_required}`,
+    `  notification_url: ${a.notification_url ?? '(none)'}`,
+  ];
+}
+
 /**
  * The token for `token inspect`: the argument, or stdin when it is `-` (an argument shows in
  * `ps` and in shell history). At most 1 KiB is read: tokens are ~100 characters.
@@ -389,11 +400,7 @@ app
         [
           `application ${a.client_id} (${a.name})`,
           `  owner:            ${a.owner_user_id}`,
-          `  redirect_uris:    ${a.redirect_uris.join(' ')}`,
-          `  scopes:           ${a.scopes.join(' ')}`,
-          `  grant_types:      ${a.grant_types.join(' ')}`,
-          `  pkce_required:    ${a.pkce_required}`,
-          `  notification_url: ${a.notification_url ?? '(none)'}`,
+          ...applicationSettingLines(a),
         ].join('\n'),
     ),
   );
@@ -503,15 +510,7 @@ app
       return withRuntime(
         options,
         async (rt) => applicationView(await rt.services.applications.update(options.clientId, input, CLI)),
-        (a) =>
-          [
-            `updated application ${a.client_id} (${a.name})`,
-            `  redirect_uris:    ${a.redirect_uris.join(' ')}`,
-            `  scopes:           ${a.scopes.join(' ')}`,
-            `  grant_types:      ${a.grant_types.join(' ')}`,
-            `  pkce_required:    ${a.pkce_required}`,
-            `  notification_url: ${a.notification_url ?? '(none)'}`,
-          ].join('\n'),
+        (a) => [`updated application ${a.client_id} (${a.name})`, ...applicationSettingLines(a)].join('\n'),
       );
     },
   );

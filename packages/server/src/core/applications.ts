@@ -305,19 +305,22 @@ export class Applications {
     const clientSecret = newClientSecret(this.#random);
     const webhookSecret = this.#random.bytes(32).toString('hex');
     const clientId = newClientId(this.#random);
-    const pkceRequired = input.pkceRequired ?? false;
+    // The checked settings: what is stored is exactly what the caller is told was registered.
+    const settings = {
+      name,
+      description,
+      logoUrl,
+      ownerUserId: input.ownerUserId,
+      redirectUris,
+      scope,
+      pkceRequired: input.pkceRequired ?? false,
+      notificationUrl,
+      grantTypes,
+    };
     await this.#storage.createApplication(
       {
         clientId,
-        name,
-        description,
-        logoUrl,
-        ownerUserId: input.ownerUserId,
-        redirectUris,
-        scope,
-        pkceRequired,
-        notificationUrl,
-        grantTypes,
+        ...settings,
         webhookSecretSealed: this.#sealer.seal(webhookSecretPurpose(clientId), webhookSecret),
         ownerPublicKey: this.#random.uuid(),
         secretHash: sha256(clientSecret),
@@ -325,20 +328,7 @@ export class Applications {
       },
       audit,
     );
-    return {
-      clientId,
-      clientSecret,
-      name,
-      description,
-      logoUrl,
-      ownerUserId: input.ownerUserId,
-      redirectUris,
-      scope,
-      pkceRequired,
-      notificationUrl,
-      grantTypes,
-      webhookSecret,
-    };
+    return { clientId, clientSecret, ...settings, webhookSecret };
   }
 
   /**

@@ -1,5 +1,6 @@
 import type { FastifyBaseLogger, FastifyInstance, FastifyRequest } from 'fastify';
 import { weakBearerSecret } from '../config.ts';
+import type { UpdateApplicationInput } from '../core/applications.ts';
 import { asOperator } from '../core/audit.ts';
 import { InvalidRequestError } from '../core/errors.ts';
 import { CLIENT_ID_PATTERN, forLog, isClientId, isUserId } from '../core/identifiers.ts';
@@ -23,6 +24,8 @@ const str = { type: 'string' } as const;
 const grantTypes = { type: 'array', items: str, maxItems: 10 } as const;
 const userId = { type: 'integer', minimum: 1 } as const;
 const clientId = { type: 'string', pattern: CLIENT_ID_PATTERN } as const;
+/** The `:client_id` path parameter of the application routes (a fresh schema object per route). */
+const clientIdParams = () => ({ type: 'object', properties: { client_id: clientId } }) as const;
 
 /**
  * Throws a message an operator can act on when the admin token is too weak: it is the only thing
@@ -163,28 +166,17 @@ export async function adminRoutes(
       },
     },
     async (request, reply) => {
-      const body = request.body as {
+      const body = request.body as ApplicationSettingsBody & {
         name: string;
-        description?: string;
-        logo_url?: string | null;
         owner_user_id: number;
         redirect_uris: string[];
-        scopes?: string[] | string;
-        pkce_required?: boolean;
-        notification_url?: string | null;
-        grant_types?: string[];
       };
       const created = await applications.create(
         {
+          ...applicationSettings(body),
           name: body.name,
-          description: body.description,
-          logoUrl: body.logo_url,
           ownerUserId: body.owner_user_id,
           redirectUris: body.redirect_uris,
-          scope: Array.isArray(body.scopes) ? body.scopes.join(' ') : body.scopes,
-          pkceRequired: body.pkce_required,
-          notificationUrl: body.notification_url,
-          grantTypes: body.grant_types,
         },
         operator(request),
       );
@@ -198,7 +190,7 @@ export async function adminRoutes(
     '/applications/:client_id',
     {
       schema: {
-        params: { type: 'object', properties: { client_id: clientId } },
+        params: clientIdParams(),
         body: {
           type: 'object',
           additionalProperties: false,
@@ -217,31 +209,9 @@ export async function adminRoutes(
     },
     async (request) => {
       const { client_id } = request.params as { client_id: string };
-      const body = request.body as {
-        name?: string;
-        description?: string;
-        logo_url?: string | null;
-        redirect_uris?: string[];
-        scopes?: string[] | string;
-        pkce_required?: boolean;
-        notification_url?: string | null;
-        grant_types?: string[];
-      };
+      const body = request.body as ApplicationSettingsBody;
       return applicationView(
-        await applications.update(
-          client_id,
-          {
-            name: body.name,
-            description: body.description,
-            logoUrl: body.logo_url,
-            redirectUris: body.redirect_uris,
-            scope: Array.isArray(body.scopes) ? body.scopes.join(' ') : body.scopes,
-            pkceRequired: body.pkce_required,
-            notificationUrl: body.notification_url,
-            grantTypes: body.grant_types,
-          },
-          operator(request),
-        ),
+        await applications.update(client_id, applicationSettings(body), operator(request)),
       );
     },
   );
@@ -249,7 +219,7 @@ export async function adminRoutes(
   // Revokes every grant, token, code and secret of the application; its client_id stays taken.
   admin.delete(
     '/applications/:client_id',
-    { schema: { params: { type: 'object', properties: { client_id: clientId } } } },
+    { schema: { params: clientIdParams() } },
     async (request, reply) => {
       await applications.delete((request.params as { client_id: string }).client_id, operator(request));
       return reply.code(204).send();
@@ -257,21 +227,18 @@ export async function adminRoutes(
   );
 
   // The operator's superset of GET /applications/{client_id}/grants (any application).
-  admin.get(
-    '/applications/:client_id/grants',
-    { schema: { params: { type: 'object', properties: { client_id: clientId } } } },
-    async (request) =>
-      sellersPageView(
-        await applications.sellers(
-          (request.params as { client_id: string }).client_id,
-          sellersQuery(request.query),
-        ),
+  admin.get('/applications/:client_id/grants', { schema: { params: clientIdParams() } }, async (request) =>
+    sellersPageView(
+      await applications.sellers(
+        (request.params as { client_id: string }).client_id,
+        sellersQuery(request.query),
       ),
+    ),
   );
 
   admin.get(
     '/applications/:client_id/test_users',
-    { schema: { params: { type: 'object', properties: { client_id: clientId } } } },
+    { schema: { params: clientIdParams() } },
     async (request) => {
       const { client_id } = request.params as { client_id: string };
       const users = await services.testUsers.list(client_id);
@@ -286,7 +253,7 @@ export async function adminRoutes(
     '/applications/:client_id/secret',
     {
       schema: {
-        params: { type: 'object', properties: { client_id: clientId } },
+        params: clientIdParams(),
         body: {
           anyOf: [
             { type: 'object', properties: { overlap_seconds: { type: 'integer', minimum: 0 } } },
@@ -306,7 +273,7 @@ export async function adminRoutes(
 
   admin.post(
     '/applications/:client_id/webhook-secret',
-    { schema: { params: { type: 'object', properties: { client_id: clientId } } } },
+    { schema: { params: clientIdParams() } },
     async (request) =>
       webhookSecretView(
         await applications.rotateWebhookSecret(
@@ -394,4 +361,30 @@ export async function adminRoutes(
       }),
     );
   });
+}
+
+/** An application's settings as the admin API's POST and PATCH take them (snake_case, the wire names). */
+interface ApplicationSettingsBody {
+  name?: string;
+  description?: string;
+  logo_url?: string | null;
+  redirect_uris?: string[];
+  scopes?: string[] | string;
+  pkce_required?: boolean;
+  notification_url?: string | null;
+  grant_types?: string[];
+}
+
+/** The wire body's settings for core (`scopes` may come as an array or as one space-separated string). */
+function applicationSettings(body: ApplicationSettingsBody): UpdateApplicationInput {
+  return {
+    name: body.name,
+    description: body.description,
+    logoUrl: body.logo_url,
+    redirectUris: body.redirect_uris,
+    scope: Array.isArray(body.scopes) ? body.scopes.join(' ') : body.scopes,
+    pkceRequired: body.pkce_required,
+    notificationUrl: body.notification_url,
+    grantTypes: body.grant_types,
+  };
 }

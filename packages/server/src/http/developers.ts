@@ -10,6 +10,7 @@ import { TestUserLimitError } from '../core/test-users.ts';
 import { checkNotificationUrl } from '../core/webhook-targets.ts';
 import type { Services } from '../services.ts';
 import type { ApplicationRecord } from '../storage/contract.ts';
+import { type Form, formOf, one, queryOf } from './form.ts';
 import { PORTAL_SCRIPT, PORTAL_STYLESHEET } from './pages/developers-assets.ts';
 import { PORTAL_MESSAGES, type PortalMessages } from './pages/developers-i18n.ts';
 import {
@@ -44,8 +45,6 @@ export interface DeveloperPortalOptions {
   /** Demo mode shows the demo seller's credentials on the sign-in page. */
   demo: boolean;
 }
-
-type Form = Map<string, string[]>;
 
 /** The signed-in developer of a portal request, set by the portal's preHandler hook. */
 interface Developer {
@@ -383,6 +382,7 @@ export async function registerDeveloperPortal(
         const revoked = query.get('revoked')?.[0];
         const notice = isUserId(revoked) ? t.sellers.revoked(String(revoked)) : undefined;
         let sellers: Awaited<ReturnType<Services['applications']['sellers']>>;
+        let searchError: { description: string } | undefined;
         try {
           sellers = await services.applications.sellers(app.clientId, {
             limit: SELLERS_PER_PAGE,
@@ -393,26 +393,17 @@ export async function registerDeveloperPortal(
           if (!(error instanceof InvalidRequestError)) throw error;
           // A search too long or with control characters, or a cursor we did not issue: said
           // next to the search field, with the first page of everyone below it.
-          const first = await services.applications.sellers(app.clientId, { limit: SELLERS_PER_PAGE });
-          return page(
-            reply,
-            400,
-            sellersPage({
-              ...frame(me, app),
-              sellers: { rows: first.items, nextCursor: first.nextCursor, totals: first.totals },
-              search,
-              searchError: error.description,
-            }),
-          );
+          searchError = error;
+          sellers = await services.applications.sellers(app.clientId, { limit: SELLERS_PER_PAGE });
         }
         return page(
           reply,
-          200,
+          searchError ? 400 : 200,
           sellersPage({
             ...frame(me, app),
             sellers: { rows: sellers.items, nextCursor: sellers.nextCursor, totals: sellers.totals },
             search,
-            notice,
+            ...(searchError ? { searchError: searchError.description } : { notice }),
           }),
         );
       });
@@ -663,31 +654,6 @@ function isOverlapChoice(value: string | undefined): value is OverlapChoice {
 function nextOf(request: FastifyRequest): string {
   const path = request.url.split('?')[0] ?? '';
   return /^\/developers(?:\/[A-Za-z0-9_-]+)*$/.test(path) ? path : '/developers';
-}
-
-function queryOf(request: FastifyRequest): Form {
-  const i = request.url.indexOf('?');
-  return parseMulti(i >= 0 ? request.url.slice(i + 1) : '');
-}
-
-function formOf(request: FastifyRequest): Form {
-  return request.body instanceof Map ? (request.body as Form) : new Map();
-}
-
-function parseMulti(text: string): Form {
-  const form: Form = new Map();
-  for (const [name, value] of new URLSearchParams(text)) {
-    const values = form.get(name);
-    if (values) values.push(value);
-    else form.set(name, [value]);
-  }
-  return form;
-}
-
-/** A field given exactly once; repeated or absent is undefined. */
-function one(form: Form, name: string): string | undefined {
-  const values = form.get(name);
-  return values?.length === 1 ? values[0] : undefined;
 }
 
 function readCookieValue(header: string | undefined, name: string): string | undefined {

@@ -125,6 +125,25 @@ function page(description: string, headers?: OAS.ResponseObject['headers']): OAS
   return { description, ...(headers ? { headers } : {}), content: { [HTML_TYPE]: { schema: str } } };
 }
 
+/** A public static file (stylesheet, script): no authentication, one 200 of the given type. */
+function staticAsset(
+  tag: string,
+  operationId: string,
+  summary: string,
+  description: string,
+  mediaType: string,
+): OAS.PathItemObject {
+  return {
+    get: {
+      tags: [tag],
+      operationId,
+      summary,
+      security: [],
+      responses: { '200': { description, content: { [mediaType]: { schema: str } } } },
+    },
+  };
+}
+
 function redirect(description: string): OAS.ResponseObject {
   return {
     description,
@@ -934,15 +953,7 @@ function publicPaths(): OAS.PathsObject {
         },
       },
     },
-    '/assets/renova.css': {
-      get: {
-        tags: ['Pages'],
-        operationId: 'stylesheet',
-        summary: 'The pages’ stylesheet.',
-        security: [],
-        responses: { '200': { description: 'CSS.', content: { 'text/css': { schema: str } } } },
-      },
-    },
+    '/assets/renova.css': staticAsset('Pages', 'stylesheet', 'The pages’ stylesheet.', 'CSS.', 'text/css'),
   };
 }
 
@@ -965,12 +976,16 @@ function developerPaths(): OAS.PathsObject {
     ...pageErrors,
     '404': page('No such application among the signed-in owner’s.'),
   };
-  const view = (operationId: string, summary: string, withApp = true): OAS.OperationObject => ({
+  // What every portal operation shares: its tag, the seller session, and the application in the path.
+  const portalOperation = (operationId: string, summary: string, withApp: boolean) => ({
     tags: ['Developer portal'],
     operationId,
     summary,
     security,
     ...(withApp ? { parameters: [appParam] } : {}),
+  });
+  const view = (operationId: string, summary: string, withApp = true): OAS.OperationObject => ({
+    ...portalOperation(operationId, summary, withApp),
     responses: {
       '200': page('The page, or the sign-in form.'),
       '303': redirect('Elsewhere in the portal (e.g. a secret that was already shown).'),
@@ -978,11 +993,7 @@ function developerPaths(): OAS.PathsObject {
     },
   });
   const form = (operationId: string, summary: string, withApp = true): OAS.OperationObject => ({
-    tags: ['Developer portal'],
-    operationId,
-    summary,
-    security,
-    ...(withApp ? { parameters: [appParam] } : {}),
+    ...portalOperation(operationId, summary, withApp),
     requestBody: {
       required: true,
       content: { [FORM_TYPE]: { schema: { type: 'object', properties: { csrf: str } } } },
@@ -1034,24 +1045,20 @@ function developerPaths(): OAS.PathsObject {
     [`${app}/testing/users`]: {
       post: form('developerCreateTestUser', 'Create a test user (password shown once).'),
     },
-    '/assets/developers.css': {
-      get: {
-        tags: ['Developer portal'],
-        operationId: 'developerStylesheet',
-        summary: 'The portal’s stylesheet.',
-        security: [],
-        responses: { '200': { description: 'CSS.', content: { 'text/css': { schema: str } } } },
-      },
-    },
-    '/assets/developers.js': {
-      get: {
-        tags: ['Developer portal'],
-        operationId: 'developerScript',
-        summary: 'The copy buttons (the portal works without it).',
-        security: [],
-        responses: { '200': { description: 'JavaScript.', content: { 'text/javascript': { schema: str } } } },
-      },
-    },
+    '/assets/developers.css': staticAsset(
+      'Developer portal',
+      'developerStylesheet',
+      'The portal’s stylesheet.',
+      'CSS.',
+      'text/css',
+    ),
+    '/assets/developers.js': staticAsset(
+      'Developer portal',
+      'developerScript',
+      'The copy buttons (the portal works without it).',
+      'JavaScript.',
+      'text/javascript',
+    ),
   };
 }
 

@@ -5,6 +5,7 @@ import { NotFoundError, OAuthError, RateLimitedError } from '../core/errors.ts';
 import { isClientId } from '../core/identifiers.ts';
 import type { Services } from '../services.ts';
 import { toErrorReply } from './errors.ts';
+import { formOf, one, parseMulti, queryOf, rawQuery } from './form.ts';
 import { activityPage } from './pages/activity.ts';
 import { MESSAGES, negotiateLocale } from './pages/i18n.ts';
 import { STYLESHEET } from './pages/styles.ts';
@@ -18,8 +19,6 @@ export interface SellerPagesOptions {
   /** Demo mode shows the demo seller's credentials on the login page. */
   demo: boolean;
 }
-
-type Form = Map<string, string[]>;
 
 /**
  * What the seller pages share with other page families on the same plugin (the developer portal):
@@ -219,17 +218,10 @@ export function registerSellerPages(
 
   // --- The account page (docs/api.md §4.4) --------------------------------------------------------
   pages.get('/account/applications', async (request, reply) => {
-    const visitor = await sessions.visitor(request);
-    sessions.commit(reply, visitor);
-    const locale = localeOf(request);
-    if (!visitor.user) {
-      return sendPage(
-        reply,
-        200,
-        loginPage({ locale, csrf: visitor.csrf, next: '/account/applications', demo: options.demo }),
-      );
-    }
-    const grants = await sellerAccount.authorizations(visitor.user.id);
+    const signedIn = await accountVisitor(request, reply, '/account/applications');
+    if (!signedIn) return reply;
+    const { visitor, user, locale } = signedIn;
+    const grants = await sellerAccount.authorizations(user.id);
     const removed = queryOf(request).get('removed')?.[0];
     const removedName = isClientId(removed) ? await sellerAccount.applicationName(removed) : undefined;
     return sendPage(
@@ -238,7 +230,7 @@ export function registerSellerPages(
       accountPage({
         locale,
         csrf: visitor.csrf,
-        email: visitor.user.email,
+        email: user.email,
         grants,
         removedName,
       }),
@@ -263,20 +255,13 @@ export function registerSellerPages(
 
   // --- The seller's own activity: their audit events (docs/api.md §4.4) ---------------------------
   pages.get('/account/activity', async (request, reply) => {
-    const visitor = await sessions.visitor(request);
-    sessions.commit(reply, visitor);
-    const locale = localeOf(request);
-    if (!visitor.user) {
-      return sendPage(
-        reply,
-        200,
-        loginPage({ locale, csrf: visitor.csrf, next: '/account/applications', demo: options.demo }),
-      );
-    }
+    const signedIn = await accountVisitor(request, reply, '/account/applications');
+    if (!signedIn) return reply;
+    const { visitor, user, locale } = signedIn;
     const cursors = queryOf(request).get('cursor');
     // The seller's own events only: the user filter comes from the session, never from the query.
     const page = await services.audit.list({
-      userId: visitor.user.id,
+      userId: user.id,
       cursor: cursors?.length === 1 ? cursors[0] : undefined,
       limit: 50,
     });
@@ -291,7 +276,7 @@ export function registerSellerPages(
       activityPage({
         locale,
         csrf: visitor.csrf,
-        email: visitor.user.email,
+        email: user.email,
         events: page.events,
         applicationNames: names,
         nextCursor: page.nextCursor,
@@ -304,6 +289,25 @@ export function registerSellerPages(
    * the form did not come from our own page (RFC 6749 §10.12, RFC 9700 §4.7: the CSRF token bound
    * to the session cookie, and Sec-Fetch-Site when the browser sends it).
    */
+  /**
+   * The account pages' visitor when signed in; otherwise the sign-in form (coming back to `next`)
+   * has been sent and the handler returns the reply.
+   */
+  async function accountVisitor(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    next: string,
+  ): Promise<
+    { visitor: Visitor; user: NonNullable<Visitor['user']>; locale: ReturnType<typeof localeOf> } | undefined
+  > {
+    const visitor = await sessions.visitor(request);
+    sessions.commit(reply, visitor);
+    const locale = localeOf(request);
+    if (visitor.user) return { visitor, user: visitor.user, locale };
+    void sendPage(reply, 200, loginPage({ locale, csrf: visitor.csrf, next, demo: options.demo }));
+    return undefined;
+  }
+
   async function formVisitor(request: FastifyRequest, reply: FastifyReply): Promise<Visitor | undefined> {
     const visitor = await sessions.visitor(request);
     if (isSameSiteForm(request) && sessions.checkCsrf(visitor, field(request, 'csrf'))) return visitor;
@@ -397,30 +401,9 @@ function isSameSiteForm(request: FastifyRequest): boolean {
   return site === undefined || site === 'same-origin' || site === 'none';
 }
 
-function rawQuery(request: FastifyRequest): string {
-  const i = request.url.indexOf('?');
-  return i >= 0 ? request.url.slice(i) : '';
-}
-
-function queryOf(request: FastifyRequest): Form {
-  return parseMulti(rawQuery(request).slice(1));
-}
-
-function parseMulti(text: string): Form {
-  const form: Form = new Map();
-  for (const [name, value] of new URLSearchParams(text)) {
-    const values = form.get(name);
-    if (values) values.push(value);
-    else form.set(name, [value]);
-  }
-  return form;
-}
-
 /** A form field given exactly once; a repeated field is treated as missing. */
 function field(request: FastifyRequest, name: string): string | undefined {
-  const form = request.body instanceof Map ? (request.body as Form) : undefined;
-  const values = form?.get(name);
-  return values?.length === 1 ? values[0] : undefined;
+  return one(formOf(request), name);
 }
 
 /**
