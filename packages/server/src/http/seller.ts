@@ -255,7 +255,7 @@ export function registerSellerPages(
 
   // --- The seller's own activity: their audit events (docs/api.md §4.4) ---------------------------
   pages.get('/account/activity', async (request, reply) => {
-    const signedIn = await accountVisitor(request, reply, '/account/applications');
+    const signedIn = await accountVisitor(request, reply, '/account/activity');
     if (!signedIn) return reply;
     const { visitor, user, locale } = signedIn;
     const cursors = queryOf(request).get('cursor');
@@ -432,6 +432,7 @@ export function ownPage(next: string | undefined, issuer: string): string | null
   if (url.pathname === '/authorization' && url.search.length > 1) return `/authorization${url.search}`;
   // The portal's own pages, path only: a query could carry anything, and /developers needs none.
   if (url.pathname === '/developers' || url.pathname.startsWith('/developers/')) return url.pathname;
+  if (url.pathname === '/account/activity') return url.pathname;
   return fallback;
 }
 
