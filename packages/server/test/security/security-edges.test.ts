@@ -19,7 +19,14 @@ import {
   type SqliteStorage,
   toStorageError as sqliteStorageError,
 } from '../../src/storage/sqlite/adapter.ts';
-import { ADMIN_TOKEN, exchange, type Harness, harness, METRICS_TOKEN } from '../helpers/fixtures.ts';
+import {
+  ADMIN_TOKEN,
+  exchange,
+  type Harness,
+  harness,
+  METRICS_TOKEN,
+  postForm,
+} from '../helpers/fixtures.ts';
 import { createTestDatabase, PG_ADMIN_URL } from '../helpers/postgres.ts';
 import { type StorageFactory, storageFactories } from '../helpers/storages.ts';
 
@@ -523,6 +530,15 @@ function ownPostgresDatabase(): StorageFactory & { url(): string } {
   };
 }
 
+/** The application's own token (client_credentials), the one write these outage tests provoke. */
+function clientCredentials(h: Harness, s: { clientId: string; clientSecret: string }) {
+  return postForm(h.app, '/oauth/token', {
+    grant_type: 'client_credentials',
+    client_id: s.clientId,
+    client_secret: s.clientSecret,
+  });
+}
+
 describe('PostgreSQL: every SQLSTATE class of "cannot write now" reaches the client as 503 (issue 8 item 15)', () => {
   let h: Harness;
   let original: PostgresStorage['pool']['query'];
@@ -549,19 +565,10 @@ describe('PostgreSQL: every SQLSTATE class of "cannot write now" reaches the cli
         return (original as (...a: unknown[]) => unknown).call(pool, config, ...rest);
       }) as typeof pool.query;
       try {
-        const answer = await h.app.inject({
-          method: 'POST',
-          url: '/oauth/token',
-          headers: { 'content-type': 'application/x-www-form-urlencoded' },
-          payload: new URLSearchParams({
-            grant_type: 'client_credentials',
-            client_id: s.clientId,
-            client_secret: s.clientSecret,
-          }).toString(),
-        });
-        assert.equal(answer.statusCode, 503, answer.body);
+        const answer = await clientCredentials(h, s);
+        assert.equal(answer.status, 503, JSON.stringify(answer.body));
         assert.equal(answer.headers['retry-after'], '1');
-        assert.equal(answer.json().error, 'temporarily_unavailable');
+        assert.equal(answer.body.error, 'temporarily_unavailable');
         // Serialization failures and deadlocks were retried before giving up.
         assert.equal(injected, code.startsWith('40') ? 4 : 1);
       } finally {
@@ -607,46 +614,31 @@ describe('a read-only PostgreSQL database (failover, standby) answers 503, logge
     await h.close();
   });
 
-  const token = (s: { clientId: string; clientSecret: string }) =>
-    h.app.inject({
-      method: 'POST',
-      url: '/oauth/token',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      payload: new URLSearchParams({
-        grant_type: 'client_credentials',
-        client_id: s.clientId,
-        client_secret: s.clientSecret,
-      }).toString(),
-    });
+  const token = (s: { clientId: string; clientSecret: string }) => clientCredentials(h, s);
 
   test('the token endpoint answers 503 (not 500) while the database is read-only, reads go on, and the outage is one warning', async () => {
     const s = await h.seed();
     const before = await token(s);
-    assert.equal(before.statusCode, 200);
-    const issued = before.json().access_token as string;
+    assert.equal(before.status, 200);
+    const issued = before.body.access_token as string;
 
     await setReadOnly(true);
     for (let i = 0; i < 6; i++) {
       const answer = await token(s);
-      assert.equal(answer.statusCode, 503, answer.body);
+      assert.equal(answer.status, 503, JSON.stringify(answer.body));
       assert.equal(answer.headers['retry-after'], '1');
-      assert.equal(answer.json().error, 'temporarily_unavailable');
+      assert.equal(answer.body.error, 'temporarily_unavailable');
     }
     // /readyz says ready only while a write can succeed.
     assert.equal((await h.app.inject({ url: '/readyz' })).statusCode, 503);
     // Reading still works: introspection of a token issued before answers.
-    const introspected = await h.app.inject({
-      method: 'POST',
-      url: '/oauth/introspect',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      payload: new URLSearchParams({
-        client_id: s.clientId,
-        client_secret: s.clientSecret,
-        token: issued,
-      }).toString(),
+    const introspected = await postForm(h.app, '/oauth/introspect', {
+      client_id: s.clientId,
+      client_secret: s.clientSecret,
+      token: issued,
     });
-    assert.equal(introspected.statusCode, 200);
-    assert.equal(introspected.json().active, true);
+    assert.equal(introspected.status, 200);
+    assert.equal(introspected.body.active, true);
 
     const warnings = log.at('warn').filter((l) => l.event === 'storage.unavailable');
     assert.equal(warnings.length, 1, JSON.stringify(log.lines));
@@ -659,14 +651,14 @@ describe('a read-only PostgreSQL database (failover, standby) answers 503, logge
     );
 
     await setReadOnly(false);
-    assert.equal((await token(s)).statusCode, 200);
+    assert.equal((await token(s)).status, 200);
     assert.equal(log.at('info').filter((l) => l.event === 'storage.recovered').length, 1);
     assert.equal((await h.app.inject({ url: '/readyz' })).statusCode, 200);
 
     // A new outage is a new episode: one more warning.
     await setReadOnly(true);
-    assert.equal((await token(s)).statusCode, 503);
-    assert.equal((await token(s)).statusCode, 503);
+    assert.equal((await token(s)).status, 503);
+    assert.equal((await token(s)).status, 503);
     assert.equal(log.at('warn').filter((l) => l.event === 'storage.unavailable').length, 2);
     await setReadOnly(false);
   });
@@ -679,31 +671,13 @@ describe('SQLite locked by another process beyond the busy timeout answers 503 (
     const other = new Database((h.testStorage.storage as SqliteStorage).db.name);
     try {
       other.exec('BEGIN IMMEDIATE');
-      const answer = await h.app.inject({
-        method: 'POST',
-        url: '/oauth/token',
-        headers: { 'content-type': 'application/x-www-form-urlencoded' },
-        payload: new URLSearchParams({
-          grant_type: 'client_credentials',
-          client_id: s.clientId,
-          client_secret: s.clientSecret,
-        }).toString(),
-      });
-      assert.equal(answer.statusCode, 503, answer.body);
+      const answer = await clientCredentials(h, s);
+      assert.equal(answer.status, 503, JSON.stringify(answer.body));
       assert.equal(answer.headers['retry-after'], '1');
-      assert.equal(answer.json().error, 'temporarily_unavailable');
+      assert.equal(answer.body.error, 'temporarily_unavailable');
       other.exec('ROLLBACK');
-      const again = await h.app.inject({
-        method: 'POST',
-        url: '/oauth/token',
-        headers: { 'content-type': 'application/x-www-form-urlencoded' },
-        payload: new URLSearchParams({
-          grant_type: 'client_credentials',
-          client_id: s.clientId,
-          client_secret: s.clientSecret,
-        }).toString(),
-      });
-      assert.equal(again.statusCode, 200);
+      const again = await clientCredentials(h, s);
+      assert.equal(again.status, 200);
     } finally {
       other.close();
       await h.close();
