@@ -61,6 +61,18 @@ async function ccToken(app: FastifyInstance, a: App, extra: Record<string, strin
   return answer.body.access_token as string;
 }
 
+/** The seller consents to the application, which exchanges the code: the usual start of a grant. */
+async function consentAndExchange(s: Awaited<ReturnType<typeof setup>>, a: App, userId: number) {
+  const { code } = await s.services.consent.authorize({ clientId: a.clientId, userId });
+  return postForm(s.app, '/oauth/token', {
+    grant_type: 'authorization_code',
+    client_id: a.clientId,
+    client_secret: a.clientSecret,
+    code,
+    redirect_uri: REDIRECT,
+  });
+}
+
 const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
 
 async function createTestUser(
@@ -429,14 +441,7 @@ for (const factory of storageFactories) {
       const a = await s.newApp('https://hooks.example.com/renova');
       const token = await ccToken(s.app, a);
       const seller = await s.services.accounts.createUser({ email: `rev-${Date.now()}@example.com` });
-      const { code } = await s.services.consent.authorize({ clientId: a.clientId, userId: seller.id });
-      const issued = await postForm(s.app, '/oauth/token', {
-        grant_type: 'authorization_code',
-        client_id: a.clientId,
-        client_secret: a.clientSecret,
-        code,
-        redirect_uri: REDIRECT,
-      });
+      const issued = await consentAndExchange(s, a, seller.id);
       const me = () =>
         s.app.inject({ url: '/users/me', headers: bearer(issued.body.access_token as string) });
       assert.equal((await me()).statusCode, 200);
@@ -468,14 +473,7 @@ for (const factory of storageFactories) {
       const other = await s.newApp();
       const cc = await ccToken(s.app, a);
       const seller = await s.services.accounts.createUser({ email: `del-${Date.now()}@example.com` });
-      const { code } = await s.services.consent.authorize({ clientId: a.clientId, userId: seller.id });
-      const issued = await postForm(s.app, '/oauth/token', {
-        grant_type: 'authorization_code',
-        client_id: a.clientId,
-        client_secret: a.clientSecret,
-        code,
-        redirect_uri: REDIRECT,
-      });
+      const issued = await consentAndExchange(s, a, seller.id);
       const deleted = await s.app.inject({
         method: 'DELETE',
         url: `/admin/applications/${a.clientId}`,
@@ -591,14 +589,7 @@ for (const factory of storageFactories) {
       await s.services.grantUse.flush();
       const a = await s.newApp();
       const seller = await s.services.accounts.createUser({ email: `lu-${Date.now()}@example.com` });
-      const { code } = await s.services.consent.authorize({ clientId: a.clientId, userId: seller.id });
-      const issued = await postForm(s.app, '/oauth/token', {
-        grant_type: 'authorization_code',
-        client_id: a.clientId,
-        client_secret: a.clientSecret,
-        code,
-        redirect_uri: REDIRECT,
-      });
+      const issued = await consentAndExchange(s, a, seller.id);
       const exchangedAt = s.clock.now();
       const lastUsed = async () => (await s.services.storage.findGrant(a.clientId, seller.id))?.lastUsedAt;
       // Nothing is written by the request itself.
