@@ -239,6 +239,8 @@ async function measureRenova(name: string, env: Record<string, string>, serverMa
   const { child, url } = await spawnListening(
     [
       ...(process.env.BENCH_SERVER_NODE_ARGS?.split(' ').filter(Boolean) ?? []),
+      // V8 writes the profile when the process exits (the graceful shutdown's process.exit).
+      ...(options['cpu-prof-dir'] ? ['--cpu-prof', `--cpu-prof-dir=${options['cpu-prof-dir']}`] : []),
       '--import',
       'tsx',
       serverMain,

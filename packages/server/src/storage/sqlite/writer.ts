@@ -173,10 +173,11 @@ export class WorkerWriter implements Writer {
   #start(): Worker {
     const thread = this.#options.script ? { script: this.#options.script, eval: false } : writerThread();
     // No inherited `--import tsx` and the like: the thread's script is plain JavaScript either way,
-    // and loading a loader it cannot use cost a few hundred milliseconds per thread.
+    // and loading a loader it cannot use cost a few hundred milliseconds per thread. Only
+    // `--cpu-prof*` passes (npm run bench -- --cpu-prof-dir): the thread's profile is the writer's.
     const worker = new Worker(thread.script, {
       eval: thread.eval,
-      execArgv: [],
+      execArgv: process.execArgv.filter((arg) => arg.startsWith('--cpu-prof')),
       workerData: { path: this.#path, stats: this.stats, omitAuditWrites: auditWritesOmitted() },
     });
     worker.unref();
