@@ -37,8 +37,8 @@ export function seedSqliteBulk(
            successor_refresh_id, successor_access_id)
          SELECT 2 * (@base + i), randomblob(32), @base + i, @now, @expired, @now,
            2 * (@base + i) + 1, 2 * (@base + i) + 1 FROM n`,
-      `${series} INSERT INTO refresh_tokens (id, token_hash, family_id, issued_at, expires_at)
-         SELECT 2 * (@base + i) + 1, randomblob(32), @base + i, @now, @far FROM n`,
+      `${series} INSERT INTO refresh_tokens (id, token_hash, family_id, issued_at, expires_at, access_expires_at)
+         SELECT 2 * (@base + i) + 1, randomblob(32), @base + i, @now, @far, @far FROM n`,
       `${series} INSERT INTO access_tokens (id, token_hash, family_id, client_id, user_id, scope, live_mode, issued_at, expires_at)
          SELECT 2 * (@base + i) + k, randomblob(32), @base + i, @client, @base + i, 'read', 1, @now,
            CASE k WHEN 0 THEN @expired ELSE @far END

@@ -143,6 +143,44 @@ for (const factory of [...storageFactories, memoryFactory]) {
       assert.equal(reuse.outcome, 'reused');
     });
 
+    test('keeps a family until the access token issued with its newest refresh token expires, then purges it', async () => {
+      // Its own database: the counts below are this family's alone.
+      const own = await factory.create();
+      const { storage } = own;
+      try {
+        const clock = new TestClock(T0);
+        const seeded = await seedGrant(storage);
+        // Refresh tokens of a day, an access token of 30 days (RENOVA_REFRESH_TOKEN_SECONDS shorter
+        // than the access lifetime): the family outlives its refresh token.
+        const issued = await storage.exchangeAuthorizationCode({
+          codeId: seeded.codeId,
+          now: T0,
+          liveMode: true,
+          access: { hash: hash(), scope: 'offline_access read', issuedAt: T0, expiresAt: T0 + 30 * DAY },
+          refresh: { hash: hash(), issuedAt: T0, expiresAt: T0 + DAY },
+        });
+        assert.equal(issued.outcome, 'issued');
+        if (issued.outcome !== 'issued') return;
+        const housekeeper = new Housekeeper({ storage, now: () => clock.now(), retention: RETENTION });
+
+        clock.advance(10 * DAY);
+        const first = await housekeeper.runOnce();
+        assert.equal(first.refreshTokens, 1, 'the expired refresh token went');
+        assert.equal(first.families, 0, 'older than the retention, but its access token still works');
+        const access = await storage.findAccessToken(issued.accessTokenId);
+        assert.equal(access?.revoked, false);
+        assert.equal(access?.familyId, issued.familyId);
+
+        clock.advance(21 * DAY);
+        const second = await housekeeper.runOnce();
+        assert.equal(second.accessTokens, 1);
+        assert.equal(second.families, 1, 'every token of it expired: the family goes');
+        assert.equal(await storage.findAccessToken(issued.accessTokenId), null);
+      } finally {
+        await own.cleanup();
+      }
+    });
+
     test('without retention options the purge reports and deletes nothing beyond expired tokens, codes and events', async () => {
       const result = await storage.purgeExpired({ now: T0 + 1000 * DAY, codeGraceMs: 0, limit: 10 });
       assert.equal(result.families, undefined);

@@ -228,4 +228,74 @@ CREATE INDEX IF NOT EXISTS authorization_codes_by_family ON authorization_codes(
 CREATE INDEX IF NOT EXISTS grants_by_revocation ON grants(revoked_at) WHERE revoked_at IS NOT NULL;
 `,
   },
+  {
+    version: 8,
+    name: 'retention without per-token family indexes: a family ends when its newest refresh token is purged',
+    sql: `
+-- Migration 7's refresh_tokens_by_family and access_tokens_by_family put two index entries at a
+-- random place of the file on every refresh (a refresh appends everywhere else): 2 extra WAL pages
+-- per refresh, ~11 % of the server's CPU per refresh in npm run bench (docs/performance.md). They
+-- served only retention's "no token left" probes and the foreign-key checks of a family's DELETE.
+-- Now the housekeeper learns that a family has ended when it purges the family's newest refresh
+-- token (the only one never rotated): every other token of the family expires no later than that
+-- one or than the access token issued with it, whose expiry the row now carries.
+ALTER TABLE refresh_tokens ADD COLUMN access_expires_at INTEGER;
+ALTER TABLE token_families ADD COLUMN ended_at INTEGER;
+-- Existing newest refresh tokens: the latest access token of their family.
+UPDATE refresh_tokens SET access_expires_at =
+  (SELECT max(a.expires_at) FROM access_tokens a WHERE a.family_id = refresh_tokens.family_id)
+  WHERE rotated_at IS NULL;
+-- Families whose newest refresh token is gone already: ended with their last access token.
+UPDATE token_families SET ended_at = coalesce(
+    (SELECT max(a.expires_at) FROM access_tokens a WHERE a.family_id = token_families.id), created_at)
+  WHERE NOT EXISTS (SELECT 1 FROM refresh_tokens r WHERE r.family_id = token_families.id AND r.rotated_at IS NULL);
+CREATE INDEX token_families_by_end ON token_families(ended_at) WHERE ended_at IS NOT NULL;
+
+-- The token tables lose their foreign key to token_families (as on PostgreSQL since its migration 1): with
+-- it, deleting a family would scan both tables without those indexes. A token whose family row is
+-- gone counts as revoked (statements.ts accessById; a refresh token's lookups join the family).
+CREATE TABLE refresh_tokens_v8 (
+  id                   INTEGER PRIMARY KEY,
+  token_hash           BLOB NOT NULL,
+  family_id            INTEGER NOT NULL,
+  issued_at            INTEGER NOT NULL,
+  expires_at           INTEGER NOT NULL,
+  rotated_at           INTEGER,
+  successor_refresh_id INTEGER,
+  successor_access_id  INTEGER,
+  replay_seal          BLOB,
+  revoked_at           INTEGER,
+  access_expires_at    INTEGER
+);
+INSERT INTO refresh_tokens_v8 (id, token_hash, family_id, issued_at, expires_at, rotated_at,
+    successor_refresh_id, successor_access_id, replay_seal, revoked_at, access_expires_at)
+  SELECT id, token_hash, family_id, issued_at, expires_at, rotated_at, successor_refresh_id,
+    successor_access_id, replay_seal, revoked_at, access_expires_at FROM refresh_tokens;
+DROP TABLE refresh_tokens;
+ALTER TABLE refresh_tokens_v8 RENAME TO refresh_tokens;
+CREATE INDEX refresh_tokens_by_expiry ON refresh_tokens(expires_at);
+
+CREATE TABLE access_tokens_v8 (
+  id                INTEGER PRIMARY KEY,
+  token_hash        BLOB NOT NULL,
+  family_id         INTEGER,
+  client_id         TEXT NOT NULL,
+  user_id           INTEGER NOT NULL,
+  scope             TEXT NOT NULL,
+  live_mode         INTEGER NOT NULL,
+  issued_at         INTEGER NOT NULL,
+  expires_at        INTEGER NOT NULL,
+  revoked_at        INTEGER,
+  issuing_secret_id INTEGER
+);
+INSERT INTO access_tokens_v8 (id, token_hash, family_id, client_id, user_id, scope, live_mode,
+    issued_at, expires_at, revoked_at, issuing_secret_id)
+  SELECT id, token_hash, family_id, client_id, user_id, scope, live_mode, issued_at, expires_at,
+    revoked_at, issuing_secret_id FROM access_tokens;
+DROP TABLE access_tokens;
+ALTER TABLE access_tokens_v8 RENAME TO access_tokens;
+CREATE INDEX access_tokens_by_expiry ON access_tokens(expires_at);
+CREATE INDEX access_tokens_cc_by_client ON access_tokens(client_id) WHERE family_id IS NULL;
+`,
+  },
 ];

@@ -133,7 +133,9 @@ export function prepareStatements(db: Database.Database) {
     ),
     revokeFamily: p('UPDATE token_families SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL'),
     insertRefresh: p(
-      'INSERT INTO refresh_tokens (token_hash, family_id, issued_at, expires_at) VALUES (?, ?, ?, ?)',
+      // access_expires_at: the access token issued with this one; retention reads it (migration 8).
+      `INSERT INTO refresh_tokens (token_hash, family_id, issued_at, expires_at, access_expires_at)
+     VALUES (?, ?, ?, ?, ?)`,
     ),
     insertAccess: p(
       `INSERT INTO access_tokens (token_hash, family_id, client_id, user_id, scope, live_mode, issued_at, expires_at)
@@ -165,7 +167,10 @@ export function prepareStatements(db: Database.Database) {
     successorState: p('SELECT rotated_at, revoked_at FROM refresh_tokens WHERE id = ?'),
     accessIssue: p('SELECT scope, issued_at, expires_at FROM access_tokens WHERE id = ?'),
     accessById: p(
-      `SELECT a.*, f.revoked_at AS family_revoked_at
+      // A user token whose family row is gone counts as revoked: retention deletes a family only
+      // after every token of it expired (migration 8), so this only fails safe.
+      `SELECT a.*, CASE WHEN a.family_id IS NOT NULL AND f.id IS NULL THEN a.expires_at
+                  ELSE f.revoked_at END AS family_revoked_at
      FROM access_tokens a LEFT JOIN token_families f ON f.id = a.family_id WHERE a.id = ?`,
     ),
     revokeAccess: p('UPDATE access_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL'),
@@ -240,22 +245,25 @@ export function prepareStatements(db: Database.Database) {
     purgeAccess: p(
       'DELETE FROM access_tokens WHERE id IN (SELECT id FROM access_tokens WHERE expires_at < ? ORDER BY expires_at LIMIT ?)',
     ),
+    // RETURNING the newest tokens of their families (never rotated): the purge ends those families.
     purgeRefresh: p(
-      'DELETE FROM refresh_tokens WHERE id IN (SELECT id FROM refresh_tokens WHERE expires_at < ? ORDER BY expires_at LIMIT ?)',
+      `DELETE FROM refresh_tokens WHERE id IN (SELECT id FROM refresh_tokens WHERE expires_at < ? ORDER BY expires_at LIMIT ?)
+       RETURNING family_id, rotated_at, expires_at, access_expires_at`,
     ),
+    endFamily: p('UPDATE token_families SET ended_at = ? WHERE id = ? AND ended_at IS NULL'),
     purgeWebhookEvents: p(
       `DELETE FROM webhook_events WHERE id IN (SELECT id FROM webhook_events
          WHERE status IN ('delivered', 'dead') AND created_at < ? ORDER BY id LIMIT ?)`,
     ),
-    // Retention (migration 7 indexes every NOT EXISTS probe): families and revoked grants with
-    // nothing left that could be presented, expired sessions.
+    // Retention: families whose every token has expired (ended_at, set by purgeRefresh above;
+    // migration 8), and revoked grants with nothing left that could be presented (migration 7
+    // indexes their NOT EXISTS probes), expired sessions. The family's tokens expired by ended_at,
+    // so any row of them still there (a purge batch behind) can only be refused.
     purgeFamilies: p(
       `DELETE FROM token_families WHERE id IN (SELECT f.id FROM token_families f
-         WHERE f.created_at < ?
-           AND NOT EXISTS (SELECT 1 FROM refresh_tokens r WHERE r.family_id = f.id)
-           AND NOT EXISTS (SELECT 1 FROM access_tokens a WHERE a.family_id = f.id)
+         WHERE f.ended_at IS NOT NULL AND f.ended_at <= ? AND f.created_at < ?
            AND NOT EXISTS (SELECT 1 FROM authorization_codes c WHERE c.family_id = f.id)
-         ORDER BY f.id LIMIT ?)`,
+         ORDER BY f.ended_at LIMIT ?)`,
     ),
     purgeRevokedGrants: p(
       `DELETE FROM grants WHERE id IN (SELECT g.id FROM grants g

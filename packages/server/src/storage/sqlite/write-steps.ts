@@ -74,6 +74,14 @@ function appendWebhookEvent(s: Statements, event: NewWebhookEvent): void {
   );
 }
 
+/** What purgeRefresh returns of each refresh token it deleted. */
+interface PurgedRefreshRow {
+  family_id: number;
+  rotated_at: number | null;
+  expires_at: number;
+  access_expires_at: number | null;
+}
+
 function insertPair(
   s: Statements,
   familyId: number,
@@ -96,7 +104,8 @@ function insertPair(
     ).lastInsertRowid,
   );
   const refreshTokenId = Number(
-    s.insertRefresh.run(refresh.hash, familyId, refresh.issuedAt, refresh.expiresAt).lastInsertRowid,
+    s.insertRefresh.run(refresh.hash, familyId, refresh.issuedAt, refresh.expiresAt, access.expiresAt)
+      .lastInsertRowid,
   );
   return { accessTokenId, refreshTokenId };
 }
@@ -613,7 +622,14 @@ export const writeSteps = {
   purgeExpired(s: Statements, args: PurgeExpired): PurgeResult {
     const codes = s.purgeCodes.run(args.now - args.codeGraceMs, args.limit).changes;
     const accessTokens = s.purgeAccess.run(args.now, args.limit).changes;
-    const refreshTokens = s.purgeRefresh.run(args.now, args.limit).changes;
+    const purgedRefresh = s.purgeRefresh.all(args.now, args.limit) as PurgedRefreshRow[];
+    const refreshTokens = purgedRefresh.length;
+    // A family's newest refresh token (never rotated) expires last of its refresh tokens: once it
+    // is gone, the family ends when the access token issued with it expires (migration 8).
+    for (const head of purgedRefresh) {
+      if (head.rotated_at !== null) continue;
+      s.endFamily.run(Math.max(head.expires_at, head.access_expires_at ?? head.expires_at), head.family_id);
+    }
     const webhookEvents =
       args.webhookRetentionMs === undefined
         ? 0
@@ -622,7 +638,7 @@ export const writeSteps = {
     const families =
       args.familyRetentionMs === undefined
         ? undefined
-        : s.purgeFamilies.run(args.now - args.familyRetentionMs, args.limit).changes;
+        : s.purgeFamilies.run(args.now, args.now - args.familyRetentionMs, args.limit).changes;
     const grants =
       args.revokedGrantRetentionMs === undefined
         ? undefined
