@@ -4,6 +4,7 @@ import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Pool } from 'undici';
+import { loadConfig } from '../src/config.ts';
 import { Housekeeper } from '../src/storage/housekeeping.ts';
 import { SqliteStorage } from '../src/storage/sqlite/adapter.ts';
 import {
@@ -294,7 +295,17 @@ async function fileFacts(db: string) {
   try {
     await storage.migrate();
     const started = performance.now();
-    const totals = await new Housekeeper({ storage }).runOnce();
+    // The round a server with the default configuration runs (runtime.ts): retention included.
+    const config = loadConfig({});
+    const totals = await new Housekeeper({
+      storage,
+      auditRetentionMs: config.auditRetentionDays * 86_400_000,
+      retention: {
+        familyMs: config.familyRetentionDays * 86_400_000,
+        revokedGrantMs: config.revokedGrantRetentionDays * 86_400_000,
+        sessionMs: config.sessionRetentionDays * 86_400_000,
+      },
+    }).runOnce();
     return { database_mib, purge: { round_ms: Math.round(performance.now() - started), ...totals } };
   } finally {
     await storage.close();
