@@ -67,14 +67,15 @@ export class WebhookOutbox {
 
   /**
    * An owner's retry: makes the application's dead (or pending) event due now. Another
-   * application's event is answered exactly like an unknown one.
+   * application's event is answered exactly like an unknown one. `audit`: who asked (the owner,
+   * from the portal), recorded with the retry.
    */
-  async retryForApplication(clientId: string, eventId: number): Promise<void> {
+  async retryForApplication(clientId: string, eventId: number, audit?: AuditContext): Promise<void> {
     await this.#requireApplication(clientId);
     if (!Number.isSafeInteger(eventId) || eventId < 1) {
       throw new NotFoundError('no such webhook event');
     }
-    if (!(await this.#storage.retryWebhookEvent(eventId, this.#clock.now(), clientId))) {
+    if (!(await this.#storage.retryWebhookEvent(eventId, this.#clock.now(), clientId, audit))) {
       throw new NotFoundError(
         `webhook event ${eventId} of application ${clientId} does not exist or was already delivered`,
       );

@@ -466,7 +466,7 @@ export async function registerDeveloperPortal(
           throw new InvalidPortalInput('event_id must be the id of an event (a positive whole number)');
         }
         // Another application's event is answered like an unknown one (404).
-        await services.webhookOutbox.retryForApplication(app.clientId, Number(eventId));
+        await services.webhookOutbox.retryForApplication(app.clientId, Number(eventId), actor(request));
         return reply.redirect(`/developers/applications/${app.clientId}/webhooks?notice=retried`, 303);
       });
 

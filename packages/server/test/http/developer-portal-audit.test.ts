@@ -27,7 +27,10 @@ for (const factory of storageFactories) {
       await browser.signIn('audited-owner@example.com');
 
       await browser.get('/developers/applications/new');
-      const created = await browser.post('/developers/applications', validForm({ pkce_required: [] }));
+      const created = await browser.post(
+        '/developers/applications',
+        validForm({ pkce_required: [], notification_url: 'https://hooks.acme.example/renova' }),
+      );
       assert.equal(created.statusCode, 303, created.body);
       const clientId = /applications\/(\d{16})\/reveal$/.exec(String(created.headers.location))?.[1];
       assert.ok(clientId);
@@ -47,7 +50,11 @@ for (const factory of storageFactories) {
       await browser.get(`${base}/settings`);
       const changed = await browser.post(
         `${base}/settings`,
-        validForm({ name: 'Renamed Store Sync', pkce_required: [] }),
+        validForm({
+          name: 'Renamed Store Sync',
+          pkce_required: [],
+          notification_url: 'https://hooks.acme.example/renova',
+        }),
       );
       assert.equal(changed.statusCode, 303, changed.body);
 
@@ -56,6 +63,12 @@ for (const factory of storageFactories) {
       await browser.get(`${base}/sellers`);
       const revoked = await browser.post(`${base}/sellers/revoke`, { user_id: String(seller.id) });
       assert.equal(revoked.statusCode, 303, revoked.body);
+      // The consent queued an application.authorized delivery: the owner retries it.
+      const [delivery] = await h.services.webhookOutbox.listForApplication(clientId, { limit: 1 });
+      assert.ok(delivery, 'the consent queued a delivery');
+      await browser.get(`${base}/webhooks`);
+      const retried = await browser.post(`${base}/webhooks/retry`, { event_id: String(delivery?.id) });
+      assert.equal(retried.statusCode, 303, retried.body);
 
       await browser.get(`${base}/testing`);
       const testUser = await browser.post(`${base}/testing/users`, { site_id: 'MLA', description: 'qa' });
@@ -73,6 +86,7 @@ for (const factory of storageFactories) {
         'webhook_secret.rotated',
         'application.changed',
         'grant.revoked',
+        'webhook.retried',
         'user.created',
         'application.deleted',
       ] as const) {
