@@ -16,7 +16,7 @@ export function parseParamsBody(contentType: string | undefined, raw: string | u
     }
     return {};
   }
-  if (mediaType === 'application/json') return parseJsonObject(raw);
+  if (mediaType === 'application/json') return refuseDuplicateNames(raw, parseJsonObject(raw));
   if (mediaType === 'application/x-www-form-urlencoded') return parseForm(raw);
   throw new InvalidRequestError(
     `Content-Type ${mediaType === undefined ? 'is missing' : `"${mediaType}" is not supported`}; send application/x-www-form-urlencoded or application/json`,
@@ -90,7 +90,15 @@ export function parseJsonObjectBody(contentType: string | undefined, raw: string
   if (raw === undefined || raw.trim() === '') {
     throw new InvalidRequestError('the request has no body; send a JSON object');
   }
-  const params = parseJsonObject(raw);
+  return refuseDuplicateNames(raw, parseJsonObject(raw));
+}
+
+/**
+ * RFC 6749 §3.2: "Request and response parameters MUST NOT be included more than once", in a JSON
+ * body as in a form: JSON.parse keeps the last of two equal names where another parser (a proxy, a
+ * WAF) may keep the first, so such a body is refused instead of read one way here.
+ */
+function refuseDuplicateNames(raw: string, params: Params): Params {
   const duplicate = duplicateJsonKey(raw);
   if (duplicate !== undefined) {
     throw new InvalidRequestError(
@@ -116,7 +124,9 @@ export function duplicateJsonKey(raw: string): string | undefined {
       while (j < raw.length && raw[j] !== '"') j += raw[j] === '\\' ? 2 : 1;
       const names = stack[stack.length - 1];
       if (expectName && names) {
-        const name = JSON.parse(raw.slice(i, j + 1)) as string;
+        // Only a name with an escape needs decoding ("a\u0062" and "ab" are one name).
+        const quoted = raw.slice(i, j + 1);
+        const name = quoted.includes('\\') ? (JSON.parse(quoted) as string) : quoted.slice(1, -1);
         if (names.has(name)) return name;
         names.add(name);
         expectName = false;
