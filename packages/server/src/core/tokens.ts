@@ -174,7 +174,10 @@ function replayPad(presentedSecret: Buffer, refreshId: number): Buffer {
 }
 
 function xor(a: Buffer, b: Buffer): Buffer {
-  const out = Buffer.allocUnsafe(a.length);
+  // Buffer.alloc, not allocUnsafe: a slice of the shared 8 KiB pool would be copied whole, pool
+  // and all, when the seal is posted to the SQLite writer thread (postMessage clones the backing
+  // ArrayBuffer of a view).
+  const out = Buffer.alloc(a.length);
   for (let i = 0; i < a.length; i++) out[i] = (a[i] as number) ^ (b[i] as number);
   return out;
 }

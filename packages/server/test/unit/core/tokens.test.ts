@@ -70,6 +70,9 @@ describe('token formats and the replay seal', () => {
     };
     const sealed = sealReplay(presented, 5, payload);
     assert.equal(sealed.length, 32);
+    // Its own 32 bytes, not a slice of Buffer's 8 KiB pool: posting it to the SQLite writer thread
+    // copies the whole backing ArrayBuffer.
+    assert.equal(sealed.buffer.byteLength, 32);
     assert.notDeepEqual(sealed, Buffer.concat([payload.accessSecret, payload.refreshSecret]));
     assert.deepEqual(openReplay(presented, 5, sealed), payload);
     assert.notDeepEqual(openReplay(presented, 6, sealed), payload);
