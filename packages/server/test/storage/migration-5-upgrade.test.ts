@@ -3,31 +3,25 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import Database from 'better-sqlite3';
 import { SqliteStorage } from '../../src/storage/sqlite/adapter.ts';
-import { SQLITE_MIGRATIONS } from '../../src/storage/sqlite/migrations.ts';
+import { sqliteAtVersion } from '../helpers/sqlite-legacy.ts';
 
 test('migration 5 upgrades a version-4 SQLite database in place: existing rows get the new defaults', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'renova-m5-'));
   try {
     const file = join(dir, 'renova.db');
     // A database as the previous release left it: migrations 1-4 and some rows.
-    const old = new Database(file);
-    old.exec(
-      'CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)',
-    );
-    for (const m of SQLITE_MIGRATIONS.filter((m) => m.version <= 4)) {
-      old.exec(m.sql);
-      old.prepare('INSERT INTO schema_migrations VALUES (?, ?, ?)').run(m.version, m.name, 0);
-    }
-    old.exec(`
+    sqliteAtVersion(
+      file,
+      4,
+      `
       INSERT INTO users (id, email, nickname, site_id, password_hash, created_at) VALUES (1, 'o@x.test', 'O', 'MLA', NULL, 1), (2, 's@x.test', 'S', 'MLA', NULL, 1);
       INSERT INTO applications (client_id, name, owner_user_id, redirect_uris, scope, pkce_required, notification_url,
         webhook_secret_sealed, owner_public_key, created_at) VALUES ('1234567890123456', 'Old', 1, '["https://a.test/cb"]', 'read', 0, NULL, x'00', 'k', 1);
       INSERT INTO grants (client_id, user_id, scope, public_key, created_at, updated_at) VALUES ('1234567890123456', 2, 'read', 'k', 5, 5);
       INSERT INTO webhook_events (client_id, user_id, action, url, created_at, next_attempt_at) VALUES ('1234567890123456', 2, 'application.authorized', 'https://h.test', 5, 5);
-    `);
-    old.close();
+    `,
+    );
 
     const storage = new SqliteStorage({ path: file, writer: 'inline' });
     await storage.migrate();

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import Database from 'better-sqlite3';
 import { Housekeeper } from '../../src/storage/housekeeping.ts';
 import { SqliteStorage } from '../../src/storage/sqlite/adapter.ts';
-import { SQLITE_MIGRATIONS } from '../../src/storage/sqlite/migrations.ts';
+import { sqliteAtVersion } from '../helpers/sqlite-legacy.ts';
 
 const DAY = 86_400_000;
 const T0 = Date.UTC(2026, 0, 1);
@@ -16,15 +16,10 @@ test('migration 8 upgrades a version-7 SQLite database: tokens kept, family inde
   try {
     const file = join(dir, 'renova.db');
     // A database as the previous release left it: migrations 1-7 and three families.
-    const old = new Database(file);
-    old.exec(
-      'CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)',
-    );
-    for (const m of SQLITE_MIGRATIONS.filter((m) => m.version <= 7)) {
-      old.exec(m.sql);
-      old.prepare('INSERT INTO schema_migrations VALUES (?, ?, ?)').run(m.version, m.name, 0);
-    }
-    old.exec(`
+    sqliteAtVersion(
+      file,
+      7,
+      `
       INSERT INTO users (id, email, nickname, site_id, password_hash, created_at) VALUES
         (1, 'o@x.test', 'O', 'MLA', NULL, 1), (2, 's@x.test', 'S', 'MLA', NULL, 1);
       INSERT INTO applications (client_id, name, owner_user_id, redirect_uris, scope, pkce_required, notification_url,
@@ -46,8 +41,8 @@ test('migration 8 upgrades a version-7 SQLite database: tokens kept, family inde
       -- A client_credentials token (no family) that must survive the table's rebuild.
       INSERT INTO access_tokens (id, token_hash, family_id, client_id, user_id, scope, live_mode, issued_at, expires_at, issuing_secret_id) VALUES
         (4, x'14', NULL, '1234567890123456', 1, 'read', 1, ${T0}, ${T0 + 60 * DAY}, 7);
-    `);
-    old.close();
+    `,
+    );
 
     const storage = new SqliteStorage({ path: file, writer: 'inline' });
     await storage.migrate();
