@@ -23,7 +23,9 @@
  * new/old ratio of the same runs. A first line gives the server alone: raw `OAuth.refresh` calls.
  */
 
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
+import { join } from 'node:path';
 import { cpus, loadavg } from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { OAuth, SqliteTokenStore, TokenKeeper, type TokenStore } from '../src/index.ts';
@@ -38,6 +40,8 @@ const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 64);
 const PATHS = (process.env.BENCH_PATHS ?? 'old,new').split(',') as Path[];
 type Path = 'old' | 'thread' | 'batch' | 'new';
 
+/** BENCH_PROFILE=dir: a CPU profile of each run (the scheduler's run only), as dir/<store>-<path>-<n>.cpuprofile. */
+const PROFILE_DIR = process.env.BENCH_PROFILE;
 const log = (s: string) => process.stdout.write(`${s}\n`);
 const TICK_MS = 1000 / 100; // USER_HZ: /proc/<pid>/stat counts CPU time in 1/100 s
 
@@ -132,6 +136,16 @@ try {
   }
 
   /** One scheduler run over every seller on a fresh store of `kind`, by `path`. */
+  let profiler: Session | undefined;
+  if (PROFILE_DIR !== undefined) {
+    mkdirSync(PROFILE_DIR, { recursive: true });
+    profiler = new Session();
+    profiler.connect();
+    await profiler.post('Profiler.enable');
+    await profiler.post('Profiler.setSamplingInterval', { interval: 200 });
+  }
+  let profiled = 0;
+
   async function run(kind: StoreSpec['kind'], path: Path): Promise<Run> {
     const fx = await createStore(kind);
     let inline: SqliteTokenStore | undefined;
@@ -170,11 +184,16 @@ try {
       const serverCpu0 = processCpuMs(server.pid);
       const cpu0 = ownCpuMs();
       const start = performance.now();
+      await profiler?.post('Profiler.start');
       eld.enable();
       keeper.start();
       await done;
       const wall = performance.now() - start;
       eld.disable();
+      if (profiler !== undefined && PROFILE_DIR !== undefined) {
+        const { profile } = await profiler.post('Profiler.stop');
+        writeFileSync(join(PROFILE_DIR, `${kind}-${path}-${++profiled}.cpuprofile`), JSON.stringify(profile));
+      }
       const cpu = ownCpuMs() - cpu0;
       const serverCpu = processCpuMs(server.pid) - serverCpu0;
       await keeper.stop();
