@@ -268,6 +268,9 @@ export interface RotateKeyOptions {
   signal?: AbortSignal;
 }
 
+/** Most refreshes the scheduler starts in one loop turn (the rest start in the next turns). */
+const PUMP_SLICE = 16;
+
 /** Signals that the lease was lost while retrying; the refresh loop starts over. */
 class LeaseLost extends Error {}
 
@@ -369,6 +372,8 @@ export class TokenKeeper {
   #bucket: TokenBucket;
   #ticking = false;
   #moreDue = false;
+  /** Refreshes the scheduler started in this loop turn (see {@link PUMP_SLICE}). */
+  #turnStarts = 0;
 
   /** @param options - see {@link TokenKeeperOptions} */
   constructor(options: TokenKeeperOptions) {
@@ -1246,6 +1251,15 @@ export class TokenKeeper {
 
   #pump(): void {
     while (this.#running !== null && this.#active.size < this.#sched.concurrency && this.#queue.length > 0) {
+      // At most PUMP_SLICE starts per loop turn: the rest start in the next turns, so that a claim
+      // (or a batch of finished refreshes) does not start `concurrency` refreshes in one turn.
+      if (this.#turnStarts >= PUMP_SLICE) return;
+      if (this.#turnStarts++ === 0) {
+        setImmediate(() => {
+          this.#turnStarts = 0;
+          this.#pump();
+        });
+      }
       const claimed = this.#queue.shift() as Claimed;
       const task: Promise<void> = this.#runScheduled(claimed).finally(() => {
         this.#active.delete(task);
