@@ -25,8 +25,8 @@
 
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
-import { join } from 'node:path';
 import { cpus, loadavg } from 'node:os';
+import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { OAuth, SqliteTokenStore, TokenKeeper, type TokenStore } from '../src/index.ts';
 import { authorize, createApplication, createUser, startServer } from '../test/helpers/server.ts';

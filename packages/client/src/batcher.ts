@@ -114,10 +114,14 @@ export class StoreBatcher {
     const swapMany = store.compareAndSwapMany?.bind(store);
     this.batched = appendMany !== undefined && swapMany !== undefined;
     if (appendMany !== undefined && swapMany !== undefined) {
-      this.#journal = new Batch(async (entries) => {
-        await appendMany(entries);
-        return entries.map(() => undefined);
-      }, maxBatch, settleSlice);
+      this.#journal = new Batch(
+        async (entries) => {
+          await appendMany(entries);
+          return entries.map(() => undefined);
+        },
+        maxBatch,
+        settleSlice,
+      );
       this.#swaps = new Batch(swapMany, maxBatch, settleSlice, (r) => r.userId);
     }
   }
