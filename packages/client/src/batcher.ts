@@ -102,14 +102,23 @@ export class StoreBatcher {
   readonly #store: TokenStore;
   readonly #journal: Batch<JournalEntry, undefined> | undefined;
   readonly #swaps: Batch<CompareAndSwapRequest, StoredToken | null> | undefined;
+  readonly #reads: Batch<number, PromiseSettledResult<StoredToken | null>> | undefined;
 
   /**
    * @param store - the keeper's store
    * @param maxBatch - most requests per store call
    * @param settleSlice - most requests of a written batch settled (resumed) per loop turn
+   * @param readMany - a batched read, settled per seller (the sealing store's `getEach`); without
+   *   it {@link StoreBatcher.get} is the store's `get`
    */
-  constructor(store: TokenStore, maxBatch = 500, settleSlice = DEFAULT_SETTLE_SLICE) {
+  constructor(
+    store: TokenStore,
+    maxBatch = 500,
+    settleSlice = DEFAULT_SETTLE_SLICE,
+    readMany?: (userIds: readonly number[]) => Promise<PromiseSettledResult<StoredToken | null>[]>,
+  ) {
     this.#store = store;
+    if (readMany !== undefined) this.#reads = new Batch(readMany, maxBatch, settleSlice);
     const appendMany = store.journalAppendMany?.bind(store);
     const swapMany = store.compareAndSwapMany?.bind(store);
     this.batched = appendMany !== undefined && swapMany !== undefined;
@@ -124,6 +133,17 @@ export class StoreBatcher {
       );
       this.#swaps = new Batch(swapMany, maxBatch, settleSlice, (r) => r.userId);
     }
+  }
+
+  /**
+   * Reads a seller's token (see {@link TokenStore.get}); the reads asked for in one loop turn go
+   * out as one batched read when the store has one.
+   */
+  async get(userId: number): Promise<StoredToken | null> {
+    if (this.#reads === undefined) return this.#store.get(userId);
+    const r = await this.#reads.add(userId);
+    if (r.status === 'rejected') throw r.reason;
+    return r.value;
   }
 
   /** Durably records a server answer (see {@link TokenStore.journalAppend}). */

@@ -387,7 +387,7 @@ export class TokenKeeper {
         void this.#emit('error', { userId, error, during: 'scheduler' });
       },
     );
-    this.#batcher = new StoreBatcher(this.#store);
+    this.#batcher = new StoreBatcher(this.#store, undefined, undefined, this.#store.getEach);
     this.#clientId = options.clientId;
     this.#clientSecret = options.clientSecret;
     this.#refreshBeforeMs =
@@ -895,7 +895,8 @@ export class TokenKeeper {
         if (this.#halted !== null) throw new ClientHaltedError(this.#halted);
         let held: StoredToken | undefined;
         if (claimed !== undefined) {
-          const fresh = await this.#store.get(userId);
+          // Batched: the scheduler starts its refreshes in groups, and so re-reads them together.
+          const fresh = await this.#batcher.get(userId);
           if (fresh !== null && fresh.version === claimed.version) held = fresh;
           claimed = undefined;
         }
