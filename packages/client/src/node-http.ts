@@ -34,7 +34,7 @@ export type Transport = (
 ) => Promise<TransportResponse>;
 
 interface HttpModule {
-  Agent: new (options: { keepAlive: boolean }) => Agent;
+  Agent: new (options: { keepAlive: boolean; timeout: number }) => Agent;
   request(
     url: string,
     options: RequestOptions,
@@ -58,7 +58,11 @@ export function nodeHttpTransport(): Transport | null {
     shared = null;
     return shared;
   }
-  const agents = { http: new http.Agent({ keepAlive: true }), https: new https.Agent({ keepAlive: true }) };
+  // Idle connections close after 4 s, as undici's fetch does when the server sends no keep-alive
+  // hint (with a hint, Node's agent closes them a second before the server would): reusing a
+  // connection the server is closing fails with an unknown outcome, which costs a retry.
+  const options = { keepAlive: true, timeout: 4_000 };
+  const agents = { http: new http.Agent(options), https: new https.Agent(options) };
   shared = (input, init) =>
     new Promise<TransportResponse>((resolve, reject) => {
       const secure = input.startsWith('https:');
