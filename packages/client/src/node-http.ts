@@ -10,6 +10,9 @@
  * that a browser bundle of this package carries no `node:` import; where it is missing `OAuth`
  * keeps the global `fetch`.
  *
+ * Unlike `fetch` it follows no redirects (a 3xx answer is an error answer: a token endpoint that
+ * redirects a POST is misconfigured) and asks for no compression (it sends no `accept-encoding`).
+ *
  * @module
  */
 
@@ -87,8 +90,13 @@ export function nodeHttpTransport(): Transport | null {
             const status = res.statusCode ?? 0;
             const headers = new Headers();
             const raw = res.rawHeaders;
-            for (let i = 0; i + 1 < raw.length; i += 2)
-              headers.append(raw[i] as string, raw[i + 1] as string);
+            for (let i = 0; i + 1 < raw.length; i += 2) {
+              try {
+                headers.append(raw[i] as string, raw[i + 1] as string);
+              } catch {
+                // A header `Headers` refuses (fetch would have refused the answer): left out.
+              }
+            }
             resolve({
               status,
               ok: status >= 200 && status < 300,
