@@ -190,4 +190,44 @@ describe('the TokenKeeper scheduler under a large claim', () => {
     assert.equal(calls.get ?? 0, 0);
     assert.deepEqual(await base.journalList(), []);
   });
+
+  it('claims at most 256 rows at a time by default, however high the rate, and still refreshes every seller once', async () => {
+    const ids = Array.from({ length: 700 }, (_x, i) => 9_000 + i);
+    const base = new MemoryTokenStore();
+    await Promise.all(ids.map((id) => base.put(dueToken(fake.issue(id)))));
+    const limits: number[] = [];
+    const store = new Proxy(base, {
+      get(target, property, receiver) {
+        const value = Reflect.get(target, property, receiver);
+        if (property !== 'claimDue' || typeof value !== 'function') return value;
+        return (owner: string, limit: number, ttlMs: number) => {
+          limits.push(limit);
+          return target.claimDue(owner, limit, ttlMs);
+        };
+      },
+    });
+    const keeper = new TokenKeeper({
+      oauth: new OAuth({ baseUrl: fake.baseUrl }),
+      clientId: fake.clientId,
+      clientSecret: fake.clientSecret,
+      store,
+      scheduler: { intervalMs: 50, concurrency: 64, ratePerSecond: 1_000_000, burst: 64 },
+    });
+    const rotated = new Set<number>();
+    const errors: unknown[] = [];
+    keeper.on('error', (e) => void errors.push(e.error));
+    const done = new Promise<void>((resolve) =>
+      keeper.on('rotated', (e) => {
+        rotated.add(e.userId);
+        if (rotated.size === ids.length) resolve();
+      }),
+    );
+    keeper.start();
+    await done;
+    await keeper.stop();
+    assert.ok(limits.length >= 3, `claims: ${limits}`);
+    assert.ok(Math.max(...limits) <= 256, `claim limits: ${limits}`);
+    assert.deepEqual(errors, []);
+    for (const id of ids) assert.equal((await base.get(id))?.version, 2);
+  });
 });
