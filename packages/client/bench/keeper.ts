@@ -19,12 +19,16 @@
  *   single-seller calls) and `batch` (the keeper's batched calls, written on the event loop's thread).
  * Reported per path: sellers/s, the keeper process's CPU per seller (every thread, the writer
  * thread included), the event loop's delay (`perf_hooks.monitorEventLoopDelay`, p50/p99/max) during
- * the run, and the Renova server's CPU per refresh (from /proc), as medians of the runs, with the
+ * the run (and, beside it, that of an idle Node process over the same run: the machine's floor),
+ * and the Renova server's CPU per refresh (from /proc), as medians of the runs, with the
  * new/old ratio of the same runs. A first line gives the server alone: raw `OAuth.refresh` calls.
  */
 
-import { readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import { cpus, loadavg } from 'node:os';
+import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { OAuth, SqliteTokenStore, TokenKeeper, type TokenStore } from '../src/index.ts';
 import { authorize, createApplication, createUser, startServer } from '../test/helpers/server.ts';
@@ -38,6 +42,8 @@ const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 64);
 const PATHS = (process.env.BENCH_PATHS ?? 'old,new').split(',') as Path[];
 type Path = 'old' | 'thread' | 'batch' | 'new';
 
+/** BENCH_PROFILE=dir: a CPU profile of each run (the scheduler's run only), as dir/<store>-<path>-<n>.cpuprofile. */
+const PROFILE_DIR = process.env.BENCH_PROFILE;
 const log = (s: string) => process.stdout.write(`${s}\n`);
 const TICK_MS = 1000 / 100; // USER_HZ: /proc/<pid>/stat counts CPU time in 1/100 s
 
@@ -64,11 +70,54 @@ const median = (xs: number[]) => {
   return s.length % 2 === 1 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
 };
 
+/** The event-loop delay of an idle Node process (a 1 ms timer, nothing else) over the same run. */
+interface Floor {
+  p50: number;
+  p99: number;
+  max: number;
+}
+
+/**
+ * Starts the idle probe: a second Node process that only measures its own event-loop delay, so
+ * each run also reports the floor the machine (its other load, the OS scheduler) imposes on any
+ * event loop at that moment. The keeper's figure can only be read against it.
+ */
+async function startProbe(): Promise<() => Promise<Floor>> {
+  const child = spawn(
+    process.execPath,
+    [
+      '-e',
+      `const h = require('node:perf_hooks').monitorEventLoopDelay({ resolution: 1 });
+       h.enable(); process.stdout.write('ready\\n');
+       process.stdin.on('data', () => {}).on('end', () => {
+         h.disable();
+         process.stdout.write(JSON.stringify({ p50: h.percentile(50) / 1e6, p99: h.percentile(99) / 1e6, max: h.max / 1e6 }) + '\\n');
+       });`,
+    ],
+    { stdio: ['pipe', 'pipe', 'inherit'] },
+  );
+  let out = '';
+  child.stdout.setEncoding('utf8');
+  await new Promise<void>((ready) => {
+    child.stdout.on('data', (d: string) => {
+      out += d;
+      if (out.includes('ready\n')) ready();
+    });
+  });
+  return async () => {
+    const exited = new Promise((r) => child.once('exit', r));
+    child.stdin.end();
+    await exited;
+    return JSON.parse(out.slice(out.indexOf('ready\n') + 6).trim()) as Floor;
+  };
+}
+
 interface Run {
   sellersPerSecond: number;
   clientCpuMsPerSeller: number;
   serverCpuMsPerRefresh: number;
   eld: { p50: number; p99: number; max: number };
+  floor: Floor;
   errors: number;
   requests: number;
 }
@@ -132,6 +181,16 @@ try {
   }
 
   /** One scheduler run over every seller on a fresh store of `kind`, by `path`. */
+  let profiler: Session | undefined;
+  if (PROFILE_DIR !== undefined) {
+    mkdirSync(PROFILE_DIR, { recursive: true });
+    profiler = new Session();
+    profiler.connect();
+    await profiler.post('Profiler.enable');
+    await profiler.post('Profiler.setSamplingInterval', { interval: 200 });
+  }
+  let profiled = 0;
+
   async function run(kind: StoreSpec['kind'], path: Path): Promise<Run> {
     const fx = await createStore(kind);
     let inline: SqliteTokenStore | undefined;
@@ -170,11 +229,18 @@ try {
       const serverCpu0 = processCpuMs(server.pid);
       const cpu0 = ownCpuMs();
       const start = performance.now();
+      await profiler?.post('Profiler.start');
+      const stopProbe = await startProbe();
       eld.enable();
       keeper.start();
       await done;
       const wall = performance.now() - start;
       eld.disable();
+      const floor = await stopProbe();
+      if (profiler !== undefined && PROFILE_DIR !== undefined) {
+        const { profile } = await profiler.post('Profiler.stop');
+        writeFileSync(join(PROFILE_DIR, `${kind}-${path}-${++profiled}.cpuprofile`), JSON.stringify(profile));
+      }
       const cpu = ownCpuMs() - cpu0;
       const serverCpu = processCpuMs(server.pid) - serverCpu0;
       await keeper.stop();
@@ -192,6 +258,7 @@ try {
         clientCpuMsPerSeller: cpu / N,
         serverCpuMsPerRefresh: serverCpu / Math.max(1, m.refreshRequests),
         eld: { p50: eld.percentile(50) / 1e6, p99: eld.percentile(99) / 1e6, max: eld.max / 1e6 },
+        floor,
         errors,
         requests: m.refreshRequests,
       };
@@ -203,7 +270,8 @@ try {
 
   const describe = (r: Run) =>
     `${r.sellersPerSecond.toFixed(0).padStart(5)} sellers/s, client CPU ${r.clientCpuMsPerSeller.toFixed(2)} ms/seller, ` +
-    `event-loop delay p50/p99/max ${r.eld.p50.toFixed(1)}/${r.eld.p99.toFixed(1)}/${r.eld.max.toFixed(1)} ms, ` +
+    `event-loop delay p50/p99/max ${r.eld.p50.toFixed(1)}/${r.eld.p99.toFixed(1)}/${r.eld.max.toFixed(1)} ms ` +
+    `(idle process ${r.floor.p50.toFixed(1)}/${r.floor.p99.toFixed(1)}/${r.floor.max.toFixed(1)}), ` +
     `server CPU ${r.serverCpuMsPerRefresh.toFixed(2)} ms/refresh, ${r.requests} requests, ${r.errors} errors`;
 
   for (const kind of STORES) {
@@ -226,6 +294,11 @@ try {
           p50: median(rs.map((r) => r.eld.p50)),
           p99: median(rs.map((r) => r.eld.p99)),
           max: median(rs.map((r) => r.eld.max)),
+        },
+        floor: {
+          p50: median(rs.map((r) => r.floor.p50)),
+          p99: median(rs.map((r) => r.floor.p99)),
+          max: median(rs.map((r) => r.floor.max)),
         },
         errors: rs.reduce((a, r) => a + r.errors, 0),
         requests: median(rs.map((r) => r.requests)),

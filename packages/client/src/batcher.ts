@@ -17,21 +17,31 @@ interface Item<I, R> {
   reject: (error: unknown) => void;
 }
 
+/** Default for {@link StoreBatcher}'s `settleSlice`. */
+export const DEFAULT_SETTLE_SLICE = 16;
+
 /**
  * Collects requests and writes them with `write`, at most one batch in flight: what arrives while
  * a batch is written waits (a loop turn at least) and goes out as the next one. `key` keeps two
  * requests for one seller out of one batch.
+ *
+ * A written batch is settled `slice` requests per loop turn (`setImmediate` between slices), while
+ * the next batch is already being written: each settled request resumes its refresh (the tail of
+ * the rotation, the `rotated` hooks, the next seller's start), and a batch of hundreds resumed in
+ * one turn would stall the integrator's event loop for tens of milliseconds.
  */
 class Batch<I, R> {
   readonly #write: (inputs: I[]) => Promise<R[]>;
   readonly #key: ((input: I) => number) | undefined;
   readonly #max: number;
+  readonly #slice: number;
   #queue: Item<I, R>[] = [];
   #busy = false;
 
-  constructor(write: (inputs: I[]) => Promise<R[]>, max: number, key?: (input: I) => number) {
+  constructor(write: (inputs: I[]) => Promise<R[]>, max: number, slice: number, key?: (input: I) => number) {
     this.#write = write;
     this.#max = max;
+    this.#slice = Math.max(1, Math.floor(slice));
     this.#key = key;
   }
 
@@ -69,12 +79,19 @@ class Batch<I, R> {
       const batch = this.#take();
       try {
         const results = await this.#write(batch.map((i) => i.input));
-        for (const [i, item] of batch.entries()) item.resolve(results[i] as R);
+        this.#settle(batch, (item, i) => item.resolve(results[i] as R), 0);
       } catch (error) {
-        for (const item of batch) item.reject(error);
+        this.#settle(batch, (item) => item.reject(error), 0);
       }
     }
     this.#busy = false;
+  }
+
+  /** Settles `batch[from..]`, `slice` items now and the rest in later loop turns. */
+  #settle(batch: Item<I, R>[], settle: (item: Item<I, R>, index: number) => void, from: number): void {
+    const end = Math.min(batch.length, from + this.#slice);
+    for (let i = from; i < end; i++) settle(batch[i] as Item<I, R>, i);
+    if (end < batch.length) setImmediate(() => this.#settle(batch, settle, end));
   }
 }
 
@@ -85,23 +102,48 @@ export class StoreBatcher {
   readonly #store: TokenStore;
   readonly #journal: Batch<JournalEntry, undefined> | undefined;
   readonly #swaps: Batch<CompareAndSwapRequest, StoredToken | null> | undefined;
+  readonly #reads: Batch<number, PromiseSettledResult<StoredToken | null>> | undefined;
 
   /**
    * @param store - the keeper's store
    * @param maxBatch - most requests per store call
+   * @param settleSlice - most requests of a written batch settled (resumed) per loop turn
+   * @param readMany - a batched read, settled per seller (the sealing store's `getEach`); without
+   *   it {@link StoreBatcher.get} is the store's `get`
    */
-  constructor(store: TokenStore, maxBatch = 500) {
+  constructor(
+    store: TokenStore,
+    maxBatch = 500,
+    settleSlice = DEFAULT_SETTLE_SLICE,
+    readMany?: (userIds: readonly number[]) => Promise<PromiseSettledResult<StoredToken | null>[]>,
+  ) {
     this.#store = store;
+    if (readMany !== undefined) this.#reads = new Batch(readMany, maxBatch, settleSlice);
     const appendMany = store.journalAppendMany?.bind(store);
     const swapMany = store.compareAndSwapMany?.bind(store);
     this.batched = appendMany !== undefined && swapMany !== undefined;
     if (appendMany !== undefined && swapMany !== undefined) {
-      this.#journal = new Batch(async (entries) => {
-        await appendMany(entries);
-        return entries.map(() => undefined);
-      }, maxBatch);
-      this.#swaps = new Batch(swapMany, maxBatch, (r) => r.userId);
+      this.#journal = new Batch(
+        async (entries) => {
+          await appendMany(entries);
+          return entries.map(() => undefined);
+        },
+        maxBatch,
+        settleSlice,
+      );
+      this.#swaps = new Batch(swapMany, maxBatch, settleSlice, (r) => r.userId);
     }
+  }
+
+  /**
+   * Reads a seller's token (see {@link TokenStore.get}); the reads asked for in one loop turn go
+   * out as one batched read when the store has one.
+   */
+  async get(userId: number): Promise<StoredToken | null> {
+    if (this.#reads === undefined) return this.#store.get(userId);
+    const r = await this.#reads.add(userId);
+    if (r.status === 'rejected') throw r.reason;
+    return r.value;
   }
 
   /** Durably records a server answer (see {@link TokenStore.journalAppend}). */

@@ -1,7 +1,8 @@
 /**
  * A drop-in for the `OAuth` class of the `mercadopago` SDK, pointed at any Mercado Pago–compatible
- * server (Renova, or Mercado Pago itself). Uses the global `fetch`, so it works in Node 20 and in
- * browsers. Unlike the `mercadopago` SDK it never retries on its own (a blind retry of a refresh
+ * server (Renova, or Mercado Pago itself). On Node it talks HTTP through `node:http` with keep-alive
+ * agents (a quarter of the client CPU of the global `fetch`, see `node-http.ts`); elsewhere, or when
+ * a `fetch` is passed, it uses `fetch`, so it also works in browsers. Unlike the `mercadopago` SDK it never retries on its own (a blind retry of a refresh
  * spends a rotated token; {@link TokenKeeper} owns retries) and never writes per-call options back
  * into shared configuration.
  *
@@ -17,6 +18,7 @@ import {
   type RequestSent,
   TimeoutError,
 } from './errors.ts';
+import { nodeHttpTransport, type Transport, type TransportResponse } from './node-http.ts';
 
 /** Mercado Pago's API origin, the default `baseUrl`. */
 export const MERCADOPAGO_API_URL = 'https://api.mercadopago.com';
@@ -48,7 +50,11 @@ export interface OAuthConfig {
   authorizationUrl?: string;
   /** Timeout of each call in milliseconds. Default {@link DEFAULT_TIMEOUT_MS}. */
   timeout?: number;
-  /** A custom `fetch` (instrumentation, proxies, tests). Default `globalThis.fetch`. */
+  /**
+   * A custom `fetch` (instrumentation, proxies, tests). Default: on Node (≥ 20.16), `node:http` /
+   * `node:https` with keep-alive agents; elsewhere `globalThis.fetch`. Pass `globalThis.fetch` to
+   * keep undici's `fetch` on Node.
+   */
   fetch?: FetchLike;
   /** The integrator's own access token, sent as `Authorization: Bearer` like the `mercadopago` SDK (servers ignore it on `/oauth/token`). */
   accessToken?: string;
@@ -183,7 +189,7 @@ export class OAuth {
   readonly authorizationUrl: string;
   /** Default timeout in milliseconds. */
   readonly timeout: number;
-  readonly #fetch: FetchLike;
+  readonly #fetch: Transport;
   readonly #headers: Record<string, string>;
 
   /** @param config - where the server is, timeout, custom fetch; see {@link OAuthConfig} */
@@ -196,9 +202,9 @@ export class OAuth {
     if (!Number.isFinite(timeout) || timeout <= 0)
       throw new RangeError('timeout must be a positive number of ms');
     this.timeout = Math.min(timeout, 2 ** 31 - 1);
-    const f = config.fetch ?? (globalThis.fetch as FetchLike | undefined);
+    const f = config.fetch ?? nodeHttpTransport() ?? (globalThis.fetch as FetchLike | undefined);
     if (f === undefined) throw new TypeError('no global fetch; pass config.fetch');
-    this.#fetch = f;
+    this.#fetch = f as Transport;
     this.#headers = { ...config.headers };
     if (config.accessToken !== undefined) this.#headers.authorization = `Bearer ${config.accessToken}`;
   }
@@ -292,7 +298,7 @@ export class OAuth {
       ...requestOptions.headers,
     };
     try {
-      let response: Response;
+      let response: TransportResponse;
       try {
         response = await this.#fetch(`${this.baseUrl}/oauth/token`, {
           method: 'POST',
@@ -335,7 +341,7 @@ export class OAuth {
   }
 }
 
-function parseTokenResponse(body: unknown, response: Response): OAuthResponse {
+function parseTokenResponse(body: unknown, response: TransportResponse): OAuthResponse {
   const b = (typeof body === 'object' && body !== null ? body : undefined) as
     | Record<string, unknown>
     | undefined;

@@ -33,6 +33,11 @@ export class SealingTokenStore implements TokenStore {
   readonly journalListMany?: (userIds: readonly number[]) => Promise<JournalEntry[]>;
   /** {@inheritDoc TokenStore.releaseLeases} */
   readonly releaseLeases?: (owner: string, userIds: readonly number[]) => Promise<void>;
+  /**
+   * The batched read ({@link TokenStore.getMany}) when the wrapped store has one, settled per
+   * seller: a row that does not unseal fails for its seller only, not for the whole batch.
+   */
+  readonly getEach?: (userIds: readonly number[]) => Promise<PromiseSettledResult<StoredToken | null>[]>;
 
   /**
    * @param inner - the integrator's store
@@ -77,6 +82,15 @@ export class SealingTokenStore implements TokenStore {
             ...e,
             token: await this.#unsealData(e.token, e.userId),
           })),
+        );
+    }
+    const getMany = inner.getMany?.bind(inner);
+    if (getMany !== undefined) {
+      this.getEach = async (userIds) =>
+        Promise.allSettled(
+          (await getMany(userIds)).map((t, i) =>
+            t === null ? null : this.#unsealData(t, userIds[i] as number),
+          ),
         );
     }
     const releaseMany = inner.releaseLeases?.bind(inner);

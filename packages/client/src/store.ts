@@ -170,6 +170,11 @@ export interface TokenStore {
    * @returns for each item, in order, the stored token or `null` if its version had moved on
    */
   compareAndSwapMany?(requests: readonly CompareAndSwapRequest[]): Promise<(StoredToken | null)[]>;
+  /**
+   * Optional batched {@link TokenStore.get}: for each seller, in order, its token or `null` (one
+   * read for all of them).
+   */
+  getMany?(userIds: readonly number[]): Promise<(StoredToken | null)[]>;
   /** Optional batched {@link TokenStore.journalList}: the entries of any of these sellers. */
   journalListMany?(userIds: readonly number[]): Promise<JournalEntry[]>;
   /** Optional batched {@link TokenStore.releaseLease}: releases the leases `owner` still holds. */

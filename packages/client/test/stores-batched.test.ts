@@ -218,5 +218,25 @@ for (const kind of ['memory', 'sqlite', 'sqlite-inline', 'postgres', 'redis'] as
       assert.equal(await store.acquireLease(133, 'third', 60_000), false);
       for (const id of [131, 132, 133]) await store.delete(id);
     });
+
+    it('reads many sellers in one call (PostgreSQL, Redis, memory): in order, null when absent, the same rows as get', async () => {
+      if (store.getMany === undefined) {
+        // SQLite reads are synchronous and in-process: a batched read would save nothing.
+        assert.ok(kind.startsWith('sqlite'), `${kind} should have getMany`);
+        return;
+      }
+      const ids = [141, 142, 143];
+      for (const id of ids) await store.put(token(id, Date.now()));
+      await store.markReauthorizationRequired(143, 1, 'revoked');
+      const many = await store.getMany([143, 999, 141, 142, 141]);
+      assert.equal(many.length, 5);
+      assert.equal(many[1], null);
+      for (const [i, id] of [143, 999, 141, 142, 141].entries()) {
+        assert.deepEqual(many[i], await store.get(id));
+      }
+      assert.equal(many[0]?.status, 'reauthorization_required');
+      assert.deepEqual(await store.getMany([]), []);
+      for (const id of ids) await store.delete(id);
+    });
   });
 }

@@ -169,6 +169,13 @@ export class MemoryTokenStore implements TokenStore {
     for (const [id, e] of this.#journal) if (e.userId === userId) this.#journal.delete(id);
   }
 
+  /** {@inheritDoc TokenStore.getMany} */
+  async getMany(userIds: readonly number[]): Promise<(StoredToken | null)[]> {
+    const out: (StoredToken | null)[] = [];
+    for (const userId of userIds) out.push(await this.get(userId));
+    return out;
+  }
+
   /** {@inheritDoc TokenStore.journalAppendMany} */
   async journalAppendMany(entries: readonly JournalEntry[]): Promise<void> {
     for (const e of entries) await this.journalAppend(e);

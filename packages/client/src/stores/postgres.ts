@@ -143,6 +143,21 @@ export class PostgresTokenStore implements TokenStore {
     return rows[0] === undefined ? null : rowToToken(rows[0]);
   }
 
+  /** {@inheritDoc TokenStore.getMany} (one statement) */
+  async getMany(userIds: readonly number[]): Promise<(StoredToken | null)[]> {
+    if (userIds.length === 0) return [];
+    const rows = await this.#query<TokenRow>(
+      'get',
+      `SELECT * FROM ${this.#t} WHERE user_id = ANY($1::bigint[])`,
+      [[...userIds]],
+    );
+    const byUser = new Map(rows.map((row) => [Number(row.user_id), row]));
+    return userIds.map((userId) => {
+      const row = byUser.get(userId);
+      return row === undefined ? null : rowToToken(row);
+    });
+  }
+
   /** {@inheritDoc TokenStore.put} */
   async put(token: TokenData): Promise<StoredToken> {
     const rows = await this.#query<TokenRow>(

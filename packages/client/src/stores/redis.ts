@@ -244,6 +244,21 @@ export class RedisTokenStore implements TokenStore {
     return this.#do('get', async (c) => decode(userId, await c.hgetall(this.#tok(userId))));
   }
 
+  /** {@inheritDoc TokenStore.getMany} (one pipeline) */
+  getMany(userIds: readonly number[]): Promise<(StoredToken | null)[]> {
+    if (userIds.length === 0) return Promise.resolve([]);
+    return this.#do('get', async (c) => {
+      const pipe = c.pipeline();
+      for (const userId of userIds) pipe.hgetall(this.#tok(userId));
+      const results = (await pipe.exec()) ?? [];
+      return userIds.map((userId, i) => {
+        const [error, h] = results[i] ?? [new Error('no reply')];
+        if (error) throw error;
+        return decode(userId, h as Record<string, string>);
+      });
+    });
+  }
+
   /** {@inheritDoc TokenStore.put} */
   put(token: TokenData): Promise<StoredToken> {
     return this.#do('put', async (c) => {
