@@ -51,12 +51,23 @@ describe('renova backup and restore (SQLite)', () => {
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
 
-  test('a backup taken under a load of refreshes, restored into a new server, accepts every token acknowledged before it started', async () => {
+  test('a backup taken under a load of refreshes, restored into a new server, accepts every token acknowledged before it started', async (t) => {
     const dbA = join(dir, 'a', 'renova.db');
     const server: RunningServer = await startServer(
       { host: '127.0.0.1', port: 0, db: dbA, logger: false, webhooks: false },
       { RENOVA_SECRET_KEY: KEY },
     );
+    // A failed assertion must not leave the refresh loops and the server running (the test
+    // would hang instead of failing).
+    let stop = false;
+    let serverClosed = false;
+    const closeServer = async () => {
+      stop = true;
+      if (serverClosed) return;
+      serverClosed = true;
+      await server.close();
+    };
+    t.after(closeServer);
     const s = server.services;
     const owner = await s.accounts.createUser({ email: 'owner@backup.test' });
     const created = await s.applications.create({
@@ -79,7 +90,6 @@ describe('renova backup and restore (SQLite)', () => {
       chains.push({ access: response.access_token, refresh: response.refresh_token as string });
     }
     const acknowledged: { access: string; refresh: string }[] = [];
-    let stop = false;
     let refreshes = 0;
     const loops = chains.map(async (chain) => {
       while (!stop) {
@@ -111,7 +121,7 @@ describe('renova backup and restore (SQLite)', () => {
     const inUse = await renova(['restore', '--from', file, '--db', dbA, '--force']);
     assert.equal(inUse.code, 1);
     assert.match(inUse.stderr, /in use/);
-    await server.close();
+    await closeServer();
 
     const dbB = join(dir, 'b', 'renova.db');
     mkdirSync(join(dir, 'b'));
