@@ -429,12 +429,13 @@ for (const factory of storageFactories) {
           400,
           'unsupported_grant_type',
         );
-        const duplicated = await h.app.inject({
-          method: 'POST',
-          url: '/oauth/token',
-          headers: { 'content-type': 'application/x-www-form-urlencoded' },
-          payload: 'grant_type=client_credentials&grant_type=client_credentials',
-        });
+        const postRaw = (url: string, contentType: string, payload: string) =>
+          h.app.inject({ method: 'POST', url, headers: { 'content-type': contentType }, payload });
+        const duplicated = await postRaw(
+          '/oauth/token',
+          'application/x-www-form-urlencoded',
+          'grant_type=client_credentials&grant_type=client_credentials',
+        );
         assert.equal(duplicated.statusCode, 400);
         assert.match(duplicated.json().message, /grant_type is given more than once/);
         // The same in JSON (RFC 6749 §3.2), escaped names included: JSON.parse would keep the
@@ -443,22 +444,12 @@ for (const factory of storageFactories) {
           `{"grant_type":"client_credentials","client_id":"${s.clientId}","client_id":"1234567890123456"}`,
           '{"grant_type":"client_credentials","grant_\\u0074ype":"refresh_token"}',
         ]) {
-          const twice = await h.app.inject({
-            method: 'POST',
-            url: '/oauth/token',
-            headers: { 'content-type': 'application/json' },
-            payload,
-          });
+          const twice = await postRaw('/oauth/token', 'application/json', payload);
           assert.equal(twice.statusCode, 400, payload);
           assert.equal(twice.json().error, 'invalid_request');
           assert.match(twice.json().message, /more than once; send each name once/);
         }
-        const revokedTwice = await h.app.inject({
-          method: 'POST',
-          url: '/oauth/revoke',
-          headers: { 'content-type': 'application/json' },
-          payload: '{"token":"x","token":"y"}',
-        });
+        const revokedTwice = await postRaw('/oauth/revoke', 'application/json', '{"token":"x","token":"y"}');
         assert.equal(revokedTwice.statusCode, 400);
         assert.match(revokedTwice.json().message, /"token" more than once/);
         const query = await h.app.inject({
