@@ -1,22 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { StoredToken, TokenData, TokenStore } from '../src/index.ts';
+import type { StoredToken, TokenStore } from '../src/index.ts';
 import { createStore, type StoreFixture, type StoreSpec } from './helpers/stores.ts';
-
-function token(userId: number, extra: Partial<TokenData> = {}): TokenData {
-  return {
-    userId,
-    accessToken: `APP_USR-1-010100-${userId}-${Math.random()}`,
-    refreshToken: `TG-${userId}-${Math.random()}`,
-    tokenType: 'Bearer',
-    scope: 'offline_access read write',
-    publicKey: 'APP_USR-pk',
-    liveMode: true,
-    expiresAt: Date.now() + 3_600_000,
-    refreshAt: Date.now() + 1_800_000,
-    ...extra,
-  };
-}
+import { tokenData } from './helpers/tokens.ts';
 
 async function scanAll(store: TokenStore, limit: number): Promise<{ pages: number; rows: StoredToken[] }> {
   const rows: StoredToken[] = [];
@@ -51,7 +37,7 @@ for (const kind of ['memory', 'sqlite', 'postgres', 'redis'] as StoreSpec['kind'
 
     it('visits every row (including ones marked for re-authorization) in bounded pages', async () => {
       const ids = Array.from({ length: 23 }, (_, i) => 1000 + i * 7);
-      for (const id of ids) await store.put(token(id));
+      for (const id of ids) await store.put(tokenData(id));
       const marked = (await store.get(ids[3] as number)) as StoredToken;
       assert.equal(await store.markReauthorizationRequired(marked.userId, marked.version, 'gone'), true);
       const { pages, rows } = await scanAll(store, 5);
@@ -73,7 +59,7 @@ for (const kind of ['memory', 'sqlite', 'postgres', 'redis'] as StoreSpec['kind'
     });
 
     it('rewrites only the token strings, only on the expected version, and keeps version, status and schedule', async () => {
-      const t = token(77);
+      const t = tokenData(77);
       const stored = await store.put(t);
       assert.equal(await store.rewriteTokens(77, stored.version + 1, 'x', 'y'), false);
       assert.equal(await store.rewriteTokens(78, 1, 'x', 'y'), false, 'an absent row is not created');
@@ -88,13 +74,13 @@ for (const kind of ['memory', 'sqlite', 'postgres', 'redis'] as StoreSpec['kind'
       assert.equal(await store.rewriteTokens(77, stored.version, 'a2', null), true);
       assert.equal((await store.get(77))?.refreshToken, null);
       // The rewritten row is still due on its old schedule and still swappable on its old version.
-      const swapped = await store.compareAndSwap(77, stored.version, token(77));
+      const swapped = await store.compareAndSwap(77, stored.version, tokenData(77));
       assert.equal(swapped?.version, stored.version + 1);
       await store.delete(77);
     });
 
     it('leaves a row marked for re-authorization marked after a rewrite', async () => {
-      const stored = await store.put(token(88));
+      const stored = await store.put(tokenData(88));
       await store.markReauthorizationRequired(88, stored.version, 'invalid_grant: revoked');
       const marked = (await store.get(88)) as StoredToken;
       assert.equal(await store.rewriteTokens(88, marked.version, 'a', 'r'), true);

@@ -2,21 +2,10 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { SqliteTokenStore, type TokenData, type TokenStore } from '../src/index.ts';
 import { createStore, type StoreFixture, type StoreSpec } from './helpers/stores.ts';
+import { tokenData } from './helpers/tokens.ts';
 
-function token(userId: number, refreshAt: number | null, extra: Partial<TokenData> = {}): TokenData {
-  return {
-    userId,
-    accessToken: `APP_USR-1-010100-${userId}-${Math.random()}`,
-    refreshToken: `TG-${userId}-${Math.random()}`,
-    tokenType: 'Bearer',
-    scope: 'offline_access read write',
-    publicKey: 'APP_USR-pk',
-    liveMode: true,
-    expiresAt: Date.now() + 3_600_000,
-    refreshAt,
-    ...extra,
-  };
-}
+const token = (userId: number, refreshAt: number | null, extra: Partial<TokenData> = {}): TokenData =>
+  tokenData(userId, { refreshAt, ...extra });
 
 /** The batched methods, which every bundled store has (they are optional in the interface). */
 function batched(store: TokenStore) {

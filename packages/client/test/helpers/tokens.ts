@@ -17,6 +17,22 @@ export function dueToken(answer: Record<string, unknown>, expiresInMs = 60_000):
   };
 }
 
+/** A seller's token data as a store holds it: live for an hour, due in half an hour unless `extra` says otherwise. */
+export function tokenData(userId: number, extra: Partial<TokenData> = {}): TokenData {
+  return {
+    userId,
+    accessToken: `APP_USR-1-010100-${userId}-${Math.random()}`,
+    refreshToken: `TG-${userId}-${Math.random()}`,
+    tokenType: 'Bearer',
+    scope: 'offline_access read write',
+    publicKey: 'APP_USR-pk',
+    liveMode: true,
+    expiresAt: Date.now() + 3_600_000,
+    refreshAt: Date.now() + 1_800_000,
+    ...extra,
+  };
+}
+
 /** Resolves after `ms`. */
 export const delay = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
