@@ -443,6 +443,7 @@ for (const factory of storageFactories) {
         for (const payload of [
           `{"grant_type":"client_credentials","client_id":"${s.clientId}","client_id":"1234567890123456"}`,
           '{"grant_type":"client_credentials","grant_\\u0074ype":"refresh_token"}',
+          '{"grant_type":"client_credentials","a\\"b":1,"a\\"b":2}',
         ]) {
           const twice = await postRaw('/oauth/token', 'application/json', payload);
           assert.equal(twice.statusCode, 400, payload);
@@ -451,6 +452,14 @@ for (const factory of storageFactories) {
         }
         const revokedTwice = await postRaw('/oauth/revoke', 'application/json', '{"token":"x","token":"y"}');
         assert.equal(revokedTwice.statusCode, 400);
+        // A deeply nested body (within the 16 KiB limit) is scanned without trouble: a 400, not a 500.
+        const deep = await postRaw(
+          '/oauth/token',
+          'application/json',
+          `{"x":${'['.repeat(5000)}${']'.repeat(5000)}}`,
+        );
+        assert.equal(deep.statusCode, 400);
+        assert.equal(deep.json().error, 'invalid_request');
         assert.match(revokedTwice.json().message, /"token" more than once/);
         const query = await h.app.inject({
           method: 'POST',
