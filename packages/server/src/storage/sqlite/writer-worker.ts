@@ -3,6 +3,7 @@ import { omitAuditWritesForBenchmark } from '../audit.ts';
 import { openConnection, reviveBuffers } from './connection.ts';
 import { GroupCommitter } from './group-commit.ts';
 import { prepareStatements } from './statements.ts';
+import { hasWireCodec, wire } from './wire.ts';
 import { writeSteps } from './write-steps.ts';
 import type { WorkerReply, WorkerRequest } from './writer.ts';
 
@@ -22,8 +23,12 @@ const committer = new GroupCommitter(db, undefined, data.stats);
  */
 const probe = db.prepare('UPDATE schema_migrations SET name = name WHERE 0');
 
-function reply(id: number, result: PromiseSettledResult<unknown>): WorkerReply {
-  if (result.status === 'fulfilled') return { id, ok: true, value: result.value };
+function reply(request: WorkerRequest, result: PromiseSettledResult<unknown>): WorkerReply {
+  const { id, name } = request;
+  if (result.status === 'fulfilled') {
+    const value = hasWireCodec(name) ? wire.encodeResult(name, result.value) : result.value;
+    return { id, ok: true, value };
+  }
   const error = result.reason as { message?: string; code?: string };
   return { id, ok: false, error: { message: String(error?.message ?? error), code: error?.code } };
 }
@@ -41,10 +46,12 @@ port.on('message', (message: WorkerRequest[] | { close: true }) => {
   const results = message.map((request) => {
     if (request.name === 'probe') return committer.run(() => probe.run() && null);
     const step = writeSteps[request.name] as (s: typeof statements, args: unknown) => unknown;
-    const args = reviveBuffers(request.args);
+    const args = hasWireCodec(request.name)
+      ? wire.decodeArgs(request.name, request.args)
+      : reviveBuffers(request.args);
     return committer.run(() => step(statements, args));
   });
   void Promise.allSettled(results).then((settled) =>
-    port.postMessage(settled.map((result, i) => reply((message[i] as WorkerRequest).id, result))),
+    port.postMessage(settled.map((result, i) => reply(message[i] as WorkerRequest, result))),
   );
 });

@@ -6,6 +6,7 @@ import { auditWritesOmitted } from '../audit.ts';
 import { reviveBuffers } from './connection.ts';
 import { GroupCommitter, newCommitStats } from './group-commit.ts';
 import { prepareStatements } from './statements.ts';
+import { hasWireCodec, wire } from './wire.ts';
 import { type StepArgs, type StepResult, type WriteStepName, writeSteps } from './write-steps.ts';
 
 /** Runs write steps group-committed; a resolved step is durably on disk. */
@@ -115,12 +116,15 @@ export interface WorkerWriterOptions {
 interface Pending {
   resolve: (value: unknown) => void;
   reject: (error: unknown) => void;
+  /** The step's name when its answer travels flat (wire.ts), to decode it. */
+  flat: string | undefined;
 }
 
 export interface WorkerRequest {
   id: number;
   /** A write step, or `probe`: an empty write transaction that proves the thread can write. */
   name: WriteStepName | 'probe';
+  /** The step's arguments: flat (wire.ts) for the steps that have a codec, structured otherwise. */
   args: unknown;
 }
 
@@ -186,8 +190,11 @@ export class WorkerWriter implements Writer {
         const pending = this.#pending.get(reply.id);
         if (!pending) continue;
         this.#pending.delete(reply.id);
-        if (reply.ok) pending.resolve(reviveBuffers(reply.value));
-        else pending.reject(Object.assign(new Error(reply.error?.message), { code: reply.error?.code }));
+        if (!reply.ok) {
+          pending.reject(Object.assign(new Error(reply.error?.message), { code: reply.error?.code }));
+        } else if (pending.flat !== undefined) {
+          pending.resolve(wire.decodeResult(pending.flat, reply.value));
+        } else pending.resolve(reviveBuffers(reply.value));
       }
       if (this.#pending.size === 0) worker.unref();
     });
@@ -239,12 +246,14 @@ export class WorkerWriter implements Writer {
     if (refused) return Promise.reject(refused);
     const worker = this.#worker ?? this.#start();
     const id = this.#nextId++;
+    const flat = hasWireCodec(name) ? name : undefined;
+    const message = flat === undefined ? args : wire.encodeArgs(name, args);
     return new Promise<unknown>((resolve, reject) => {
-      this.#pending.set(id, { resolve, reject });
+      this.#pending.set(id, { resolve, reject, flat });
       if (this.#pending.size === 1) worker.ref();
       // One postMessage per loop turn instead of one per step: each costs a structured clone and
       // a wake-up of the writer, which showed up as ~10 % of a refresh.
-      if (this.#outbox.push({ id, name, args }) === 1) {
+      if (this.#outbox.push({ id, name, args: message }) === 1) {
         setImmediate(() => this.#flush());
       }
     });
