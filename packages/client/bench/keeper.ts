@@ -29,7 +29,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { constants as gcKinds, monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import { OAuth, SqliteTokenStore, TokenKeeper, type TokenStore } from '../src/index.ts';
 import { authorize, createApplication, createUser, startServer } from '../test/helpers/server.ts';
 import { createStore, type StoreSpec } from '../test/helpers/stores.ts';
@@ -44,6 +44,11 @@ type Path = 'old' | 'thread' | 'batch' | 'new';
 
 /** BENCH_PROFILE=dir: a CPU profile of each run (the scheduler's run only), as dir/<store>-<path>-<n>.cpuprofile. */
 const PROFILE_DIR = process.env.BENCH_PROFILE;
+/**
+ * BENCH_HEAP_PROFILE=1 (with BENCH_PROFILE): also where each run allocates, collected objects
+ * included, as dir/<store>-<path>-<n>.heapprofile. The sampling itself slows the run.
+ */
+const HEAP_PROFILE = PROFILE_DIR !== undefined && process.env.BENCH_HEAP_PROFILE === '1';
 const log = (s: string) => process.stdout.write(`${s}\n`);
 const TICK_MS = 1000 / 100; // USER_HZ: /proc/<pid>/stat counts CPU time in 1/100 s
 
@@ -112,8 +117,39 @@ async function startProbe(): Promise<() => Promise<Floor>> {
   };
 }
 
+/** The keeper process's garbage collections during a run: young (scavenges) and the rest. */
+interface GcFigures {
+  young: number;
+  youngMaxMs: number;
+  other: number;
+  otherMaxMs: number;
+}
+
+/** Counts the collections from now until the returned function is called. */
+function watchGc(): () => GcFigures {
+  const figures = { young: 0, youngMaxMs: 0, other: 0, otherMaxMs: 0 };
+  const observer = new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) {
+      const kind = (entry as { detail?: { kind?: number } }).detail?.kind;
+      if (kind === gcKinds.NODE_PERFORMANCE_GC_MINOR) {
+        figures.young++;
+        figures.youngMaxMs = Math.max(figures.youngMaxMs, entry.duration);
+      } else {
+        figures.other++;
+        figures.otherMaxMs = Math.max(figures.otherMaxMs, entry.duration);
+      }
+    }
+  });
+  observer.observe({ entryTypes: ['gc'] });
+  return () => {
+    observer.disconnect();
+    return figures;
+  };
+}
+
 interface Run {
   sellersPerSecond: number;
+  gc: GcFigures;
   clientCpuMsPerSeller: number;
   serverCpuMsPerRefresh: number;
   eld: { p50: number; p99: number; max: number };
@@ -188,6 +224,7 @@ try {
     profiler.connect();
     await profiler.post('Profiler.enable');
     await profiler.post('Profiler.setSamplingInterval', { interval: 200 });
+    if (HEAP_PROFILE) await profiler.post('HeapProfiler.enable');
   }
   let profiled = 0;
 
@@ -230,16 +267,31 @@ try {
       const cpu0 = ownCpuMs();
       const start = performance.now();
       await profiler?.post('Profiler.start');
+      // Where the run allocates: one sample per 16 KiB allocated, with its stack.
+      if (HEAP_PROFILE) {
+        await profiler?.post('HeapProfiler.startSampling', {
+          samplingInterval: 16_384,
+          includeObjectsCollectedByMajorGC: true,
+          includeObjectsCollectedByMinorGC: true,
+        });
+      }
       const stopProbe = await startProbe();
+      const stopGc = watchGc();
       eld.enable();
       keeper.start();
       await done;
       const wall = performance.now() - start;
       eld.disable();
+      const gc = stopGc();
       const floor = await stopProbe();
       if (profiler !== undefined && PROFILE_DIR !== undefined) {
         const { profile } = await profiler.post('Profiler.stop');
-        writeFileSync(join(PROFILE_DIR, `${kind}-${path}-${++profiled}.cpuprofile`), JSON.stringify(profile));
+        const name = `${kind}-${path}-${++profiled}`;
+        writeFileSync(join(PROFILE_DIR, `${name}.cpuprofile`), JSON.stringify(profile));
+        if (HEAP_PROFILE) {
+          const { profile: heap } = await profiler.post('HeapProfiler.stopSampling');
+          writeFileSync(join(PROFILE_DIR, `${name}.heapprofile`), JSON.stringify(heap));
+        }
       }
       const cpu = ownCpuMs() - cpu0;
       const serverCpu = processCpuMs(server.pid) - serverCpu0;
@@ -258,6 +310,7 @@ try {
         clientCpuMsPerSeller: cpu / N,
         serverCpuMsPerRefresh: serverCpu / Math.max(1, m.refreshRequests),
         eld: { p50: eld.percentile(50) / 1e6, p99: eld.percentile(99) / 1e6, max: eld.max / 1e6 },
+        gc,
         floor,
         errors,
         requests: m.refreshRequests,
@@ -272,7 +325,8 @@ try {
     `${r.sellersPerSecond.toFixed(0).padStart(5)} sellers/s, client CPU ${r.clientCpuMsPerSeller.toFixed(2)} ms/seller, ` +
     `event-loop delay p50/p99/max ${r.eld.p50.toFixed(1)}/${r.eld.p99.toFixed(1)}/${r.eld.max.toFixed(1)} ms ` +
     `(idle process ${r.floor.p50.toFixed(1)}/${r.floor.p99.toFixed(1)}/${r.floor.max.toFixed(1)}), ` +
-    `server CPU ${r.serverCpuMsPerRefresh.toFixed(2)} ms/refresh, ${r.requests} requests, ${r.errors} errors`;
+    `server CPU ${r.serverCpuMsPerRefresh.toFixed(2)} ms/refresh, ${r.requests} requests, ${r.errors} errors, ` +
+    `GC young ${r.gc.young.toFixed(0)} (max ${r.gc.youngMaxMs.toFixed(1)} ms) other ${r.gc.other.toFixed(0)} (max ${r.gc.otherMaxMs.toFixed(1)} ms)`;
 
   for (const kind of STORES) {
     const results: Record<Path, Run[]> = { old: [], thread: [], batch: [], new: [] };
@@ -294,6 +348,12 @@ try {
           p50: median(rs.map((r) => r.eld.p50)),
           p99: median(rs.map((r) => r.eld.p99)),
           max: median(rs.map((r) => r.eld.max)),
+        },
+        gc: {
+          young: median(rs.map((r) => r.gc.young)),
+          youngMaxMs: median(rs.map((r) => r.gc.youngMaxMs)),
+          other: median(rs.map((r) => r.gc.other)),
+          otherMaxMs: median(rs.map((r) => r.gc.otherMaxMs)),
         },
         floor: {
           p50: median(rs.map((r) => r.floor.p50)),

@@ -17,8 +17,11 @@ interface Item<I, R> {
   reject: (error: unknown) => void;
 }
 
-/** Default for {@link StoreBatcher}'s `settleSlice`. */
-export const DEFAULT_SETTLE_SLICE = 16;
+/**
+ * Default for {@link StoreBatcher}'s `settleSlice`: two resumed refreshes per loop turn (keeper.ts
+ * PUMP_SLICE gives the measurement).
+ */
+export const DEFAULT_SETTLE_SLICE = 2;
 
 /**
  * Collects requests and writes them with `write`, at most one batch in flight: what arrives while

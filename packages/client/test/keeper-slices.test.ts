@@ -140,7 +140,7 @@ describe('the TokenKeeper scheduler under a large claim', () => {
     await fake.close();
   });
 
-  it('starts a claim of 400 sellers (concurrency 200) at most 32 per loop turn, re-reads them in batches, and rotates each exactly once', async () => {
+  it('starts a claim of 400 sellers (concurrency 200) a few per loop turn, re-reads them in batches, and rotates each exactly once', async () => {
     const ids = Array.from({ length: 400 }, (_x, i) => 7_000 + i);
     const base = new MemoryTokenStore();
     await Promise.all(ids.map((id) => base.put(dueToken(fake.issue(id)))));
@@ -182,8 +182,9 @@ describe('the TokenKeeper scheduler under a large claim', () => {
     const perTurn = new Map<number, number>();
     for (const t of startedAt) perTurn.set(t, (perTurn.get(t) ?? 0) + 1);
     const most = Math.max(...perTurn.values());
-    assert.ok(most <= 32, `requests started per turn: at most ${most}`);
-    // The claimed rows are re-read in batches (the first 200 start in groups of 16, later ones as
+    // PUMP_SLICE (2) per turn; the slack covers a turn in which a resumed refresh also starts one.
+    assert.ok(most <= 4, `requests started per turn: at most ${most}`);
+    // The claimed rows are re-read in batches (the first 200 start in pairs, later ones as
     // refreshes finish, often alone), never with one get per seller.
     const reads = calls.getMany ?? 0;
     assert.ok(reads > 0 && reads < ids.length * 0.75, `getMany × ${reads}`);
