@@ -16,7 +16,7 @@ import type { StepArgs, StepResult, WriteStepName } from './write-steps.ts';
  * exactly and is copied as one flat string). Every other step keeps the structured clone.
  *
  * Each codec lists every field of its type: a field added to the contract and not here would be
- * lost on the way, which test/unit/storage/sqlite-wire.test.ts catches by comparing round trips of
+ * lost on the way, which test/storage/sqlite-wire.test.ts catches by comparing round trips of
  * fully filled values.
  */
 type Wire = unknown[];
