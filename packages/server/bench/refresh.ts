@@ -131,6 +131,35 @@ function cpuSeconds(pid: number | undefined): number {
   }, 0);
 }
 
+/** CPU ticks (user + system) of each thread of one process, by thread id. */
+function threadTicks(pid: number | undefined): Map<number, number> {
+  const ticks = new Map<number, number>();
+  if (pid === undefined) return ticks;
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const fields = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+      ticks.set(Number(tid), Number(fields[11]) + Number(fields[12]));
+    } catch {
+      // The thread ended between the listing and the read.
+    }
+  }
+  return ticks;
+}
+
+/**
+ * The server's CPU between two threadTicks() snapshots, split into its main thread (the event
+ * loop: HTTP, protocol, hashing), its busiest other thread (on SQLite the writer thread: the
+ * statements and the commit) and the rest (V8's GC helpers, libuv's pool), in seconds.
+ */
+function threadSplit(pid: number | undefined, before: Map<number, number>, after: Map<number, number>) {
+  const used = [...after].map(([tid, t]) => ({ tid, seconds: (t - (before.get(tid) ?? 0)) / 100 }));
+  const main = used.find((u) => u.tid === pid)?.seconds ?? 0;
+  const others = used.filter((u) => u.tid !== pid).sort((a, b) => b.seconds - a.seconds);
+  const busiest = others[0]?.seconds ?? 0;
+  const rest = others.slice(1).reduce((sum, u) => sum + u.seconds, 0);
+  return { main, busiest, rest };
+}
+
 /** Peak resident memory of the process tree, summed. */
 function peakRssMiB(pid: number | undefined): number {
   const kb = processTree(pid).reduce((sum, p) => {
@@ -218,7 +247,14 @@ async function drive(
   return measured;
 }
 
-function summarize(name: string, m: Measured, rss: number, cpu: number) {
+function summarize(
+  name: string,
+  m: Measured,
+  rss: number,
+  cpu: number,
+  threads?: ReturnType<typeof threadSplit>,
+) {
+  const perRequest = (seconds: number) => (m.requests > 0 ? Math.round((seconds * 1e6) / m.requests) : 0);
   const sorted = [...m.latenciesMs].sort((a, b) => a - b);
   const pct = (p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
   return {
@@ -230,7 +266,11 @@ function summarize(name: string, m: Measured, rss: number, cpu: number) {
     errors: m.errors,
     peak_rss_mib: rss,
     // Server CPU per request: robust to a noisy machine, unlike requests/s.
-    server_cpu_us_per_req: m.requests > 0 ? Math.round((cpu * 1e6) / m.requests) : 0,
+    server_cpu_us_per_req: perRequest(cpu),
+    // Of which: the event loop's thread, the busiest other thread (SQLite: the writer), the rest.
+    main_us: threads ? perRequest(threads.main) : null,
+    writer_us: threads ? perRequest(threads.busiest) : null,
+    other_threads_us: threads ? perRequest(threads.rest) : null,
   };
 }
 
@@ -269,11 +309,13 @@ async function measureRenova(name: string, env: Record<string, string>, serverMa
     // The warm-up advances each chain in place; the timed run continues from there.
     await drive(pool, warmupMs, creds, load);
     const cpuBefore = cpuSeconds(child.pid);
+    const threadsBefore = threadTicks(child.pid);
     const measured = await drive(pool, durationMs, creds, load);
     const cpu = cpuSeconds(child.pid) - cpuBefore;
+    const threads = threadSplit(child.pid, threadsBefore, threadTicks(child.pid));
     if (mode === 'authorization_code' && measured.seconds < durationMs / 1000 - 0.5)
       process.stderr.write(`note: the ${codesToSeed} codes ran out after ${measured.seconds.toFixed(1)} s\n`);
-    return { summary: summarize(name, measured, peakRssMiB(child.pid), cpu), seedSeconds, db };
+    return { summary: summarize(name, measured, peakRssMiB(child.pid), cpu, threads), seedSeconds, db };
   } finally {
     await pool.close();
     child.kill('SIGTERM');
@@ -406,7 +448,7 @@ const figure = (run: (typeof runs)[number], name: string) => run.results.find((r
 /** Each server's median figures over the runs (the rows of the table). */
 const medians: Summary[] = (runs[0]?.results ?? []).map(({ name }) => {
   const rows = runs.map((run) => figure(run, name) as Summary);
-  const of = (key: Exclude<keyof Summary, 'name'>) => Number(median(rows.map((r) => r[key])).toFixed(2));
+  const of = (key: Exclude<keyof Summary, 'name'>) => Number(median(rows.map((r) => r[key] ?? 0)).toFixed(2));
   return {
     name,
     requests_per_s: Math.round(of('requests_per_s')),
@@ -416,6 +458,13 @@ const medians: Summary[] = (runs[0]?.results ?? []).map(({ name }) => {
     errors: of('errors'),
     peak_rss_mib: of('peak_rss_mib'),
     server_cpu_us_per_req: Math.round(of('server_cpu_us_per_req')),
+    ...(rows[0]?.main_us === null
+      ? { main_us: null, writer_us: null, other_threads_us: null }
+      : {
+          main_us: Math.round(of('main_us')),
+          writer_us: Math.round(of('writer_us')),
+          other_threads_us: Math.round(of('other_threads_us')),
+        }),
   };
 });
 /** A ratio of two servers' figures in each run, and their median. */
