@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { MessageChannel } from 'node:worker_threads';
 import type {
@@ -9,6 +12,7 @@ import type {
   RotateOutcome,
   RotateRefreshToken,
 } from '../../src/storage/contract.ts';
+import { SqliteStorage } from '../../src/storage/sqlite/adapter.ts';
 import { hasWireCodec, wire } from '../../src/storage/sqlite/wire.ts';
 import type { StepArgs } from '../../src/storage/sqlite/write-steps.ts';
 
@@ -169,5 +173,19 @@ describe('the SQLite writer thread: flat messages of the token steps', () => {
     assert.deepStrictEqual(await roundTrip('result', 'issueClientCredentialsToken', { accessTokenId: 5 }), {
       accessTokenId: 5,
     });
+  });
+
+  test('a step whose arguments cannot be encoded is refused, and the writer thread keeps writing', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'renova-wire-'));
+    const storage = new SqliteStorage({ path: join(dir, 'renova.db') });
+    t.after(async () => {
+      await storage.close();
+      rmSync(dir, { recursive: true, force: true });
+    });
+    await storage.migrate();
+    assert.ok(storage.writerThread, 'the file database writes through the writer thread');
+    const broken = { refreshTokenId: 1, clientId: '4934588586838432' } as unknown as RotateRefreshToken;
+    await assert.rejects(storage.rotateRefreshToken(broken));
+    await storage.ping();
   });
 });

@@ -247,8 +247,9 @@ export class WorkerWriter implements Writer {
     const worker = this.#worker ?? this.#start();
     const id = this.#nextId++;
     const flat = hasWireCodec(name) ? name : undefined;
-    const message = flat === undefined ? args : wire.encodeArgs(name, args);
     return new Promise<unknown>((resolve, reject) => {
+      // Inside the executor: arguments the codec cannot encode reject this step, never throw.
+      const message = flat === undefined ? args : wire.encodeArgs(name, args);
       this.#pending.set(id, { resolve, reject, flat });
       if (this.#pending.size === 1) worker.ref();
       // One postMessage per loop turn instead of one per step: each costs a structured clone and
