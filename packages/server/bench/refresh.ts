@@ -106,9 +106,18 @@ function spawnListening(
   });
 }
 
+/** The fields of a /proc stat(5) file after the command name, from field 3 (state) on. */
+const statFields = (path: string) => readFileSync(path, 'utf8').split(') ')[1]?.split(' ') ?? [];
+
+/** Fields 14 and 15 of stat(5), utime and stime, in clock ticks (100 per second on Linux). */
+const cpuTicks = (path: string) => {
+  const fields = statFields(path);
+  return Number(fields[11]) + Number(fields[12]);
+};
+
 /** The process and its children, from /proc. */
 function processTree(pid: number | undefined): number[] {
-  const statOf = (p: string) => readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  const statOf = (p: string) => statFields(`/proc/${p}/stat`);
   const children = readdirSync('/proc')
     .filter((p) => /^[0-9]+$/.test(p))
     .filter((p) => {
@@ -124,11 +133,7 @@ function processTree(pid: number | undefined): number[] {
 
 /** CPU seconds (user + system, all threads) the process tree has used. */
 function cpuSeconds(pid: number | undefined): number {
-  return processTree(pid).reduce((sum, p) => {
-    const fields = readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-    // Fields 14 and 15 of stat(5), utime and stime, in clock ticks (100 per second on Linux).
-    return sum + (Number(fields[11]) + Number(fields[12])) / 100;
-  }, 0);
+  return processTree(pid).reduce((sum, p) => sum + cpuTicks(`/proc/${p}/stat`) / 100, 0);
 }
 
 /** CPU ticks (user + system) of each thread of one process, by thread id. */
@@ -137,8 +142,7 @@ function threadTicks(pid: number | undefined): Map<number, number> {
   if (pid === undefined) return ticks;
   for (const tid of readdirSync(`/proc/${pid}/task`)) {
     try {
-      const fields = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-      ticks.set(Number(tid), Number(fields[11]) + Number(fields[12]));
+      ticks.set(Number(tid), cpuTicks(`/proc/${pid}/task/${tid}/stat`));
     } catch {
       // The thread ended between the listing and the read.
     }
