@@ -231,18 +231,10 @@ const codecs: { [K in WriteStepName]?: Codec<StepArgs<K>, StepResult<K>> } = {
   issueClientCredentialsToken,
 };
 
-/** True when the step's messages travel flat (then its args and result are Wire arrays). */
-export function hasWireCodec(name: string): boolean {
-  return Object.hasOwn(codecs, name);
-}
+/** A step's flat codec, as the writer and its thread use it (values untyped on the wire). */
+export type WireCodec = Codec<unknown, unknown>;
 
-function codecOf(name: string): Codec<unknown, unknown> {
-  return codecs[name as WriteStepName] as unknown as Codec<unknown, unknown>;
+/** The step's codec when its messages travel flat (its args and result are then arrays), else undefined. */
+export function wireCodec(name: string): WireCodec | undefined {
+  return Object.hasOwn(codecs, name) ? (codecs[name as WriteStepName] as unknown as WireCodec) : undefined;
 }
-
-export const wire = {
-  encodeArgs: (name: string, args: unknown): unknown => codecOf(name).encodeArgs(args),
-  decodeArgs: (name: string, value: unknown): unknown => codecOf(name).decodeArgs(value as Wire),
-  encodeResult: (name: string, result: unknown): unknown => codecOf(name).encodeResult(result),
-  decodeResult: (name: string, value: unknown): unknown => codecOf(name).decodeResult(value as Wire),
-};

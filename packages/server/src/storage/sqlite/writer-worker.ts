@@ -3,7 +3,7 @@ import { omitAuditWritesForBenchmark } from '../audit.ts';
 import { openConnection, reviveBuffers } from './connection.ts';
 import { GroupCommitter } from './group-commit.ts';
 import { prepareStatements } from './statements.ts';
-import { hasWireCodec, wire } from './wire.ts';
+import { type WireCodec, wireCodec } from './wire.ts';
 import { writeSteps } from './write-steps.ts';
 import type { WorkerReply, WorkerRequest } from './writer.ts';
 
@@ -23,11 +23,9 @@ const committer = new GroupCommitter(db, undefined, data.stats);
  */
 const probe = db.prepare('UPDATE schema_migrations SET name = name WHERE 0');
 
-function reply(request: WorkerRequest, result: PromiseSettledResult<unknown>): WorkerReply {
-  const { id, name } = request;
+function reply(id: number, codec: WireCodec | undefined, result: PromiseSettledResult<unknown>): WorkerReply {
   if (result.status === 'fulfilled') {
-    const value = hasWireCodec(name) ? wire.encodeResult(name, result.value) : result.value;
-    return { id, ok: true, value };
+    return { id, ok: true, value: codec === undefined ? result.value : codec.encodeResult(result.value) };
   }
   const error = result.reason as { message?: string; code?: string };
   return { id, ok: false, error: { message: String(error?.message ?? error), code: error?.code } };
@@ -43,15 +41,16 @@ port.on('message', (message: WorkerRequest[] | { close: true }) => {
     return;
   }
   // Every step of the message joins the committer's current batch; the answers go back together.
-  const results = message.map((request) => {
+  const codecs = message.map((request) => wireCodec(request.name));
+  const results = message.map((request, i) => {
     if (request.name === 'probe') return committer.run(() => probe.run() && null);
     const step = writeSteps[request.name] as (s: typeof statements, args: unknown) => unknown;
-    const args = hasWireCodec(request.name)
-      ? wire.decodeArgs(request.name, request.args)
-      : reviveBuffers(request.args);
+    const codec = codecs[i];
+    const args =
+      codec === undefined ? reviveBuffers(request.args) : codec.decodeArgs(request.args as unknown[]);
     return committer.run(() => step(statements, args));
   });
   void Promise.allSettled(results).then((settled) =>
-    port.postMessage(settled.map((result, i) => reply(message[i] as WorkerRequest, result))),
+    port.postMessage(settled.map((result, i) => reply((message[i] as WorkerRequest).id, codecs[i], result))),
   );
 });

@@ -6,7 +6,7 @@ import { auditWritesOmitted } from '../audit.ts';
 import { reviveBuffers } from './connection.ts';
 import { GroupCommitter, newCommitStats } from './group-commit.ts';
 import { prepareStatements } from './statements.ts';
-import { hasWireCodec, wire } from './wire.ts';
+import { type WireCodec, wireCodec } from './wire.ts';
 import { type StepArgs, type StepResult, type WriteStepName, writeSteps } from './write-steps.ts';
 
 /** Runs write steps group-committed; a resolved step is durably on disk. */
@@ -116,8 +116,8 @@ export interface WorkerWriterOptions {
 interface Pending {
   resolve: (value: unknown) => void;
   reject: (error: unknown) => void;
-  /** The step's name when its answer travels flat (wire.ts), to decode it. */
-  flat: string | undefined;
+  /** The step's codec when its answer travels flat (wire.ts), to decode it. */
+  codec: WireCodec | undefined;
 }
 
 export interface WorkerRequest {
@@ -192,8 +192,8 @@ export class WorkerWriter implements Writer {
         this.#pending.delete(reply.id);
         if (!reply.ok) {
           pending.reject(Object.assign(new Error(reply.error?.message), { code: reply.error?.code }));
-        } else if (pending.flat !== undefined) {
-          pending.resolve(wire.decodeResult(pending.flat, reply.value));
+        } else if (pending.codec !== undefined) {
+          pending.resolve(pending.codec.decodeResult(reply.value as unknown[]));
         } else pending.resolve(reviveBuffers(reply.value));
       }
       if (this.#pending.size === 0) worker.unref();
@@ -246,11 +246,11 @@ export class WorkerWriter implements Writer {
     if (refused) return Promise.reject(refused);
     const worker = this.#worker ?? this.#start();
     const id = this.#nextId++;
-    const flat = hasWireCodec(name) ? name : undefined;
+    const codec = wireCodec(name);
     return new Promise<unknown>((resolve, reject) => {
       // Inside the executor: arguments the codec cannot encode reject this step, never throw.
-      const message = flat === undefined ? args : wire.encodeArgs(name, args);
-      this.#pending.set(id, { resolve, reject, flat });
+      const message = codec === undefined ? args : codec.encodeArgs(args);
+      this.#pending.set(id, { resolve, reject, codec });
       if (this.#pending.size === 1) worker.ref();
       // One postMessage per loop turn instead of one per step: each costs a structured clone and
       // a wake-up of the writer, which showed up as ~10 % of a refresh.
