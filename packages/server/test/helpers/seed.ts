@@ -56,3 +56,25 @@ export async function seedGrant(storage: StoragePort, scope = 'offline_access re
   });
   return { clientId, sellerId: seller.id, codeId };
 }
+
+/**
+ * seedGrant, then its code exchanged at T0: a fresh token family, with the refresh token's secret
+ * hash as its client would present it. The refresh token expires at `refreshExpiresAt`.
+ */
+export async function seedFamily(
+  storage: StoragePort,
+  scope = 'offline_access read write',
+  refreshExpiresAt = T0 + 180 * DAY,
+) {
+  const seeded = await seedGrant(storage, scope);
+  const refreshHash = hash();
+  const issued = await storage.exchangeAuthorizationCode({
+    codeId: seeded.codeId,
+    now: T0,
+    liveMode: true,
+    access: { hash: hash(), scope, issuedAt: T0, expiresAt: T0 + 180 * DAY },
+    refresh: { hash: refreshHash, issuedAt: T0, expiresAt: refreshExpiresAt },
+  });
+  if (issued.outcome !== 'issued') throw new Error(`setup: exchange answered ${issued.outcome}`);
+  return { ...seeded, ...issued, refreshHash };
+}

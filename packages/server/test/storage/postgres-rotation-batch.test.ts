@@ -5,7 +5,7 @@ import type { RotateOutcome, RotateRefreshToken } from '../../src/storage/contra
 import { StorageUnavailableError } from '../../src/storage/contract.ts';
 import { PostgresStorage } from '../../src/storage/postgres/adapter.ts';
 import { createTestSchema } from '../helpers/postgres.ts';
-import { DAY, hash, seedGrant, T0 } from '../helpers/seed.ts';
+import { DAY, hash, seedFamily, T0 } from '../helpers/seed.ts';
 
 /**
  * The PostgreSQL adapter writes the refreshes asked for in one loop turn as ONE statement
@@ -55,21 +55,8 @@ function presenting(
   };
 }
 
-async function family(storage: PostgresStorage, scope = 'offline_access read write') {
-  const seeded = await seedGrant(storage, scope);
-  const refreshHash = hash();
-  const issued = await storage.exchangeAuthorizationCode({
-    codeId: seeded.codeId,
-    now: T0,
-    liveMode: true,
-    access: { hash: hash(), scope, issuedAt: T0, expiresAt: T0 + 180 * DAY },
-    refresh: { hash: refreshHash, issuedAt: T0, expiresAt: T0 + 180 * DAY },
-  });
-  if (issued.outcome !== 'issued') throw new Error(`seeding failed: ${issued.outcome}`);
-  return { ...seeded, refreshTokenId: issued.refreshTokenId, refreshHash };
-}
+const family = (storage: PostgresStorage, scope?: string) => seedFamily(storage, scope);
 
-/** `n` families, seeded one after the other (seedGrant numbers its rows as it goes). */
 type Family = Awaited<ReturnType<typeof family>>;
 
 async function families(storage: PostgresStorage, n: number) {

@@ -8,7 +8,7 @@ import {
   type RotationDecision,
   type RotationState,
 } from '../../src/storage/rotation.ts';
-import { DAY, hash, seedGrant, T0 } from '../helpers/seed.ts';
+import { DAY, hash, seedFamily, T0 } from '../helpers/seed.ts';
 import { memoryFactory, storageFactories, type TestStorage } from '../helpers/storages.ts';
 
 /**
@@ -60,22 +60,13 @@ async function family(
   scope = FULL,
   refreshExpiresAt = T0 + 180 * DAY,
 ): Promise<Presented> {
-  const seeded = await seedGrant(storage, scope);
-  const refreshHash = hash();
-  const issued = await storage.exchangeAuthorizationCode({
-    codeId: seeded.codeId,
-    now: T0,
-    liveMode: true,
-    access: { hash: hash(), scope, issuedAt: T0, expiresAt: T0 + 180 * DAY },
-    refresh: { hash: refreshHash, issuedAt: T0, expiresAt: refreshExpiresAt },
-  });
-  if (issued.outcome !== 'issued') throw new Error(`setup: exchange answered ${issued.outcome}`);
+  const issued = await seedFamily(storage, scope, refreshExpiresAt);
   return {
     storage,
-    clientId: seeded.clientId,
+    clientId: issued.clientId,
     familyId: issued.familyId,
     refreshTokenId: issued.refreshTokenId,
-    refreshHash,
+    refreshHash: issued.refreshHash,
     refreshIds: [issued.refreshTokenId],
     accessIds: [issued.accessTokenId],
   };
