@@ -41,7 +41,6 @@ import type {
   WebhookQueueStats,
   WebhookStatus,
 } from '../contract.ts';
-import { StorageUnavailableError } from '../contract.ts';
 import {
   type AccessTokenRow,
   type ApplicationGrantRow,
@@ -76,6 +75,7 @@ import { PostgresClient, type PostgresClientOptions } from './client.ts';
 import { toUnavailable } from './errors.ts';
 import { PG_MIGRATIONS } from './migrations.ts';
 import * as Q from './queries.ts';
+import { TurnBatch } from './turn-batch.ts';
 
 export type PostgresStorageOptions = PostgresClientOptions;
 
@@ -114,7 +114,8 @@ interface RotationResultRow {
 }
 
 /** A rotation's answer row as the contract's outcome. */
-function toRotateOutcome(r: RotationResultRow): RotateOutcome {
+function toRotateOutcome(r: RotationResultRow | undefined): RotateOutcome {
+  if (r === undefined) throw new Error('renova_rotate_refresh answered no row');
   const issued = () => ({
     accessTokenId: r.access_id,
     refreshTokenId: r.refresh_id,
@@ -146,16 +147,10 @@ const rotationEvent = (args: RotateRefreshToken): BatchedRotation['event'] =>
   auditEvent('refresh.rotated', args.now, args.audit, { clientId: args.clientId });
 
 /**
- * Most refreshes in one statement. More waiting in one turn go as several statements, in
- * parallel on the pool; a statement of 64 already costs PostgreSQL ~90 µs per refresh, most of it
- * the rotations' own work.
+ * Most steps in one statement. More waiting in one turn go as several statements, in parallel on
+ * the pool; at 16 a refresh already costs PostgreSQL ~90 µs, most of it the rotation's own work.
  */
-const MAX_ROTATION_BATCH = 64;
-
-interface PendingRotation extends BatchedRotation {
-  resolve: (outcome: RotateOutcome) => void;
-  reject: (error: unknown) => void;
-}
+const MAX_BATCH = 64;
 
 type IdRow = { id: number };
 
@@ -169,11 +164,47 @@ type IdRow = { id: number };
  */
 export class PostgresStorage implements StoragePort {
   readonly #db: PostgresClient;
-  /** Rotations waiting for the end of this loop turn (see #flushRotations). */
-  #rotations: PendingRotation[] = [];
+  /**
+   * The token endpoint's two one-statement steps, group-committed per loop turn (turn-batch.ts).
+   * Rotations are written in token-id order, so that concurrent batches (of this instance or
+   * another) take their row locks in one order; a deadlock left (a reuse revoking a family another
+   * batch is rotating in) is retried by `run` like any other.
+   */
+  readonly #rotations: TurnBatch<BatchedRotation, RotateOutcome>;
+  readonly #clientTokens: TurnBatch<A.BatchedClientToken, { accessTokenId: number }>;
 
   constructor(options: PostgresStorageOptions) {
-    this.#db = new PostgresClient(options);
+    const db = new PostgresClient(options);
+    this.#db = db;
+    this.#rotations = new TurnBatch({
+      max: MAX_BATCH,
+      order: (a, b) => a.args.refreshTokenId - b.args.refreshTokenId,
+      one: async ({ args, event }) =>
+        toRotateOutcome((await db.run<RotationResultRow>(A.rotateRefreshAudited(args, event))).rows[0]),
+      many: async (rotations) => {
+        const { rows } = await db.run<RotationResultRow & { ord: number }>(
+          A.rotateRefreshBatchAudited(rotations),
+        );
+        return rotations.map((_, i) =>
+          rows[i]?.ord === i + 1 ? toRotateOutcome(rows[i]) : new Error(`no answer for rotation ${i + 1}`),
+        );
+      },
+    });
+    this.#clientTokens = new TurnBatch({
+      max: MAX_BATCH,
+      one: async ({ token, event }) => {
+        const { rows } = await db.run<IdRow>(A.withAuditEvent(Q.insertClientCredentialsToken(token), event));
+        return { accessTokenId: (rows[0] as IdRow).id };
+      },
+      many: async (tokens) => {
+        const { rows } = await db.run<IdRow & { ord: number }>(A.insertClientTokensAudited(tokens));
+        return tokens.map((_, i) =>
+          rows[i]?.ord === i + 1
+            ? { accessTokenId: rows[i].id }
+            : new Error(`no answer for client_credentials token ${i + 1}`),
+        );
+      },
+    });
   }
 
   get pool() {
@@ -535,67 +566,14 @@ export class PostgresStorage implements StoragePort {
 
   /**
    * RFC 6749 §6 rotation (storage/contract.ts RotateRefreshToken). The rotations asked for in one
-   * loop turn are written together, as one statement (see #flushRotations); each is still atomic
-   * and answered only once committed.
+   * loop turn are written together, as one statement (turn-batch.ts); each is still atomic and
+   * answered only once committed.
    */
   rotateRefreshToken(args: RotateRefreshToken): Promise<RotateOutcome> {
-    return new Promise((resolve, reject) => {
-      const rotation = { args, event: rotationEvent(args), resolve, reject };
-      // setImmediate: after this turn's I/O callbacks, so every request whose bytes arrived
-      // together joins the same statement.
-      if (this.#rotations.push(rotation) === 1) setImmediate(() => this.#flushRotations());
-    });
+    return this.#rotations.add({ args, event: rotationEvent(args) });
   }
 
-  /**
-   * Group commit of refreshes: a commit of its own, with its WAL flush, cost each refresh more of
-   * PostgreSQL's CPU than the rotation did (docs/performance.md). The batch is sorted by token id,
-   * so that batches of concurrent instances take their row locks in one order; a deadlock left
-   * (a reuse revoking a family another batch is rotating in) is retried by `run` like any other.
-   * A statement that fails for any other reason rolled back whole: each rotation then runs alone,
-   * so that one faulty element answers for itself and the others are written. When the database
-   * is away, every rotation of the batch gets that answer (503) without trying again.
-   */
-  #flushRotations(): void {
-    const waiting = this.#rotations;
-    this.#rotations = [];
-    for (let i = 0; i < waiting.length; i += MAX_ROTATION_BATCH) {
-      const batch = waiting.slice(i, i + MAX_ROTATION_BATCH);
-      batch.sort((a, b) => a.args.refreshTokenId - b.args.refreshTokenId);
-      void this.#rotateBatch(batch);
-    }
-  }
-
-  async #rotateBatch(batch: PendingRotation[]): Promise<void> {
-    if (batch.length === 1) {
-      const only = batch[0] as PendingRotation;
-      return this.#rotateAlone(only).then(only.resolve, only.reject);
-    }
-    let rows: (RotationResultRow & { ord: number })[];
-    try {
-      rows = (await this.#db.run<RotationResultRow & { ord: number }>(A.rotateRefreshBatchAudited(batch)))
-        .rows;
-    } catch (error) {
-      if (error instanceof StorageUnavailableError) {
-        for (const rotation of batch) rotation.reject(error);
-        return;
-      }
-      for (const rotation of batch) this.#rotateAlone(rotation).then(rotation.resolve, rotation.reject);
-      return;
-    }
-    batch.forEach((rotation, i) => {
-      const row = rows[i];
-      if (row?.ord === i + 1) rotation.resolve(toRotateOutcome(row));
-      else rotation.reject(new Error(`rotation batch: no answer for element ${i + 1}`));
-    });
-  }
-
-  async #rotateAlone({ args, event }: PendingRotation): Promise<RotateOutcome> {
-    const { rows } = await this.#db.run<RotationResultRow>(A.rotateRefreshAudited(args, event));
-    return toRotateOutcome(rows[0] as RotationResultRow);
-  }
-
-  async issueClientCredentialsToken(
+  issueClientCredentialsToken(
     token: NewClientCredentialsToken,
     audit?: AuditContext,
   ): Promise<{ accessTokenId: number }> {
@@ -603,10 +581,7 @@ export class PostgresStorage implements StoragePort {
       userId: token.userId,
       clientId: token.clientId,
     });
-    const { rows } = await this.#db.run<IdRow>(
-      A.withAuditEvent(Q.insertClientCredentialsToken(token), event),
-    );
-    return { accessTokenId: (rows[0] as IdRow).id };
+    return this.#clientTokens.add({ token, event });
   }
 
   async findAccessToken(id: number): Promise<AccessTokenRecord | null> {

@@ -1,6 +1,11 @@
 import type pg from 'pg';
 import { auditWritesOmitted } from '../audit.ts';
-import type { AuditQuery, NewAuditEvent, RotateRefreshToken } from '../contract.ts';
+import type {
+  AuditQuery,
+  NewAuditEvent,
+  NewClientCredentialsToken,
+  RotateRefreshToken,
+} from '../contract.ts';
 import { rotateRefresh } from './queries.ts';
 
 /** The audit trail's statements (the counterpart of sqlite/audit.ts). */
@@ -128,6 +133,69 @@ export const rotateRefreshBatchAudited = (batch: readonly BatchedRotation[]): pg
       column((r) => r.event.requestId),
       column((r) => r.event.remoteAddress),
     ],
+  };
+};
+
+/** One client_credentials token of a batch and its audit event (see insertClientTokensAudited). */
+export interface BatchedClientToken {
+  token: NewClientCredentialsToken;
+  event: NewAuditEvent;
+}
+
+/**
+ * Several client_credentials tokens and their events in ONE statement (one commit), like
+ * rotateRefreshBatchAudited. INSERT … RETURNING promises no order, so each answer row is matched
+ * to its element through the token's hash (32 random bytes, distinct per token) and carries `ord`,
+ * the element's 1-based position.
+ */
+export const insertClientTokensAudited = (batch: readonly BatchedClientToken[]): pg.QueryConfig => {
+  const column = <T>(pick: (b: BatchedClientToken) => T) => batch.map(pick);
+  const tokens = [
+    column((b) => b.token.hash),
+    column((b) => b.token.clientId),
+    column((b) => b.token.userId),
+    column((b) => b.token.scope),
+    column((b) => b.token.liveMode),
+    column((b) => b.token.issuedAt),
+    column((b) => b.token.expiresAt),
+    column((b) => b.token.issuingSecretId ?? null),
+  ];
+  const insert = `WITH v AS (
+         SELECT * FROM unnest($1::bytea[], $2::text[], $3::bigint[], $4::text[], $5::boolean[],
+           $6::bigint[], $7::bigint[], $8::bigint[])
+         WITH ORDINALITY AS v(hash, client_id, user_id, scope, live_mode, issued_at, expires_at,
+           secret_id, ord)),
+       c AS (
+         INSERT INTO access_tokens (token_hash, family_id, client_id, user_id, scope, live_mode,
+           issued_at, expires_at, issuing_secret_id)
+         SELECT hash, NULL, client_id, user_id, scope, live_mode, issued_at, expires_at, secret_id
+         FROM v ORDER BY ord
+         RETURNING id, token_hash)`;
+  const answer = 'SELECT v.ord, c.id FROM c JOIN v ON v.hash = c.token_hash ORDER BY v.ord';
+  if (auditWritesOmitted()) {
+    return { name: 'insert_cc_tokens', text: `${insert} ${answer}`, values: tokens };
+  }
+  const events = [
+    column((b) => b.event.at),
+    column((b) => b.event.type),
+    column((b) => b.event.actor),
+    column((b) => b.event.actorId),
+    column((b) => b.event.userId),
+    column((b) => b.event.clientId),
+    column((b) => b.event.familyId),
+    column((b) => b.event.requestId),
+    column((b) => b.event.remoteAddress),
+    column((b) => b.event.detail),
+  ];
+  return {
+    name: 'insert_cc_tokens_audited',
+    text: `${insert},
+       e AS (
+         INSERT INTO audit_events (${COLUMNS})
+         SELECT * FROM unnest($9::bigint[], $10::text[], $11::text[], $12::text[], $13::bigint[],
+           $14::text[], $15::bigint[], $16::text[], $17::text[], $18::text[]))
+     ${answer}`,
+    values: [...tokens, ...events],
   };
 };
 

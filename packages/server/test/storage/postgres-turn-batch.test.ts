@@ -8,8 +8,9 @@ import { createTestSchema } from '../helpers/postgres.ts';
 import { DAY, hash, seedFamily, T0 } from '../helpers/seed.ts';
 
 /**
- * The PostgreSQL adapter writes the refreshes asked for in one loop turn as ONE statement
- * (adapter.ts #flushRotations, audit.ts rotateRefreshBatchAudited). These tests ask for several in
+ * The PostgreSQL adapter writes the refreshes, and the client_credentials tokens, asked for in one
+ * loop turn as ONE statement (turn-batch.ts; audit.ts rotateRefreshBatchAudited and
+ * insertClientTokensAudited). These tests ask for several in
  * one turn (Promise.all) and check that each answer is the one it would get alone, that each audit
  * event belongs to its own request, that one faulty element answers for itself, and that two
  * instances batching the same tokens in opposite orders neither deadlock nor rotate twice.
@@ -65,7 +66,7 @@ async function families(storage: PostgresStorage, n: number) {
   return seeded;
 }
 
-describe('PostgreSQL: refreshes of one loop turn written as one statement', () => {
+describe('PostgreSQL: refreshes and client_credentials tokens of one loop turn written as one statement', () => {
   let storage: PostgresStorage;
   let second: PostgresStorage;
   let drop: () => Promise<void>;
@@ -236,5 +237,84 @@ describe('PostgreSQL: refreshes of one loop turn written as one statement', () =
     } finally {
       await away.close();
     }
+  });
+
+  test('client_credentials tokens of one turn: one statement, each token and event its own', async () => {
+    const seeded = await families(storage, 3);
+    const counts = countStatements(storage);
+    const asked = seeded.map((f, i) => ({
+      token: {
+        hash: hash(),
+        clientId: f.clientId,
+        userId: f.sellerId,
+        scope: i === 0 ? 'read' : 'read write',
+        liveMode: i !== 1,
+        issuedAt: T0 + i,
+        expiresAt: T0 + DAY,
+        ...(i === 2 ? {} : { issuingSecretId: i + 1 }),
+      },
+      audit: {
+        actor: 'application' as const,
+        actorId: f.clientId,
+        requestId: `cc-${i}`,
+        remoteAddress: `10.1.0.${i}`,
+      },
+    }));
+    const issued = await Promise.all(
+      asked.map(({ token, audit }) => storage.issueClientCredentialsToken(token, audit)),
+    );
+    assert.equal(counts.get('insert_cc_tokens_audited'), 1, 'one statement for the whole turn');
+    assert.equal(new Set(issued.map((t) => t.accessTokenId)).size, 3);
+    for (const [i, { token, audit }] of asked.entries()) {
+      const stored = await storage.findAccessToken(issued[i]?.accessTokenId as number);
+      assert.ok(stored?.hash.equals(token.hash), `token ${i} is the one asked for`);
+      assert.equal(stored?.kind, 'client_credentials');
+      assert.equal(stored?.clientId, token.clientId);
+      assert.equal(stored?.userId, token.userId);
+      assert.equal(stored?.scope, token.scope);
+      assert.equal(stored?.liveMode, token.liveMode);
+      assert.equal(stored?.issuedAt, token.issuedAt);
+      assert.equal(stored?.issuingSecretId, token.issuingSecretId ?? null);
+      const events = await storage.listAuditEvents({
+        userId: token.userId,
+        type: 'client_credentials.issued',
+        limit: 5,
+      });
+      assert.equal(events.length, 1);
+      assert.equal(events[0]?.requestId, audit.requestId);
+      assert.equal(events[0]?.remoteAddress, audit.remoteAddress);
+      assert.equal(events[0]?.at, token.issuedAt);
+    }
+  });
+
+  test('a client_credentials token the statement cannot take fails alone; the others are issued', async () => {
+    const [f] = await families(storage, 1);
+    const owner = f as Family;
+    const counts = countStatements(storage);
+    const token = (userId: number) => ({
+      hash: hash(),
+      clientId: owner.clientId,
+      userId,
+      scope: 'read',
+      liveMode: true,
+      issuedAt: T0,
+      expiresAt: T0 + DAY,
+    });
+    const results = await Promise.allSettled([
+      storage.issueClientCredentialsToken(token(owner.sellerId)),
+      storage.issueClientCredentialsToken(token(2 ** 64)),
+      storage.issueClientCredentialsToken(token(owner.sellerId)),
+    ]);
+    assert.equal(counts.get('insert_cc_tokens_audited'), 1);
+    assert.equal(counts.get('insert_cc_token_audited'), 3, 'then each alone');
+    assert.equal(results[0]?.status, 'fulfilled');
+    assert.equal(results[1]?.status, 'rejected');
+    assert.equal(results[2]?.status, 'fulfilled');
+    const events = await storage.listAuditEvents({
+      userId: owner.sellerId,
+      type: 'client_credentials.issued',
+      limit: 5,
+    });
+    assert.equal(events.length, 2, 'no event of the rolled-back statement survives');
   });
 });
