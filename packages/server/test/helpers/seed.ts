@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { sha256 } from '../../src/core/tokens.ts';
-import type { StoragePort } from '../../src/storage/contract.ts';
+import type { RotateRefreshToken, StoragePort } from '../../src/storage/contract.ts';
 
 /** The instant storage-level tests start from. */
 export const T0 = Date.UTC(2026, 10, 25, 12);
@@ -77,4 +77,23 @@ export async function seedFamily(
   });
   if (issued.outcome !== 'issued') throw new Error(`setup: exchange answered ${issued.outcome}`);
   return { ...seeded, ...issued, refreshHash };
+}
+
+/** Presents a refresh token as its rightful client would: its id, its secret's hash, its client. */
+export function presenting(
+  token: { refreshTokenId: number; refreshHash: Buffer; clientId: string },
+  now: number,
+  graceMs = 60_000,
+): RotateRefreshToken {
+  return {
+    refreshTokenId: token.refreshTokenId,
+    presentedHash: token.refreshHash,
+    clientId: token.clientId,
+    requestedScope: null,
+    now,
+    graceMs,
+    access: { hash: hash(), issuedAt: now, expiresAt: now + 180 * DAY },
+    refresh: { hash: hash(), issuedAt: now, expiresAt: now + 180 * DAY },
+    replaySeal: randomBytes(60),
+  };
 }

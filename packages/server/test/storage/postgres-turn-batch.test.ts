@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import type { RotateOutcome, RotateRefreshToken } from '../../src/storage/contract.ts';
 import { StorageUnavailableError } from '../../src/storage/contract.ts';
 import { PostgresStorage } from '../../src/storage/postgres/adapter.ts';
 import { createTestSchema } from '../helpers/postgres.ts';
-import { DAY, hash, seedFamily, T0 } from '../helpers/seed.ts';
+import { DAY, hash, presenting as presentRefresh, seedFamily, T0 } from '../helpers/seed.ts';
 
 /**
  * The PostgreSQL adapter writes the refreshes, and the client_credentials tokens, asked for in one
@@ -30,30 +29,20 @@ function countStatements(storage: PostgresStorage): Map<string, number> {
 }
 
 let rid = 0;
+/** A presentation (helpers/seed.ts) with an audit context of its own request. */
 function presenting(
   token: { refreshTokenId: number; refreshHash: Buffer; clientId: string },
   now: number,
   extra: Partial<RotateRefreshToken> = {},
 ): RotateRefreshToken {
   rid += 1;
-  return {
-    refreshTokenId: token.refreshTokenId,
-    presentedHash: token.refreshHash,
-    clientId: token.clientId,
-    requestedScope: null,
-    now,
-    graceMs: 60_000,
-    access: { hash: hash(), issuedAt: now, expiresAt: now + 180 * DAY },
-    refresh: { hash: hash(), issuedAt: now, expiresAt: now + 180 * DAY },
-    replaySeal: randomBytes(60),
-    audit: {
-      actor: 'application',
-      actorId: token.clientId,
-      requestId: `req-${rid}`,
-      remoteAddress: `10.0.0.${rid % 250}`,
-    },
-    ...extra,
+  const audit = {
+    actor: 'application' as const,
+    actorId: token.clientId,
+    requestId: `req-${rid}`,
+    remoteAddress: `10.0.0.${rid % 250}`,
   };
+  return { ...presentRefresh(token, now), audit, ...extra };
 }
 
 const family = (storage: PostgresStorage, scope?: string) => seedFamily(storage, scope);

@@ -6,10 +6,9 @@ import type {
   NewAccessToken,
   NewRefreshToken,
   NewRotatedAccessToken,
-  RotateRefreshToken,
   StoragePort,
 } from '../../src/storage/contract.ts';
-import { DAY, hash, must, seedGrant, T0 } from '../helpers/seed.ts';
+import { DAY, hash, must, presenting, seedGrant, T0 } from '../helpers/seed.ts';
 import { memoryFactory, storageFactories, type TestStorage } from '../helpers/storages.ts';
 
 const access = (now: number, scope = 'offline_access read write'): NewAccessToken => ({
@@ -43,25 +42,6 @@ async function exchangeFresh(storage: StoragePort, scope = 'offline_access read 
   assert.equal(result.outcome, 'issued');
   if (result.outcome !== 'issued') throw new Error('unreachable');
   return { ...seeded, ...result, refreshHash: firstRefresh.hash };
-}
-
-/** Presents a refresh token as its rightful client would: its id, its secret's hash, its client. */
-function presenting(
-  token: { refreshTokenId: number; refreshHash: Buffer; clientId: string },
-  now: number,
-  graceMs = 60_000,
-): RotateRefreshToken {
-  return {
-    refreshTokenId: token.refreshTokenId,
-    presentedHash: token.refreshHash,
-    clientId: token.clientId,
-    requestedScope: null,
-    now,
-    graceMs,
-    access: rotatedAccess(now),
-    refresh: refresh(now),
-    replaySeal: randomBytes(60),
-  };
 }
 
 for (const factory of [...storageFactories, memoryFactory]) {
