@@ -59,6 +59,11 @@ const { values: options } = parseArgs({
     'time-purge': { type: 'boolean', default: false },
     /** B runs this server entry instead (e.g. /work/main/packages/server/src/cli/main.ts): A/B of code. */
     'server-b': { type: 'string' },
+    /**
+     * PostgreSQL runs (bench/cluster.ts) only: every instance runs this server entry instead, e.g.
+     * bench/serve-audit-off.ts for the audit trail's cost there, or another checkout's main.ts.
+     */
+    server: { type: 'string' },
   },
 });
 
@@ -395,7 +400,13 @@ async function measureCeiling(variant: 'node:http' | 'fastify' = 'node:http') {
   }
 }
 
-if (options.instances !== undefined || /^postgres(ql)?:\/\//.test(options.db ?? '')) {
+const clustered = options.instances !== undefined || /^postgres(ql)?:\/\//.test(options.db ?? '');
+if (options.server !== undefined && !clustered) {
+  throw new Error(
+    '--server applies to PostgreSQL runs (--db postgres://…); on SQLite use --server-b for an A/B',
+  );
+}
+if (clustered) {
   // `--db postgres://…` and `--instances N` run N Renova processes on one PostgreSQL database.
   const { status } = spawnSync(
     process.execPath,
