@@ -4,12 +4,12 @@ import type { RotateOutcome, RotateRefreshToken } from '../../src/storage/contra
 import { StorageUnavailableError } from '../../src/storage/contract.ts';
 import { PostgresStorage } from '../../src/storage/postgres/adapter.ts';
 import { createTestSchema } from '../helpers/postgres.ts';
-import { DAY, hash, presenting as presentRefresh, seedFamily, T0 } from '../helpers/seed.ts';
+import { DAY, hash, presenting as presentRefresh, seedFamily, seedGrant, T0 } from '../helpers/seed.ts';
 
 /**
- * The PostgreSQL adapter writes the refreshes, and the client_credentials tokens, asked for in one
- * loop turn as ONE statement (turn-batch.ts; audit.ts rotateRefreshBatchAudited and
- * insertClientTokensAudited). These tests ask for several in
+ * The PostgreSQL adapter writes the refreshes, code exchanges and client_credentials tokens asked
+ * for in one loop turn as ONE statement each (turn-batch.ts; audit.ts rotateRefreshBatchAudited,
+ * exchangeCodes and insertClientTokensAudited). These tests ask for several in
  * one turn (Promise.all) and check that each answer is the one it would get alone, that each audit
  * event belongs to its own request, that one faulty element answers for itself, and that two
  * instances batching the same tokens in opposite orders neither deadlock nor rotate twice.
@@ -55,7 +55,7 @@ async function families(storage: PostgresStorage, n: number) {
   return seeded;
 }
 
-describe('PostgreSQL: refreshes and client_credentials tokens of one loop turn written as one statement', () => {
+describe('PostgreSQL: refreshes, code exchanges and client_credentials tokens of one loop turn written as one statement', () => {
   let storage: PostgresStorage;
   let second: PostgresStorage;
   let drop: () => Promise<void>;
@@ -305,5 +305,80 @@ describe('PostgreSQL: refreshes and client_credentials tokens of one loop turn w
       limit: 5,
     });
     assert.equal(events.length, 2, 'no event of the rolled-back statement survives');
+  });
+
+  test('code exchanges of one turn: one statement; issued, reused and revoked side by side', async () => {
+    const fresh = [await seedGrant(storage), await seedGrant(storage), await seedGrant(storage)];
+    const twice = await seedGrant(storage);
+    const revoked = await seedGrant(storage);
+    assert.equal(await storage.revokeGrant(revoked.clientId, revoked.sellerId, T0), true);
+    const exchange = (codeId: number, i: number) => ({
+      codeId,
+      now: T0 + 1,
+      liveMode: i % 2 === 0,
+      access: { hash: hash(), scope: 'offline_access read write', issuedAt: T0 + 1, expiresAt: T0 + DAY },
+      refresh: { hash: hash(), issuedAt: T0 + 1, expiresAt: T0 + 180 * DAY },
+      audit: { actor: 'application' as const, actorId: null, requestId: `x-${i}`, remoteAddress: '10.2.0.1' },
+    });
+    const counts = countStatements(storage);
+    const asked = [...fresh.map((g) => g.codeId), twice.codeId, twice.codeId, revoked.codeId];
+    const answers = await Promise.all(
+      asked.map((codeId, i) => storage.exchangeAuthorizationCode(exchange(codeId, i))),
+    );
+    assert.equal(counts.get('exchange_codes'), 1, 'one statement for the whole turn');
+    assert.equal(counts.get('exchange_code') ?? 0, 0);
+
+    const issued = answers.slice(0, 3);
+    for (const [i, answer] of issued.entries()) {
+      if (answer.outcome !== 'issued') assert.fail(`exchange ${i}: ${answer.outcome}`);
+      const access = await storage.findAccessToken(answer.accessTokenId);
+      assert.equal(access?.userId, fresh[i]?.sellerId);
+      assert.equal(access?.liveMode, i % 2 === 0);
+      assert.equal((await storage.findRefreshToken(answer.refreshTokenId))?.revoked, false);
+      const events = await storage.listAuditEvents({
+        userId: fresh[i]?.sellerId as number,
+        type: 'code.exchanged',
+        limit: 5,
+      });
+      assert.equal(events.length, 1);
+      assert.equal(events[0]?.requestId, `x-${i}`);
+      assert.equal(events[0]?.familyId, answer.familyId);
+    }
+    assert.equal(new Set(issued.map((a) => (a.outcome === 'issued' ? a.familyId : 0))).size, 3);
+
+    // One code twice in one statement: the first issues, the second is a reuse and revokes what
+    // the first issued (RFC 6749 §4.1.2), as between two concurrent requests.
+    const first = answers[3];
+    assert.deepEqual(answers[4], { outcome: 'code_reused' });
+    if (first?.outcome !== 'issued') assert.fail(`first of twice: ${first?.outcome}`);
+    assert.equal((await storage.findRefreshToken(first.refreshTokenId))?.revoked, true);
+    assert.equal((await storage.findAccessToken(first.accessTokenId))?.revoked, true);
+    const reuse = await storage.listAuditEvents({ userId: twice.sellerId, type: 'code.reused', limit: 5 });
+    assert.equal(reuse.length, 1);
+    assert.equal(reuse[0]?.familyId, first.familyId);
+
+    assert.deepEqual(answers[5], { outcome: 'grant_revoked' });
+  });
+
+  test('a code exchange the statement cannot take fails alone; the others are issued', async () => {
+    const seeded = [await seedGrant(storage), await seedGrant(storage)];
+    const counts = countStatements(storage);
+    const exchange = (codeId: number) => ({
+      codeId,
+      now: T0 + 2,
+      liveMode: true,
+      access: { hash: hash(), scope: 'read', issuedAt: T0 + 2, expiresAt: T0 + DAY },
+      refresh: { hash: hash(), issuedAt: T0 + 2, expiresAt: T0 + DAY },
+    });
+    const results = await Promise.allSettled([
+      storage.exchangeAuthorizationCode(exchange(seeded[0]?.codeId as number)),
+      storage.exchangeAuthorizationCode(exchange(2 ** 64)),
+      storage.exchangeAuthorizationCode(exchange(seeded[1]?.codeId as number)),
+    ]);
+    assert.equal(counts.get('exchange_codes'), 1);
+    assert.equal(counts.get('exchange_code'), 3, 'then each alone');
+    assert.equal(results[0]?.status === 'fulfilled' && results[0].value.outcome, 'issued');
+    assert.equal(results[1]?.status, 'rejected');
+    assert.equal(results[2]?.status === 'fulfilled' && results[2].value.outcome, 'issued');
   });
 });

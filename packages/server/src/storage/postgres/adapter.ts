@@ -16,12 +16,10 @@ import type {
   ListedGrant,
   ListGrantsOfApplication,
   ListWebhookEvents,
-  NewAccessToken,
   NewApplication,
   NewAuditEvent,
   NewAuthorizationCode,
   NewClientCredentialsToken,
-  NewRefreshToken,
   NewSellerSession,
   NewTestUser,
   NewUser,
@@ -142,6 +140,33 @@ function toRotateOutcome(r: RotationResultRow | undefined): RotateOutcome {
   }
 }
 
+/** What `renova_exchange_code` returns (migration 9): one row, the outcome's columns set. */
+interface ExchangeResultRow {
+  outcome: ExchangeOutcome['outcome'];
+  family_id: number | null;
+  access_id: number | null;
+  refresh_id: number | null;
+  public_key: string | null;
+}
+
+function toExchangeOutcome(r: ExchangeResultRow | undefined): ExchangeOutcome {
+  if (r === undefined) throw new Error('renova_exchange_code answered no row');
+  if (r.outcome !== 'issued') return { outcome: r.outcome } as ExchangeOutcome;
+  return {
+    outcome: 'issued',
+    familyId: r.family_id as number,
+    accessTokenId: r.access_id as number,
+    refreshTokenId: r.refresh_id as number,
+    publicKey: r.public_key as string,
+  };
+}
+
+/** The audit context of a code exchange: who asked (its type and subject come from the function). */
+const exchangeEvent = (audit: AuditContext | undefined): A.CodeExchange['event'] => {
+  const { actor, actorId, requestId, remoteAddress } = auditEvent('code.exchanged', undefined, audit, {});
+  return { actor, actorId, requestId, remoteAddress };
+};
+
 /** The audit context of a refresh (its type comes from the outcome, in the statement). */
 const rotationEvent = (args: RotateRefreshToken): BatchedRotation['event'] =>
   auditEvent('refresh.rotated', args.now, args.audit, { clientId: args.clientId });
@@ -172,6 +197,7 @@ export class PostgresStorage implements StoragePort {
    */
   readonly #rotations: TurnBatch<BatchedRotation, RotateOutcome>;
   readonly #clientTokens: TurnBatch<A.BatchedClientToken, { accessTokenId: number }>;
+  readonly #exchanges: TurnBatch<A.CodeExchange, ExchangeOutcome>;
 
   constructor(options: PostgresStorageOptions) {
     const db = new PostgresClient(options);
@@ -187,6 +213,19 @@ export class PostgresStorage implements StoragePort {
         );
         return rotations.map((_, i) =>
           rows[i]?.ord === i + 1 ? toRotateOutcome(rows[i]) : new Error(`no answer for rotation ${i + 1}`),
+        );
+      },
+    });
+    this.#exchanges = new TurnBatch({
+      max: MAX_BATCH,
+      // Codes in id order, so that concurrent batches take the codes' and grants' locks alike.
+      order: (a, b) => a.args.codeId - b.args.codeId,
+      one: async (exchange) =>
+        toExchangeOutcome((await db.run<ExchangeResultRow>(A.exchangeCode(exchange))).rows[0]),
+      many: async (exchanges) => {
+        const { rows } = await db.run<ExchangeResultRow & { ord: number }>(A.exchangeCodes(exchanges));
+        return exchanges.map((_, i) =>
+          rows[i]?.ord === i + 1 ? toExchangeOutcome(rows[i]) : new Error(`no answer for exchange ${i + 1}`),
         );
       },
     });
@@ -494,69 +533,12 @@ export class PostgresStorage implements StoragePort {
     return rows[0] ? toAuthorizationCode(rows[0]) : null;
   }
 
-  exchangeAuthorizationCode(args: {
-    codeId: number;
-    now: number;
-    liveMode: boolean;
-    access: NewAccessToken;
-    refresh: NewRefreshToken;
-    audit?: AuditContext;
-  }): Promise<ExchangeOutcome> {
-    return this.#db.tx(async (db): Promise<ExchangeOutcome> => {
-      const used = await db.query<{ grant_id: number; client_id: string; user_id: number; scope: string }>(
-        Q.useCode(args.codeId, args.now),
-      );
-      const code = used.rows[0];
-      if (!code) {
-        // RFC 6749 §4.1.2: "If an authorization code is used more than once, the authorization
-        // server MUST deny the request and SHOULD revoke (when possible) all tokens previously
-        // issued based on that authorization code." A new statement sees the first exchange's family.
-        const prior = await db.query<{ family_id: number | null; client_id: string; user_id: number }>(
-          Q.codeFamily(args.codeId),
-        );
-        const familyId = prior.rows[0]?.family_id;
-        // Used but with no family: revokeGrant killed it (or an earlier exchange found the grant
-        // revoked). Nothing was issued from it, so there is nothing to revoke either. (An exchange
-        // sets used_at and family_id in one transaction, so a committed use always shows both.)
-        if (prior.rows[0] && familyId == null) return { outcome: 'grant_revoked' };
-        if (familyId != null) {
-          await db.query(Q.revokeFamilyOfCode(familyId, args.now));
-          const { client_id: clientId, user_id: userId } = prior.rows[0] as {
-            client_id: string;
-            user_id: number;
-          };
-          await db.query(
-            A.insertAuditEvent(
-              auditEvent('code.reused', args.now, args.audit, { userId, clientId, familyId }),
-            ),
-          );
-        }
-        return { outcome: 'code_reused' };
-      }
-      const subject = { userId: code.user_id, clientId: code.client_id };
-      const live = (await db.query<{ public_key: string }>(Q.shareLiveGrant(code.grant_id))).rows[0];
-      if (!live) {
-        // The code is now used (a change), though nothing was issued.
-        await db.query(A.insertAuditEvent(auditEvent('code.grant_revoked', args.now, args.audit, subject)));
-        return { outcome: 'grant_revoked' };
-      }
-      const issued = await db.query<{ family_id: number; access_id: number; refresh_id: number }>(
-        Q.openFamily(code, args),
-      );
-      const ids = issued.rows[0] as { family_id: number; access_id: number; refresh_id: number };
-      await db.query(
-        A.insertAuditEvent(
-          auditEvent('code.exchanged', args.now, args.audit, { ...subject, familyId: ids.family_id }),
-        ),
-      );
-      return {
-        outcome: 'issued',
-        familyId: ids.family_id,
-        accessTokenId: ids.access_id,
-        refreshTokenId: ids.refresh_id,
-        publicKey: live.public_key,
-      };
-    });
+  /**
+   * RFC 6749 §4.1.3 (storage/contract.ts): `renova_exchange_code` (migration 9), the exchanges of
+   * one loop turn in one statement (turn-batch.ts).
+   */
+  exchangeAuthorizationCode(args: A.CodeExchange['args']): Promise<ExchangeOutcome> {
+    return this.#exchanges.add({ args, event: exchangeEvent(args.audit) });
   }
 
   async findRefreshToken(id: number): Promise<RefreshTokenRecord | null> {

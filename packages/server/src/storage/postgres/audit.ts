@@ -1,9 +1,12 @@
 import type pg from 'pg';
 import { auditWritesOmitted } from '../audit.ts';
 import type {
+  AuditContext,
   AuditQuery,
+  NewAccessToken,
   NewAuditEvent,
   NewClientCredentialsToken,
+  NewRefreshToken,
   RotateRefreshToken,
 } from '../contract.ts';
 import { rotateRefresh } from './queries.ts';
@@ -133,6 +136,68 @@ export const rotateRefreshBatchAudited = (batch: readonly BatchedRotation[]): pg
       column((r) => r.event.requestId),
       column((r) => r.event.remoteAddress),
     ],
+  };
+};
+
+/** A code exchange and who asked for it (its event's type and subject come from the function). */
+export interface CodeExchange {
+  args: {
+    codeId: number;
+    now: number;
+    liveMode: boolean;
+    access: NewAccessToken;
+    refresh: NewRefreshToken;
+    audit?: AuditContext;
+  };
+  event: Pick<NewAuditEvent, 'actor' | 'actorId' | 'requestId' | 'remoteAddress'>;
+}
+
+/** renova_exchange_code's arguments, in its order (migration 9), from one exchange. */
+const exchangeArguments = ({ args, event }: CodeExchange) => [
+  args.codeId,
+  args.now,
+  args.liveMode,
+  args.access.hash,
+  args.access.scope,
+  args.access.issuedAt,
+  args.access.expiresAt,
+  args.refresh.hash,
+  args.refresh.issuedAt,
+  args.refresh.expiresAt,
+  !auditWritesOmitted(),
+  event.actor,
+  event.actorId,
+  event.requestId,
+  event.remoteAddress,
+];
+
+/** One code exchange (RFC 6749 §4.1.3) and its audit event, in one round trip. */
+export const exchangeCode = (exchange: CodeExchange): pg.QueryConfig => ({
+  name: 'exchange_code',
+  text: 'SELECT * FROM renova_exchange_code($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)',
+  values: exchangeArguments(exchange),
+});
+
+/**
+ * Several code exchanges in ONE statement (one commit), like rotateRefreshBatchAudited: every
+ * argument an array, renova_exchange_code called in array order (the caller sorts by code id),
+ * each answer row with `ord`, the element's 1-based position.
+ */
+export const exchangeCodes = (batch: readonly CodeExchange[]): pg.QueryConfig => {
+  const rows = batch.map(exchangeArguments);
+  const column = (i: number) => rows.map((row) => row[i]);
+  return {
+    name: 'exchange_codes',
+    text: `SELECT a.ord, x.* FROM unnest($1::bigint[], $2::bigint[], $3::boolean[], $4::bytea[],
+             $5::text[], $6::bigint[], $7::bigint[], $8::bytea[], $9::bigint[], $10::bigint[],
+             $11::boolean[], $12::text[], $13::text[], $14::text[], $15::text[])
+           WITH ORDINALITY AS a(code, now, live, a_hash, a_scope, a_issued, a_expires, r_hash,
+             r_issued, r_expires, audit, actor, actor_id, request_id, remote, ord)
+           CROSS JOIN LATERAL renova_exchange_code(a.code, a.now, a.live, a.a_hash, a.a_scope,
+             a.a_issued, a.a_expires, a.r_hash, a.r_issued, a.r_expires, a.audit, a.actor,
+             a.actor_id, a.request_id, a.remote) x
+         ORDER BY a.ord`,
+    values: Array.from({ length: 15 }, (_, i) => column(i)),
   };
 };
 

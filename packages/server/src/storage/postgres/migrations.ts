@@ -495,4 +495,89 @@ END
 $rewrite$;
 `,
   },
+  {
+    version: 9,
+    name: 'code exchange in one round trip: renova_exchange_code',
+    sql: `
+-- The code exchange was a transaction of five statements from the adapter (BEGIN, the single-use
+-- UPDATE, the grant read FOR SHARE, the family and its pair, the audit row, COMMIT): six round
+-- trips. The same statements, in the same order and with the same locks, as one function: one
+-- round trip, and the adapter can call it for several exchanges in one statement. Under READ
+-- COMMITTED each statement of a (volatile) PL/pgSQL function takes a new snapshot, as each
+-- statement of the transaction did:
+--   1. UPDATE … WHERE used_at IS NULL: a concurrent exchanger waits on the row lock, then re-checks
+--      the condition on the committed row and changes nothing (RFC 6749 §4.1.2: used once);
+--   2. a loser reads the code again (a new snapshot sees the winner's family) and revokes that
+--      family; a used code with no family was killed by a grant revocation: nothing to revoke;
+--   3. the grant is read FOR SHARE, which conflicts with revokeGrant's UPDATE of that row: either
+--      the revocation waits for this family to exist and then revokes it, or this exchange sees it;
+--   4. the family, the code's link to it, the access and refresh tokens; then the audit row.
+-- p_audit false leaves the audit rows out (the benchmark's audit-off side only).
+CREATE FUNCTION renova_exchange_code(
+  p_code bigint, p_now bigint, p_live boolean,
+  a_hash bytea, a_scope text, a_issued bigint, a_expires bigint,
+  r_hash bytea, r_issued bigint, r_expires bigint,
+  p_audit boolean, e_actor text, e_actor_id text, e_request_id text, e_remote text,
+  OUT outcome text, OUT family_id bigint, OUT access_id bigint, OUT refresh_id bigint,
+  OUT public_key text)
+LANGUAGE plpgsql AS $fn$
+DECLARE
+  c record;
+  prior record;
+BEGIN
+  UPDATE authorization_codes AS ac SET used_at = p_now
+   WHERE ac.id = p_code AND ac.used_at IS NULL
+   RETURNING ac.grant_id, ac.client_id, ac.user_id, ac.scope INTO c;
+  IF NOT FOUND THEN
+    SELECT ac.family_id AS fid, ac.client_id, ac.user_id INTO prior
+      FROM authorization_codes ac WHERE ac.id = p_code;
+    IF FOUND AND prior.fid IS NULL THEN
+      outcome := 'grant_revoked';
+      RETURN;
+    END IF;
+    IF FOUND THEN
+      UPDATE token_families AS tf SET revoked_at = p_now WHERE tf.id = prior.fid AND tf.revoked_at IS NULL;
+      IF p_audit THEN
+        INSERT INTO audit_events
+          (at, type, actor, actor_id, user_id, client_id, family_id, request_id, remote_address, detail)
+          VALUES (p_now, 'code.reused', e_actor, e_actor_id, prior.user_id, prior.client_id, prior.fid,
+                  e_request_id, e_remote, NULL);
+      END IF;
+    END IF;
+    outcome := 'code_reused';
+    RETURN;
+  END IF;
+  SELECT g.public_key INTO public_key FROM grants g
+   WHERE g.id = c.grant_id AND g.revoked_at IS NULL FOR SHARE;
+  IF NOT FOUND THEN
+    -- The code is now used (a change), though nothing was issued.
+    IF p_audit THEN
+      INSERT INTO audit_events
+        (at, type, actor, actor_id, user_id, client_id, family_id, request_id, remote_address, detail)
+        VALUES (p_now, 'code.grant_revoked', e_actor, e_actor_id, c.user_id, c.client_id, NULL,
+                e_request_id, e_remote, NULL);
+    END IF;
+    outcome := 'grant_revoked';
+    RETURN;
+  END IF;
+  INSERT INTO token_families (grant_id, scope, live_mode, created_at)
+    VALUES (c.grant_id, c.scope, p_live, p_now) RETURNING id INTO family_id;
+  UPDATE authorization_codes AS ac SET family_id = renova_exchange_code.family_id WHERE ac.id = p_code;
+  INSERT INTO access_tokens (token_hash, family_id, client_id, user_id, scope, live_mode, issued_at, expires_at)
+    VALUES (a_hash, renova_exchange_code.family_id, c.client_id, c.user_id, a_scope, p_live, a_issued, a_expires)
+    RETURNING id INTO access_id;
+  INSERT INTO refresh_tokens (token_hash, family_id, issued_at, expires_at)
+    VALUES (r_hash, renova_exchange_code.family_id, r_issued, r_expires)
+    RETURNING id INTO refresh_id;
+  IF p_audit THEN
+    INSERT INTO audit_events
+      (at, type, actor, actor_id, user_id, client_id, family_id, request_id, remote_address, detail)
+      VALUES (p_now, 'code.exchanged', e_actor, e_actor_id, c.user_id, c.client_id,
+              renova_exchange_code.family_id, e_request_id, e_remote, NULL);
+  END IF;
+  outcome := 'issued';
+END
+$fn$;
+`,
+  },
 ];

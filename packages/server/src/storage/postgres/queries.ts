@@ -5,11 +5,9 @@ import type {
   GrantUse,
   ListGrantsOfApplication,
   ListWebhookEvents,
-  NewAccessToken,
   NewApplication,
   NewAuthorizationCode,
   NewClientCredentialsToken,
-  NewRefreshToken,
   NewSellerSession,
   NewTestUser,
   NewUser,
@@ -348,65 +346,8 @@ export const insertWebhookEvent = (event: NewWebhookEvent) =>
 export const codeById = (id: number) =>
   q('code_by_id', 'SELECT * FROM authorization_codes WHERE id = $1', [id]);
 
-/**
- * The single-use guard: one conditional write. A concurrent exchanger blocks on the row lock, then
- * re-checks `used_at IS NULL` against the committed row and changes nothing.
- */
-export const useCode = (codeId: number, now: number) =>
-  q(
-    'use_code',
-    'UPDATE authorization_codes SET used_at = $1 WHERE id = $2 AND used_at IS NULL RETURNING grant_id, client_id, user_id, scope',
-    [now, codeId],
-  );
-export const codeFamily = (codeId: number) =>
-  q('code_family', 'SELECT family_id, client_id, user_id FROM authorization_codes WHERE id = $1', [codeId]);
-export const revokeFamilyOfCode = (familyId: number, now: number) =>
-  q(
-    'revoke_family_of_code',
-    'UPDATE token_families SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL',
-    [now, familyId],
-  );
-/**
- * FOR SHARE conflicts with revokeGrant's UPDATE of this row: either the revocation waits for this
- * family to exist and then revokes it, or this exchange sees the revocation.
- */
-export const shareLiveGrant = (grantId: number) =>
-  q('share_live_grant', 'SELECT public_key FROM grants WHERE id = $1 AND revoked_at IS NULL FOR SHARE', [
-    grantId,
-  ]);
-export const openFamily = (
-  code: { grant_id: number; scope: string; client_id: string; user_id: number },
-  args: { codeId: number; now: number; liveMode: boolean; access: NewAccessToken; refresh: NewRefreshToken },
-) =>
-  q(
-    'open_family',
-    `WITH f AS (
-       INSERT INTO token_families (grant_id, scope, live_mode, created_at) VALUES ($1, $2, $3, $4) RETURNING id),
-     c AS (UPDATE authorization_codes SET family_id = (SELECT id FROM f) WHERE id = $5),
-     a AS (
-       INSERT INTO access_tokens (token_hash, family_id, client_id, user_id, scope, live_mode, issued_at, expires_at)
-       SELECT $6, f.id, $7, $8, $9, $3, $10, $11 FROM f RETURNING id),
-     r AS (
-       INSERT INTO refresh_tokens (token_hash, family_id, issued_at, expires_at)
-       SELECT $12, f.id, $13, $14 FROM f RETURNING id)
-     SELECT f.id AS family_id, a.id AS access_id, r.id AS refresh_id FROM f, a, r`,
-    [
-      code.grant_id,
-      code.scope,
-      args.liveMode,
-      args.now,
-      args.codeId,
-      args.access.hash,
-      code.client_id,
-      code.user_id,
-      args.access.scope,
-      args.access.issuedAt,
-      args.access.expiresAt,
-      args.refresh.hash,
-      args.refresh.issuedAt,
-      args.refresh.expiresAt,
-    ],
-  );
+// The code exchange's statements are renova_exchange_code's (migrations.ts, version 9; audit.ts
+// exchangeCode).
 
 export const refreshById = (id: number) =>
   q(
