@@ -190,10 +190,10 @@ type IdRow = { id: number };
 export class PostgresStorage implements StoragePort {
   readonly #db: PostgresClient;
   /**
-   * The token endpoint's two one-statement steps, group-committed per loop turn (turn-batch.ts).
-   * Rotations are written in token-id order, so that concurrent batches (of this instance or
-   * another) take their row locks in one order; a deadlock left (a reuse revoking a family another
-   * batch is rotating in) is retried by `run` like any other.
+   * The token endpoint's three steps, group-committed per loop turn (turn-batch.ts). Rotations and
+   * exchanges are written in token / code id order, so that concurrent batches (of this instance
+   * or another) take their row locks in one order; a deadlock left (a reuse revoking a family
+   * another batch is rotating in) is retried by `run` like any other.
    */
   readonly #rotations: TurnBatch<BatchedRotation, RotateOutcome>;
   readonly #clientTokens: TurnBatch<A.BatchedClientToken, { accessTokenId: number }>;

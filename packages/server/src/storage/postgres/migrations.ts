@@ -508,7 +508,10 @@ $rewrite$;
 --   1. UPDATE … WHERE used_at IS NULL: a concurrent exchanger waits on the row lock, then re-checks
 --      the condition on the committed row and changes nothing (RFC 6749 §4.1.2: used once);
 --   2. a loser reads the code again (a new snapshot sees the winner's family) and revokes that
---      family; a used code with no family was killed by a grant revocation: nothing to revoke;
+--      family. RFC 6749 §4.1.2: "If an authorization code is used more than once, the
+--      authorization server MUST deny the request and SHOULD revoke (when possible) all tokens
+--      previously issued based on that authorization code." A used code with no family was killed
+--      by a grant revocation (or found its grant revoked): nothing was issued, nothing to revoke;
 --   3. the grant is read FOR SHARE, which conflicts with revokeGrant's UPDATE of that row: either
 --      the revocation waits for this family to exist and then revokes it, or this exchange sees it;
 --   4. the family, the code's link to it, the access and refresh tokens; then the audit row.
