@@ -141,6 +141,29 @@ export interface WorkerReply {
  * event loop that parses requests, and the requests that arrive meanwhile queue up as the next
  * batch. The main thread keeps its own connection for reads (WAL lets them run concurrently).
  */
+/** The `--cpu-prof*` options that take a value, which may come as the next argument. */
+const PROFILER_VALUE_FLAGS = new Set(['--cpu-prof-dir', '--cpu-prof-name', '--cpu-prof-interval']);
+
+/**
+ * The process's `--cpu-prof*` options, for the writer thread: `node --cpu-prof --cpu-prof-dir DIR
+ * renova serve` profiles both threads. A value given as the next argument comes along: without it
+ * the thread refused to start ("--cpu-prof-dir requires an argument") and no write could succeed.
+ */
+export function profilerExecArgv(execArgv: readonly string[]): string[] {
+  const kept: string[] = [];
+  for (let i = 0; i < execArgv.length; i++) {
+    const arg = execArgv[i] as string;
+    if (!arg.startsWith('--cpu-prof')) continue;
+    kept.push(arg);
+    const next = execArgv[i + 1];
+    if (PROFILER_VALUE_FLAGS.has(arg) && next !== undefined) {
+      kept.push(next);
+      i++;
+    }
+  }
+  return kept;
+}
+
 export class WorkerWriter implements Writer {
   readonly #path: string;
   readonly #options: WorkerWriterOptions;
@@ -181,7 +204,7 @@ export class WorkerWriter implements Writer {
     // `--cpu-prof*` passes (npm run bench -- --cpu-prof-dir): the thread's profile is the writer's.
     const worker = new Worker(thread.script, {
       eval: thread.eval,
-      execArgv: process.execArgv.filter((arg) => arg.startsWith('--cpu-prof')),
+      execArgv: profilerExecArgv(process.execArgv),
       workerData: { path: this.#path, stats: this.stats, omitAuditWrites: auditWritesOmitted() },
     });
     worker.unref();
