@@ -167,6 +167,16 @@ export interface NewRefreshToken {
   expiresAt: number;
 }
 
+/** The code exchange's step (StoragePort.exchangeAuthorizationCode): which code, when, the first pair. */
+export interface ExchangeAuthorizationCode {
+  codeId: number;
+  now: number;
+  liveMode: boolean;
+  access: NewAccessToken;
+  refresh: NewRefreshToken;
+  audit?: AuditContext;
+}
+
 export type ExchangeOutcome =
   | { outcome: 'issued'; familyId: number; accessTokenId: number; refreshTokenId: number; publicKey: string }
   /** The code was already used: every token issued from it has now been revoked (RFC 6749 §4.1.2). */
@@ -744,14 +754,7 @@ export interface StoragePort {
    * Marks the code used if and only if it is unused (one conditional write), then opens a token
    * family and issues its first pair. A code already used revokes that family instead.
    */
-  exchangeAuthorizationCode(args: {
-    codeId: number;
-    now: number;
-    liveMode: boolean;
-    access: NewAccessToken;
-    refresh: NewRefreshToken;
-    audit?: AuditContext;
-  }): Promise<ExchangeOutcome>;
+  exchangeAuthorizationCode(args: ExchangeAuthorizationCode): Promise<ExchangeOutcome>;
 
   /** For introspection and revocation; the refresh grant itself needs only `rotateRefreshToken`. */
   findRefreshToken(id: number): Promise<RefreshTokenRecord | null>;

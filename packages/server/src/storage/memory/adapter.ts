@@ -12,6 +12,7 @@ import type {
   AuthorizationCodeRecord,
   ClientSecretRecord,
   CreateTestUserOutcome,
+  ExchangeAuthorizationCode,
   ExchangeOutcome,
   GrantRecord,
   GrantType,
@@ -573,14 +574,7 @@ export class MemoryStorage implements StoragePort {
     if (family && family.revokedAt === null) family.revokedAt = now;
   }
 
-  async exchangeAuthorizationCode(args: {
-    codeId: number;
-    now: number;
-    liveMode: boolean;
-    access: NewAccessToken;
-    refresh: NewRefreshToken;
-    audit?: AuditContext;
-  }): Promise<ExchangeOutcome> {
+  async exchangeAuthorizationCode(args: ExchangeAuthorizationCode): Promise<ExchangeOutcome> {
     this.#open();
     const code = this.#codes.get(args.codeId);
     // Used with no family: revokeGrant killed it, or its exchange found the grant revoked; nothing

@@ -1,12 +1,10 @@
 import type pg from 'pg';
 import { auditWritesOmitted } from '../audit.ts';
 import type {
-  AuditContext,
   AuditQuery,
-  NewAccessToken,
+  ExchangeAuthorizationCode,
   NewAuditEvent,
   NewClientCredentialsToken,
-  NewRefreshToken,
   RotateRefreshToken,
 } from '../contract.ts';
 import { rotateRefresh } from './queries.ts';
@@ -141,14 +139,7 @@ export const rotateRefreshBatchAudited = (batch: readonly BatchedRotation[]): pg
 
 /** A code exchange and who asked for it (its event's type and subject come from the function). */
 export interface CodeExchange {
-  args: {
-    codeId: number;
-    now: number;
-    liveMode: boolean;
-    access: NewAccessToken;
-    refresh: NewRefreshToken;
-    audit?: AuditContext;
-  };
+  args: ExchangeAuthorizationCode;
   event: Pick<NewAuditEvent, 'actor' | 'actorId' | 'requestId' | 'remoteAddress'>;
 }
 

@@ -10,6 +10,7 @@ import {
   type AuthorizationCodeRecord,
   type ClientSecretRecord,
   type CreateTestUserOutcome,
+  type ExchangeAuthorizationCode,
   type ExchangeOutcome,
   type GrantRecord,
   type GrantType,
@@ -17,12 +18,10 @@ import {
   type ListedGrant,
   type ListGrantsOfApplication,
   type ListWebhookEvents,
-  type NewAccessToken,
   type NewApplication,
   type NewAuditEvent,
   type NewAuthorizationCode,
   type NewClientCredentialsToken,
-  type NewRefreshToken,
   type NewSellerSession,
   type NewTestUser,
   type NewUser,
@@ -401,14 +400,7 @@ export class SqliteStorage implements StoragePort {
     });
   }
 
-  exchangeAuthorizationCode(args: {
-    codeId: number;
-    now: number;
-    liveMode: boolean;
-    access: NewAccessToken;
-    refresh: NewRefreshToken;
-    audit?: AuditContext;
-  }): Promise<ExchangeOutcome> {
+  exchangeAuthorizationCode(args: ExchangeAuthorizationCode): Promise<ExchangeOutcome> {
     return this.#write('exchangeAuthorizationCode', args);
   }
 

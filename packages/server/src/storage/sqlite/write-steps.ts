@@ -3,6 +3,7 @@ import type {
   ApplicationPatch,
   AuditContext,
   CreateTestUserOutcome,
+  ExchangeAuthorizationCode,
   ExchangeOutcome,
   GrantType,
   GrantUse,
@@ -325,17 +326,7 @@ export const writeSteps = {
     return { codeId: Number(info.lastInsertRowid), grantCreated };
   },
 
-  exchangeAuthorizationCode(
-    s: Statements,
-    args: {
-      codeId: number;
-      now: number;
-      liveMode: boolean;
-      access: NewAccessToken;
-      refresh: NewRefreshToken;
-      audit?: AuditContext;
-    },
-  ): ExchangeOutcome {
+  exchangeAuthorizationCode(s: Statements, args: ExchangeAuthorizationCode): ExchangeOutcome {
     // The single-use guard: one conditional write; exactly one caller sees a changed row.
     if (s.useCode.run(args.now, args.codeId).changes !== 1) {
       const used = s.codeFamily.get(args.codeId) as
