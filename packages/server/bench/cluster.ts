@@ -8,7 +8,14 @@ import pg from 'pg';
 import { Pool } from 'undici';
 import { Housekeeper } from '../src/storage/housekeeping.ts';
 import { PostgresStorage } from '../src/storage/postgres/adapter.ts';
-import { BENCH_ADMIN_TOKEN, call, createBenchApplication, parseEnvPairs, seedRefreshChains } from './seed.ts';
+import {
+  BENCH_ADMIN_TOKEN,
+  call,
+  createBenchApplication,
+  parseEnvPairs,
+  seedAuthorizationCodes,
+  seedRefreshChains,
+} from './seed.ts';
 
 /**
  * Durable refresh throughput of N Renova processes on one PostgreSQL database (issue 4):
@@ -20,6 +27,9 @@ import { BENCH_ADMIN_TOKEN, call, createBenchApplication, parseEnvPairs, seedRef
  * grants, each with a live token family, straight in SQL (to show that refresh latency does not
  * depend on table size). Then `--concurrency` sellers refresh in a chain, round robin over the
  * instances, for `--duration` seconds. "Where time goes" is the CPU each process used.
+ * `--mode client_credentials` asks for client tokens instead; `--mode authorization_code` seeds
+ * `--codes` codes through the admin API first, then exchanges each once (the timed run ends early
+ * when they run out).
  */
 const { values: options } = parseArgs({
   options: {
@@ -32,6 +42,8 @@ const { values: options } = parseArgs({
     warmup: { type: 'string', default: '2' },
     'seed-grants': { type: 'string', default: '0' },
     'pool-max': { type: 'string', default: '16' },
+    /** `--mode authorization_code`: codes seeded through the admin API, each exchanged once. */
+    codes: { type: 'string', default: '30000' },
     json: { type: 'boolean', default: false },
     // Accepted for the command line of bench/refresh.ts, which hands `--db postgres://…` and
     // `--instances` runs over to this file; there is no ceiling run here.
@@ -50,9 +62,10 @@ const { values: options } = parseArgs({
 const extraEnv = parseEnvPairs(options.env, '--env');
 
 const instancesN = Number(options.instances);
-const mode = options.mode as 'refresh' | 'client_credentials';
-if (mode !== 'refresh' && mode !== 'client_credentials')
-  throw new Error('--mode must be refresh or client_credentials');
+const MODES = ['refresh', 'client_credentials', 'authorization_code'] as const;
+const mode = options.mode as (typeof MODES)[number];
+if (!MODES.includes(mode)) throw new Error(`--mode must be one of ${MODES.join(', ')}`);
+const codesToSeed = Number(options.codes);
 const concurrency = Number(options.concurrency);
 const sellers = Math.max(Number(options.sellers || concurrency), mode === 'refresh' ? concurrency : 1);
 const durationMs = Number(options.duration) * 1000;
@@ -207,6 +220,13 @@ async function main(): Promise<void> {
     if (seedGrants > 0) await seedBulk(sql, creds.client_id, seedGrants);
     const chains =
       mode === 'refresh' ? await seedRefreshChains(seedPool, ADMIN, creds, sellers, redirectUri) : [];
+    const codes =
+      mode === 'authorization_code'
+        ? await seedAuthorizationCodes(seedPool, ADMIN, creds, codesToSeed, sellers, redirectUri)
+        : [];
+    let nextCode = 0;
+    /** When the seeded codes ran out (each is exchanged once): the timed run ends there. */
+    let codesOutAt: number | undefined;
     log(`${urls.length} instance(s), ${sellers} sellers seeded, ${concurrency} concurrent, ${mode}`);
 
     let recording = false;
@@ -227,6 +247,14 @@ async function main(): Promise<void> {
           });
           ok = answer.status === 200;
           if (ok) chains[index] = answer.json.refresh_token as string;
+        } else if (mode === 'authorization_code') {
+          const code = codes[nextCode++];
+          if (code === undefined) {
+            codesOutAt ??= performance.now();
+            return;
+          }
+          const body = { grant_type: 'authorization_code', ...creds, code, redirect_uri: redirectUri };
+          ok = (await call(pool, '/oauth/token', body)).status === 200;
         } else {
           ok =
             (await call(pool, '/oauth/token', { grant_type: 'client_credentials', ...creds })).status === 200;
@@ -257,9 +285,14 @@ async function main(): Promise<void> {
     };
     recording = true;
     const t0 = performance.now();
-    await new Promise((resolve) => setTimeout(resolve, durationMs));
+    // Until the time is up, or (code exchanges) until every seeded code has been used.
+    await Promise.race([new Promise((resolve) => setTimeout(resolve, durationMs)), Promise.all(workers)]);
     recording = false;
-    const seconds = (performance.now() - t0) / 1000;
+    if (codesOutAt !== undefined && codesOutAt <= t0)
+      throw new Error(`the ${codesToSeed} codes ran out during the warm-up: seed more with --codes`);
+    const seconds = ((codesOutAt ?? performance.now()) - t0) / 1000;
+    if (codesOutAt !== undefined)
+      log(`note: the ${codesToSeed} codes ran out after ${seconds.toFixed(1)} s of the timed run`);
     const after = {
       renova: pids.map(cpuTicks),
       postgres: postgresTicks(),
