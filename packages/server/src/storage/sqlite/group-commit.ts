@@ -14,17 +14,17 @@ import type Database from 'better-sqlite3';
  * atomic with respect to every other step, in this process and (through SQLite's write lock, taken
  * up front by BEGIN IMMEDIATE) in every other process sharing the file.
  */
-/** What one step of a committed batch gave: its value, or what it threw. */
-interface StepOutcome {
-  ok: boolean;
-  value: unknown;
-}
-
 interface PendingWrite {
   // biome-ignore lint/suspicious/noExplicitAny: the queue holds steps of every result type.
   step: () => any;
   resolve: (value: unknown) => void;
   reject: (error: unknown) => void;
+}
+
+/** What one step of a committed batch gave: its value, or what it threw. */
+interface StepOutcome {
+  ok: boolean;
+  value: unknown;
 }
 
 /**

@@ -135,12 +135,6 @@ export interface WorkerReply {
   error?: { message: string; code?: string };
 }
 
-/**
- * Writes in a worker thread that owns the write connection. With `synchronous=FULL` each COMMIT
- * blocks its thread for an fsync (~1-2 ms here); in the worker that wait no longer stalls the
- * event loop that parses requests, and the requests that arrive meanwhile queue up as the next
- * batch. The main thread keeps its own connection for reads (WAL lets them run concurrently).
- */
 /** The `--cpu-prof*` options that take a value, which may come as the next argument. */
 const PROFILER_VALUE_FLAGS = new Set(['--cpu-prof-dir', '--cpu-prof-name', '--cpu-prof-interval']);
 
@@ -164,6 +158,12 @@ export function profilerExecArgv(execArgv: readonly string[]): string[] {
   return kept;
 }
 
+/**
+ * Writes in a worker thread that owns the write connection. With `synchronous=FULL` each COMMIT
+ * blocks its thread for an fsync (~1-2 ms here); in the worker that wait no longer stalls the
+ * event loop that parses requests, and the requests that arrive meanwhile queue up as the next
+ * batch. The main thread keeps its own connection for reads (WAL lets them run concurrently).
+ */
 export class WorkerWriter implements Writer {
   readonly #path: string;
   readonly #options: WorkerWriterOptions;
