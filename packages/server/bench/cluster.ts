@@ -8,6 +8,7 @@ import pg from 'pg';
 import { Pool } from 'undici';
 import { Housekeeper } from '../src/storage/housekeeping.ts';
 import { PostgresStorage } from '../src/storage/postgres/adapter.ts';
+import { statTicks } from './proc.ts';
 import {
   BENCH_ADMIN_TOKEN,
   call,
@@ -106,12 +107,10 @@ function spawnInstance(db: string): Promise<{ child: ChildProcess; url: string }
   });
 }
 
-/** utime + stime in clock ticks (100/s on Linux) of a process. */
+/** utime + stime in clock ticks (100/s on Linux) of a process; 0 once it is gone. */
 function cpuTicks(pid: number): number {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return Number(fields[11]) + Number(fields[12]);
+    return statTicks(`/proc/${pid}/stat`);
   } catch {
     return 0;
   }

@@ -1,7 +1,7 @@
-import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { PG_MIGRATIONS } from '../src/storage/postgres/migrations.ts';
+import { statTicks } from './proc.ts';
 
 /**
  * PostgreSQL's own CPU per rotation, without HTTP or Renova: `renova_rotate_refresh` (13
@@ -25,11 +25,7 @@ const blocks = Number(options.blocks);
 const last = PG_MIGRATIONS[PG_MIGRATIONS.length - 1]?.version ?? 0;
 const aVersion = Number(options['a-version'] ?? PG_MIGRATIONS[PG_MIGRATIONS.length - 2]?.version ?? 0);
 
-function backendTicks(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return Number(fields[11]) + Number(fields[12]);
-}
+const backendTicks = (pid: number) => statTicks(`/proc/${pid}/stat`);
 
 const name = `renova_rotbench_${process.pid}`;
 const admin = new pg.Client({ connectionString: options.db });

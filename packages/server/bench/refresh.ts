@@ -7,6 +7,7 @@ import { Pool } from 'undici';
 import { loadConfig } from '../src/config.ts';
 import { Housekeeper } from '../src/storage/housekeeping.ts';
 import { SqliteStorage } from '../src/storage/sqlite/adapter.ts';
+import { statFields, statTicks } from './proc.ts';
 import {
   BENCH_ADMIN_TOKEN,
   call,
@@ -111,15 +112,6 @@ function spawnListening(
   });
 }
 
-/** The fields of a /proc stat(5) file after the command name, from field 3 (state) on. */
-const statFields = (path: string) => readFileSync(path, 'utf8').split(') ')[1]?.split(' ') ?? [];
-
-/** Fields 14 and 15 of stat(5), utime and stime, in clock ticks (100 per second on Linux). */
-const cpuTicks = (path: string) => {
-  const fields = statFields(path);
-  return Number(fields[11]) + Number(fields[12]);
-};
-
 /** The process and its children, from /proc. */
 function processTree(pid: number | undefined): number[] {
   const statOf = (p: string) => statFields(`/proc/${p}/stat`);
@@ -138,7 +130,7 @@ function processTree(pid: number | undefined): number[] {
 
 /** CPU seconds (user + system, all threads) the process tree has used. */
 function cpuSeconds(pid: number | undefined): number {
-  return processTree(pid).reduce((sum, p) => sum + cpuTicks(`/proc/${p}/stat`) / 100, 0);
+  return processTree(pid).reduce((sum, p) => sum + statTicks(`/proc/${p}/stat`) / 100, 0);
 }
 
 /** CPU ticks (user + system) of each thread of one process, by thread id. */
@@ -147,7 +139,7 @@ function threadTicks(pid: number | undefined): Map<number, number> {
   if (pid === undefined) return ticks;
   for (const tid of readdirSync(`/proc/${pid}/task`)) {
     try {
-      ticks.set(Number(tid), cpuTicks(`/proc/${pid}/task/${tid}/stat`));
+      ticks.set(Number(tid), statTicks(`/proc/${pid}/task/${tid}/stat`));
     } catch {
       // The thread ended between the listing and the read.
     }
