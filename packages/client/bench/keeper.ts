@@ -40,6 +40,8 @@ const STORES = (process.env.BENCH_STORES ?? 'memory,sqlite,postgres,redis').spli
 const RUNS = Math.max(1, Number(process.env.BENCH_RUNS ?? 3));
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 64);
 const PATHS = (process.env.BENCH_PATHS ?? 'old,new').split(',') as Path[];
+/** BENCH_RATE: the scheduler's ratePerSecond (default: out of the way), to measure the loop at a set pace. */
+const RATE = Number(process.env.BENCH_RATE ?? 1_000_000);
 type Path = 'old' | 'thread' | 'batch' | 'new';
 
 /** BENCH_PROFILE=dir: a CPU profile of each run (the scheduler's run only), as dir/<store>-<path>-<n>.cpuprofile. */
@@ -248,7 +250,7 @@ try {
         scheduler: {
           intervalMs: 100,
           concurrency: CONCURRENCY,
-          ratePerSecond: 1_000_000,
+          ratePerSecond: RATE,
           burst: CONCURRENCY,
         },
       });

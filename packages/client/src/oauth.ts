@@ -189,7 +189,7 @@ export class OAuth {
   readonly authorizationUrl: string;
   /** Default timeout in milliseconds. */
   readonly timeout: number;
-  readonly #fetch: Transport;
+  readonly #transport: Transport;
   readonly #headers: Record<string, string>;
 
   /** @param config - where the server is, timeout, custom fetch; see {@link OAuthConfig} */
@@ -202,9 +202,10 @@ export class OAuth {
     if (!Number.isFinite(timeout) || timeout <= 0)
       throw new RangeError('timeout must be a positive number of ms');
     this.timeout = Math.min(timeout, 2 ** 31 - 1);
-    const f = config.fetch ?? nodeHttpTransport() ?? (globalThis.fetch as FetchLike | undefined);
-    if (f === undefined) throw new TypeError('no global fetch; pass config.fetch');
-    this.#fetch = f as Transport;
+    const fetch = config.fetch ?? (globalThis.fetch as FetchLike | undefined);
+    const transport = config.fetch === undefined ? nodeHttpTransport() : null;
+    if (transport === null && fetch === undefined) throw new TypeError('no global fetch; pass config.fetch');
+    this.#transport = transport ?? fetchTransport(fetch as FetchLike);
     this.#headers = { ...config.headers };
     if (config.accessToken !== undefined) this.#headers.authorization = `Bearer ${config.accessToken}`;
   }
@@ -284,12 +285,6 @@ export class OAuth {
    */
   async token(params: Record<string, unknown>, requestOptions: RequestOptions = {}): Promise<OAuthResponse> {
     const timeout = Math.min(requestOptions.timeout ?? this.timeout, 2 ** 31 - 1);
-    const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(new TimeoutError(timeout)), timeout);
-    const userSignal = requestOptions.signal;
-    const onUserAbort = (): void => controller.abort(new AbortedError(userSignal?.reason));
-    if (userSignal?.aborted) onUserAbort();
-    else userSignal?.addEventListener('abort', onUserAbort, { once: true });
     const headers: Record<string, string> = {
       accept: 'application/json',
       'content-type': 'application/json',
@@ -297,48 +292,69 @@ export class OAuth {
       ...this.#headers,
       ...requestOptions.headers,
     };
+    let response: TransportResponse;
+    let text: string;
     try {
-      let response: TransportResponse;
-      try {
-        response = await this.#fetch(`${this.baseUrl}/oauth/token`, {
-          method: 'POST',
-          headers,
-          body: JSON.stringify(params),
-          signal: controller.signal,
-        });
-      } catch (error) {
-        throw this.#transportError(error, controller.signal);
-      }
-      let text: string;
-      try {
-        text = await response.text();
-      } catch (error) {
-        throw this.#transportError(error, controller.signal);
-      }
-      let body: unknown;
-      try {
-        body = text === '' ? undefined : JSON.parse(text);
-      } catch {
-        body = undefined;
-      }
-      if (!response.ok) throw errorFromResponse(response.status, body, response.headers);
-      return parseTokenResponse(body, response);
-    } finally {
-      clearTimeout(timer);
-      userSignal?.removeEventListener('abort', onUserAbort);
+      response = await this.#transport(`${this.baseUrl}/oauth/token`, {
+        method: 'POST',
+        headers,
+        body: JSON.stringify(params),
+        timeoutMs: timeout,
+        signal: requestOptions.signal,
+      });
+      text = await response.text();
+    } catch (error) {
+      throw this.#transportError(error);
     }
+    let body: unknown;
+    try {
+      body = text === '' ? undefined : JSON.parse(text);
+    } catch {
+      body = undefined;
+    }
+    if (!response.ok) throw errorFromResponse(response.status, body, response.headers);
+    return parseTokenResponse(body, response);
   }
 
-  #transportError(error: unknown, signal: AbortSignal): OAuthError {
-    if (signal.aborted) {
-      const reason: unknown = signal.reason;
-      if (reason instanceof TimeoutError || reason instanceof AbortedError) return reason;
-      return new AbortedError(reason);
-    }
+  #transportError(error: unknown): OAuthError {
+    if (error instanceof TimeoutError || error instanceof AbortedError) return error;
     const sent = requestSentFromFetchError(error);
     const detail = error instanceof Error ? error.message : String(error);
     return new ConnectionError(`could not reach ${this.baseUrl}/oauth/token: ${detail}`, sent, error);
   }
+}
+
+/**
+ * A `fetch` as a {@link Transport}: the timeout and the caller's signal become one
+ * AbortController's, and the body is read before the timer stops, so a stalled body times out too.
+ */
+function fetchTransport(fetch: FetchLike): Transport {
+  return async (input, { method, headers, body, timeoutMs, signal }) => {
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(new TimeoutError(timeoutMs)), timeoutMs);
+    const onAbort = (): void => controller.abort(new AbortedError(signal?.reason));
+    if (signal?.aborted) onAbort();
+    else signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      const response = await fetch(input, { method, headers, body, signal: controller.signal });
+      const text = await response.text();
+      return {
+        status: response.status,
+        ok: response.ok,
+        headers: response.headers,
+        text: () => Promise.resolve(text),
+      };
+    } catch (error) {
+      if (!controller.signal.aborted) throw error;
+      const reason: unknown = controller.signal.reason;
+      throw reason instanceof TimeoutError || reason instanceof AbortedError
+        ? reason
+        : new AbortedError(reason);
+    } finally {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+    }
+  };
 }
 
 function parseTokenResponse(body: unknown, response: TransportResponse): OAuthResponse {
@@ -367,7 +383,14 @@ function parseTokenResponse(body: unknown, response: TransportResponse): OAuthRe
     expires_in: b.expires_in,
     scope: typeof b.scope === 'string' ? b.scope : '',
     user_id: b.user_id,
-    api_response: { status: response.status, headers: response.headers },
+    // The headers are read from the answer when asked for: the node:http transport builds its
+    // `Headers` on first read, and a keeper never reads them on success.
+    api_response: {
+      status: response.status,
+      get headers() {
+        return response.headers;
+      },
+    },
   };
   if (typeof b.refresh_token === 'string') out.refresh_token = b.refresh_token;
   if (typeof b.public_key === 'string') out.public_key = b.public_key;

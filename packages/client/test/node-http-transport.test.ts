@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createServer as createHttpServer } from 'node:http';
 import { createServer, type Server } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { AbortedError, ConnectionError, OAuth, TimeoutError } from '../src/index.ts';
@@ -158,5 +159,170 @@ describe('OAuth on the node:http transport (the default on Node)', () => {
     } finally {
       server.close();
     }
+  });
+
+  it('reads the headers of an answer only when asked, and the same Headers every time', async () => {
+    const oauth = new OAuth({ baseUrl: fake.baseUrl });
+    const answer = fake.issue(45);
+    const r = await oauth.refresh({
+      body: {
+        client_id: fake.clientId,
+        client_secret: fake.clientSecret,
+        refresh_token: answer.refresh_token as string,
+      },
+    });
+    const first = r.api_response.headers;
+    assert.ok(first instanceof Headers);
+    assert.equal(first.get('content-type'), 'application/json');
+    assert.equal(r.api_response.headers, first);
+    // An error answer's headers reach the error (Retry-After on a 429).
+    fake.faults.push({
+      status: 429,
+      body: { error: 'slow_down', message: 'too many' },
+      headers: { 'retry-after': '7' },
+    });
+    await assert.rejects(oauth.refresh({ body: { refresh_token: 'x' } }), (e: unknown) => {
+      const headers = (e as { headers?: Headers }).headers;
+      return headers instanceof Headers && headers.get('retry-after') === '7';
+    });
+  });
+
+  it('keeps a header the answer sends twice, and a body split over many chunks whole', async () => {
+    const body = JSON.stringify({ access_token: `APP_USR-${'é'.repeat(3000)}`, expires_in: 60, user_id: 9 });
+    const server = createHttpServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        res.writeHead(200, [
+          ['content-type', 'application/json'],
+          ['set-cookie', 'a=1'],
+          ['set-cookie', 'b=2'],
+        ]);
+        // Multi-byte characters cut at every chunk boundary: decoded after the last chunk, not per chunk.
+        const bytes = Buffer.from(body);
+        for (let i = 0; i < bytes.length; i += 7) res.write(bytes.subarray(i, i + 7));
+        res.end();
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const a = server.address();
+      const port = typeof a === 'object' && a !== null ? a.port : 0;
+      const r = await new OAuth({ baseUrl: `http://127.0.0.1:${port}` }).refresh({
+        body: { refresh_token: 'x' },
+      });
+      assert.equal(r.access_token, `APP_USR-${'é'.repeat(3000)}`);
+      assert.deepEqual(r.api_response.headers.getSetCookie(), ['a=1', 'b=2']);
+    } finally {
+      server.close();
+    }
+  });
+
+  it('posts to the token endpoint under the base URL path, also on an IPv6 literal', async () => {
+    const seen: string[] = [];
+    const server = createHttpServer((req, res) => {
+      seen.push(`${req.method} ${req.url}`);
+      req.resume();
+      req.on('end', () => {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ access_token: 'APP_USR-y', expires_in: 60, user_id: 3 }));
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '::1', r));
+    try {
+      const a = server.address();
+      const port = typeof a === 'object' && a !== null ? a.port : 0;
+      const r = await new OAuth({ baseUrl: `http://[::1]:${port}/mp/` }).refresh({
+        body: { refresh_token: 'x' },
+      });
+      assert.equal(r.user_id, 3);
+      assert.deepEqual(seen, ['POST /mp/oauth/token']);
+    } finally {
+      server.close();
+    }
+  });
+
+  it('times out an answer whose body stalls after its headers, and frees the connection', async () => {
+    const server = createHttpServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': '100' });
+        res.write('{"access_token":');
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const a = server.address();
+      const port = typeof a === 'object' && a !== null ? a.port : 0;
+      for (const fetch of [undefined, globalThis.fetch]) {
+        const oauth = new OAuth({
+          baseUrl: `http://127.0.0.1:${port}`,
+          timeout: 60,
+          ...(fetch ? { fetch } : {}),
+        });
+        const started = performance.now();
+        await assert.rejects(
+          oauth.refresh({ body: { refresh_token: 'x' } }),
+          (e: unknown) => e instanceof TimeoutError && e.timeoutMs === 60 && e.requestSent === 'unknown',
+        );
+        assert.ok(performance.now() - started < 5_000);
+      }
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+
+  it("raises AbortedError with the caller's reason through a passed fetch too, and TimeoutError on its timeout", async () => {
+    const oauth = new OAuth({ baseUrl: fake.baseUrl, fetch: globalThis.fetch, timeout: 40 });
+    await assert.rejects(
+      oauth.refresh({ body: { refresh_token: 'x' }, requestOptions: { signal: AbortSignal.abort('no') } }),
+      (e: unknown) => e instanceof AbortedError && e.cause === 'no',
+    );
+    fake.faults.push({ delayMs: 300 });
+    const c = new AbortController();
+    setTimeout(() => c.abort('later'), 20);
+    await assert.rejects(
+      oauth.refresh({ body: { refresh_token: 'x' }, requestOptions: { signal: c.signal, timeout: 5_000 } }),
+      (e: unknown) => e instanceof AbortedError && e.cause === 'later',
+    );
+    fake.faults.push({ delayMs: 300 });
+    await assert.rejects(
+      oauth.refresh({ body: { refresh_token: 'x' } }),
+      (e: unknown) => e instanceof TimeoutError,
+    );
+  });
+
+  it('leaves no listener on a long-lived caller signal after many requests', async () => {
+    const oauth = new OAuth({ baseUrl: fake.baseUrl });
+    const c = new AbortController();
+    let added = 0;
+    let removed = 0;
+    const add = c.signal.addEventListener.bind(c.signal);
+    const remove = c.signal.removeEventListener.bind(c.signal);
+    c.signal.addEventListener = ((...args: Parameters<typeof add>) => {
+      added++;
+      add(...args);
+    }) as typeof add;
+    c.signal.removeEventListener = ((...args: Parameters<typeof remove>) => {
+      removed++;
+      remove(...args);
+    }) as typeof remove;
+    for (let i = 0; i < 20; i++) {
+      const answer = fake.issue(100 + i);
+      await oauth.refresh({
+        body: {
+          client_id: fake.clientId,
+          client_secret: fake.clientSecret,
+          refresh_token: answer.refresh_token as string,
+        },
+        requestOptions: { signal: c.signal },
+      });
+    }
+    fake.faults.push({ status: 400, body: { error: 'invalid_grant', message: 'no' } });
+    await assert.rejects(
+      oauth.refresh({ body: { refresh_token: 'x' }, requestOptions: { signal: c.signal } }),
+    );
+    assert.equal(added, 21);
+    assert.equal(removed, 21);
   });
 });
