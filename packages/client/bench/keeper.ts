@@ -6,7 +6,8 @@
  *   BENCH_STORES=sqlite BENCH_SELLERS=4000 BENCH_RUNS=5 npm run bench --workspace @renova/client
  *
  * Environment: BENCH_SELLERS (2000), BENCH_STORES (memory,sqlite,postgres,redis), BENCH_RUNS (3),
- * BENCH_CONCURRENCY (64), BENCH_PATHS (old,new; for SQLite also `thread` and `batch`, one lever each).
+ * BENCH_CONCURRENCY (64), BENCH_PATHS (old,new; for SQLite also `thread` and `batch`, one lever each),
+ * BENCH_RATE (the scheduler's ratePerSecond; default out of the way), BENCH_PER_TURN (its perTurn).
  *
  * For each store, each run refreshes every seller once with the scheduler (concurrency 64, the rate
  * limit out of the way) twice, back to back, so that a noisy machine hits both alike:
@@ -42,6 +43,8 @@ const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 64);
 const PATHS = (process.env.BENCH_PATHS ?? 'old,new').split(',') as Path[];
 /** BENCH_RATE: the scheduler's ratePerSecond (default: out of the way), to measure the loop at a set pace. */
 const RATE = Number(process.env.BENCH_RATE ?? 1_000_000);
+/** BENCH_PER_TURN: the scheduler's perTurn (default: the keeper's). */
+const PER_TURN = process.env.BENCH_PER_TURN === undefined ? undefined : Number(process.env.BENCH_PER_TURN);
 type Path = 'old' | 'thread' | 'batch' | 'new';
 
 /** BENCH_PROFILE=dir: a CPU profile of each run (the scheduler's run only), as dir/<store>-<path>-<n>.cpuprofile. */
@@ -252,6 +255,7 @@ try {
           concurrency: CONCURRENCY,
           ratePerSecond: RATE,
           burst: CONCURRENCY,
+          perTurn: PER_TURN,
         },
       });
       let rotated = 0;

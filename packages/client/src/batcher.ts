@@ -18,12 +18,6 @@ interface Item<I, R> {
 }
 
 /**
- * Default for {@link StoreBatcher}'s `settleSlice`: two resumed refreshes per loop turn (keeper.ts
- * PUMP_SLICE gives the measurement).
- */
-export const DEFAULT_SETTLE_SLICE = 2;
-
-/**
  * Collects requests and writes them with `write`, at most one batch in flight: what arrives while
  * a batch is written waits (a loop turn at least) and goes out as the next one. `key` keeps two
  * requests for one seller out of one batch.
@@ -109,15 +103,16 @@ export class StoreBatcher {
 
   /**
    * @param store - the keeper's store
+   * @param settleSlice - most requests of a written batch settled (resumed) per loop turn (the
+   *   keeper's `scheduler.perTurn`)
    * @param maxBatch - most requests per store call
-   * @param settleSlice - most requests of a written batch settled (resumed) per loop turn
    * @param readMany - a batched read, settled per seller (the sealing store's `getEach`); without
    *   it {@link StoreBatcher.get} is the store's `get`
    */
   constructor(
     store: TokenStore,
+    settleSlice: number,
     maxBatch = 500,
-    settleSlice = DEFAULT_SETTLE_SLICE,
     readMany?: (userIds: readonly number[]) => Promise<PromiseSettledResult<StoredToken | null>[]>,
   ) {
     this.#store = store;

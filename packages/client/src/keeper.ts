@@ -82,6 +82,14 @@ export interface SchedulerOptions {
   ratePerSecond?: number;
   /** Bucket size: how many requests may start back to back. Default 1 (evenly spaced). */
   burst?: number;
+  /**
+   * Most refreshes started, and most resumed after a store write, per event-loop turn (1–64).
+   * Default {@link DEFAULT_PER_TURN}: the integrator's event loop first. Larger slices make larger
+   * store batches, so more sellers/s for less CPU, at the price of longer loop turns
+   * (docs/client-guide.md, "Throughput and the event loop": 8 against 2 gave +22–27 % sellers/s on
+   * PostgreSQL and Redis and +1–1.6 ms of event-loop p99 on a 2-vCPU machine).
+   */
+  perTurn?: number;
 }
 
 /** Options of {@link TokenKeeper}. */
@@ -280,13 +288,28 @@ export interface RotateKeyOptions {
 const MAX_DEFAULT_BATCH = 256;
 
 /**
- * Most refreshes the scheduler starts in one loop turn (the rest start in the next turns). Two, not
- * sixteen: a turn of 16 starts (each builds a request, reads the store, seals) ran for several
- * milliseconds on a slow machine. With two here and two settled per turn (batcher.ts) the event
- * loop's p99 fell from 14.4 to 8.4 ms on SQLite at the same sellers/s; on PostgreSQL and Redis it
- * fell by a fifth, at the price of smaller store batches (docs/client-guide.md, sizing).
+ * The default of {@link SchedulerOptions.perTurn}: most refreshes the scheduler starts in one loop
+ * turn (the rest start in the next turns), and most a written store batch resumes per turn
+ * (batcher.ts). Two, not sixteen: a turn of 16 starts (each builds a request, reads the store,
+ * seals) ran for several milliseconds on a slow machine. With two the event loop's p99 fell from
+ * 14.4 to 8.4 ms on SQLite at the same sellers/s; on PostgreSQL and Redis it fell by a fifth, at
+ * the price of smaller store batches (docs/client-guide.md, sizing).
  */
-const PUMP_SLICE = 2;
+export const DEFAULT_PER_TURN = 2;
+
+/** The largest {@link SchedulerOptions.perTurn}. */
+const MAX_PER_TURN = 64;
+
+/** `perTurn` checked: an integer from 1 to {@link MAX_PER_TURN}, or the default. */
+function perTurnOf(value: number | undefined): number {
+  if (value === undefined) return DEFAULT_PER_TURN;
+  if (!Number.isInteger(value) || value < 1 || value > MAX_PER_TURN) {
+    throw new RangeError(
+      `scheduler.perTurn must be an integer from 1 to ${MAX_PER_TURN}, got ${String(value)}`,
+    );
+  }
+  return value;
+}
 
 /** Signals that the lease was lost while retrying; the refresh loop starts over. */
 class LeaseLost extends Error {}
@@ -389,7 +412,7 @@ export class TokenKeeper {
   #bucket: TokenBucket;
   #ticking = false;
   #moreDue = false;
-  /** Refreshes the scheduler started in this loop turn (see {@link PUMP_SLICE}). */
+  /** Refreshes the scheduler started in this loop turn (at most `#sched.perTurn`). */
   #turnStarts = 0;
 
   /** @param options - see {@link TokenKeeperOptions} */
@@ -404,7 +427,8 @@ export class TokenKeeper {
         void this.#emit('error', { userId, error, during: 'scheduler' });
       },
     );
-    this.#batcher = new StoreBatcher(this.#store, undefined, undefined, this.#store.getEach);
+    const perTurn = perTurnOf(options.scheduler?.perTurn);
+    this.#batcher = new StoreBatcher(this.#store, perTurn, undefined, this.#store.getEach);
     this.#clientId = options.clientId;
     this.#clientSecret = options.clientSecret;
     this.#refreshBeforeMs =
@@ -429,6 +453,7 @@ export class TokenKeeper {
       concurrency: Math.max(1, s.concurrency ?? 8),
       ratePerSecond,
       burst: Math.max(1, s.burst ?? 1),
+      perTurn,
       batchSize: 1,
     };
     this.#sched.batchSize = Math.max(
@@ -1272,9 +1297,9 @@ export class TokenKeeper {
 
   #pump(): void {
     while (this.#running !== null && this.#active.size < this.#sched.concurrency && this.#queue.length > 0) {
-      // At most PUMP_SLICE starts per loop turn: the rest start in the next turns, so that a claim
+      // At most `perTurn` starts per loop turn: the rest start in the next turns, so that a claim
       // (or a batch of finished refreshes) does not start `concurrency` refreshes in one turn.
-      if (this.#turnStarts >= PUMP_SLICE) return;
+      if (this.#turnStarts >= this.#sched.perTurn) return;
       if (this.#turnStarts++ === 0) {
         setImmediate(() => {
           this.#turnStarts = 0;

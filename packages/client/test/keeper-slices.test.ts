@@ -63,7 +63,7 @@ describe('StoreBatcher settles a written batch in slices', () => {
     const { store, calls } = counting(new MemoryTokenStore());
     const ids = Array.from({ length: 40 }, (_x, i) => 500 + i);
     const before = await Promise.all(ids.map((id) => store.put(data(id))));
-    const batcher = new StoreBatcher(store, 500, 8);
+    const batcher = new StoreBatcher(store, 8);
     const turns = turnCounter();
     const resumedAt: number[] = [];
     const results = await Promise.all(
@@ -99,7 +99,7 @@ describe('StoreBatcher settles a written batch in slices', () => {
       },
       compareAndSwapMany: base.compareAndSwapMany.bind(base),
     });
-    const batcher = new StoreBatcher(failing, 500, 4);
+    const batcher = new StoreBatcher(failing, 4);
     const outcomes = await Promise.allSettled(
       Array.from({ length: 10 }, (_x, i) =>
         batcher.journalAppend({ id: `j${i}`, userId: i, fromVersion: 1, token: data(i), receivedAt: 0 }),
@@ -115,7 +115,7 @@ describe('StoreBatcher settles a written batch in slices', () => {
     const { store, calls } = counting(new MemoryTokenStore());
     await store.put(data(1));
     await store.put(data(2));
-    const batcher = new StoreBatcher(store, 500, 16, async (userIds) =>
+    const batcher = new StoreBatcher(store, 16, 500, async (userIds) =>
       (await (store.getMany as NonNullable<TokenStore['getMany']>)(userIds)).map((value) => ({
         status: 'fulfilled' as const,
         value,
@@ -140,8 +140,9 @@ describe('the TokenKeeper scheduler under a large claim', () => {
     await fake.close();
   });
 
-  it('starts a claim of 400 sellers (concurrency 200) a few per loop turn, re-reads them in batches, and rotates each exactly once', async () => {
-    const ids = Array.from({ length: 400 }, (_x, i) => 7_000 + i);
+  /** Refreshes 400 due sellers (concurrency 200) and says in which loop turn each request started. */
+  async function refreshAll(firstId: number, perTurn?: number) {
+    const ids = Array.from({ length: 400 }, (_x, i) => firstId + i);
     const base = new MemoryTokenStore();
     await Promise.all(ids.map((id) => base.put(dueToken(fake.issue(id)))));
     const { store, calls } = counting(base);
@@ -158,7 +159,7 @@ describe('the TokenKeeper scheduler under a large claim', () => {
       clientId: fake.clientId,
       clientSecret: fake.clientSecret,
       store,
-      scheduler: { intervalMs: 50, concurrency: 200, ratePerSecond: 1_000_000, burst: 200 },
+      scheduler: { intervalMs: 50, concurrency: 200, ratePerSecond: 1_000_000, burst: 200, perTurn },
     });
     const rotated = new Map<number, number>();
     const errors: unknown[] = [];
@@ -174,22 +175,50 @@ describe('the TokenKeeper scheduler under a large claim', () => {
     await keeper.stop();
     turns.stop();
     assert.deepEqual(errors, []);
-    assert.equal(fake.refreshes().length, ids.length);
     for (const id of ids) {
       assert.equal(rotated.get(id), 1, `seller ${id} rotated ${rotated.get(id)} times`);
       assert.equal((await base.get(id))?.version, 2);
     }
-    const perTurn = new Map<number, number>();
-    for (const t of startedAt) perTurn.set(t, (perTurn.get(t) ?? 0) + 1);
-    const most = Math.max(...perTurn.values());
-    // PUMP_SLICE (2) per turn; the slack covers a turn in which a resumed refresh also starts one.
+    assert.deepEqual(await base.journalList(), []);
+    const perTurnCount = new Map<number, number>();
+    for (const t of startedAt) perTurnCount.set(t, (perTurnCount.get(t) ?? 0) + 1);
+    return { ids, calls, most: Math.max(...perTurnCount.values()) };
+  }
+
+  it('starts a claim of 400 sellers (concurrency 200) a few per loop turn, re-reads them in batches, and rotates each exactly once', async () => {
+    const before = fake.refreshes().length;
+    const { ids, calls, most } = await refreshAll(7_000);
+    assert.equal(fake.refreshes().length - before, ids.length);
+    // `perTurn` (2 by default); the slack covers a turn in which a resumed refresh also starts one.
     assert.ok(most <= 4, `requests started per turn: at most ${most}`);
     // The claimed rows are re-read in batches (the first 200 start in pairs, later ones as
     // refreshes finish, often alone), never with one get per seller.
     const reads = calls.getMany ?? 0;
     assert.ok(reads > 0 && reads < ids.length * 0.75, `getMany × ${reads}`);
     assert.equal(calls.get ?? 0, 0);
-    assert.deepEqual(await base.journalList(), []);
+  });
+
+  it('starts up to scheduler.perTurn refreshes per loop turn when it is raised, and still rotates each seller once', async () => {
+    const { calls, most } = await refreshAll(8_000, 8);
+    assert.ok(most > 4 && most <= 16, `requests started per turn: at most ${most}`);
+    assert.equal(calls.get ?? 0, 0);
+  });
+
+  it('refuses a scheduler.perTurn that is not an integer from 1 to 64', () => {
+    for (const perTurn of [0, -1, 65, 2.5, Number.NaN, Number.POSITIVE_INFINITY, '8' as unknown as number]) {
+      assert.throws(
+        () =>
+          new TokenKeeper({
+            oauth: new OAuth({ baseUrl: fake.baseUrl }),
+            clientId: fake.clientId,
+            clientSecret: fake.clientSecret,
+            store: new MemoryTokenStore(),
+            scheduler: { perTurn },
+          }),
+        (e: unknown) => e instanceof RangeError && /perTurn must be an integer from 1 to 64/.test(e.message),
+        `perTurn ${String(perTurn)}`,
+      );
+    }
   });
 
   it('claims at most 256 rows at a time by default, however high the rate, and still refreshes every seller once', async () => {
