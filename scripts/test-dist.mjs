@@ -5,7 +5,8 @@
 //   b. type-checks a strict TypeScript consumer against the published declarations;
 //   c. runs the installed `renova` binary FROM THAT DIRECTORY: --version, migrate, user and app
 //      creation and a consent through the CLI, then serve, and completes code exchange, refresh
-//      and client_credentials against it with the installed client.
+//      and client_credentials against it with the installed client, then a TokenKeeper on the
+//      SQLite writer thread and a KeeperThread, both from the installed dist/.
 // The server project is installed with the commands the Dockerfile's runtime stage runs.
 // Third-party packages come from the npm cache when they are there (--prefer-offline); the one
 // native addon is reused from this checkout when it is the same version (see below). About a minute.
@@ -393,6 +394,56 @@ console.log(JSON.stringify({ old: tokens.refresh_token, rotated: rotated.refresh
       kept.stored === kept.rotated &&
       kept.version === 2,
     JSON.stringify(kept),
+  );
+  step('KeeperThread (worker from dist/) rotates a due seller with the installed client');
+  writeFileSync(
+    join(serverProject, 'thread-keeper.mjs'),
+    `
+import { OAuth, SqliteTokenStore, TokenKeeper } from '@renova/client';
+export function createKeeper({ url, clientId, clientSecret }) {
+  const store = new SqliteTokenStore({ path: 'keeper.db' });
+  const keeper = new TokenKeeper({ oauth: new OAuth({ baseUrl: url, timeout: 10_000 }), clientId, clientSecret, store,
+    scheduler: { intervalMs: 50, concurrency: 4, ratePerSecond: 100, perTurn: 8 } });
+  return { keeper, close: () => store.close() };
+}
+`,
+  );
+  writeFileSync(
+    join(serverProject, 'thread.mjs'),
+    `
+import { KeeperThread, SqliteTokenStore } from '@renova/client';
+const [url, clientId, clientSecret, userId] = process.argv.slice(2);
+const store = new SqliteTokenStore({ path: 'keeper.db', writerThread: false });
+const before = await store.get(Number(userId));
+// Due now: the thread's scheduler claims it on its first look.
+const due = await store.put({ ...before, refreshAt: Date.now() - 1_000 });
+const thread = new KeeperThread(new URL('./thread-keeper.mjs', import.meta.url), { data: { url, clientId, clientSecret } });
+const rotated = new Promise((resolve) => thread.on('rotated', (e) => resolve(e)));
+await thread.start();
+const event = await rotated;
+await thread.stop();
+const after = await store.get(Number(userId));
+await store.close();
+console.log(JSON.stringify({ old: due.refreshToken, dueVersion: due.version, event: { userId: event.userId, source: event.source },
+  stored: after.refreshToken, version: after.version, running: thread.running }));
+`,
+  );
+  const threaded = JSON.parse(
+    execFileSync(
+      process.execPath,
+      ['thread.mjs', url, app.client_id, app.client_secret, String(answers.refreshed.user_id)],
+      { cwd: serverProject, encoding: 'utf8', timeout: 30_000, stdio: ['ignore', 'pipe', 'inherit'] },
+    ),
+  );
+  check(
+    'the installed KeeperThread rotates in its worker, relays the event, stops, and the process exits',
+    threaded.event.userId === answers.refreshed.user_id &&
+      threaded.event.source === 'refresh' &&
+      /^TG-/.test(threaded.stored) &&
+      threaded.stored !== threaded.old &&
+      threaded.version === threaded.dueVersion + 1 &&
+      threaded.running === false,
+    JSON.stringify(threaded),
   );
   const stopped = new Promise((done) => server.once('exit', (code) => done(code)));
   server.kill('SIGTERM');

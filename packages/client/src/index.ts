@@ -27,6 +27,7 @@ export {
   type TokenKeeperOptions,
   type WebhookOptions,
 } from './keeper.ts';
+export { KeeperThread, KeeperThreadError, type KeeperThreadOptions } from './keeper-thread.ts';
 export { backoffDelay, MAX_TIMER_MS, TokenBucket } from './limiter.ts';
 export {
   type AuthorizationURLOptions,
