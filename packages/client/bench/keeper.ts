@@ -6,8 +6,9 @@
  *   BENCH_STORES=sqlite BENCH_SELLERS=4000 BENCH_RUNS=5 npm run bench --workspace @renova/client
  *
  * Environment: BENCH_SELLERS (2000), BENCH_STORES (memory,sqlite,postgres,redis), BENCH_RUNS (3),
- * BENCH_CONCURRENCY (64), BENCH_PATHS (old,new; for SQLite also `thread` and `batch`, one lever each),
- * BENCH_RATE (the scheduler's ratePerSecond; default out of the way), BENCH_PER_TURN (its perTurn).
+ * BENCH_CONCURRENCY (64), BENCH_PATHS (old,new; also `worker`; for SQLite also `thread` and `batch`,
+ * one lever each), BENCH_RATE (the scheduler's ratePerSecond; default out of the way),
+ * BENCH_PER_TURN (its perTurn).
  *
  * For each store, each run refreshes every seller once with the scheduler (concurrency 64, the rate
  * limit out of the way) twice, back to back, so that a noisy machine hits both alike:
@@ -16,6 +17,11 @@
  *   thread (`writerThread: false`);
  * - `new`: the default path: batched claims, group-committed journal and compare-and-swap (which
  *   also releases the lease), and for SQLite the writer thread;
+ * - `worker`: the default path in a {@link KeeperThread} (bench/keeper-module.mjs, which imports the
+ *   compiled package: `npm run build` first), with `perTurn` 8 unless BENCH_PER_TURN says otherwise;
+ *   the event loop measured is the main thread's, which only receives the events, and the GC counts
+ *   are the main thread's alone; sellers/s and CPU count from when its scheduler runs, and the
+ *   thread's start-up is printed apart;
  * - SQLite only, one lever at a time: `thread` (the writer thread and its group commit, but the
  *   single-seller calls) and `batch` (the keeper's batched calls, written on the event loop's thread).
  * Reported per path: sellers/s, the keeper process's CPU per seller (every thread, the writer
@@ -31,7 +37,7 @@ import { Session } from 'node:inspector/promises';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { constants as gcKinds, monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
-import { OAuth, SqliteTokenStore, TokenKeeper, type TokenStore } from '../src/index.ts';
+import { KeeperThread, OAuth, SqliteTokenStore, TokenKeeper, type TokenStore } from '../src/index.ts';
 import { authorize, createApplication, createUser, startServer } from '../test/helpers/server.ts';
 import { createStore, type StoreSpec } from '../test/helpers/stores.ts';
 import { dueToken, wrapStore } from '../test/helpers/tokens.ts';
@@ -41,11 +47,13 @@ const STORES = (process.env.BENCH_STORES ?? 'memory,sqlite,postgres,redis').spli
 const RUNS = Math.max(1, Number(process.env.BENCH_RUNS ?? 3));
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 64);
 const PATHS = (process.env.BENCH_PATHS ?? 'old,new').split(',') as Path[];
+/** The keeper module of the `worker` path (imports the compiled package: `npm run build` first). */
+const KEEPER_MODULE = new URL('./keeper-module.mjs', import.meta.url);
 /** BENCH_RATE: the scheduler's ratePerSecond (default: out of the way), to measure the loop at a set pace. */
 const RATE = Number(process.env.BENCH_RATE ?? 1_000_000);
 /** BENCH_PER_TURN: the scheduler's perTurn (default: the keeper's). */
 const PER_TURN = process.env.BENCH_PER_TURN === undefined ? undefined : Number(process.env.BENCH_PER_TURN);
-type Path = 'old' | 'thread' | 'batch' | 'new';
+type Path = 'old' | 'thread' | 'batch' | 'new' | 'worker';
 
 /** BENCH_PROFILE=dir: a CPU profile of each run (the scheduler's run only), as dir/<store>-<path>-<n>.cpuprofile. */
 const PROFILE_DIR = process.env.BENCH_PROFILE;
@@ -161,6 +169,8 @@ interface Run {
   floor: Floor;
   errors: number;
   requests: number;
+  /** A KeeperThread's start-up (spawn, module, keeper), before its scheduler ran; 0 on the main thread. */
+  startupMs: number;
 }
 
 const server = await startServer({ LOG_LEVEL: 'error' });
@@ -245,33 +255,70 @@ try {
     if (path === 'old' || path === 'thread') store = wrapStore(store, {});
     try {
       await Promise.all(answers.map((a) => store.put(dueToken(a))));
-      const keeper = new TokenKeeper({
-        oauth: new OAuth({ baseUrl: server.baseUrl }),
-        clientId: app.clientId,
-        clientSecret: app.clientSecret,
-        store,
-        scheduler: {
-          intervalMs: 100,
-          concurrency: CONCURRENCY,
-          ratePerSecond: RATE,
-          burst: CONCURRENCY,
-          perTurn: PER_TURN,
-        },
-      });
+      const scheduler = {
+        intervalMs: 100,
+        concurrency: CONCURRENCY,
+        ratePerSecond: RATE,
+        burst: CONCURRENCY,
+        // In a thread the turns' length no longer reaches the integrator's event loop: larger
+        // slices there (docs/client-guide.md recommends 8) buy throughput for nothing.
+        perTurn: PER_TURN ?? (path === 'worker' ? 8 : undefined),
+      };
       let rotated = 0;
-      const done = new Promise<void>((r) =>
-        keeper.on('rotated', () => {
-          if (++rotated === N) r();
-        }),
-      );
       let errors = 0;
-      keeper.on('error', () => {
-        errors++;
+      let finish = () => {};
+      const done = new Promise<void>((r) => {
+        finish = r;
       });
+      const onRotated = () => {
+        if (++rotated === N) finish();
+      };
+      const onError = () => {
+        errors++;
+      };
+      // The keeper under test: on this thread, or (path `worker`) a KeeperThread built from
+      // bench/keeper-module.mjs, started when the run starts (its start-up is part of the run).
+      let keeper: TokenKeeper | undefined;
+      let thread: KeeperThread | undefined;
+      let startupMs = 0;
+      const startKeeper = async () => {
+        if (path !== 'worker') {
+          keeper = new TokenKeeper({
+            oauth: new OAuth({ baseUrl: server.baseUrl }),
+            clientId: app.clientId,
+            clientSecret: app.clientSecret,
+            store,
+            scheduler,
+          });
+          keeper.on('rotated', onRotated);
+          keeper.on('error', onError);
+          keeper.start();
+          return;
+        }
+        thread = new KeeperThread(KEEPER_MODULE, {
+          data: {
+            spec: fx.spec,
+            baseUrl: server.baseUrl,
+            clientId: app.clientId,
+            clientSecret: app.clientSecret,
+            scheduler,
+          },
+        });
+        // No `rotated` listener here, as an integrator would have none: the thread relays only
+        // what is listened to, and the run's end is read from the thread's counters instead.
+        thread.on('error', onError);
+        const spawned = performance.now();
+        await thread.start();
+        startupMs = performance.now() - spawned;
+        const running = thread;
+        void (async () => {
+          while (running.running && (await running.metrics().catch(() => null))?.rotations !== N) {
+            await new Promise((r) => setTimeout(r, 20));
+          }
+          finish();
+        })();
+      };
       const eld = monitorEventLoopDelay({ resolution: 1 });
-      const serverCpu0 = processCpuMs(server.pid);
-      const cpu0 = ownCpuMs();
-      const start = performance.now();
       await profiler?.post('Profiler.start');
       // Where the run allocates: one sample per 16 KiB allocated, with its stack.
       if (HEAP_PROFILE) {
@@ -284,7 +331,12 @@ try {
       const stopProbe = await startProbe();
       const stopGc = watchGc();
       eld.enable();
-      keeper.start();
+      // The event loop is watched from before the keeper starts (a thread's start-up included);
+      // sellers/s and CPU from when its scheduler runs (a thread's start-up is printed apart).
+      await startKeeper();
+      const serverCpu0 = processCpuMs(server.pid);
+      const cpu0 = ownCpuMs();
+      const start = performance.now();
       await done;
       const wall = performance.now() - start;
       eld.disable();
@@ -301,7 +353,9 @@ try {
       }
       const cpu = ownCpuMs() - cpu0;
       const serverCpu = processCpuMs(server.pid) - serverCpu0;
-      await keeper.stop();
+      const m = keeper?.metrics() ?? (await (thread as KeeperThread).metrics());
+      await keeper?.stop();
+      await thread?.stop();
       // Carry the rotated tokens over to the next run.
       await Promise.all(
         answers.map(async (a) => {
@@ -310,7 +364,6 @@ try {
           a.access_token = t?.accessToken;
         }),
       );
-      const m = keeper.metrics();
       return {
         sellersPerSecond: N / (wall / 1000),
         clientCpuMsPerSeller: cpu / N,
@@ -320,6 +373,7 @@ try {
         floor,
         errors,
         requests: m.refreshRequests,
+        startupMs,
       };
     } finally {
       await inline?.close();
@@ -332,10 +386,11 @@ try {
     `event-loop delay p50/p99/max ${r.eld.p50.toFixed(1)}/${r.eld.p99.toFixed(1)}/${r.eld.max.toFixed(1)} ms ` +
     `(idle process ${r.floor.p50.toFixed(1)}/${r.floor.p99.toFixed(1)}/${r.floor.max.toFixed(1)}), ` +
     `server CPU ${r.serverCpuMsPerRefresh.toFixed(2)} ms/refresh, ${r.requests} requests, ${r.errors} errors, ` +
-    `GC young ${r.gc.young.toFixed(0)} (max ${r.gc.youngMaxMs.toFixed(1)} ms) other ${r.gc.other.toFixed(0)} (max ${r.gc.otherMaxMs.toFixed(1)} ms)`;
+    `GC young ${r.gc.young.toFixed(0)} (max ${r.gc.youngMaxMs.toFixed(1)} ms) other ${r.gc.other.toFixed(0)} (max ${r.gc.otherMaxMs.toFixed(1)} ms)` +
+    (r.startupMs > 0 ? `, thread start-up ${r.startupMs.toFixed(0)} ms` : '');
 
   for (const kind of STORES) {
-    const results: Record<Path, Run[]> = { old: [], thread: [], batch: [], new: [] };
+    const results: Record<Path, Run[]> = { old: [], thread: [], batch: [], new: [], worker: [] };
     for (let i = 1; i <= RUNS; i++) {
       for (const path of PATHS) {
         const r = await run(kind, path);
@@ -368,6 +423,7 @@ try {
         },
         errors: rs.reduce((a, r) => a + r.errors, 0),
         requests: median(rs.map((r) => r.requests)),
+        startupMs: median(rs.map((r) => r.startupMs)),
       };
     };
     for (const path of PATHS) {
