@@ -6,8 +6,16 @@
  */
 
 import { parentPort, workerData } from 'node:worker_threads';
+import type * as PromClient from 'prom-client';
 import type { KeeperEvents, TokenKeeper } from './keeper.ts';
-import type { ControlMessage, SerializedError, ThreadData, ThreadMessage } from './keeper-thread.ts';
+import type {
+  ControlMessage,
+  Question,
+  SerializedError,
+  ThreadData,
+  ThreadMessage,
+} from './keeper-thread.ts';
+import { loadDriver } from './stores/driver.ts';
 
 const port = parentPort;
 if (port === null) throw new Error('keeper-thread-worker must run as a worker thread');
@@ -68,6 +76,34 @@ async function build(): Promise<Built> {
   throw new TypeError(`${data.exportName}() must return a TokenKeeper or { keeper, close }`);
 }
 
+/** The thread's own registry of the keeper's Prometheus metrics, made on the first question. */
+let registry: Promise<PromClient.Registry> | undefined;
+
+async function answer(keeper: TokenKeeper, question: Question): Promise<unknown> {
+  if (question.what === 'metrics') return keeper.metrics();
+  if (question.what === 'stats') return keeper.stats();
+  registry ??= (async () => {
+    const loaded = await loadDriver(
+      'KeeperThread.prometheusRegistry()',
+      'prom-client',
+      '^15',
+      () => import('prom-client'),
+    );
+    // prom-client is CommonJS: its namespace arrives as `default` or, with named-export detection, flat.
+    const prom = ((loaded as unknown as { default?: typeof PromClient }).default ??
+      loaded) as typeof PromClient;
+    const own = new prom.Registry();
+    await keeper.prometheus({ registry: own, prefix: question.prefix });
+    return own;
+  })();
+  // A failed set-up (no prom-client, a bad prefix) is answered, and tried again next time.
+  const own = await registry.catch((error: unknown) => {
+    registry = undefined;
+    throw error;
+  });
+  return own.getMetricsAsJSON();
+}
+
 /** Builds the keeper, relays its events, starts it; a module that cannot build one is reported. */
 async function main(): Promise<void> {
   let built: Built;
@@ -94,8 +130,11 @@ async function main(): Promise<void> {
 
   let stopping = false;
   port?.on('message', (message: ControlMessage) => {
-    if (message.type === 'metrics') {
-      send({ type: 'metrics', id: message.id, metrics: keeper.metrics() });
+    if (message.type === 'ask') {
+      answer(keeper, message.question).then(
+        (value) => send({ type: 'answer', id: message.id, value }),
+        (error: unknown) => send({ type: 'answer', id: message.id, error: serializeError(error) }),
+      );
       return;
     }
     if (message.type === 'subscribe') {

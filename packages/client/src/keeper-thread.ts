@@ -20,19 +20,25 @@
 import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import type * as PromClient from 'prom-client';
 import type { KeeperEvents, KeeperListener, KeeperMetrics } from './keeper.ts';
+import type { KeeperStats } from './stats.ts';
+import { loadDriver } from './stores/driver.ts';
 
-/** What the thread sends: its state, the keeper's events, answers to `metrics()`. */
+/** What the thread is asked for: `keeper.metrics()`, `keeper.stats()`, its Prometheus metrics as JSON. */
+export type Question = { what: 'metrics' } | { what: 'stats' } | { what: 'prometheus'; prefix?: string };
+
+/** What the thread sends: its state, the keeper's events, answers to questions. */
 export type ThreadMessage =
   | { type: 'ready' }
   | { type: 'failed'; error: SerializedError }
   | { type: 'event'; name: keyof KeeperEvents; payload: unknown }
-  | { type: 'metrics'; id: number; metrics: KeeperMetrics }
+  | { type: 'answer'; id: number; value?: unknown; error?: SerializedError }
   | { type: 'stopped' };
 
 /** What the thread is sent. */
 export type ControlMessage =
-  | { type: 'metrics'; id: number }
+  | { type: 'ask'; id: number; question: Question }
   | { type: 'subscribe'; events: (keyof KeeperEvents)[] }
   | { type: 'stop' };
 
@@ -109,6 +115,11 @@ function threadScript(): { script: string | URL; eval: boolean } {
       platform: 'node',
       format: 'cjs',
       target: 'node20',
+      // The optional peer stays a peer, resolved from this package as the compiled worker would.
+      external: ['prom-client'],
+      banner: {
+        js: `var require = require('node:module').createRequire(${JSON.stringify(fileURLToPath(import.meta.url))});`,
+      },
       write: false,
       logLevel: 'silent',
     }).outputFiles[0]?.text;
@@ -153,7 +164,7 @@ export class KeeperThread {
   #stopping: Promise<void> | undefined;
   #restartTimer: ReturnType<typeof setTimeout> | undefined;
   #nextId = 1;
-  readonly #metrics = new Map<number, { resolve: (m: KeeperMetrics) => void; reject: (e: Error) => void }>();
+  readonly #questions = new Map<number, { resolve: (value: unknown) => void; reject: (e: Error) => void }>();
   readonly #listeners: Listeners = {
     rotated: new Set(),
     reauthorization_required: new Set(),
@@ -239,16 +250,49 @@ export class KeeperThread {
     this.#worker?.postMessage({ type: 'subscribe', events } satisfies ControlMessage);
   }
 
-  /** The keeper's counters, from the thread. Rejects when no thread runs. */
+  /** The keeper's counters (`keeper.metrics()`), from the thread. Rejects when no thread runs. */
   metrics(): Promise<KeeperMetrics> {
+    return this.#ask({ what: 'metrics' }) as Promise<KeeperMetrics>;
+  }
+
+  /** The keeper's counters and latencies as plain numbers (`keeper.stats()`), from the thread. */
+  stats(): Promise<KeeperStats> {
+    return this.#ask({ what: 'stats' }) as Promise<KeeperStats>;
+  }
+
+  /**
+   * The thread keeper's Prometheus metrics (`keeper.prometheus()` in the thread, set up on the
+   * first call, in a registry of the thread's own) as a prom-client `Registry` of this thread,
+   * read afresh on every call: merge it into yours on each scrape,
+   * `Registry.merge([register, await thread.prometheusRegistry()]).metrics()`. prom-client (^15) is an
+   * optional peer dependency, loaded in both threads only when this is called.
+   *
+   * @param options - `prefix` of the metric names (default `renova_keeper_`; fixed by the first call)
+   */
+  async prometheusRegistry(options: { prefix?: string } = {}): Promise<PromClient.Registry> {
+    const json = (await this.#ask({ what: 'prometheus', prefix: options.prefix })) as object[];
+    const loaded = await loadDriver(
+      'KeeperThread.prometheusRegistry()',
+      'prom-client',
+      '^15',
+      () => import('prom-client'),
+    );
+    // prom-client is CommonJS: its namespace arrives as `default` or, with named-export detection, flat.
+    const prom = ((loaded as unknown as { default?: typeof PromClient }).default ??
+      loaded) as typeof PromClient;
+    // The aggregator of prom-client's cluster mode: it rebuilds a registry from metrics as JSON.
+    return prom.AggregatorRegistry.aggregate([json]);
+  }
+
+  #ask(question: Question): Promise<unknown> {
     const worker = this.#worker;
     if (worker === undefined || this.#stopping !== undefined) {
       return Promise.reject(new Error('the keeper thread is not running'));
     }
     const id = this.#nextId++;
     return new Promise((resolve, reject) => {
-      this.#metrics.set(id, { resolve, reject });
-      worker.postMessage({ type: 'metrics', id } satisfies ControlMessage);
+      this.#questions.set(id, { resolve, reject });
+      worker.postMessage({ type: 'ask', id, question } satisfies ControlMessage);
     });
   }
 
@@ -299,10 +343,13 @@ export class KeeperThread {
           case 'event':
             void this.#deliver(message.name, revive(message.name, message.payload));
             return;
-          case 'metrics':
-            this.#metrics.get(message.id)?.resolve(message.metrics);
-            this.#metrics.delete(message.id);
+          case 'answer': {
+            const pending = this.#questions.get(message.id);
+            this.#questions.delete(message.id);
+            if (message.error !== undefined) pending?.reject(new KeeperThreadError(message.error));
+            else pending?.resolve(message.value);
             return;
+          }
           case 'stopped':
             return;
         }
@@ -314,8 +361,8 @@ export class KeeperThread {
       });
       worker.on('exit', (code) => {
         this.#worker = undefined;
-        for (const pending of this.#metrics.values()) pending.reject(new Error('the keeper thread exited'));
-        this.#metrics.clear();
+        for (const pending of this.#questions.values()) pending.reject(new Error('the keeper thread exited'));
+        this.#questions.clear();
         if (!ready) reject(new Error(`the keeper thread exited (code ${code}) before its keeper ran`));
         if (this.#stopping !== undefined || (initial && !ready)) return;
         if (ready && Date.now() - readyAt >= STABLE_AFTER_MS) this.#failures = 0;

@@ -84,11 +84,43 @@ describe('KeeperThread: the scheduler on a worker thread', () => {
     const metrics = await thread.metrics();
     assert.equal(metrics.rotations, ids.length);
     assert.equal(metrics.refreshRequests, ids.length);
+    const stats = await thread.stats();
+    assert.equal(stats.refreshed, ids.length);
+    assert.equal(stats.refreshLatency.count, ids.length);
+    assert.ok((stats.storeLatency.compareAndSwapMany?.count ?? 0) > 0);
+    // Prometheus: the thread's registry, rebuilt here and merged with the main thread's own.
+    const prom = (await import('prom-client')).default;
+    const mine = new prom.Registry();
+    new prom.Counter({ name: 'app_requests_total', help: 'the app', registers: [mine] }).inc(3);
+    const merged = prom.Registry.merge([mine, await thread.prometheusRegistry()]);
+    const text = await merged.metrics();
+    assert.match(text, /^app_requests_total 3$/m);
+    assert.match(text, new RegExp(`^renova_keeper_refreshed_total ${ids.length}$`, 'm'));
+    assert.match(text, /^renova_keeper_refresh_duration_seconds_count/m);
+    // Read afresh on each call (the counters started at the totals so far).
+    assert.match(
+      await (await thread.prometheusRegistry()).metrics(),
+      new RegExp(`refreshed_total ${ids.length}`),
+    );
     await thread.stop();
     await thread.stop();
     assert.equal(thread.running, false);
     assert.equal(thread.threadId, undefined);
     await assert.rejects(thread.metrics(), /not running/);
+    await assert.rejects(thread.stats(), /not running/);
+  });
+
+  it('refuses a Prometheus prefix that is no metric name, as the keeper would, and stays usable', async () => {
+    const { data } = await seed(1_900, 1);
+    const thread = await start({ data });
+    await assert.rejects(thread.prometheusRegistry({ prefix: 'bad prefix-' }), (e: unknown) => {
+      assert.ok(e instanceof KeeperThreadError);
+      assert.equal(e.name, 'TypeError');
+      assert.match(e.message, /is not a Prometheus metric name prefix/);
+      return true;
+    });
+    const registry = await thread.prometheusRegistry({ prefix: 'mp_sync_' });
+    assert.match(await registry.metrics(), /^mp_sync_refresh_due_total/m);
   });
 
   it('delivers every event to listeners added before start(), and start() twice is one thread', async () => {
