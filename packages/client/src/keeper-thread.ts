@@ -163,6 +163,8 @@ export class KeeperThread {
   #failures = 0;
   #stopping: Promise<void> | undefined;
   #restartTimer: ReturnType<typeof setTimeout> | undefined;
+  #started: Promise<void> | undefined;
+  #stoppedByCaller = false;
   #nextId = 1;
   readonly #questions = new Map<number, { resolve: (value: unknown) => void; reject: (e: Error) => void }>();
   readonly #listeners: Listeners = {
@@ -171,9 +173,6 @@ export class KeeperThread {
     error: new Set(),
     notification: new Set(),
   };
-
-  #started: Promise<void> | undefined;
-  #stoppedByCaller = false;
 
   /**
    * @param module - the integrator's module: a `file:` URL, or a path (relative to the working directory)
@@ -227,16 +226,16 @@ export class KeeperThread {
    * @returns a function that removes the listener
    */
   on<K extends keyof KeeperEvents>(event: K, listener: KeeperListener<K>): () => void {
-    const listeners = this.#listeners[event] as Set<KeeperListener<K>> | undefined;
-    if (listeners === undefined) throw new TypeError(`a keeper has no ${String(event)} event`);
-    listeners.add(listener);
+    if (!Object.hasOwn(this.#listeners, event)) throw new TypeError(`a keeper has no ${String(event)} event`);
+    (this.#listeners[event] as Set<KeeperListener<K>>).add(listener);
     this.#subscribe();
     return () => this.off(event, listener);
   }
 
   /** Removes a listener added with {@link KeeperThread.on}. */
   off<K extends keyof KeeperEvents>(event: K, listener: KeeperListener<K>): void {
-    (this.#listeners[event] as Set<KeeperListener<K>> | undefined)?.delete(listener);
+    if (!Object.hasOwn(this.#listeners, event)) return;
+    (this.#listeners[event] as Set<KeeperListener<K>>).delete(listener);
     this.#subscribe();
   }
 
