@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { PG_MIGRATIONS } from '../src/storage/postgres/migrations.ts';
+import { argsOrExit } from './args.ts';
 import { statTicks } from './proc.ts';
 
 /**
@@ -12,14 +13,18 @@ import { statTicks } from './proc.ts';
  *
  *   node --import tsx bench/pg-rotation.ts --db postgres://postgres@127.0.0.1:5432/postgres
  */
-const { values: options } = parseArgs({
-  options: {
-    db: { type: 'string', default: 'postgres://postgres@127.0.0.1:5432/postgres' },
-    tokens: { type: 'string', default: '4000' },
-    blocks: { type: 'string', default: '3' },
-    'a-version': { type: 'string' },
-  },
-});
+const { values: options } = argsOrExit(
+  () =>
+    parseArgs({
+      options: {
+        db: { type: 'string', default: 'postgres://postgres@127.0.0.1:5432/postgres' },
+        tokens: { type: 'string', default: '4000' },
+        blocks: { type: 'string', default: '3' },
+        'a-version': { type: 'string' },
+      },
+    }),
+  'bench/pg-rotation.ts',
+);
 const perBlock = Number(options.tokens);
 const blocks = Number(options.blocks);
 const last = PG_MIGRATIONS[PG_MIGRATIONS.length - 1]?.version ?? 0;

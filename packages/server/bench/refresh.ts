@@ -7,6 +7,7 @@ import { Pool } from 'undici';
 import { loadConfig } from '../src/config.ts';
 import { Housekeeper } from '../src/storage/housekeeping.ts';
 import { SqliteStorage } from '../src/storage/sqlite/adapter.ts';
+import { argsOrExit } from './args.ts';
 import { statFields, statTicks } from './proc.ts';
 import {
   BENCH_ADMIN_TOKEN,
@@ -33,40 +34,44 @@ import { seedSqliteBulk } from './seed-sqlite.ts';
  * with those variables added, in the same run, for an A/B of a server setting; `--env KEY=VALUE`
  * goes to both. `--server-b PATH` runs B from another checkout's src/cli/main.ts: an A/B of code.
  */
-const { values: options } = parseArgs({
-  options: {
-    mode: { type: 'string', default: 'refresh' },
-    concurrency: { type: 'string', default: '64' },
-    sellers: { type: 'string', default: '1000' },
-    duration: { type: 'string', default: '10' },
-    warmup: { type: 'string', default: '2' },
-    db: { type: 'string' },
-    /** Several instances on one PostgreSQL database: handled by bench/cluster.ts (issue 4). */
-    instances: { type: 'string' },
-    'seed-grants': { type: 'string' },
-    'pool-max': { type: 'string' },
-    'cpu-prof-dir': { type: 'string' },
-    'skip-ceiling': { type: 'boolean', default: false },
-    /** Also measure the canned answer through Fastify: the framework's share of the cost. */
-    'with-fastify': { type: 'boolean', default: false },
-    json: { type: 'boolean', default: false },
-    /** The audit trail's cost: the server with and without the audit insert, alternating, same run. */
-    'audit-ab': { type: 'boolean', default: false },
-    repeat: { type: 'string', default: '1' },
-    codes: { type: 'string', default: '30000' },
-    env: { type: 'string', multiple: true },
-    'env-b': { type: 'string', multiple: true },
-    /** After the run, time one housekeeping round over the file (with --seed-grants: at that size). */
-    'time-purge': { type: 'boolean', default: false },
-    /** B runs this server entry instead (e.g. /work/main/packages/server/src/cli/main.ts): A/B of code. */
-    'server-b': { type: 'string' },
-    /**
-     * PostgreSQL runs (bench/cluster.ts) only: every instance runs this server entry instead, e.g.
-     * bench/serve-audit-off.ts for the audit trail's cost there, or another checkout's main.ts.
-     */
-    server: { type: 'string' },
-  },
-});
+const { values: options } = argsOrExit(
+  () =>
+    parseArgs({
+      options: {
+        mode: { type: 'string', default: 'refresh' },
+        concurrency: { type: 'string', default: '64' },
+        sellers: { type: 'string', default: '1000' },
+        duration: { type: 'string', default: '10' },
+        warmup: { type: 'string', default: '2' },
+        db: { type: 'string' },
+        /** Several instances on one PostgreSQL database: handled by bench/cluster.ts (issue 4). */
+        instances: { type: 'string' },
+        'seed-grants': { type: 'string' },
+        'pool-max': { type: 'string' },
+        'cpu-prof-dir': { type: 'string' },
+        'skip-ceiling': { type: 'boolean', default: false },
+        /** Also measure the canned answer through Fastify: the framework's share of the cost. */
+        'with-fastify': { type: 'boolean', default: false },
+        json: { type: 'boolean', default: false },
+        /** The audit trail's cost: the server with and without the audit insert, alternating, same run. */
+        'audit-ab': { type: 'boolean', default: false },
+        repeat: { type: 'string', default: '1' },
+        codes: { type: 'string', default: '30000' },
+        env: { type: 'string', multiple: true },
+        'env-b': { type: 'string', multiple: true },
+        /** After the run, time one housekeeping round over the file (with --seed-grants: at that size). */
+        'time-purge': { type: 'boolean', default: false },
+        /** B runs this server entry instead (e.g. /work/main/packages/server/src/cli/main.ts): A/B of code. */
+        'server-b': { type: 'string' },
+        /**
+         * PostgreSQL runs (bench/cluster.ts) only: every instance runs this server entry instead, e.g.
+         * bench/serve-audit-off.ts for the audit trail's cost there, or another checkout's main.ts.
+         */
+        server: { type: 'string' },
+      },
+    }),
+  'npm run bench',
+);
 
 const MODES = ['refresh', 'client_credentials', 'authorization_code'] as const;
 type Mode = (typeof MODES)[number];
@@ -397,6 +402,12 @@ if (options.server !== undefined && !clustered) {
   throw new Error(
     '--server applies to PostgreSQL runs (--db postgres://…); on SQLite use --server-b for an A/B',
   );
+}
+if (clustered && options.repeat !== '1') {
+  process.stderr.write(
+    'npm run bench: --repeat applies to SQLite runs; on PostgreSQL (bench/cluster.ts) run the command several times\n',
+  );
+  process.exit(2);
 }
 if (clustered) {
   // `--db postgres://…` and `--instances N` run N Renova processes on one PostgreSQL database.
