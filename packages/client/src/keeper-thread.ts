@@ -97,6 +97,12 @@ export interface KeeperThreadOptions {
   maxRestarts?: number;
   /** Wait before a restart, doubled each time in a row (at most 30 s). Default 1,000 ms. */
   restartDelayMs?: number;
+  /**
+   * The thread's Node options (`--import ./otel.js`, say). Default: the process's own
+   * (`process.execArgv`), as for any worker thread, so instrumentation loaded with `--import` or
+   * `--require` runs in the thread too.
+   */
+  execArgv?: string[];
 }
 
 /** The thread's script: the compiled worker beside this module, or (from the sources) a bundle. */
@@ -159,6 +165,7 @@ export class KeeperThread {
   readonly #data: ThreadData;
   readonly #maxRestarts: number;
   readonly #restartDelayMs: number;
+  readonly #execArgv: string[] | undefined;
   #worker: Worker | undefined;
   #failures = 0;
   #stopping: Promise<void> | undefined;
@@ -187,6 +194,13 @@ export class KeeperThread {
     this.#data = { module: moduleHref(module), exportName, data: options.data, events: [] };
     this.#maxRestarts = Math.max(0, Math.floor(options.maxRestarts ?? 3));
     this.#restartDelayMs = Math.max(0, options.restartDelayMs ?? 1_000);
+    if (
+      options.execArgv !== undefined &&
+      !(Array.isArray(options.execArgv) && options.execArgv.every((a) => typeof a === 'string'))
+    ) {
+      throw new TypeError('execArgv must be an array of strings');
+    }
+    this.#execArgv = options.execArgv;
   }
 
   /**
@@ -317,8 +331,11 @@ export class KeeperThread {
     let worker: Worker;
     try {
       const { script, eval: isEval } = threadScript();
-      // execArgv: [] — the thread needs none of the process's loaders (tsx cannot load .ts there anyway).
-      worker = new Worker(script, { eval: isEval, execArgv: [], workerData: this.#data });
+      worker = new Worker(script, {
+        eval: isEval,
+        workerData: this.#data,
+        ...(this.#execArgv === undefined ? {} : { execArgv: this.#execArgv }),
+      });
     } catch (error) {
       // `data` that does not clone (a function, a socket) fails here, before any thread runs.
       return Promise.reject(error);

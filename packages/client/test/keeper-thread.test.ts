@@ -167,6 +167,26 @@ describe('KeeperThread: the scheduler on a worker thread', () => {
     }
   });
 
+  it('passes its execArgv to the thread (a Node option the module can see), and refuses a bad one there', async () => {
+    const { ids, data } = await seed(2_500, 2);
+    let rotations = 0;
+    const thread = new KeeperThread(MODULE, {
+      data,
+      exportName: 'needsNoDeprecation',
+      execArgv: ['--no-deprecation'],
+    });
+    threads.push(thread);
+    thread.on('rotated', () => {
+      rotations++;
+    });
+    await thread.start();
+    await until(() => rotations === ids.length, 'every rotation');
+    await assert.rejects(
+      KeeperThread.start(MODULE, { data, execArgv: ['--no-such-node-option'] }),
+      /--no-such-node-option/,
+    );
+  });
+
   it('ends the thread on stop() when the module gives no close (the store stays open there)', async () => {
     const { ids, data } = await seed(2_000, 5);
     let rotations = 0;
@@ -354,5 +374,13 @@ describe('KeeperThread: the scheduler on a worker thread', () => {
     await assert.rejects(withFunction.start(), /could not be cloned/);
     assert.equal(withFunction.running, false);
     assert.throws(() => new KeeperThread(MODULE, { exportName: 7 as unknown as string }), TypeError);
+    assert.throws(
+      () => new KeeperThread(MODULE, { execArgv: '--inspect' as unknown as string[] }),
+      /execArgv must be an array of strings/,
+    );
+    assert.throws(
+      () => new KeeperThread(MODULE, { execArgv: [1] as unknown as string[] }),
+      /execArgv must be an array of strings/,
+    );
   });
 });
