@@ -15,7 +15,7 @@ import type {
   ThreadData,
   ThreadMessage,
 } from './keeper-thread.ts';
-import { loadDriver } from './stores/driver.ts';
+import { loadPromClient } from './stats.ts';
 
 const port = parentPort;
 if (port === null) throw new Error('keeper-thread-worker must run as a worker thread');
@@ -83,15 +83,7 @@ async function answer(keeper: TokenKeeper, question: Question): Promise<unknown>
   if (question.what === 'metrics') return keeper.metrics();
   if (question.what === 'stats') return keeper.stats();
   registry ??= (async () => {
-    const loaded = await loadDriver(
-      'KeeperThread.prometheusRegistry()',
-      'prom-client',
-      '^15',
-      () => import('prom-client'),
-    );
-    // prom-client is CommonJS: its namespace arrives as `default` or, with named-export detection, flat.
-    const prom = ((loaded as unknown as { default?: typeof PromClient }).default ??
-      loaded) as typeof PromClient;
+    const prom = await loadPromClient('KeeperThread.prometheusRegistry()');
     const own = new prom.Registry();
     await keeper.prometheus({ registry: own, prefix: question.prefix });
     return own;

@@ -17,13 +17,12 @@
  * @module
  */
 
-import { createRequire } from 'node:module';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type * as PromClient from 'prom-client';
 import type { KeeperEvents, KeeperListener, KeeperMetrics } from './keeper.ts';
-import type { KeeperStats } from './stats.ts';
-import { loadDriver } from './stores/driver.ts';
+import { type KeeperStats, loadPromClient } from './stats.ts';
+import { workerScript } from './worker-script.ts';
 
 /** What the thread is asked for: `keeper.metrics()`, `keeper.stats()`, its Prometheus metrics as JSON. */
 export type Question = { what: 'metrics' } | { what: 'stats' } | { what: 'prometheus'; prefix?: string };
@@ -104,38 +103,6 @@ export interface KeeperThreadOptions {
    */
   execArgv?: string[];
 }
-
-/** The thread's script: the compiled worker beside this module, or (from the sources) a bundle. */
-function threadScript(): { script: string | URL; eval: boolean } {
-  if (!import.meta.url.endsWith('.ts')) {
-    return { script: new URL('./keeper-thread-worker.js', import.meta.url), eval: false };
-  }
-  // From the TypeScript sources (tsx: the tests, the benchmark) a worker thread cannot load .ts
-  // files on Node 20: the tiny worker is bundled with esbuild (a devDependency, there wherever the
-  // sources run), as the SQLite writer thread is (stores/sqlite-writer.ts).
-  if (bundled === undefined) {
-    const { buildSync } = createRequire(import.meta.url)('esbuild') as typeof import('esbuild');
-    const text = buildSync({
-      entryPoints: [fileURLToPath(new URL('./keeper-thread-worker.ts', import.meta.url))],
-      bundle: true,
-      platform: 'node',
-      format: 'cjs',
-      target: 'node20',
-      // The optional peer stays a peer, resolved from this package as the compiled worker would.
-      external: ['prom-client'],
-      banner: {
-        js: `var require = require('node:module').createRequire(${JSON.stringify(fileURLToPath(import.meta.url))});`,
-      },
-      write: false,
-      logLevel: 'silent',
-    }).outputFiles[0]?.text;
-    if (!text) throw new Error('could not bundle the keeper thread from its sources');
-    bundled = text;
-  }
-  return { script: bundled, eval: true };
-}
-
-let bundled: string | undefined;
 
 const MAX_RESTART_DELAY_MS = 30_000;
 /** A thread that ran this long before it died starts a new count of deaths in a row. */
@@ -284,15 +251,7 @@ export class KeeperThread {
    */
   async prometheusRegistry(options: { prefix?: string } = {}): Promise<PromClient.Registry> {
     const json = (await this.#ask({ what: 'prometheus', prefix: options.prefix })) as object[];
-    const loaded = await loadDriver(
-      'KeeperThread.prometheusRegistry()',
-      'prom-client',
-      '^15',
-      () => import('prom-client'),
-    );
-    // prom-client is CommonJS: its namespace arrives as `default` or, with named-export detection, flat.
-    const prom = ((loaded as unknown as { default?: typeof PromClient }).default ??
-      loaded) as typeof PromClient;
+    const prom = await loadPromClient('KeeperThread.prometheusRegistry()');
     // The aggregator of prom-client's cluster mode: it rebuilds a registry from metrics as JSON.
     return prom.AggregatorRegistry.aggregate([json]);
   }
@@ -330,7 +289,8 @@ export class KeeperThread {
   #spawn(initial: boolean): Promise<void> {
     let worker: Worker;
     try {
-      const { script, eval: isEval } = threadScript();
+      // prom-client, the optional peer of prometheusRegistry(), stays a peer (worker-script.ts).
+      const { script, eval: isEval } = workerScript(import.meta.url, 'keeper-thread-worker', ['prom-client']);
       worker = new Worker(script, {
         eval: isEval,
         workerData: this.#data,

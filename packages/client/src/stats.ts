@@ -219,6 +219,16 @@ export interface KeeperPrometheusMetrics {
 }
 
 /**
+ * prom-client (^15, an optional peer dependency), loaded on first use; `who` names the caller in
+ * the error that says how to install a missing one.
+ */
+export async function loadPromClient(who: string): Promise<typeof PromClient> {
+  const loaded = await loadDriver(who, 'prom-client', '^15', () => import('prom-client'));
+  // prom-client is CommonJS: its namespace arrives as `default` or, with named-export detection, flat.
+  return ((loaded as unknown as { default?: typeof PromClient }).default ?? loaded) as typeof PromClient;
+}
+
+/**
  * Creates the Prometheus metrics and connects them to `recorder`. Counters start at the totals so
  * far; histograms from now on (call it at startup).
  */
@@ -227,15 +237,7 @@ export async function createPrometheusMetrics(
   inFlight: () => number,
   options: PrometheusOptions = {},
 ): Promise<KeeperPrometheusMetrics> {
-  const loaded = await loadDriver(
-    'TokenKeeper.prometheus()',
-    'prom-client',
-    '^15',
-    () => import('prom-client'),
-  );
-  // prom-client is CommonJS: its namespace arrives as `default` or, with named-export detection, flat.
-  const prom = ((loaded as unknown as { default?: typeof PromClient }).default ??
-    loaded) as typeof PromClient;
+  const prom = await loadPromClient('TokenKeeper.prometheus()');
   const registry = (options.registry as PromClient.Registry | undefined) ?? prom.register;
   const p = options.prefix ?? 'renova_keeper_';
   if (!/^[a-zA-Z_:][a-zA-Z0-9_:]*$/.test(p)) {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { createServer as createHttpServer } from 'node:http';
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { createServer, type Server } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { AbortedError, ConnectionError, OAuth, TimeoutError } from '../src/index.ts';
@@ -21,6 +21,13 @@ function rawServer(reply: string, then: 'end' | 'destroy'): Promise<{ url: strin
       done({ url: `http://127.0.0.1:${typeof a === 'object' && a !== null ? a.port : 0}`, server });
     });
   });
+}
+
+/** Starts `server` on an ephemeral port of `host` and gives the port. */
+async function listen(server: HttpServer, host: string): Promise<number> {
+  await new Promise<void>((r) => server.listen(0, host, r));
+  const a = server.address();
+  return typeof a === 'object' && a !== null ? a.port : 0;
 }
 
 describe('OAuth on the node:http transport (the default on Node)', () => {
@@ -203,10 +210,8 @@ describe('OAuth on the node:http transport (the default on Node)', () => {
         res.end();
       });
     });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = await listen(server, '127.0.0.1');
     try {
-      const a = server.address();
-      const port = typeof a === 'object' && a !== null ? a.port : 0;
       const r = await new OAuth({ baseUrl: `http://127.0.0.1:${port}` }).refresh({
         body: { refresh_token: 'x' },
       });
@@ -227,10 +232,8 @@ describe('OAuth on the node:http transport (the default on Node)', () => {
         res.end(JSON.stringify({ access_token: 'APP_USR-y', expires_in: 60, user_id: 3 }));
       });
     });
-    await new Promise<void>((r) => server.listen(0, '::1', r));
+    const port = await listen(server, '::1');
     try {
-      const a = server.address();
-      const port = typeof a === 'object' && a !== null ? a.port : 0;
       const r = await new OAuth({ baseUrl: `http://[::1]:${port}/mp/` }).refresh({
         body: { refresh_token: 'x' },
       });
@@ -249,10 +252,8 @@ describe('OAuth on the node:http transport (the default on Node)', () => {
         res.write('{"access_token":');
       });
     });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = await listen(server, '127.0.0.1');
     try {
-      const a = server.address();
-      const port = typeof a === 'object' && a !== null ? a.port : 0;
       for (const fetch of [undefined, globalThis.fetch]) {
         const oauth = new OAuth({
           baseUrl: `http://127.0.0.1:${port}`,

@@ -7,9 +7,8 @@
  * @module
  */
 
-import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import { workerScript } from '../worker-script.ts';
 import type {
   StepArgs,
   StepResult,
@@ -36,39 +35,6 @@ export class WriterError extends Error {
   }
 }
 
-let bundled: string | undefined;
-
-/**
- * The thread's script. From the compiled package (dist/), the `sqlite-worker.js` beside this
- * module: a real file that resolves better-sqlite3 from wherever the package is installed. From
- * the TypeScript sources (tsx: tests, the benchmark), a worker thread cannot load .ts files on
- * Node 20, so the sources are bundled once per process with esbuild (a devDependency, there
- * wherever the sources run) and better-sqlite3 is required relative to this file.
- */
-function threadScript(): { script: string | URL; eval: boolean } {
-  if (!import.meta.url.endsWith('.ts')) {
-    return { script: new URL('./sqlite-worker.js', import.meta.url), eval: false };
-  }
-  if (bundled === undefined) {
-    const here = fileURLToPath(import.meta.url);
-    const { buildSync } = createRequire(import.meta.url)('esbuild') as typeof import('esbuild');
-    const text = buildSync({
-      entryPoints: [fileURLToPath(new URL('./sqlite-worker.ts', import.meta.url))],
-      bundle: true,
-      platform: 'node',
-      format: 'cjs',
-      target: 'node20',
-      external: ['better-sqlite3'],
-      banner: { js: `var require = require('node:module').createRequire(${JSON.stringify(here)});` },
-      write: false,
-      logLevel: 'silent',
-    }).outputFiles[0]?.text;
-    if (!text) throw new Error('could not bundle the SQLite writer thread from its sources');
-    bundled = text;
-  }
-  return { script: bundled, eval: true };
-}
-
 /** Runs write steps in a worker thread that owns a write connection to the database file. */
 export class SqliteWriterThread {
   readonly #data: WriterData;
@@ -84,7 +50,8 @@ export class SqliteWriterThread {
   }
 
   #start(): Worker {
-    const thread = threadScript();
+    // better-sqlite3 is the optional peer the writer loads: resolved from this package (worker-script.ts).
+    const thread = workerScript(import.meta.url, 'sqlite-worker', ['better-sqlite3']);
     // No inherited `--import tsx`: the script is plain JavaScript either way, and loading a
     // loader the thread cannot use costs hundreds of milliseconds.
     const worker = new Worker(thread.script, { eval: thread.eval, execArgv: [], workerData: this.#data });
