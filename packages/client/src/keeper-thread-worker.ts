@@ -135,12 +135,14 @@ async function main(): Promise<void> {
     }
     if (message.type === 'stop' && !stopping) {
       stopping = true;
+      const report = (error: unknown): void =>
+        send({ type: 'event', name: 'error', payload: { during: 'thread', error: serializeError(error) } });
       void (async () => {
-        await keeper.stop();
+        await keeper.stop().catch(report);
         try {
           await close?.();
         } catch (error) {
-          send({ type: 'event', name: 'error', payload: { during: 'thread', error: serializeError(error) } });
+          report(error);
         }
         send({ type: 'stopped' });
         // The store's connections (a pool, a Redis client, a SQLite writer thread) would keep the
@@ -155,5 +157,5 @@ async function main(): Promise<void> {
   send({ type: 'ready' });
 }
 
-// Not a top-level await: run from the sources, this file is bundled as CommonJS (keeper-thread.ts).
+// Not a top-level await: run from the sources, this file is bundled as CommonJS (worker-script.ts).
 void main();

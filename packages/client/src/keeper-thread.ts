@@ -4,7 +4,7 @@
  *
  * The scheduler's work (the HTTP requests, the store's driver, JSON, its garbage) otherwise runs on
  * the thread that also serves the integrator's own requests, and on a 2-vCPU machine it held that
- * event loop's p99 delay 1.5–3 ms above an idle process's (docs/client-guide.md, "Throughput and
+ * event loop's p99 delay 2–3.5 ms above an idle process's (docs/client-guide.md, "Throughput and
  * the event loop"). On a worker thread it runs in its own isolate, with its own heap and garbage
  * collector; the main thread's delay stays at the idle process's.
  *
