@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { createServer, type Server } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { AbortedError, ConnectionError, OAuth, TimeoutError } from '../src/index.ts';
+import { AbortedError, ConnectionError, OAuth, type RequestOptions, TimeoutError } from '../src/index.ts';
 import { nodeHttpTransport } from '../src/node-http.ts';
 import { type FakeServer, startFakeServer } from './helpers/fake-server.ts';
 
@@ -39,6 +39,19 @@ describe('OAuth on the node:http transport (the default on Node)', () => {
     await fake.close();
   });
 
+  /** Refreshes seller `userId`'s token, issued by the fake for this call, through `oauth`. */
+  function refreshSeller(oauth: OAuth, userId: number, requestOptions?: RequestOptions) {
+    const answer = fake.issue(userId);
+    return oauth.refresh({
+      body: {
+        client_id: fake.clientId,
+        client_secret: fake.clientSecret,
+        refresh_token: answer.refresh_token as string,
+      },
+      ...(requestOptions === undefined ? {} : { requestOptions }),
+    });
+  }
+
   it('is the default on this Node, and never calls the global fetch', async () => {
     assert.equal(typeof nodeHttpTransport(), 'function');
     const original = globalThis.fetch;
@@ -49,14 +62,7 @@ describe('OAuth on the node:http transport (the default on Node)', () => {
     }) as typeof fetch;
     try {
       const oauth = new OAuth({ baseUrl: fake.baseUrl });
-      const answer = fake.issue(41);
-      const r = await oauth.refresh({
-        body: {
-          client_id: fake.clientId,
-          client_secret: fake.clientSecret,
-          refresh_token: answer.refresh_token as string,
-        },
-      });
+      const r = await refreshSeller(oauth, 41);
       assert.equal(r.user_id, 41);
       assert.equal(r.api_response.status, 200);
       assert.ok(r.api_response.headers instanceof Headers);
@@ -76,14 +82,7 @@ describe('OAuth on the node:http transport (the default on Node)', () => {
         return fetch(url, init);
       },
     });
-    const answer = fake.issue(42);
-    await oauth.refresh({
-      body: {
-        client_id: fake.clientId,
-        client_secret: fake.clientSecret,
-        refresh_token: answer.refresh_token as string,
-      },
-    });
+    await refreshSeller(oauth, 42);
     assert.equal(calls, 1);
   });
 
@@ -91,15 +90,7 @@ describe('OAuth on the node:http transport (the default on Node)', () => {
     const oauth = new OAuth({ baseUrl: fake.baseUrl });
     fake.requests.length = 0;
     for (const id of [43, 44]) {
-      const answer = fake.issue(id);
-      await oauth.refresh({
-        body: {
-          client_id: fake.clientId,
-          client_secret: fake.clientSecret,
-          refresh_token: answer.refresh_token as string,
-        },
-        requestOptions: { headers: { 'x-test': 'ü' } },
-      });
+      await refreshSeller(oauth, id, { headers: { 'x-test': 'ü' } });
     }
     assert.equal(fake.requests.length, 2);
     for (const r of fake.requests) {
@@ -170,14 +161,7 @@ describe('OAuth on the node:http transport (the default on Node)', () => {
 
   it('reads the headers of an answer only when asked, and the same Headers every time', async () => {
     const oauth = new OAuth({ baseUrl: fake.baseUrl });
-    const answer = fake.issue(45);
-    const r = await oauth.refresh({
-      body: {
-        client_id: fake.clientId,
-        client_secret: fake.clientSecret,
-        refresh_token: answer.refresh_token as string,
-      },
-    });
+    const r = await refreshSeller(oauth, 45);
     const first = r.api_response.headers;
     assert.ok(first instanceof Headers);
     assert.equal(first.get('content-type'), 'application/json');
@@ -309,15 +293,7 @@ describe('OAuth on the node:http transport (the default on Node)', () => {
       remove(...args);
     }) as typeof remove;
     for (let i = 0; i < 20; i++) {
-      const answer = fake.issue(100 + i);
-      await oauth.refresh({
-        body: {
-          client_id: fake.clientId,
-          client_secret: fake.clientSecret,
-          refresh_token: answer.refresh_token as string,
-        },
-        requestOptions: { signal: c.signal },
-      });
+      await refreshSeller(oauth, 100 + i, { signal: c.signal });
     }
     fake.faults.push({ status: 400, body: { error: 'invalid_grant', message: 'no' } });
     await assert.rejects(
