@@ -90,8 +90,8 @@ export interface KeeperThreadOptions {
   data?: unknown;
   /**
    * How often a thread that died is started again, in a row, before the keeper thread gives up
-   * (a thread that ran for a minute resets the count). Default 3. Its leases expire and its
-   * journal is finished by the next keeper, so a restart loses no rotation.
+   * (a thread that ran for a minute resets the count). Default 3; `Infinity` never gives up. Its
+   * leases expire and its journal is finished by the next keeper, so a restart loses no rotation.
    */
   maxRestarts?: number;
   /** Wait before a restart, doubled each time in a row (at most 30 s). Default 1,000 ms. */
@@ -159,8 +159,17 @@ export class KeeperThread {
       throw new TypeError('exportName must be a non-empty string');
     }
     this.#data = { module: moduleHref(module), exportName, data: options.data, events: [] };
-    this.#maxRestarts = Math.max(0, Math.floor(options.maxRestarts ?? 3));
-    this.#restartDelayMs = Math.max(0, options.restartDelayMs ?? 1_000);
+    const maxRestarts = options.maxRestarts ?? 3;
+    // Infinity is allowed: start it again for ever, at most every 30 s.
+    if (typeof maxRestarts !== 'number' || Number.isNaN(maxRestarts) || maxRestarts < 0) {
+      throw new RangeError(`maxRestarts must be a number ≥ 0, got ${String(maxRestarts)}`);
+    }
+    const restartDelayMs = options.restartDelayMs ?? 1_000;
+    if (typeof restartDelayMs !== 'number' || !Number.isFinite(restartDelayMs) || restartDelayMs < 0) {
+      throw new RangeError(`restartDelayMs must be a finite number ≥ 0, got ${String(restartDelayMs)}`);
+    }
+    this.#maxRestarts = Math.floor(maxRestarts);
+    this.#restartDelayMs = restartDelayMs;
     if (
       options.execArgv !== undefined &&
       !(Array.isArray(options.execArgv) && options.execArgv.every((a) => typeof a === 'string'))

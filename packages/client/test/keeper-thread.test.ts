@@ -382,5 +382,22 @@ describe('KeeperThread: the scheduler on a worker thread', () => {
       () => new KeeperThread(MODULE, { execArgv: [1] as unknown as string[] }),
       /execArgv must be an array of strings/,
     );
+    for (const maxRestarts of [-1, Number.NaN, '3' as unknown as number]) {
+      assert.throws(
+        () => new KeeperThread(MODULE, { maxRestarts }),
+        /maxRestarts must be a number ≥ 0/,
+        String(maxRestarts),
+      );
+    }
+    for (const restartDelayMs of [-1, Number.NaN, Number.POSITIVE_INFINITY, '10' as unknown as number]) {
+      assert.throws(
+        () => new KeeperThread(MODULE, { restartDelayMs }),
+        /restartDelayMs must be a finite number ≥ 0/,
+        String(restartDelayMs),
+      );
+    }
+    assert.doesNotThrow(
+      () => new KeeperThread(MODULE, { maxRestarts: Number.POSITIVE_INFINITY, restartDelayMs: 0 }),
+    );
   });
 });
