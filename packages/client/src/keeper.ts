@@ -84,7 +84,7 @@ export interface SchedulerOptions {
   burst?: number;
   /**
    * Most refreshes started, and most resumed after a store write, per event-loop turn (1–64).
-   * Default {@link DEFAULT_PER_TURN}: the integrator's event loop first. Larger slices make larger
+   * Default 2: the integrator's event loop first. Larger slices make larger
    * store batches, so more sellers/s for less CPU, at the price of longer loop turns
    * (docs/client-guide.md, "Throughput and the event loop": 8 against 2 gave +22–27 % sellers/s on
    * PostgreSQL and Redis and +1–1.6 ms of event-loop p99 on a 2-vCPU machine).
@@ -295,7 +295,7 @@ const MAX_DEFAULT_BATCH = 256;
  * 14.4 to 8.4 ms on SQLite at the same sellers/s; on PostgreSQL and Redis it fell by a fifth, at
  * the price of smaller store batches (docs/client-guide.md, sizing).
  */
-export const DEFAULT_PER_TURN = 2;
+const DEFAULT_PER_TURN = 2;
 
 /** The largest {@link SchedulerOptions.perTurn}. */
 const MAX_PER_TURN = 64;
