@@ -8,7 +8,7 @@ import pg from 'pg';
 import { Pool } from 'undici';
 import { Housekeeper } from '../src/storage/housekeeping.ts';
 import { PostgresStorage } from '../src/storage/postgres/adapter.ts';
-import { argsOrExit } from './args.ts';
+import { argsOrExit, SHARED_BENCH_OPTIONS } from './args.ts';
 import { statTicks } from './proc.ts';
 import {
   BENCH_ADMIN_TOKEN,
@@ -37,30 +37,13 @@ const { values: options } = argsOrExit(
   () =>
     parseArgs({
       options: {
+        ...SHARED_BENCH_OPTIONS,
         db: { type: 'string', default: 'postgres://postgres@127.0.0.1:5432/postgres' },
         instances: { type: 'string', default: '2' },
-        mode: { type: 'string', default: 'refresh' },
-        concurrency: { type: 'string', default: '64' },
+        /** Default: `--concurrency`. */
         sellers: { type: 'string', default: '' },
-        duration: { type: 'string', default: '10' },
-        warmup: { type: 'string', default: '2' },
         'seed-grants': { type: 'string', default: '0' },
         'pool-max': { type: 'string', default: '16' },
-        /** `--mode authorization_code`: codes seeded through the admin API, each exchanged once. */
-        codes: { type: 'string', default: '30000' },
-        json: { type: 'boolean', default: false },
-        // Accepted for the command line of bench/refresh.ts, which hands `--db postgres://…` and
-        // `--instances` runs over to this file; there is no ceiling run here.
-        'skip-ceiling': { type: 'boolean', default: false },
-        'with-fastify': { type: 'boolean', default: false },
-        /** Writes a V8 CPU profile of every instance into this folder (where time goes inside Renova). */
-        'cpu-prof-dir': { type: 'string' },
-        /** `KEY=VALUE` (repeatable): added to every instance's environment. */
-        env: { type: 'string', multiple: true },
-        /** Another checkout's src/cli/main.ts to run instead (an A/B of code, run after run). */
-        server: { type: 'string' },
-        /** After the timed run, time one housekeeping purge (storage purgeExpired) at this size. */
-        'time-purge': { type: 'boolean', default: false },
       },
     }),
   'bench/cluster.ts',

@@ -7,7 +7,7 @@ import { Pool } from 'undici';
 import { loadConfig } from '../src/config.ts';
 import { Housekeeper } from '../src/storage/housekeeping.ts';
 import { SqliteStorage } from '../src/storage/sqlite/adapter.ts';
-import { argsOrExit } from './args.ts';
+import { argsOrExit, SHARED_BENCH_OPTIONS } from './args.ts';
 import { statFields, statTicks } from './proc.ts';
 import {
   BENCH_ADMIN_TOKEN,
@@ -38,36 +38,19 @@ const { values: options } = argsOrExit(
   () =>
     parseArgs({
       options: {
-        mode: { type: 'string', default: 'refresh' },
-        concurrency: { type: 'string', default: '64' },
+        ...SHARED_BENCH_OPTIONS,
         sellers: { type: 'string', default: '1000' },
-        duration: { type: 'string', default: '10' },
-        warmup: { type: 'string', default: '2' },
         db: { type: 'string' },
         /** Several instances on one PostgreSQL database: handled by bench/cluster.ts (issue 4). */
         instances: { type: 'string' },
         'seed-grants': { type: 'string' },
         'pool-max': { type: 'string' },
-        'cpu-prof-dir': { type: 'string' },
-        'skip-ceiling': { type: 'boolean', default: false },
-        /** Also measure the canned answer through Fastify: the framework's share of the cost. */
-        'with-fastify': { type: 'boolean', default: false },
-        json: { type: 'boolean', default: false },
         /** The audit trail's cost: the server with and without the audit insert, alternating, same run. */
         'audit-ab': { type: 'boolean', default: false },
         repeat: { type: 'string', default: '1' },
-        codes: { type: 'string', default: '30000' },
-        env: { type: 'string', multiple: true },
         'env-b': { type: 'string', multiple: true },
-        /** After the run, time one housekeeping round over the file (with --seed-grants: at that size). */
-        'time-purge': { type: 'boolean', default: false },
         /** B runs this server entry instead (e.g. /work/main/packages/server/src/cli/main.ts): A/B of code. */
         'server-b': { type: 'string' },
-        /**
-         * PostgreSQL runs (bench/cluster.ts) only: every instance runs this server entry instead, e.g.
-         * bench/serve-audit-off.ts for the audit trail's cost there, or another checkout's main.ts.
-         */
-        server: { type: 'string' },
       },
     }),
   'npm run bench',
