@@ -51,6 +51,8 @@ const { values: options } = argsOrExit(
         'env-b': { type: 'string', multiple: true },
         /** B runs this server entry instead (e.g. /work/main/packages/server/src/cli/main.ts): A/B of code. */
         'server-b': { type: 'string' },
+        /** Also measure bench/floor.ts: the least a durable rotating refresh costs (refresh mode). */
+        'with-floor': { type: 'boolean', default: false },
       },
     }),
   'npm run bench',
@@ -60,6 +62,10 @@ const MODES = ['refresh', 'client_credentials', 'authorization_code'] as const;
 type Mode = (typeof MODES)[number];
 const mode = options.mode as Mode;
 if (!MODES.includes(mode)) throw new Error(`--mode must be one of ${MODES.join(', ')}`);
+if (options['with-floor'] && mode !== 'refresh') {
+  process.stderr.write('npm run bench: --with-floor measures refreshes; drop --mode or --with-floor\n');
+  process.exit(2);
+}
 const repeat = Math.max(1, Number(options.repeat));
 const codesToSeed = Number(options.codes);
 const envBoth = parseEnvPairs(options.env, '--env');
@@ -343,6 +349,52 @@ async function fileFacts(db: string) {
   }
 }
 
+/** bench/floor.ts's seeded tokens: `TG-2{id as 15 hex digits}{32 zeros}-1` for ids 1..count. */
+function floorTokens(count: number): string[] {
+  return Array.from(
+    { length: count },
+    (_, i) => `TG-2${(i + 1).toString(16).padStart(15, '0')}${'0'.repeat(32)}-1`,
+  );
+}
+
+/**
+ * bench/floor.ts in the same run: node:http, SHA-256 client and token checks, and a writer
+ * thread rotating the pair in SQLite with group commit, and nothing else; the same load.
+ */
+async function measureFloor() {
+  const dir = mkdtempSync(join(tmpdir(), 'renova-floor-'));
+  const creds = { client_id: '4934588586838432', client_secret: 'f'.repeat(32) };
+  const { child, url } = await spawnListening(
+    [
+      '--import',
+      'tsx',
+      join(import.meta.dirname, 'floor.ts'),
+      join(dir, 'floor.db'),
+      String(concurrency),
+      creds.client_id,
+      creds.client_secret,
+    ],
+    {},
+    /floor listening on (http:\/\/\S+)/,
+  );
+  const pool = new Pool(url, { connections: concurrency, pipelining: 1 });
+  try {
+    const load: Load = { tokens: floorTokens(concurrency), codes: [], nextCode: 0 };
+    await drive(pool, warmupMs, creds, load, 'refresh');
+    const cpuBefore = cpuSeconds(child.pid);
+    const threadsBefore = threadTicks(child.pid);
+    const measured = await drive(pool, durationMs, creds, load, 'refresh');
+    const cpu = cpuSeconds(child.pid) - cpuBefore;
+    const threads = threadSplit(child.pid, threadsBefore, threadTicks(child.pid));
+    return summarize('floor (bench/floor.ts)', measured, peakRssMiB(child.pid), cpu, threads);
+  } finally {
+    await pool.close();
+    child.kill('SIGTERM');
+    await new Promise((resolve) => child.once('exit', resolve));
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 async function measureCeiling(variant: 'node:http' | 'fastify' = 'node:http') {
   const { child, url } = await spawnListening(
     [
@@ -431,8 +483,9 @@ for (let run = 0; run < repeat; run++) {
   const b = envB ? await measureRenova('renova (b)', { ...envBoth, ...envB }, serverB) : null;
   const ceiling = options['skip-ceiling'] ? null : await measureCeiling();
   const fastify = options['with-fastify'] ? await measureCeiling('fastify') : null;
+  const floor = options['with-floor'] ? await measureFloor() : null;
   runs.push({
-    results: [a.summary, b?.summary ?? null, ceiling, fastify].filter((r) => r !== null),
+    results: [a.summary, b?.summary ?? null, ceiling, fastify, floor].filter((r) => r !== null),
     seedSeconds: a.seedSeconds,
     loadavg1m,
   });
@@ -501,6 +554,12 @@ const report = {
   seed_seconds: Number(median(runs.map((r) => r.seedSeconds)).toFixed(1)),
   results: medians,
   ratio_to_ceiling: ratio('renova', 'node:http ceiling', 'requests_per_s'),
+  ...(options['with-floor']
+    ? {
+        floor_to_ceiling: ratio('floor (bench/floor.ts)', 'node:http ceiling', 'requests_per_s'),
+        renova_cpu_over_floor: ratio('renova', 'floor (bench/floor.ts)', 'server_cpu_us_per_req'),
+      }
+    : {}),
   ...(envB
     ? {
         b_over_a_requests_per_s: ratio('renova (b)', 'renova', 'requests_per_s'),
@@ -526,6 +585,8 @@ if (options.json) {
       process.stdout.write(`${label}: ${r.median}${repeat > 1 ? ` (runs: ${r.runs.join(', ')})` : ''}\n`);
   };
   show('renova / ceiling (requests/s)', report.ratio_to_ceiling);
+  show('floor / ceiling (requests/s)', report.floor_to_ceiling);
+  show('renova / floor (CPU per request)', report.renova_cpu_over_floor);
   for (const facts of storeFacts) process.stdout.write(`database: ${JSON.stringify(facts)}\n`);
   show('b / a, requests/s', report.b_over_a_requests_per_s);
   show('b / a, CPU per request', report.b_over_a_cpu_per_req);
