@@ -1,5 +1,7 @@
 import { hash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { createServer, type ServerResponse } from 'node:http';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 
@@ -17,7 +19,7 @@ import Database from 'better-sqlite3';
  * features cost per refresh, and `floor / ceiling` bounds what any implementation of this
  * pipeline reaches on the machine.
  *
- * `node --import tsx bench/floor.ts DB_PATH SELLERS CLIENT_ID CLIENT_SECRET`. The seeded refresh
+ * `node --import tsx bench/floor.ts DB_PATH SELLERS CLIENT_ID CLIENT_SECRET [inline]`. The seeded refresh
  * tokens are `TG-2{id as 15 hex digits}{32 zeros}-1` for ids 1..SELLERS (bench/refresh.ts floorTokens).
  */
 const [path, sellerCount, clientId, clientSecret] = process.argv.slice(2) as [string, string, string, string];
@@ -45,11 +47,24 @@ db.transaction(() => {
 })();
 db.close();
 
-const writer = new Worker(new URL('./floor-writer.cjs', import.meta.url), { workerData: { path } });
-writer.on('error', (error) => {
+/**
+ * The writer: a thread (Renova's design), or with `inline` the event loop itself, which then
+ * blocks for each batch's statements and fsync but posts no message and wakes no thread.
+ */
+const inline = process.argv[6] === 'inline';
+const writerScript = new URL('./floor-writer.cjs', import.meta.url);
+const commitInline = inline
+  ? (createRequire(import.meta.url)(fileURLToPath(writerScript)) as FloorWriterModule).openWriter(path)
+  : undefined;
+const writer = inline ? undefined : new Worker(writerScript, { workerData: { path } });
+writer?.on('error', (error) => {
   process.stderr.write(`floor writer failed: ${error.stack}\n`);
   process.exit(1);
 });
+
+interface FloorWriterModule {
+  openWriter(path: string): (steps: unknown[]) => number[];
+}
 
 interface Rotation {
   response: ServerResponse;
@@ -61,15 +76,16 @@ interface Rotation {
 let outbox: { steps: unknown[]; rotations: Rotation[] } | undefined;
 const sent: Rotation[][] = [];
 
-writer.on('message', (answers: number[]) => {
-  const rotations = sent.shift() ?? [];
+writer?.on('message', (answers: number[]) => settle(sent.shift() ?? [], answers));
+
+function settle(rotations: Rotation[], answers: number[]): void {
   rotations.forEach((rotation, i) => {
     const refreshId = answers[2 * i] as number;
     const accessId = answers[2 * i + 1] as number;
     if (refreshId === 0) refuse(rotation.response, 'invalid_grant');
     else answer(rotation, refreshId, accessId);
   });
-});
+}
 
 function hexPart(kind: string, id: number, secret: Buffer): string {
   return kind + id.toString(16).padStart(15, '0') + secret.toString('hex');
@@ -132,8 +148,9 @@ function rotate(response: ServerResponse, presented: string): void {
     setImmediate(() => {
       const batch = outbox as { steps: unknown[]; rotations: Rotation[] };
       outbox = undefined;
+      if (commitInline) return settle(batch.rotations, commitInline(batch.steps));
       sent.push(batch.rotations);
-      writer.postMessage(batch.steps);
+      writer?.postMessage(batch.steps);
     });
   }
   outbox.steps.push(...steps);
@@ -169,3 +186,5 @@ server.listen(0, '127.0.0.1', () => {
   const port = typeof address === 'object' && address ? address.port : 0;
   process.stdout.write(`floor listening on http://127.0.0.1:${port}\n`);
 });
+// Exits on the benchmark's SIGTERM through process.exit, so that --cpu-prof writes its profile.
+process.on('SIGTERM', () => process.exit(0));

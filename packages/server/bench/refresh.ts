@@ -53,6 +53,8 @@ const { values: options } = argsOrExit(
         'server-b': { type: 'string' },
         /** Also measure bench/floor.ts: the least a durable rotating refresh costs (refresh mode). */
         'with-floor': { type: 'boolean', default: false },
+        /** With --with-floor, also the floor committing on its event loop instead of a thread. */
+        'with-inline-floor': { type: 'boolean', default: false },
       },
     }),
   'npm run bench',
@@ -62,7 +64,7 @@ const MODES = ['refresh', 'client_credentials', 'authorization_code'] as const;
 type Mode = (typeof MODES)[number];
 const mode = options.mode as Mode;
 if (!MODES.includes(mode)) throw new Error(`--mode must be one of ${MODES.join(', ')}`);
-if (options['with-floor'] && mode !== 'refresh') {
+if ((options['with-floor'] || options['with-inline-floor']) && mode !== 'refresh') {
   process.stderr.write('npm run bench: --with-floor measures refreshes; drop --mode or --with-floor\n');
   process.exit(2);
 }
@@ -361,18 +363,20 @@ function floorTokens(count: number): string[] {
  * bench/floor.ts in the same run: node:http, SHA-256 client and token checks, and a writer
  * thread rotating the pair in SQLite with group commit, and nothing else; the same load.
  */
-async function measureFloor() {
+async function measureFloor(writer: 'thread' | 'inline') {
   const dir = mkdtempSync(join(tmpdir(), 'renova-floor-'));
   const creds = { client_id: '4934588586838432', client_secret: 'f'.repeat(32) };
   const { child, url } = await spawnListening(
     [
       '--import',
       'tsx',
+      ...(options['cpu-prof-dir'] ? ['--cpu-prof', `--cpu-prof-dir=${options['cpu-prof-dir']}/floor`] : []),
       join(import.meta.dirname, 'floor.ts'),
       join(dir, 'floor.db'),
       String(concurrency),
       creds.client_id,
       creds.client_secret,
+      writer,
     ],
     {},
     /floor listening on (http:\/\/\S+)/,
@@ -386,7 +390,8 @@ async function measureFloor() {
     const measured = await drive(pool, durationMs, creds, load, 'refresh');
     const cpu = cpuSeconds(child.pid) - cpuBefore;
     const threads = threadSplit(child.pid, threadsBefore, threadTicks(child.pid));
-    return summarize('floor (bench/floor.ts)', measured, peakRssMiB(child.pid), cpu, threads);
+    const name = writer === 'thread' ? 'floor (bench/floor.ts)' : 'floor, inline writer';
+    return summarize(name, measured, peakRssMiB(child.pid), cpu, threads);
   } finally {
     await pool.close();
     child.kill('SIGTERM');
@@ -483,9 +488,10 @@ for (let run = 0; run < repeat; run++) {
   const b = envB ? await measureRenova('renova (b)', { ...envBoth, ...envB }, serverB) : null;
   const ceiling = options['skip-ceiling'] ? null : await measureCeiling();
   const fastify = options['with-fastify'] ? await measureCeiling('fastify') : null;
-  const floor = options['with-floor'] ? await measureFloor() : null;
+  const floor = options['with-floor'] ? await measureFloor('thread') : null;
+  const inlineFloor = options['with-inline-floor'] ? await measureFloor('inline') : null;
   runs.push({
-    results: [a.summary, b?.summary ?? null, ceiling, fastify, floor].filter((r) => r !== null),
+    results: [a.summary, b?.summary ?? null, ceiling, fastify, floor, inlineFloor].filter((r) => r !== null),
     seedSeconds: a.seedSeconds,
     loadavg1m,
   });
