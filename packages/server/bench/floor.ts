@@ -19,8 +19,9 @@ import Database from 'better-sqlite3';
  * features cost per refresh, and `floor / ceiling` bounds what any implementation of this
  * pipeline reaches on the machine.
  *
- * `node --import tsx bench/floor.ts DB_PATH SELLERS CLIENT_ID CLIENT_SECRET [inline]`. The seeded refresh
- * tokens are `TG-2{id as 15 hex digits}{32 zeros}-1` for ids 1..SELLERS (bench/refresh.ts floorTokens).
+ * `node --import tsx bench/floor.ts DB_PATH SELLERS CLIENT_ID CLIENT_SECRET [thread|inline]`. The
+ * seeded refresh tokens are `TG-2{id as 15 hex digits}{32 zeros}-1` for ids 1..SELLERS
+ * (bench/refresh.ts floorTokens). test/bench/floor.test.ts checks that it really rotates.
  */
 const [path, sellerCount, clientId, clientSecret] = process.argv.slice(2) as [string, string, string, string];
 const sha256 = (data: Buffer | string) => hash('sha256', data, 'buffer') as unknown as Buffer;

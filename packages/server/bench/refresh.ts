@@ -566,6 +566,9 @@ const report = {
         renova_cpu_over_floor: ratio('renova', 'floor (bench/floor.ts)', 'server_cpu_us_per_req'),
       }
     : {}),
+  ...(options['with-inline-floor']
+    ? { inline_floor_to_ceiling: ratio('floor, inline writer', 'node:http ceiling', 'requests_per_s') }
+    : {}),
   ...(envB
     ? {
         b_over_a_requests_per_s: ratio('renova (b)', 'renova', 'requests_per_s'),
@@ -593,6 +596,7 @@ if (options.json) {
   show('renova / ceiling (requests/s)', report.ratio_to_ceiling);
   show('floor / ceiling (requests/s)', report.floor_to_ceiling);
   show('renova / floor (CPU per request)', report.renova_cpu_over_floor);
+  show('inline floor / ceiling (requests/s)', report.inline_floor_to_ceiling);
   for (const facts of storeFacts) process.stdout.write(`database: ${JSON.stringify(facts)}\n`);
   show('b / a, requests/s', report.b_over_a_requests_per_s);
   show('b / a, CPU per request', report.b_over_a_cpu_per_req);
