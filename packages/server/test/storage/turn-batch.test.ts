@@ -94,4 +94,62 @@ describe('TurnBatch: group commit of one loop turn', () => {
       /no answer/,
     );
   });
+
+  test('with maxInFlight statements out, later calls wait and go together when one returns', async () => {
+    const releases: (() => void)[] = [];
+    const { calls, batch } = recorder({
+      max: 10,
+      maxInFlight: 1,
+      many: async (inputs) => {
+        calls.push({ kind: 'many', inputs: [...inputs] });
+        await new Promise<void>((resolve) => releases.push(resolve));
+        return inputs.map((i) => i * 2);
+      },
+    });
+    const first = Promise.all([batch.add(1), batch.add(2)]);
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(releases.length, 1, 'the first statement is out');
+    // Three turns of calls while it is: none goes out yet.
+    const waiting: Promise<number>[] = [];
+    for (const turn of [[3], [4, 5], [6]]) {
+      waiting.push(...turn.map((i) => batch.add(i)));
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    assert.equal(calls.length, 1, 'nothing more is written while the limit is reached');
+    releases.shift()?.();
+    assert.deepEqual(await first, [2, 4]);
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(
+      calls[1],
+      { kind: 'many', inputs: [3, 4, 5, 6] },
+      'the waiting calls share one statement',
+    );
+    releases.shift()?.();
+    assert.deepEqual(await Promise.all(waiting), [6, 8, 10, 12]);
+  });
+
+  test('a statement that failed frees its place: the calls waiting behind it are written', async () => {
+    let statements = 0;
+    const { batch } = recorder({
+      maxInFlight: 1,
+      many: async (inputs) => {
+        statements += 1;
+        if (statements === 1) {
+          await new Promise((resolve) => setImmediate(resolve));
+          throw new StorageUnavailableError('the database is not reachable');
+        }
+        return inputs.map((i) => i * 2);
+      },
+    });
+    const failed = Promise.allSettled([batch.add(1), batch.add(2)]);
+    await new Promise((resolve) => setImmediate(resolve));
+    const later = Promise.all([batch.add(3), batch.add(4)]);
+    assert.ok((await failed).every((r) => r.status === 'rejected'));
+    assert.deepEqual(await later, [6, 8]);
+  });
+
+  test('maxInFlight below 1 is refused', () => {
+    assert.throws(() => recorder({ maxInFlight: 0 }), /maxInFlight must be at least 1/);
+    assert.throws(() => recorder({ maxInFlight: Number.NaN }), /maxInFlight must be at least 1/);
+  });
 });

@@ -19,6 +19,12 @@ export interface TurnBatchWriter<I, R> {
   order?: (a: I, b: I) => number;
   /** Most inputs in one statement; more waiting in one turn go as several, in parallel on the pool. */
   max: number;
+  /**
+   * Most statements of this batch in flight at once (default: no limit). While that many are,
+   * the calls that arrive wait, and go out together as soon as one returns: under load the
+   * statements grow instead of multiplying, as a group commit's should.
+   */
+  maxInFlight?: number;
 }
 
 interface Waiting<I, R> {
@@ -28,7 +34,8 @@ interface Waiting<I, R> {
 }
 
 /**
- * Collects the calls of one loop turn and writes them with `many`, or `one` for a lone call. Each
+ * Collects the calls of one loop turn and writes them with `many`, or `one` for a lone call; with
+ * `maxInFlight` statements already out, the calls wait for one of them to return. Each
  * call is answered only after its statement returned (committed). A statement that failed for
  * another reason than an outage is written again element by element, so that one faulty input
  * answers for itself and the others are written; with the database away every call of the batch
@@ -36,28 +43,43 @@ interface Waiting<I, R> {
  */
 export class TurnBatch<I, R> {
   readonly #writer: TurnBatchWriter<I, R>;
+  readonly #maxInFlight: number;
   #waiting: Waiting<I, R>[] = [];
+  #scheduled = false;
+  #inFlight = 0;
 
   constructor(writer: TurnBatchWriter<I, R>) {
     this.#writer = writer;
+    this.#maxInFlight = writer.maxInFlight ?? Number.POSITIVE_INFINITY;
+    if (!(this.#maxInFlight >= 1)) throw new RangeError('maxInFlight must be at least 1');
   }
 
   add(input: I): Promise<R> {
     return new Promise<R>((resolve, reject) => {
-      // setImmediate: after this turn's I/O callbacks, so every request whose bytes arrived
-      // together joins the same statement.
-      if (this.#waiting.push({ input, resolve, reject }) === 1) setImmediate(() => this.#flush());
+      this.#waiting.push({ input, resolve, reject });
+      this.#schedule();
     });
   }
 
+  #schedule(): void {
+    if (this.#scheduled || this.#inFlight >= this.#maxInFlight) return;
+    this.#scheduled = true;
+    // setImmediate: after this turn's I/O callbacks, so every request whose bytes arrived
+    // together joins the same statement.
+    setImmediate(() => this.#flush());
+  }
+
   #flush(): void {
-    const waiting = this.#waiting;
-    this.#waiting = [];
+    this.#scheduled = false;
     const { max, order } = this.#writer;
-    for (let i = 0; i < waiting.length; i += max) {
-      const batch = waiting.slice(i, i + max);
+    while (this.#waiting.length > 0 && this.#inFlight < this.#maxInFlight) {
+      const batch = this.#waiting.splice(0, max);
       if (order !== undefined) batch.sort((a, b) => order(a.input, b.input));
-      void this.#write(batch);
+      this.#inFlight += 1;
+      void this.#write(batch).finally(() => {
+        this.#inFlight -= 1;
+        if (this.#waiting.length > 0) this.#schedule();
+      });
     }
   }
 
