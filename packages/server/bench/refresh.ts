@@ -244,6 +244,26 @@ async function drive(
   return measured;
 }
 
+/**
+ * The warm-up, then the timed run, with the server's CPU over the timed run alone (the process
+ * tree, and split by thread). The warm-up advances each chain in place; the timed run continues
+ * from there.
+ */
+async function timedDrive(
+  pool: Pool,
+  pid: number | undefined,
+  creds: { client_id: string; client_secret: string },
+  load: Load,
+  as: Mode,
+) {
+  await drive(pool, warmupMs, creds, load, as);
+  const cpuBefore = cpuSeconds(pid);
+  const threadsBefore = threadTicks(pid);
+  const measured = await drive(pool, durationMs, creds, load, as);
+  const cpu = cpuSeconds(pid) - cpuBefore;
+  return { measured, cpu, threads: threadSplit(pid, threadsBefore, threadTicks(pid)) };
+}
+
 function summarize(
   name: string,
   m: Measured,
@@ -303,13 +323,7 @@ async function measureRenova(name: string, env: Record<string, string>, serverMa
     const seedStart = performance.now();
     const { creds, load } = await seed(pool, db);
     const seedSeconds = (performance.now() - seedStart) / 1000;
-    // The warm-up advances each chain in place; the timed run continues from there.
-    await drive(pool, warmupMs, creds, load);
-    const cpuBefore = cpuSeconds(child.pid);
-    const threadsBefore = threadTicks(child.pid);
-    const measured = await drive(pool, durationMs, creds, load);
-    const cpu = cpuSeconds(child.pid) - cpuBefore;
-    const threads = threadSplit(child.pid, threadsBefore, threadTicks(child.pid));
+    const { measured, cpu, threads } = await timedDrive(pool, child.pid, creds, load, mode);
     if (mode === 'authorization_code' && measured.seconds < durationMs / 1000 - 0.5)
       process.stderr.write(`note: the ${codesToSeed} codes ran out after ${measured.seconds.toFixed(1)} s\n`);
     return { summary: summarize(name, measured, peakRssMiB(child.pid), cpu, threads), seedSeconds, db };
@@ -384,12 +398,7 @@ async function measureFloor(writer: 'thread' | 'inline') {
   const pool = new Pool(url, { connections: concurrency, pipelining: 1 });
   try {
     const load: Load = { tokens: floorTokens(concurrency), codes: [], nextCode: 0 };
-    await drive(pool, warmupMs, creds, load, 'refresh');
-    const cpuBefore = cpuSeconds(child.pid);
-    const threadsBefore = threadTicks(child.pid);
-    const measured = await drive(pool, durationMs, creds, load, 'refresh');
-    const cpu = cpuSeconds(child.pid) - cpuBefore;
-    const threads = threadSplit(child.pid, threadsBefore, threadTicks(child.pid));
+    const { measured, cpu, threads } = await timedDrive(pool, child.pid, creds, load, 'refresh');
     const name = writer === 'thread' ? 'floor (bench/floor.ts)' : 'floor, inline writer';
     return summarize(name, measured, peakRssMiB(child.pid), cpu, threads);
   } finally {
@@ -421,10 +430,7 @@ async function measureCeiling(variant: 'node:http' | 'fastify' = 'node:http') {
       nextCode: 0,
     };
     const as = mode === 'authorization_code' ? 'refresh' : mode;
-    await drive(pool, warmupMs, creds, load, as);
-    const cpuBefore = cpuSeconds(child.pid);
-    const measured = await drive(pool, durationMs, creds, load, as);
-    const cpu = cpuSeconds(child.pid) - cpuBefore;
+    const { measured, cpu } = await timedDrive(pool, child.pid, creds, load, as);
     return summarize(
       variant === 'fastify' ? 'fastify, canned answer' : 'node:http ceiling',
       measured,
